@@ -1,0 +1,186 @@
+"""Drafters only propose. Each one, given the root token, returns a draft tree;
+after the target has verified it, the drafter observes what happened.
+
+All drafters run through the same generation loop, KV cache and acceptance code,
+so their numbers compare on equal terms:
+
+- ``RacerDrafter``: retrieval automaton + logits cache merged in one tree (RACER);
+  with one source switched off it is the "retrieval only" / "logits only" ablation.
+- ``PromptLookupDrafter``: one chain copied after the latest n-gram match.
+- ``PlainDrafter``: the root alone, i.e. plain autoregressive decoding.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Sequence
+
+import numpy as np
+
+from .automaton import Automaton
+from .logits_cache import LogitsCache
+from .records import AutomatonView
+from .settings import Settings
+from .tree import LOGITS, RETRIEVAL, DraftTree, TreeBuilder, root_only
+
+
+class Drafter:
+    """Interface, and the plain drafter's behaviour: propose the root alone."""
+
+    name = "plain"
+
+    def reset(self, context: Sequence[int], successors: np.ndarray, settings: Settings) -> None:
+        """Start of a generation: the prompt, and the top-k successors the prefill
+        computed at each prompt token (n, k)."""
+
+    def propose(self, root: int, settings: Settings, budget: int) -> tuple[DraftTree, AutomatonView]:
+        """A tree of at most ``budget`` nodes (root included), depth at most settings.depth."""
+        return root_only(root), AutomatonView()
+
+    def observe(self, tree: DraftTree, successors: np.ndarray, appended: Sequence[int]) -> None:
+        """After a verify: top-k successors at every tree node (n, k), and the tokens
+        that entered the context (the root and the accepted drafts)."""
+
+    def reconfigure(self, settings: Settings, context: Sequence[int]) -> None:
+        """Settings changed between steps; ``context`` is everything in the KV cache."""
+
+
+class PlainDrafter(Drafter):
+    name = "plain"
+
+
+class RacerDrafter(Drafter):
+    """RACER: retrieval drafts from an Aho-Corasick automaton over the context, logits
+    drafts from the copy-logits cache, merged into one trie."""
+
+    def __init__(self, vocab_size: int, use_retrieval: bool = True, use_logits: bool = True) -> None:
+        if not (use_retrieval or use_logits):
+            raise ValueError("RACER needs at least one draft source")
+        self.name = {(True, True): "racer", (True, False): "retrieval", (False, True): "logits"}[
+            (use_retrieval, use_logits)]
+        self.vocab_size = vocab_size
+        self.use_retrieval = use_retrieval
+        self.use_logits = use_logits
+        self.automaton: Automaton | None = None
+        self.cache: LogitsCache | None = None
+
+    def reset(self, context, successors, settings) -> None:
+        if self.use_retrieval:
+            self.automaton = Automaton(settings.window, settings.capacity)
+            self.automaton.reset(context)
+        if self.use_logits:
+            self.cache = LogitsCache(self.vocab_size, max(settings.width, successors.shape[1]))
+            self.cache.update(context, successors)
+
+    def reconfigure(self, settings, context) -> None:
+        a = self.automaton
+        if a is not None and (a.window != settings.window or a.capacity != settings.capacity):
+            self.automaton = Automaton(settings.window, settings.capacity)
+            self.automaton.reset(context)
+        if self.cache is not None:
+            self.cache.ensure_width(settings.width)
+
+    def propose(self, root, settings, budget):
+        builder = TreeBuilder(root, max_nodes=budget, max_depth=settings.depth)
+        view, spent = AutomatonView(), 0
+        if self.automaton is not None:
+            found = self.automaton.retrieve(root, budget if settings.depth > 0 else 0)
+            for path in found.paths:
+                builder.add_path(list(path), RETRIEVAL)
+            spent = found.spent
+            view = AutomatonView(found.matched, found.borders, self.automaton.node_count, self.automaton.capacity)
+        if self.cache is not None:
+            expand_logits(builder, self.cache, settings.width, budget - spent)
+        return builder.build(), view
+
+    def observe(self, tree, successors, appended) -> None:
+        if self.cache is not None:
+            self.cache.update(tree.tokens, successors)
+        if self.automaton is not None:
+            self.automaton.append(appended)
+
+
+def expand_logits(builder: TreeBuilder, cache: LogitsCache, width: int, budget: int) -> None:
+    """Grows the logits part of the tree from the root, first in first out.
+
+    A node of breadth b gets its first b cached successors as children. Children's
+    breadths start at b (below a depth-1 node) or b // 2 (elsewhere) and halve from
+    one child to the next, never below 1: with width 8 the root's children get
+    4, 2, 1, 1, 1, 1, 1, 1 and a depth-1 node of breadth 4 gives 4, 2, 1, 1. So the
+    tree leans towards the likeliest continuations. The root costs 1, each child 1.
+    """
+    if budget < 1:
+        return
+    budget -= 1
+    queue = deque([(0, builder.tokens_at(0), 0, width)])  # (node, token, depth, breadth)
+    while queue and budget > 0:
+        node, token, depth, breadth = queue.popleft()
+        if depth >= builder.max_depth:
+            continue
+        child_breadth = breadth if depth == 1 else breadth // 2
+        for successor in cache.successors(token, breadth):
+            if budget <= 0:
+                break
+            child = builder.add_child(node, successor, LOGITS)
+            if child is None:
+                break
+            budget -= 1
+            queue.append((child, successor, depth + 1, max(1, child_breadth)))
+            child_breadth = max(1, child_breadth // 2)
+
+
+class PromptLookupDrafter(Drafter):
+    """Prompt lookup decoding: find the latest earlier occurrence of the last n tokens
+    (n = MAX_NGRAM down to 1) of context + root, and draft the tokens that followed
+    it as a single chain."""
+
+    name = "prompt_lookup"
+    MAX_NGRAM = 3  # longer keys rarely match; shorter ones match noise
+
+    def __init__(self) -> None:
+        self.context: list[int] = []
+
+    def reset(self, context, successors, settings) -> None:
+        self.context = list(context)
+
+    def reconfigure(self, settings, context) -> None:
+        self.context = list(context)
+
+    def propose(self, root, settings, budget):
+        length = min(settings.depth, budget - 1)
+        chain = find_continuation(self.context + [root], self.MAX_NGRAM, length) if length > 0 else []
+        builder = TreeBuilder(root, max_nodes=budget, max_depth=settings.depth)
+        builder.add_path(chain, RETRIEVAL)
+        return builder.build(), AutomatonView()
+
+    def observe(self, tree, successors, appended) -> None:
+        self.context.extend(appended)
+
+
+def find_continuation(seq: Sequence[int], max_ngram: int, length: int) -> list[int]:
+    """Tokens that followed the latest earlier occurrence of seq's last n tokens.
+
+    >>> find_continuation([1, 2, 3, 9, 1, 2], max_ngram=2, length=2)
+    [3, 9]
+    """
+    for n in range(min(max_ngram, len(seq) - 1), 0, -1):
+        key = list(seq[-n:])
+        for start in range(len(seq) - n - 1, -1, -1):  # latest match first, not the suffix itself
+            if list(seq[start : start + n]) == key:
+                follow = list(seq[start + n : start + n + length])
+                if follow:
+                    return follow
+    return []
+
+
+def make_drafter(name: str, vocab_size: int) -> Drafter:
+    if name == "racer":
+        return RacerDrafter(vocab_size)
+    if name == "retrieval":
+        return RacerDrafter(vocab_size, use_logits=False)
+    if name == "logits":
+        return RacerDrafter(vocab_size, use_retrieval=False)
+    if name == "prompt_lookup":
+        return PromptLookupDrafter()
+    if name == "plain":
+        return PlainDrafter()
+    raise ValueError(f"unknown drafter {name!r}")

@@ -1,0 +1,144 @@
+"""The generation loop: prefill, then draft -> verify -> accept -> commit -> update,
+one immutable ``StepRecord`` per target forward.
+
+    gen = Generation(target, prompt_ids, Settings())
+    for record in gen.steps():
+        ...
+
+Settings may be replaced between steps (``gen.settings = ...``); they apply from
+the next step and every record carries the settings it ran with.
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterator, Sequence
+
+import torch
+
+from .drafters import Drafter, make_drafter
+from .model import TargetModel
+from .records import ACCEPTED, AutomatonView, StepRecord, Timings
+from .settings import Settings
+from .tree import ROOT, root_only
+from .verify import node_probs, pick_token, verdicts, walk_tree
+
+
+class Generation:
+    def __init__(self, target: TargetModel, prompt_ids: Sequence[int], settings: Settings,
+                 drafter: Drafter | None = None) -> None:
+        if len(prompt_ids) == 0:
+            raise ValueError("The prompt is empty: type something for the model to continue.")
+        if len(prompt_ids) >= target.max_context:
+            raise ValueError(
+                f"The prompt is {len(prompt_ids)} tokens long but the model reads at most "
+                f"{target.max_context}; shorten it.")
+        self.target = target
+        self.prompt_ids = list(prompt_ids)
+        self.settings = settings
+        self.drafter = drafter or make_drafter(settings.drafter, target.vocab_size)
+        self.output: list[int] = []       # generated tokens, root of the next step included
+        self.context: list[int] = []      # tokens whose KV entries are in the cache
+        self.cache = None
+        self.forwards = 0
+        self.finished = False
+        self.finish_reason: str | None = None
+        self._generator = torch.Generator(device=target.device)
+        self._generator.manual_seed(settings.seed)
+        self._applied = settings
+
+    def steps(self) -> Iterator[StepRecord]:
+        while not self.finished:
+            yield self.step()
+
+    def step(self) -> StepRecord:
+        if self.finished:
+            raise RuntimeError("this generation has finished")
+        if self.cache is None:
+            return self._prefill()
+        if self.settings != self._applied:
+            self.drafter.reconfigure(self.settings, self.context)
+            self._applied = self.settings
+        return self._verify_step()
+
+    # -- stages ---------------------------------------------------------------
+
+    def _prefill(self) -> StepRecord:
+        s = self.settings
+        t0 = time.perf_counter()
+        self.cache = self.target.new_cache()
+        last, successors = self.target.prefill(self.prompt_ids, self.cache, top_k=s.width)
+        t1 = time.perf_counter()
+        self.context = list(self.prompt_ids)
+        self.forwards = 1
+        root = pick_token(last, s, self._generator)
+        self.drafter.reset(self.context, successors, s)
+        emitted = self._emit([root])
+        t2 = time.perf_counter()
+        return StepRecord(
+            index=0, settings=s, tree=None, verdicts=(), target_tokens=(), target_probs=(),
+            accepted=(), emitted=tuple(emitted), emitted_sources=("bonus",) * len(emitted),
+            context_len=0, total_tokens=len(self.output), forwards=self.forwards,
+            timings=Timings(0.0, t1 - t0, t2 - t1), budget=1,
+            finished=self.finished, finish_reason=self.finish_reason)
+
+    def _verify_step(self) -> StepRecord:
+        s = self.settings
+        root = self.output[-1]
+        context_len = len(self.context)
+        t0 = time.perf_counter()
+        budget = self._budget(s, context_len)
+        if budget > 1 and s.depth > 0:
+            tree, view = self.drafter.propose(root, s, budget)
+        else:
+            tree, view = root_only(root), AutomatonView()
+        t1 = time.perf_counter()
+        logits = self.target.verify(tree, self.cache, context_len)  # (n, V)
+        t2 = time.perf_counter()
+        walk = walk_tree(tree, logits, s, self._generator)
+        self.target.commit(self.cache, context_len, list(walk.accepted))
+        appended = [tree.tokens[i] for i in walk.accepted]
+        self.context.extend(appended)
+        self.forwards += 1
+        successors = logits.topk(s.width, dim=-1).indices.cpu().numpy()  # (n, width)
+        self.drafter.observe(tree, successors, appended)
+        drafted = [tree.tokens[i] for i in walk.accepted[1:]]
+        sources = [tree.sources[i] for i in walk.accepted[1:]] + ["bonus"]
+        emitted = self._emit(drafted + [walk.picks[-1]])
+        probs = node_probs(tree, logits, s)
+        kept = set(walk.accepted)
+        t3 = time.perf_counter()
+        return StepRecord(
+            index=self.forwards - 1, settings=s, tree=tree, verdicts=verdicts(tree, walk.accepted),
+            target_tokens=tuple(walk.picks[walk.accepted.index(i)] if i in kept else None
+                                for i in range(len(tree))),
+            target_probs=probs, accepted=walk.accepted, emitted=tuple(emitted),
+            emitted_sources=tuple(sources[: len(emitted)]), context_len=context_len,
+            total_tokens=len(self.output), forwards=self.forwards,
+            timings=Timings(t1 - t0, t2 - t1, t3 - t2), automaton=view, budget=budget,
+            finished=self.finished, finish_reason=self.finish_reason)
+
+    # -- helpers --------------------------------------------------------------
+
+    def _budget(self, s: Settings, context_len: int) -> int:
+        """Tree size for this step: the setting, capped so the tree fits the model's
+        context window."""
+        room = self.target.max_context - context_len
+        return max(1, min(s.budget, room))
+
+    def _emit(self, tokens: list[int]) -> list[int]:
+        """Appends tokens to the output, cutting at EOS and at max_new_tokens; marks
+        the generation finished when either is reached."""
+        out = []
+        for token in tokens:
+            if len(self.output) >= self.settings.max_new_tokens:
+                break
+            self.output.append(token)
+            out.append(token)
+            if token in self.target.eos_ids:
+                self.finished, self.finish_reason = True, "eos"
+                return out
+        if len(self.output) >= self.settings.max_new_tokens:
+            self.finished, self.finish_reason = True, "length"
+        elif len(self.context) + 1 >= self.target.max_context:
+            self.finished, self.finish_reason = True, "context"
+        return out

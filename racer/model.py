@@ -1,0 +1,104 @@
+"""The target model: the one module of the engine that calls torch models.
+
+It prefills a prompt, verifies a draft tree in one forward pass on top of the KV
+cache (tree attention through a custom 4-D mask, stock transformers code), and
+commits the accepted nodes by moving their KV entries to contiguous positions.
+Everything it returns to the loop is either a logits tensor or plain Python/numpy.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from transformers import DynamicCache
+
+from .tree import DraftTree
+
+PREFILL_CHUNK = 512  # rows per lm_head call in prefill, so a long prompt never holds (n, V) logits
+
+
+class TargetModel:
+    """Shared, read-only wrapper of a causal LM; per-generation state lives in the cache
+    object each generation owns."""
+
+    def __init__(self, model, tokenizer, name: str = "") -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name or getattr(model.config, "_name_or_path", "") or model.config.model_type
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self.vocab_size = model.get_output_embeddings().weight.shape[0]
+        self.max_context = int(getattr(model.config, "max_position_embeddings", 2048))
+        self.eos_ids = _eos_ids(model, tokenizer)
+
+    def new_cache(self) -> DynamicCache:
+        return DynamicCache(config=self.model.config)
+
+    @torch.inference_mode()
+    def prefill(self, ids: list[int], cache: DynamicCache, top_k: int) -> tuple[torch.Tensor, np.ndarray]:
+        """Runs the prompt; returns (last logits (V,), top-k successors of every prompt token (n, k))."""
+        input_ids = torch.tensor([ids], device=self.device)
+        hidden = self.model.model(input_ids=input_ids, cache=cache, use_cache=True).last_hidden_state[0]
+        head = self.model.get_output_embeddings()
+        successors, last = [], None
+        for start in range(0, hidden.shape[0], PREFILL_CHUNK):
+            logits = head(hidden[start : start + PREFILL_CHUNK]).float()  # (chunk, V)
+            successors.append(logits.topk(top_k, dim=-1).indices.cpu().numpy())
+            last = logits[-1]
+        return last, np.concatenate(successors)
+
+    @torch.inference_mode()
+    def verify(self, tree: DraftTree, cache: DynamicCache, context_len: int) -> torch.Tensor:
+        """One forward of all tree nodes on top of the cache; returns logits (n, V) float32.
+
+        Node i sits at position context_len + depth(i) and attends to the whole cached
+        context plus its ancestors and itself. A single node needs no mask at all.
+        """
+        n = len(tree)
+        input_ids = torch.tensor([tree.tokens], device=self.device)  # (1, n)
+        positions = torch.tensor([tree.depths], device=self.device) + context_len  # (1, n)
+        mask = None
+        if n > 1:
+            allowed = torch.ones(1, 1, n, context_len + n, dtype=torch.bool, device=self.device)
+            allowed[0, 0, :, context_len:] = torch.tensor(tree.ancestor_mask(), device=self.device)
+            mask = allowed  # (1, 1, n, ctx + n): True = may attend
+        out = self.model(
+            input_ids=input_ids,
+            position_ids=positions,
+            attention_mask=mask,
+            cache=cache,
+            cache_position=torch.arange(context_len, context_len + n, device=self.device),
+            use_cache=True,
+        )
+        return out.logits[0].float()  # (n, V)
+
+    @torch.inference_mode()
+    def commit(self, cache: DynamicCache, context_len: int, keep: list[int]) -> None:
+        """Keeps the KV entries of tree nodes ``keep`` (a root-first chain) right after
+        the context, in that order, and drops every other tree entry."""
+        if keep != list(range(len(keep))):  # the chain is not already in place
+            src = torch.tensor(keep, device=self.device) + context_len
+            dst = slice(context_len, context_len + len(keep))
+            for layer in cache.layers:
+                layer.keys[:, :, dst] = layer.keys[:, :, src]
+                layer.values[:, :, dst] = layer.values[:, :, src]
+        extra = cache.get_seq_length() - (context_len + len(keep))
+        if extra > 0:
+            cache.crop(-extra)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def token_texts(self, ids: list[int]) -> list[str]:
+        """Text of each token alone (for labels)."""
+        return [self.tokenizer.decode([i], skip_special_tokens=False) for i in ids]
+
+
+def _eos_ids(model, tokenizer) -> frozenset[int]:
+    ids = set()
+    for source in (getattr(model, "generation_config", None), model.config, tokenizer):
+        value = getattr(source, "eos_token_id", None)
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    return frozenset(ids)

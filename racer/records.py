@@ -1,0 +1,69 @@
+"""Immutable records the generation loop yields, one per target forward pass.
+
+The UI and the benchmark read only these; they never reach into the engine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .settings import Settings
+from .tree import DraftTree
+
+ACCEPTED, REJECTED, NOT_REACHED = "accepted", "rejected", "not_reached"
+
+
+@dataclass(frozen=True)
+class AutomatonView:
+    """What retrieval saw this step (empty for drafters without an automaton)."""
+    matched: tuple[int, ...] = ()           # longest context suffix followed by the root earlier
+    borders: tuple[tuple[int, ...], ...] = ()  # per border: context tokens matched before the root
+    node_count: int = 0
+    capacity: int = 0
+
+
+@dataclass(frozen=True)
+class Timings:
+    draft_s: float = 0.0    # building the tree
+    verify_s: float = 0.0   # the target forward (incl. mask construction)
+    update_s: float = 0.0   # acceptance, KV compaction, cache and automaton updates
+
+    @property
+    def total_s(self) -> float:
+        return self.draft_s + self.verify_s + self.update_s
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    index: int                       # 0 = prefill, then one per verify forward
+    settings: Settings               # settings in force for this step
+    tree: DraftTree | None           # None for the prefill
+    verdicts: tuple[str, ...]        # per tree node: ACCEPTED / REJECTED / NOT_REACHED
+    target_tokens: tuple[int | None, ...]  # per node: the target's pick there (None if not visited)
+    target_probs: tuple[float, ...]  # per node: target probability of the node's token given its parent (root: 1.0)
+    accepted: tuple[int, ...]        # node indices of the accepted path, root first
+    emitted: tuple[int, ...]         # tokens this forward added to the output
+    emitted_sources: tuple[str, ...]  # per emitted token: retrieval / logits / both / bonus
+    context_len: int                 # tokens in the KV cache before this step
+    total_tokens: int                # output length after this step
+    forwards: int                    # target forwards so far, this one included
+    timings: Timings = field(default_factory=Timings)
+    automaton: AutomatonView = field(default_factory=AutomatonView)
+    budget: int = 0                  # the draft budget actually used this step
+    finished: bool = False
+    finish_reason: str | None = None  # "eos" / "length" / None
+
+    @property
+    def accepted_drafts(self) -> int:
+        """Drafted tokens the target agreed with (root not counted)."""
+        return max(0, len(self.accepted) - 1)
+
+    @property
+    def bonus(self) -> int | None:
+        """The target's own token after the accepted path (next step's root)."""
+        if self.tree is None:
+            return self.emitted[0] if self.emitted else None
+        return self.target_tokens[self.accepted[-1]] if self.accepted else None
+
+    @property
+    def mat(self) -> float:
+        return self.total_tokens / self.forwards if self.forwards else 0.0

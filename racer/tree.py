@@ -1,0 +1,150 @@
+"""The draft tree: a trie of token ids rooted at the root token.
+
+Node 0 is the root. Nodes are stored breadth first (depth never decreases with the
+index), so a parent always comes before its children and the order doubles as the
+verify order. Every node has a source: ``root``, ``retrieval``, ``logits`` or ``both``.
+
+Left out on purpose: tensors. ``ancestor_mask`` returns plain lists; the model module
+turns them into an attention mask.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROOT, RETRIEVAL, LOGITS, BOTH = "root", "retrieval", "logits", "both"
+
+
+@dataclass(frozen=True)
+class DraftTree:
+    tokens: tuple[int, ...]   # (n,) token id per node, tokens[0] = root token
+    parents: tuple[int, ...]  # (n,) parent index, -1 for the root
+    depths: tuple[int, ...]   # (n,) 0 for the root
+    sources: tuple[str, ...]  # (n,) ROOT / RETRIEVAL / LOGITS / BOTH
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def root(self) -> int:
+        return self.tokens[0]
+
+    @property
+    def max_depth(self) -> int:
+        return max(self.depths)
+
+    def children(self) -> list[list[int]]:
+        """children()[i] = indices of node i's children, in index order."""
+        kids: list[list[int]] = [[] for _ in self.tokens]
+        for i, p in enumerate(self.parents):
+            if p >= 0:
+                kids[p].append(i)
+        return kids
+
+    def path_to(self, node: int) -> list[int]:
+        """Indices from the root down to ``node``, both included."""
+        path = []
+        while node >= 0:
+            path.append(node)
+            node = self.parents[node]
+        return path[::-1]
+
+    def leaves(self) -> list[int]:
+        kids = self.children()
+        return [i for i in range(len(self)) if not kids[i]]
+
+    def paths(self) -> list[list[int]]:
+        """Every root-to-leaf path as node indices, leaves in index order."""
+        return [self.path_to(leaf) for leaf in self.leaves()]
+
+    def ancestor_mask(self) -> list[list[bool]]:
+        """mask[i][j] is True when node j is node i itself or one of its ancestors.
+
+        This is the tree part of the attention mask: node i may attend to the whole
+        cached context plus exactly these nodes. Example: root 0 with children 1, 2 and
+        grandchild 3 under 1 -> row 3 is [True, True, False, True].
+        """
+        n = len(self)
+        mask = [[False] * n for _ in range(n)]
+        for i in range(n):
+            mask[i][i] = True
+            p = self.parents[i]
+            if p >= 0:  # parents come first, so row p is complete
+                row = mask[i]
+                for j, seen in enumerate(mask[p][: p + 1]):
+                    if seen:
+                        row[j] = True
+        return mask
+
+
+def root_only(root: int) -> DraftTree:
+    """The tree of plain decoding: the root alone."""
+    return DraftTree((root,), (-1,), (0,), (ROOT,))
+
+
+class TreeBuilder:
+    """Merges draft paths into one trie, capped in size and depth.
+
+    >>> b = TreeBuilder(root=5, max_nodes=4, max_depth=2)
+    >>> b.add_path([7, 8, 9], RETRIEVAL)   # 9 is past the depth cap
+    >>> b.add_path([7, 3], LOGITS)
+    >>> t = b.build(); t.tokens, t.sources
+    ((5, 7, 8, 3), ('root', 'both', 'retrieval', 'logits'))
+    """
+
+    def __init__(self, root: int, max_nodes: int, max_depth: int) -> None:
+        self.max_nodes = max(1, max_nodes)
+        self.max_depth = max(0, max_depth)
+        self._tokens = [root]
+        self._parents = [-1]
+        self._depths = [0]
+        self._sources = [ROOT]
+        self._child: list[dict[int, int]] = [{}]
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def tokens_at(self, index: int) -> int:
+        return self._tokens[index]
+
+    @property
+    def full(self) -> bool:
+        return len(self._tokens) >= self.max_nodes
+
+    def add_child(self, parent: int, token: int, source: str) -> int | None:
+        """Adds (or re-marks) ``token`` under node ``parent``; returns its index, or
+        None when the size or depth cap refuses it."""
+        existing = self._child[parent].get(token)
+        if existing is not None:
+            if self._sources[existing] != source:
+                self._sources[existing] = BOTH
+            return existing
+        depth = self._depths[parent] + 1
+        if depth > self.max_depth or self.full:
+            return None
+        index = len(self._tokens)
+        self._tokens.append(token)
+        self._parents.append(parent)
+        self._depths.append(depth)
+        self._sources.append(source)
+        self._child.append({})
+        self._child[parent][token] = index
+        return index
+
+    def add_path(self, tokens: list[int], source: str) -> None:
+        """Adds the drafted tokens that follow the root (the root itself excluded)."""
+        node = 0
+        for token in tokens:
+            node = self.add_child(node, token, source)
+            if node is None:
+                return
+
+    def build(self) -> DraftTree:
+        """Reorders the nodes breadth first (stable within a depth) and freezes them."""
+        order = sorted(range(len(self._tokens)), key=lambda i: (self._depths[i], i))
+        new_index = {old: new for new, old in enumerate(order)}
+        return DraftTree(
+            tokens=tuple(self._tokens[i] for i in order),
+            parents=tuple(new_index[self._parents[i]] if self._parents[i] >= 0 else -1 for i in order),
+            depths=tuple(self._depths[i] for i in order),
+            sources=tuple(self._sources[i] for i in order),
+        )
