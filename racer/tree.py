@@ -20,6 +20,10 @@ class DraftTree:
     parents: tuple[int, ...]  # (n,) parent index, -1 for the root
     depths: tuple[int, ...]   # (n,) 0 for the root
     sources: tuple[str, ...]  # (n,) ROOT / RETRIEVAL / LOGITS / BOTH
+    # (n,) order in which the drafter created each node (root 0). The first b nodes
+    # of this order are the tree a budget of b would have built; the adaptive budget
+    # uses that to learn what a smaller tree would have accepted.
+    created: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -78,7 +82,7 @@ class DraftTree:
 
 def root_only(root: int) -> DraftTree:
     """The tree of plain decoding: the root alone."""
-    return DraftTree((root,), (-1,), (0,), (ROOT,))
+    return DraftTree((root,), (-1,), (0,), (ROOT,), (0,))
 
 
 class TreeBuilder:
@@ -147,4 +151,5 @@ class TreeBuilder:
             parents=tuple(new_index[self._parents[i]] if self._parents[i] >= 0 else -1 for i in order),
             depths=tuple(self._depths[i] for i in order),
             sources=tuple(self._sources[i] for i in order),
+            created=tuple(order),
         )
