@@ -52,7 +52,8 @@ class RacerDrafter(Drafter):
     """RACER: retrieval drafts from an Aho-Corasick automaton over the context, logits
     drafts from the copy-logits cache, merged into one trie."""
 
-    def __init__(self, vocab_size: int, use_retrieval: bool = True, use_logits: bool = True) -> None:
+    def __init__(self, vocab_size: int, use_retrieval: bool = True, use_logits: bool = True,
+                 keep_state: bool = False) -> None:
         if not (use_retrieval or use_logits):
             raise ValueError("RACER needs at least one draft source")
         self.name = {(True, True): "racer", (True, False): "retrieval", (False, True): "logits"}[
@@ -60,15 +61,29 @@ class RacerDrafter(Drafter):
         self.vocab_size = vocab_size
         self.use_retrieval = use_retrieval
         self.use_logits = use_logits
+        # keep_state: a new generation adds its prompt to the automaton and logits cache
+        # of the earlier ones instead of starting empty (the authors' evaluation keeps
+        # one of each across all prompts). The automaton then also gets the window - 1
+        # windows that span the previous context's end and the new prompt's start.
+        self.keep_state = keep_state
         self.automaton: Automaton | None = None
         self.cache: LogitsCache | None = None
 
     def reset(self, context, successors, settings) -> None:
         if self.use_retrieval:
-            self.automaton = Automaton(settings.window, settings.capacity)
-            self.automaton.reset(context)
+            a = self.automaton
+            same_shape = a is not None and (a.window, a.capacity) == (settings.window, settings.capacity)
+            if self.keep_state and same_shape:
+                a.append(context)
+            else:
+                self.automaton = Automaton(settings.window, settings.capacity)
+                self.automaton.reset(context)
         if self.use_logits:
-            self.cache = LogitsCache(self.vocab_size, max(settings.width, successors.shape[1]))
+            width = max(settings.width, successors.shape[1])
+            if self.keep_state and self.cache is not None:
+                self.cache.ensure_width(width)
+            else:
+                self.cache = LogitsCache(self.vocab_size, width)
             self.cache.update(context, successors)
 
     def reconfigure(self, settings, context) -> None:
@@ -172,13 +187,15 @@ def find_continuation(seq: Sequence[int], max_ngram: int, length: int) -> list[i
     return []
 
 
-def make_drafter(name: str, vocab_size: int) -> Drafter:
+def make_drafter(name: str, vocab_size: int, keep_state: bool = False) -> Drafter:
+    """``keep_state`` applies to the RACER drafters (see ``RacerDrafter``); the others
+    draft from the current context alone."""
     if name == "racer":
-        return RacerDrafter(vocab_size)
+        return RacerDrafter(vocab_size, keep_state=keep_state)
     if name == "retrieval":
-        return RacerDrafter(vocab_size, use_logits=False)
+        return RacerDrafter(vocab_size, use_logits=False, keep_state=keep_state)
     if name == "logits":
-        return RacerDrafter(vocab_size, use_retrieval=False)
+        return RacerDrafter(vocab_size, use_retrieval=False, keep_state=keep_state)
     if name == "prompt_lookup":
         return PromptLookupDrafter()
     if name == "plain":
