@@ -1,0 +1,127 @@
+"""The benchmark: prompt selection, method parsing, an end-to-end run on a tiny float64
+model (tables, JSON, greedy check), a mismatch the check must catch, and the warm
+state policy."""
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from racer import bench
+from racer.bench import Prompt, check_equal, parse_methods
+from racer.bench_data import PRESETS, load_questions, preset, select
+from racer.drafters import make_drafter
+from racer.generate import Generation
+from racer.model import TargetModel
+from racer.settings import Settings
+
+EOS = 2
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A random 2-layer Llama in float64 (no near-ties between kernels) and a stand-in
+    tokenizer: the benchmark only needs token ids and the EOS id."""
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         bos_token_id=1, eos_token_id=EOS)
+    model = LlamaForCausalLM(config).to(torch.float64).eval()
+    return TargetModel(model, SimpleNamespace(eos_token_id=EOS), name="tiny")
+
+
+PROMPTS = [Prompt(1, "translation", tuple([5, 6, 7, 8, 9, 10] * 5)),
+           Prompt(2, "qa", tuple([11, 12, 13, 14] * 6 + [15]))]
+
+
+def test_five_per_task_is_the_anchor_preset():
+    questions = load_questions()
+    assert len(questions) == 480
+    picked = select(questions, per_task=5)
+    assert [q.question_id for q in picked] == list(PRESETS["anchors"])
+    assert [q.task for q in picked[:6]] == ["multi-turn"] * 5 + ["translation"]
+    assert [q.subcategory for q in picked[:5]] == ["writing", "roleplay", "reasoning", "math", "coding"]
+    assert [q.question_id for q in select(preset("anchors", questions), ("qa",), 2)] == [321, 322]
+
+
+def test_unknown_category_is_refused():
+    with pytest.raises(ValueError, match="unknown categories"):
+        select(load_questions(), ("poetry",), 1)
+
+
+def test_methods_take_setting_overrides():
+    base = Settings(budget=16)
+    fixed, big, hf = parse_methods("racer:adaptive_budget=0,racer:budget=64:width=4,hf_pld", base)
+    assert fixed.settings.adaptive_budget is False and fixed.settings.budget == 16
+    assert (big.settings.budget, big.settings.width, big.label) == (64, 4, "racer:budget=64:width=4")
+    assert hf.is_hf and hf.lookup == 10
+    with pytest.raises(ValueError, match="not a setting"):
+        parse_methods("racer:speed=2", base)
+    with pytest.raises(ValueError, match="budget"):
+        parse_methods("racer:budget=0", base)
+
+
+def test_bench_end_to_end(tiny, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    result = bench.main(["--drafters", "racer,plain", "--hf", "--max-new-tokens", "12",
+                         "--budget", "8", "--json", str(out)], target=tiny, prompts=PROMPTS)
+    printed = capsys.readouterr().out
+    for title in ("translation (1 prompts)", "qa (1 prompts)", "overall (2 prompts)",
+                  "verify cost by tree size"):
+        assert title in printed
+    assert "every method produced the same tokens as plain" in printed
+
+    saved = json.loads(out.read_text())
+    assert len(saved["runs"]) == 2 * 4  # 2 prompts x (racer, plain, hf_greedy, hf_pld)
+    assert all(r["same"] for r in saved["runs"]) and saved["mismatches"] == []
+    overall = saved["tables"]["overall"]
+    assert overall["plain"]["mat"] == 1.0 and overall["hf_greedy"]["mat"] == 1.0
+    assert overall["racer"]["forwards"] <= overall["plain"]["forwards"]
+    assert overall["racer"]["vs_plain"] > 0 and overall["racer"]["same"] == [2, 2]
+    assert result["tables"] == saved["tables"]
+    # methods alternate: the second prompt starts with the second method
+    order = [(r["question_id"], r["method"]) for r in saved["runs"]]
+    assert order[0] == (1, "racer") and order[4] == (2, "plain")
+
+
+def test_injected_mismatch_is_reported(tiny, monkeypatch, capsys):
+    real = bench.run_engine
+
+    def broken(target, prompt, settings, drafter=None):
+        run = real(target, prompt, settings, drafter)
+        if settings.drafter == "racer" and prompt.question_id == 2:
+            run.output[3] = (run.output[3] + 1) % 64
+        return run
+
+    monkeypatch.setattr(bench, "run_engine", broken)
+    result = bench.main(["--drafters", "racer,plain", "--max-new-tokens", "8"], target=tiny, prompts=PROMPTS)
+    printed = capsys.readouterr().out
+    assert "GREEDY MISMATCHES (1)" in printed
+    assert result["mismatches"] == ["racer on q2: differs from plain first at token 3"]
+    assert result["tables"]["overall"]["racer"]["same"] == [1, 2]
+    assert result["tables"]["qa"]["racer"]["same"] == [0, 1]
+
+
+def test_anchor_check_compares_the_first_128_tokens():
+    run = bench.Run("plain", 7, "qa", [1, 2, 3], 3, 0.1)
+    assert check_equal([run], "plain", {7: [1, 2, 3, 4]}, max_new_tokens=3) == []
+    assert run.same_anchor is True
+    lines = check_equal([run], "plain", {7: [1, 2, 3, 4]}, max_new_tokens=8)
+    assert lines == ["plain on q7: differs from the anchors' greedy output in length (3 vs 4 tokens)"]
+
+
+def test_warm_drafter_keeps_automaton_and_cache_across_prompts(tiny):
+    settings = Settings(budget=8, max_new_tokens=10)
+    warm = make_drafter("racer", tiny.vocab_size, keep_state=True)
+    fresh = make_drafter("racer", tiny.vocab_size)
+    for drafter in (warm, fresh):
+        for p in PROMPTS:
+            gen = Generation(tiny, p.ids, settings, drafter=drafter)
+            list(gen.steps())
+            plain = Generation(tiny, p.ids, settings.with_changes(drafter="plain"))
+            list(plain.steps())
+            assert gen.output == plain.output
+    assert warm.automaton.node_count > fresh.automaton.node_count
+    first_token = PROMPTS[0].ids[0]  # seen only in the first prompt
+    assert warm.cache.successors(first_token, 1) and not fresh.cache.successors(first_token, 1)
