@@ -1,0 +1,167 @@
+"""Charts over a run: speedup and accepted lengths over steps, the tree attention mask
+of one step, and the drafter comparison.
+
+Every builder takes plain values (``StepStat`` rows, records, ``DrafterResult``
+rows) and returns a new figure; none reads the engine.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from racer.records import StepRecord
+
+from .tokens import TokenText, label
+
+MAT_COLOUR, SPEEDUP_COLOUR, BAR_COLOUR = "#0072B2", "#D55E00", "#56B4E9"
+DRAFTER_LABELS = {"racer": "RACER", "retrieval": "retrieval only", "logits": "logits only",
+                  "prompt_lookup": "prompt lookup", "plain": "plain decoding"}
+
+
+@dataclass(frozen=True)
+class StepStat:
+    """One step's numbers for the running charts (kept for every step, even when the
+    full records are capped)."""
+    index: int
+    emitted: int             # tokens this forward produced
+    total_tokens: int
+    forwards: int
+    engine_s: float          # engine seconds so far (all steps, prefill included)
+    speedup: float | None    # plain time for the same tokens / engine_s; None = not measured
+    changed: str = ""        # settings that changed at this step, in words
+
+    @property
+    def mat(self) -> float:
+        return self.total_tokens / self.forwards if self.forwards else 0.0
+
+
+@dataclass(frozen=True)
+class DrafterResult:
+    """One drafter's complete run of the comparison."""
+    drafter: str
+    tokens: int
+    forwards: int
+    engine_s: float
+    speedup: float | None
+    accept_lengths: tuple[int, ...]   # tokens per verify forward (prefill left out)
+    text: str
+
+    @property
+    def mat(self) -> float:
+        return self.tokens / self.forwards if self.forwards else 0.0
+
+
+def _base_layout(fig: go.Figure, height: int) -> None:
+    fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), plot_bgcolor="white",
+                      paper_bgcolor="white", hovermode="x unified",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"))
+
+
+def speedup_figure(stats: list[StepStat]) -> go.Figure:
+    """Top: MAT and measured speedup over steps (1.0 = plain decoding). Bottom: tokens
+    produced by each forward. Dotted lines mark steps where settings changed."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        row_heights=[0.6, 0.4])
+    steps = [s for s in stats if s.index > 0]
+    xs = [s.index for s in steps]
+    fig.add_trace(go.Scatter(x=xs, y=[round(s.mat, 3) for s in steps], mode="lines+markers",
+                             name="tokens per forward (MAT)", line=dict(color=MAT_COLOUR, width=2),
+                             marker=dict(size=5)), row=1, col=1)
+    fig.add_trace(go.Scatter(x=xs, y=[None if s.speedup is None else round(s.speedup, 3) for s in steps],
+                             mode="lines+markers", name="measured speedup vs plain decoding",
+                             line=dict(color=SPEEDUP_COLOUR, width=2), marker=dict(size=5),
+                             connectgaps=False), row=1, col=1)
+    fig.add_trace(go.Bar(x=xs, y=[s.emitted for s in steps], name="tokens this forward",
+                         marker=dict(color=BAR_COLOUR), showlegend=True), row=2, col=1)
+    fig.add_hline(y=1.0, line=dict(color="#888888", width=1, dash="dash"), row=1, col=1)
+    for s in steps:
+        if s.changed:
+            fig.add_vline(x=s.index - 0.5, line=dict(color="#999999", width=1, dash="dot"))
+    fig.update_yaxes(title_text="× plain", rangemode="tozero", row=1, col=1, gridcolor="#eeeeee")
+    fig.update_yaxes(title_text="tokens", rangemode="tozero", row=2, col=1, gridcolor="#eeeeee")
+    fig.update_xaxes(title_text="step (target forward)", row=2, col=1)
+    _base_layout(fig, 380)
+    if not steps:
+        fig.add_annotation(text="The chart fills in as steps run.", x=0.5, y=0.5, xref="paper",
+                           yref="paper", showarrow=False, font=dict(color="#777777"))
+    return fig
+
+
+def mask_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
+    """The tree attention mask of one step: row i = what node i may attend to. Column 0
+    stands for the whole cached context, which every node sees."""
+    fig = go.Figure()
+    if record is None or record.tree is None:
+        fig.add_annotation(text="No draft tree at this step (the prefill attends causally).",
+                           x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                           font=dict(color="#777777"))
+        fig.update_layout(height=220, xaxis=dict(visible=False), yaxis=dict(visible=False),
+                          plot_bgcolor="white", paper_bgcolor="white")
+        return fig
+    tree = record.tree
+    mask = tree.ancestor_mask()
+    n = len(tree)
+    names = [f"{i}: {label(token_text(t), 10)}" for i, t in enumerate(tree.tokens)]
+    on_path = set(record.accepted)
+    # 0 = hidden, 1 = visible, 2 = visible and both ends on the accepted path
+    z = [[1] + [(2 if i in on_path and j in on_path else 1) if mask[i][j] else 0 for j in range(n)]
+         for i in range(n)]
+    hover = [[f"node {names[i]} sees the {record.context_len} context tokens"] +
+             [f"node {names[i]} {'sees' if mask[i][j] else 'does not see'} node {names[j]}"
+              for j in range(n)] for i in range(n)]
+    fig.add_trace(go.Heatmap(
+        z=z, x=list(range(n + 1)), y=list(range(n)), zmin=0, zmax=2, showscale=False, xgap=1, ygap=1,
+        colorscale=[[0, "#f4f4f4"], [0.33, "#f4f4f4"], [0.34, "#9ecae1"], [0.66, "#9ecae1"],
+                    [0.67, "#08519c"], [1, "#08519c"]],
+        text=hover, hovertemplate="%{text}<extra></extra>"))
+    cell = 14 if n > 32 else 20
+    tick_font = 9 if n > 32 else 11
+    fig.update_layout(
+        height=max(260, cell * n + 140), margin=dict(l=110, r=10, t=110, b=10),
+        plot_bgcolor="white", paper_bgcolor="white",
+        xaxis=dict(side="top", tickmode="array", tickvals=list(range(n + 1)),
+                   ticktext=[f"context ({record.context_len})"] + names, tickangle=-60,
+                   tickfont=dict(size=tick_font), fixedrange=True),
+        yaxis=dict(autorange="reversed", tickmode="array", tickvals=list(range(n)), ticktext=names,
+                   tickfont=dict(size=tick_font), fixedrange=True),
+    )
+    return fig
+
+
+def compare_figure(results: list[DrafterResult]) -> go.Figure:
+    """Side by side per drafter: MAT, measured speedup, and how often a forward
+    produced 1, 2, 3... tokens."""
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.25, 0.25, 0.5], horizontal_spacing=0.08,
+                        subplot_titles=("tokens per forward (MAT)", "measured speedup vs plain",
+                                        "tokens per forward: share of forwards"))
+    names = [DRAFTER_LABELS.get(r.drafter, r.drafter) for r in results]
+    palette = ["#0072B2", "#56B4E9", "#E69F00", "#009E73", "#7f7f7f"]
+    colours = [palette[i % len(palette)] for i in range(len(results))]
+    fig.add_trace(go.Bar(x=names, y=[round(r.mat, 2) for r in results], marker_color=colours,
+                         text=[f"{r.mat:.2f}" for r in results], textposition="outside",
+                         showlegend=False, hovertemplate="%{x}: MAT %{y}<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=[None if r.speedup is None else round(r.speedup, 2) for r in results],
+                         marker_color=colours, showlegend=False,
+                         text=["—" if r.speedup is None else f"{r.speedup:.2f}×" for r in results],
+                         textposition="outside", hovertemplate="%{x}: %{y}×<extra></extra>"),
+                  row=1, col=2)
+    longest = max((max(r.accept_lengths, default=1) for r in results), default=1)
+    ks = list(range(1, longest + 1))
+    for r, name, c in zip(results, names, colours):
+        counts = Counter(r.accept_lengths)
+        total = max(1, len(r.accept_lengths))
+        fig.add_trace(go.Bar(x=ks, y=[counts.get(k, 0) / total for k in ks], name=name, marker_color=c,
+                             hovertemplate=f"{name}: %{{y:.0%}} of forwards gave %{{x}} tokens<extra></extra>"),
+                      row=1, col=3)
+    fig.add_hline(y=1.0, line=dict(color="#888888", width=1, dash="dash"), row=1, col=1)
+    fig.add_hline(y=1.0, line=dict(color="#888888", width=1, dash="dash"), row=1, col=2)
+    fig.update_yaxes(rangemode="tozero", gridcolor="#eeeeee")
+    fig.update_yaxes(tickformat=".0%", row=1, col=3)
+    fig.update_xaxes(title_text="tokens produced by one forward", dtick=1, row=1, col=3)
+    fig.update_layout(height=400, margin=dict(l=40, r=20, t=60, b=60), plot_bgcolor="white",
+                      paper_bgcolor="white", barmode="group",
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0.5, xanchor="left"))
+    return fig
