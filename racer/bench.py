@@ -12,6 +12,10 @@ A method is a drafter name with optional setting overrides, ``racer:budget=64`` 
 ``racer:adaptive_budget=0``, or ``hf_greedy`` / ``hf_pld`` (transformers generate,
 plain or with ``prompt_lookup_num_tokens=10``).
 
+The JSON holds the tables, the verify-cost curve, the mismatches and every run: its
+tokens, forwards, seconds and, for engine runs, one [tree size, draft ms, verify ms,
+update ms] per verify step.
+
 State policy: ``fresh`` gives each prompt a new drafter; ``warm`` keeps one RACER
 automaton and logits cache per method across all prompts (the authors' evaluation).
 
@@ -68,8 +72,9 @@ class Prompt:
 @dataclass(frozen=True)
 class StepCost:
     tree_size: int
+    draft_s: float
     verify_s: float
-    total_s: float
+    update_s: float
 
 
 @dataclass
@@ -119,7 +124,7 @@ def _override(base: Settings, text: str) -> tuple[str, object]:
 def run_engine(target: TargetModel, prompt: Prompt, settings: Settings, drafter=None) -> Run:
     start = time.perf_counter()
     gen = Generation(target, prompt.ids, settings, drafter=drafter)
-    steps = [StepCost(len(r.tree), r.timings.verify_s, r.timings.total_s)
+    steps = [StepCost(len(r.tree), r.timings.draft_s, r.timings.verify_s, r.timings.update_s)
              for r in gen.steps() if r.tree is not None]
     seconds = time.perf_counter() - start
     return Run("", prompt.question_id, prompt.task, list(gen.output), gen.forwards, seconds, steps)
@@ -237,16 +242,17 @@ def _count(runs: list[Run], attr: str) -> list[int] | None:
 
 
 def verify_costs(runs: list[Run]) -> list[dict]:
-    """Per tree-size bucket: how many verify steps, and their median ms (forward
-    alone, and whole step incl. drafting and updates). Explains speedups on a CPU,
-    where verifying n tokens costs far more than verifying 1."""
+    """Per tree-size bucket: how many verify steps and their median ms for drafting,
+    the verify forward and the update (acceptance, KV commit, drafter state). Explains
+    speedups on a CPU, where verifying n tokens costs far more than verifying 1."""
     rows, low = [], 1
     for high in COST_BUCKETS:
         steps = [s for r in runs for s in r.steps if low <= s.tree_size <= high]
         if steps:
+            ms = {part: 1000 * statistics.median(getattr(s, f"{part}_s") for s in steps)
+                  for part in ("draft", "verify", "update")}
             rows.append(dict(tree_size=f"{low}-{high}" if low < high else str(high), steps=len(steps),
-                             verify_ms=1000 * statistics.median(s.verify_s for s in steps),
-                             step_ms=1000 * statistics.median(s.total_s for s in steps)))
+                             draft_ms=ms["draft"], verify_ms=ms["verify"], update_ms=ms["update"]))
         low = high + 1
     return rows
 
@@ -286,9 +292,9 @@ def report(tables: dict, costs: list[dict], mismatches: list[str], reference: st
         body = [[m] + [r.get(k) for k in keys] for m, r in rows.items()]
         out.append(f"\n{group} ({any_row['prompts']} prompts)\n" + format_table(headers, body))
     if costs:
-        body = [[c["tree_size"], c["steps"], c["verify_ms"], c["step_ms"]] for c in costs]
+        body = [[c["tree_size"], c["steps"], c["draft_ms"], c["verify_ms"], c["update_ms"]] for c in costs]
         out.append("\nverify cost by tree size (all engine steps of this run, median)\n"
-                   + format_table(["tree nodes", "steps", "verify ms", "step ms"], body))
+                   + format_table(["tree nodes", "steps", "draft ms", "verify ms", "update ms"], body))
     if mismatches:
         out.append(f"\nGREEDY MISMATCHES ({len(mismatches)}):\n" + "\n".join("  " + m for m in mismatches))
     else:
@@ -379,7 +385,7 @@ def main(argv: Sequence[str] | None = None, target: TargetModel | None = None,
         runs=[dict(method=r.method, question_id=r.question_id, task=r.task, tokens=len(r.output),
                    forwards=r.forwards, seconds=r.seconds, same=r.same, same_anchor=r.same_anchor,
                    output_ids=r.output,
-                   steps=[[s.tree_size, round(1000 * s.verify_s, 3), round(1000 * s.total_s, 3)]
+                   steps=[[s.tree_size, *(round(1000 * t, 3) for t in (s.draft_s, s.verify_s, s.update_s))]
                           for s in r.steps])
               for r in runs])
     if args.json:
