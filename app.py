@@ -245,7 +245,7 @@ def on_view(session: Session, index):
 def on_export(session: Session):
     if not session.records:
         gr.Warning("Nothing to export yet: run a few steps first.")
-        return None
+        return gr.skip()
     output = session.output_ids()
     trace = traces.trace_dict(
         list(session.records), prompt=session.prompt, prompt_ids=session.prompt_ids,
@@ -258,7 +258,7 @@ def on_export(session: Session):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"racer-trace-{int(time.time() * 1000)}.json"
     path.write_text(traces.dumps(trace), encoding="utf-8")
-    return str(path)
+    return gr.File(value=str(path), visible=True)
 
 
 def on_compare(session: Session, prompt: str, tokens, chosen, *controls):
@@ -330,7 +330,7 @@ def _lossless_note(results, settings: Settings) -> str:
 
 HEADER = f"""
 <div id="header">
-<h1>🏎️ RACER Explorer</h1>
+<h1>RACER Explorer</h1>
 <p>Speculative decoding without a draft model, one forward pass at a time. Each step RACER
 drafts a <b>tree</b> of guesses from two free sources — <span style="color:#0072B2"><b>retrieval</b></span>
 (what followed the same words earlier in the text) and the <span style="color:#E69F00"><b>logits cache</b></span>
@@ -412,20 +412,27 @@ with gr.Blocks(title="RACER Explorer") as demo:
                 with gr.Column(scale=8):
                     status = gr.Markdown(elem_id="status")
                     outcome = gr.HTML(outcome_html(None, token_text))
-                    tree_plot = gr.Plot(tree_figure(None, token_text), label="Draft tree", elem_id="tree-plot")
+                    gr.Markdown("#### Draft tree · top row = what this step emitted; hover a node for details",
+                                elem_classes="section")
+                    tree_plot = gr.Plot(tree_figure(None, token_text), show_label=False, elem_id="tree-plot")
                     scrubber = gr.Slider(0, 1, value=0, step=1, label="History: step 0 of 0",
                                          interactive=False, elem_id="scrubber")
                     narration_box = gr.HTML(narration(None, token_text), elem_id="narration")
+                    gr.Markdown("#### Generated text · coloured by how each token was produced",
+                                elem_classes="section")
                     text_box = gr.HTML(generated_html([]), elem_id="generated")
-                    speed_plot = gr.Plot(speedup_figure([]), label="Running speedup", elem_id="speed-plot")
+                    gr.Markdown("#### Running speedup", elem_classes="section")
+                    speed_plot = gr.Plot(speedup_figure([]), show_label=False, elem_id="speed-plot")
                     gr.Markdown(SPEEDUP_METHOD, elem_id="method")
                     with gr.Accordion("Inside the step: automaton match and tree attention mask", open=True):
+                        gr.Markdown("#### What retrieval matched", elem_classes="section")
                         automaton_box = gr.HTML(automaton_html(None, token_text))
-                        mask_plot = gr.Plot(mask_figure(None, token_text), label="Tree attention mask",
-                                            elem_id="mask-plot")
+                        gr.Markdown("#### Tree attention mask · row = node, column = what it may attend to",
+                                    elem_classes="section")
+                        mask_plot = gr.Plot(mask_figure(None, token_text), show_label=False, elem_id="mask-plot")
                     with gr.Row():
                         export_btn = gr.Button("Export the run as JSON", size="sm")
-                        trace_file = gr.File(label="Run trace", interactive=False, height=80)
+                        trace_file = gr.File(label="Run trace", interactive=False, visible=False)
         with gr.Tab("Compare drafters", id="compare"):
             gr.Markdown("Runs the prompt from the Explore tab to the end with each drafter, using the "
                         "settings there, and compares tokens per forward and measured speedup. Plain "
@@ -441,7 +448,7 @@ with gr.Blocks(title="RACER Explorer") as demo:
             compare_table = gr.Dataframe(
                 headers=["drafter", "tokens", "forwards", "MAT", "engine s", "tokens/s", "speedup ×",
                          "mean tokens/forward"], interactive=False, wrap=True)
-            compare_plot = gr.Plot(compare_figure([]), label="Side by side", elem_id="compare-plot")
+            compare_plot = gr.Plot(compare_figure([]), show_label=False, elem_id="compare-plot")
             compare_note = gr.Markdown()
         with gr.Tab("How it works", id="how"):
             gr.Markdown(HOW_IT_WORKS)

@@ -80,9 +80,11 @@ def speedup_figure(stats: list[StepStat]) -> go.Figure:
     for s in steps:
         if s.changed:
             fig.add_vline(x=s.index - 0.5, line=dict(color="#999999", width=1, dash="dot"))
-    fig.update_yaxes(title_text="× plain", rangemode="tozero", row=1, col=1, gridcolor="#eeeeee")
+    fig.update_yaxes(title_text="MAT · speedup", rangemode="tozero", row=1, col=1, gridcolor="#eeeeee")
     fig.update_yaxes(title_text="tokens", rangemode="tozero", row=2, col=1, gridcolor="#eeeeee")
     fig.update_xaxes(title_text="step (target forward)", row=2, col=1)
+    if len(steps) <= 20:  # whole steps only; plotly would otherwise tick at halves
+        fig.update_xaxes(tick0=0, dtick=1)
     _base_layout(fig, 380)
     if not steps:
         fig.add_annotation(text="The chart fills in as steps run.", x=0.5, y=0.5, xref="paper",

@@ -116,7 +116,7 @@ def tree_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
     if rejected:
         fig.add_trace(go.Scatter(
             x=[pos[i][0] for i in rejected], y=[-pos[i][1] for i in rejected], mode="markers",
-            marker=dict(symbol="x-thin", size=22, line=dict(width=3, color=REJECT_COLOUR)),
+            marker=dict(symbol="x-thin", size=16, line=dict(width=2.5, color=REJECT_COLOUR)),
             name="rejected by the model", hoverinfo="skip"))
     if nodes[-1].source == "bonus":
         fig.add_trace(_bonus_trace(nodes[-1], pos[-1], token_text, limit, emitted_bonus))

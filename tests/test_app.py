@@ -1,0 +1,157 @@
+"""The app served for real and driven through gradio_client, as a browser would:
+step, run to the end, stop mid-run, reset, revisit a step, export, compare.
+
+Uses the real default model; generations are kept short (the model does a few
+tens of tokens per second on a small CPU).
+"""
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client  # noqa: E402
+
+PROMPT = ("Here is a packing list: passport, phone charger, toothbrush, rain jacket, water bottle.\n\n"
+          "Repeat the list exactly, as a numbered list with one item per line.")
+TOKENS = 24
+
+
+def controls(max_new_tokens=TOKENS, measure=True, budget=16, drafter="racer"):
+    # width, depth, window, budget, capacity, temperature, top_p, max_new_tokens, drafter,
+    # adaptive, seed, measure (the order of the app's control inputs)
+    return [8, 12, 10, budget, 10000, 0.0, 1.0, max_new_tokens, drafter, False, 0, measure]
+
+
+VIEWS = ("tree", "outcome", "text", "speed", "mask", "automaton", "narration", "scrubber", "status")
+
+
+def views(result) -> dict:
+    return dict(zip(VIEWS, result))
+
+
+def value_of(output):
+    """A component update comes back as a dict with its new value under "value"."""
+    return output["value"] if isinstance(output, dict) and "value" in output else output
+
+
+def plot_data(value) -> list[dict]:
+    plot = value["plot"] if isinstance(value, dict) and "plot" in value else value
+    return json.loads(plot)["data"] if isinstance(plot, str) else plot["data"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    import app
+    if app.TARGET is None:
+        pytest.fail(f"the model did not load: {app.MODEL_NOTE}")
+    port = free_port()
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    **app.LAUNCH)
+    yield f"http://127.0.0.1:{port}/"
+    app.demo.close()
+
+
+@pytest.fixture
+def client(app_url):
+    """A fresh client is a fresh browser session (its own gr.State)."""
+    return Client(app_url, verbose=False)
+
+
+def plain_greedy_text(prompt: str, max_new_tokens: int) -> str:
+    """Reference: transformers' own greedy generate, no speculation involved."""
+    import torch
+
+    import app
+    from racer.loading import prompt_ids
+    ids = prompt_ids(app.TARGET.tokenizer, prompt)
+    with torch.inference_mode():
+        out = app.TARGET.model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False,
+                                        eos_token_id=sorted(app.TARGET.eos_ids))
+    return app.TARGET.decode(out[0, len(ids):].tolist())
+
+
+def test_three_steps_show_the_tree_and_numbers(client):
+    for i in range(3):
+        v = views(client.predict(PROMPT, *controls(measure=False), api_name="/step"))
+        assert f"Step {i}" in v["status"], v["status"]
+    assert "Step 2" in v["outcome"] and "accepted" in v["outcome"]
+    traces = plot_data(v["tree"])
+    assert any(t.get("name") == "root (already committed)" for t in traces)
+    assert any("star" in str(t.get("marker", {}).get("symbol")) for t in traces)  # the model's token
+    assert 'class="tok tok-' in v["text"]
+    assert value_of(v["scrubber"]) == 2
+    assert "accepted" in v["narration"]
+
+
+def test_run_to_the_end_equals_plain_greedy(client):
+    job = client.submit(PROMPT, *controls(), api_name="/run")
+    final = views(job.result(timeout=600))
+    streamed = job.outputs()
+    assert "Finished" in final["status"], final["status"]
+    assert "measured speedup" in final["status"]
+    steps = int(re.search(r"Step (\d+)", final["status"]).group(1))
+    assert len(streamed) >= steps  # one yield per forward (plus start and end)
+    speed = plot_data(final["speed"])
+    assert len(speed[0]["x"]) == steps  # MAT per step
+
+    with open(value_of(client.predict(api_name="/export")), encoding="utf-8") as f:
+        trace = json.load(f)
+    assert trace["final_text"] == plain_greedy_text(PROMPT, TOKENS)
+    assert trace["steps"][-1]["finished"] and trace["speedup"] is not None
+
+
+def test_stop_mid_run_keeps_everything(client):
+    job = client.submit(PROMPT, *controls(max_new_tokens=200, measure=False), api_name="/run")
+    deadline = time.time() + 300
+    while len(job.outputs()) < 4 and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(job.outputs()) >= 4, "the run did not stream"
+    assert "Stopping" in client.predict(api_name="/stop")
+    final = views(job.result(timeout=120))
+    assert "Stopped" in final["status"], final["status"]
+    stopped_at = int(re.search(r"Step (\d+)", final["status"]).group(1))
+    assert 1 <= stopped_at < 100
+    # nothing was lost: the next Step continues from there
+    nxt = views(client.predict(PROMPT, *controls(max_new_tokens=200, measure=False), api_name="/step"))
+    assert f"Step {stopped_at + 1}" in nxt["status"], nxt["status"]
+
+
+def test_history_reset_and_errors(client):
+    for _ in range(3):
+        client.predict(PROMPT, *controls(measure=False), api_name="/step")
+    past = views(client.predict(1, api_name="/view_step"))
+    assert "<b>Step 1:</b>" in past["outcome"] and "Viewing step 1" in past["status"]
+
+    v = views(client.predict(api_name="/reset"))
+    assert "Reset" in v["status"] and "Nothing generated yet" in v["text"]
+
+    # an empty prompt is a message, not a traceback, and the session stays usable
+    v = views(client.predict("   ", *controls(measure=False), api_name="/step"))
+    assert "empty" in v["status"].lower()
+    v = views(client.predict(PROMPT, *controls(measure=False), api_name="/step"))
+    assert "Step 0" in v["status"]
+    # a prompt longer than the model's context is refused with a sentence, not a crash
+    v = views(client.predict("word " * 9000, *controls(measure=False), api_name="/step"))
+    assert "shorten it" in v["status"], v["status"]
+    v = views(client.predict(PROMPT, *controls(measure=False), api_name="/step"))
+    assert "Step 1" in v["status"], v["status"]  # the earlier generation was kept
+
+
+def test_compare_two_drafters(client):
+    job = client.submit(PROMPT, 12, ["racer", "plain"], *controls(measure=False), api_name="/compare")
+    status, table, plot, note = job.result(timeout=600)
+    rows = table["data"] if isinstance(table, dict) else table
+    assert [r[0] for r in rows] == ["RACER", "plain decoding"]
+    assert "Lossless" in note
+    assert len(plot_data(plot)) >= 4

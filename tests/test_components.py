@@ -1,0 +1,257 @@
+"""The explorer's figure and HTML builders, and the trace format, on hand-made records.
+
+No model and no browser: every builder is a pure function of records and values.
+"""
+from __future__ import annotations
+
+import json
+
+import plotly.graph_objects as go
+import pytest
+
+from components.charts import DrafterResult, StepStat, compare_figure, mask_figure, speedup_figure
+from components.session import BaselineCache, timeline_of
+from components.text_view import (TokenMark, automaton_html, generated_html, narration,
+                                  outcome_html, settings_change)
+from components.tokens import colour, label, visible
+from components.tree_view import REJECT_COLOUR, drawn_nodes, tree_figure, tree_layout
+from racer import trace as traces
+from racer.records import ACCEPTED, NOT_REACHED, REJECTED, AutomatonView, StepRecord, Timings
+from racer.settings import Settings
+from racer.tree import DraftTree
+
+TEXTS = {10: "The", 11: " cat", 12: " sat", 13: " dog", 14: " on", 15: "\n", 16: "<b>", 99: " mat"}
+
+
+def text_of(token: int) -> str:
+    return TEXTS.get(token, f"t{token}")
+
+
+def hand_record() -> StepRecord:
+    """Root 10 with children 11 (retrieval, accepted) and 13 (logits, rejected);
+    11 has children 12 (both, accepted) and 16 (logits, rejected); 12 has child 14
+    (retrieval, rejected) whose child 15 was never reached. The model wanted 99 after 12."""
+    tree = DraftTree(tokens=(10, 11, 13, 12, 16, 14, 15), parents=(-1, 0, 0, 1, 1, 3, 5),
+                     depths=(0, 1, 1, 2, 2, 3, 4),
+                     sources=("root", "retrieval", "logits", "both", "logits", "retrieval", "retrieval"))
+    return StepRecord(
+        index=3, settings=Settings(budget=8), tree=tree,
+        verdicts=(ACCEPTED, ACCEPTED, REJECTED, ACCEPTED, REJECTED, REJECTED, NOT_REACHED),
+        target_tokens=(11, 12, None, 99, None, None, None),
+        target_probs=(1.0, 0.9, 0.05, 0.8, 0.1, 0.02, 0.5),
+        accepted=(0, 1, 3), emitted=(11, 12, 99), emitted_sources=("retrieval", "both", "bonus"),
+        context_len=40, total_tokens=9, forwards=4, timings=Timings(0.001, 0.2, 0.01),
+        automaton=AutomatonView(matched=(7, 8, 9), borders=((8, 9), (9,)), node_count=120, capacity=10000),
+        budget=8)
+
+
+def prefill_record() -> StepRecord:
+    return StepRecord(index=0, settings=Settings(), tree=None, verdicts=(), target_tokens=(),
+                      target_probs=(), accepted=(), emitted=(10,), emitted_sources=("bonus",),
+                      context_len=0, total_tokens=1, forwards=1, timings=Timings(0.0, 0.3, 0.01), budget=1)
+
+
+def node_points(fig: go.Figure) -> list[go.Scatter]:
+    return [t for t in fig.data if isinstance(t, go.Scatter) and t.mode and "markers" in t.mode]
+
+
+# -- tokens -------------------------------------------------------------------------
+
+def test_visible_marks_whitespace_and_escapes():
+    assert visible(" a\n\tb") == "␣a↵⇥b"
+    assert visible("") == "∅"
+    assert visible("\x00") == "\\x00"
+    assert visible("abcdefgh", limit=4) == "abc…"
+    assert label("<b>&") == "&lt;b&gt;&amp;"
+
+
+# -- tree layout and figure ------------------------------------------------------------
+
+def test_layout_puts_the_first_child_on_its_parents_row():
+    assert tree_layout([-1, 0, 0, 1]) == [(0, 0), (1, 0), (1, 1), (2, 0)]
+    # the accepted child (2) goes first: the top row is the accepted path
+    assert tree_layout([-1, 0, 0, 1], first={2}) == [(0, 0), (1, 1), (1, 0), (2, 1)]
+
+
+def test_layout_gives_every_leaf_its_own_row():
+    parents = [-1] + [0] * 5 + [1, 1, 2]
+    pos = tree_layout(parents)
+    leaves = [i for i in range(len(parents)) if i not in parents]
+    assert len({pos[i][1] for i in leaves}) == len(leaves)
+
+
+def test_tree_figure_draws_every_node_plus_the_models_token():
+    record = hand_record()
+    fig = tree_figure(record, text_of)
+    by_name = {t.name: t for t in node_points(fig)}
+    drawn = sum(len(t.x) for name, t in by_name.items() if name != "rejected by the model")
+    assert drawn == len(record.tree) + 1  # seven tree nodes and the bonus star
+    bonus = by_name["the model's own token (next root)"]
+    assert bonus.marker.symbol == "star" and "mat" in bonus.text[0]
+
+
+def test_tree_nodes_are_coloured_by_source():
+    fig = tree_figure(hand_record(), text_of)
+    by_name = {t.name: t for t in node_points(fig)}
+    assert by_name["retrieval (automaton)"].marker.color == colour("retrieval")
+    assert by_name["logits cache"].marker.color == colour("logits")
+    assert by_name["both sources"].marker.color == colour("both")
+    assert by_name["root (already committed)"].marker.symbol == "square"
+    assert len(by_name["retrieval (automaton)"].x) == 3
+    assert len(by_name["logits cache"].x) == 2
+    assert len({colour(s) for s in ("root", "retrieval", "logits", "both", "bonus")}) == 5
+
+
+def test_accepted_path_is_bold_and_rejected_nodes_are_crossed():
+    record = hand_record()
+    fig = tree_figure(record, text_of)
+    path = [t for t in fig.data if t.name == "accepted path"]
+    assert len(path) == 1 and path[0].line.width >= 4
+    # two accepted edges: 10->11 and 11->12 (x pairs separated by None)
+    assert [x for x in path[0].x if x is not None] == [0, 1, 1, 2]
+    assert all(y == 0 for y in path[0].y if y is not None)  # on the top row
+    crosses = [t for t in fig.data if t.name == "rejected by the model"]
+    assert len(crosses) == 1 and len(crosses[0].x) == 3  # nodes 13, 16, 14
+    assert crosses[0].marker.line.color == REJECT_COLOUR
+    retrieval = next(t for t in fig.data if t.name == "retrieval (automaton)")
+    assert list(retrieval.marker.opacity) == [1.0, 0.3, 0.3]  # accepted, rejected, not reached
+    assert retrieval.text[0].startswith("<b>") and not retrieval.text[1].startswith("<b>")
+
+
+def test_hover_shows_id_source_depth_and_probability():
+    fig = tree_figure(hand_record(), text_of)
+    both = next(t for t in fig.data if t.name == "both sources")
+    hover = both.hovertext[0]
+    for part in ("token id 12", "source: both", "depth 2", "0.800"):
+        assert part in hover
+
+
+def test_token_text_is_escaped_in_the_figure():
+    fig = tree_figure(hand_record(), text_of)
+    logits = next(t for t in fig.data if t.name == "logits cache")
+    assert "&lt;b&gt;" in logits.text[1] and "<b>" not in logits.text[1]
+
+
+def test_64_node_tree_builds_and_grows_tall():
+    n = 64
+    parents = [-1] + [(i - 1) // 3 for i in range(1, n)]
+    depths = [0] * n
+    for i in range(1, n):
+        depths[i] = depths[parents[i]] + 1
+    tree = DraftTree(tuple(range(100, 100 + n)), tuple(parents), tuple(depths),
+                     ("root",) + tuple(("retrieval", "logits", "both")[i % 3] for i in range(1, n)))
+    verdicts = tuple(ACCEPTED if i in (0, 1, 4) else REJECTED if parents[i] in (0, 1, 4) else NOT_REACHED
+                     for i in range(n))
+    record = StepRecord(index=1, settings=Settings(budget=64), tree=tree, verdicts=verdicts,
+                        target_tokens=(0,) * n, target_probs=(0.5,) * n, accepted=(0, 1, 4),
+                        emitted=(101, 104, 7), emitted_sources=("retrieval", "both", "bonus"),
+                        context_len=10, total_tokens=4, forwards=2, budget=64)
+    fig = tree_figure(record, text_of)
+    assert sum(len(t.x) for t in node_points(fig) if t.name != "rejected by the model") == n + 1
+    assert fig.layout.height > 600
+    json.loads(fig.to_json())  # serialises for the browser
+    assert mask_figure(record, text_of).layout.height > 600
+
+
+def test_prefill_and_empty_figures_build():
+    fig = tree_figure(prefill_record(), text_of)
+    assert sum(len(t.x) for t in node_points(fig)) == 1
+    assert tree_figure(None, text_of).layout.annotations
+    assert drawn_nodes(prefill_record()) == []
+
+
+# -- mask and charts ------------------------------------------------------------------
+
+def test_mask_figure_matches_the_tree_attention_mask():
+    record = hand_record()
+    heat = mask_figure(record, text_of).data[0]
+    z = [list(row) for row in heat.z]
+    assert len(z) == len(record.tree) and len(z[0]) == len(record.tree) + 1
+    assert all(row[0] == 1 for row in z)  # everyone sees the context
+    # node 5 (token 14) sees 0, 1, 3 and itself, not its sibling branches
+    assert [v > 0 for v in z[5][1:]] == [True, True, False, True, False, True, False]
+    assert z[3][2] == 2 and z[5][6] == 1  # accepted-to-accepted cells stand out
+
+
+def test_speedup_figure_plots_mat_speedup_and_accept_lengths():
+    stats = [StepStat(0, 1, 1, 1, 0.3, 1.0), StepStat(1, 3, 4, 2, 0.6, 1.4),
+             StepStat(2, 1, 5, 3, 0.9, None, changed="draft budget 16 → 8")]
+    fig = speedup_figure(stats)
+    mat, speed, bars = fig.data
+    assert list(mat.y) == [2.0, round(5 / 3, 3)]
+    assert list(speed.y) == [1.4, None]
+    assert list(bars.y) == [3, 1]
+    assert any(s.line.dash == "dot" for s in fig.layout.shapes)  # the settings change
+
+
+def test_compare_figure_has_one_distribution_per_drafter():
+    results = [DrafterResult("plain", 10, 10, 2.0, 1.0, (1,) * 9, "x"),
+               DrafterResult("racer", 10, 4, 1.0, 2.0, (3, 2, 4), "x")]
+    fig = compare_figure(results)
+    assert list(fig.data[0].y) == [1.0, 2.5]
+    assert list(fig.data[1].y) == [1.0, 2.0]
+    assert len(fig.data) == 2 + len(results)
+
+
+# -- HTML -----------------------------------------------------------------------------
+
+def test_generated_text_is_escaped_and_coloured():
+    marks = [TokenMark(1, "<script>alert(1)</script>", "bonus", 0), TokenMark(2, " & co", "retrieval", 1),
+             TokenMark(3, "\n", "logits", 2)]
+    page = generated_html(marks, highlight_step=1)
+    assert "<script>" not in page and "&lt;script&gt;" in page and "&amp; co" in page
+    assert f"--c:{colour('retrieval')}" in page and "tok-retrieval tok-now" in page
+    assert generated_html(marks, upto_step=0).count('class="tok tok-') == 1 + 4  # one token + legend
+
+
+def test_outcome_names_the_rejection_and_the_models_choice():
+    page = outcome_html(hand_record(), text_of, speedup=1.5)
+    assert "accepted <b>2</b>" in page
+    assert "node 5 “␣on”" in page and "“␣mat”" in page  # rejected under the last accepted node; wanted 99
+    assert "1.50×" in page
+
+
+def test_narration_tells_the_step():
+    story = narration(hand_record(), text_of)
+    assert "accepted 2 drafted tokens" in story
+    assert "“␣mat”" in story and "retrieval proposed" in story
+    assert "3 tokens" in story
+    assert "first token" in narration(prefill_record(), text_of, prompt_len=12)
+
+
+def test_automaton_view_lists_borders_and_escapes():
+    page = automaton_html(hand_record(), lambda t: "<i>" if t == 8 else text_of(t))
+    assert page.count("<li>") == 2 and "&lt;i&gt;" in page and "120 of 10,000" in page
+
+
+def test_settings_change_in_words():
+    assert settings_change(Settings(), Settings(budget=8, depth=4)) == "tree depth 12 → 4, draft budget 16 → 8"
+    assert settings_change(Settings(), Settings()) == ""
+
+
+# -- trace and baselines --------------------------------------------------------------------
+
+def test_trace_round_trips():
+    records = [prefill_record(), hand_record()]
+    trace = traces.trace_dict(records, prompt="hi <there>", prompt_ids=[1, 2], output_ids=[10, 11, 12, 99],
+                              final_text="The cat sat mat", model="m", token_text=text_of)
+    text = traces.dumps(trace)
+    back = traces.loads(text)
+    assert back["final_text"] == "The cat sat mat" and back["settings"]["budget"] == 16
+    assert back["steps"][1]["emitted_text"] == [" cat", " sat", " mat"]
+    assert traces.records_from_trace(back) == records
+
+
+def test_trace_rejects_other_json():
+    with pytest.raises(ValueError):
+        traces.loads(json.dumps({"format": "something else"}))
+
+
+def test_timeline_and_baseline_cache():
+    assert timeline_of([prefill_record(), hand_record()]) == pytest.approx([0.31, 0.521, 0.521, 0.521])
+    cache = BaselineCache(slots=2)
+    for i in range(3):
+        cache.put(("k", i), [1.0] * (i + 1))
+    assert len(cache) == 2 and cache.get(("k", 0)) == [] and cache.get(("k", 2)) == [1.0] * 3
+    cache.put(("k", 2), [2.0])  # a shorter timeline never replaces a longer one
+    assert cache.get(("k", 2)) == [1.0] * 3
