@@ -165,6 +165,9 @@ def run_bench(target: TargetModel, prompts: Sequence[Prompt], methods: Sequence[
         for m in methods[shift:] + methods[:shift]:
             bar.set_postfix_str(f"q{prompt.question_id} {m.label}")
             runs.append(run_method(target, m, prompt, max_new_tokens, drafters.get(m.label)))
+            if progress:  # one line per run, above the bar
+                bar.write(f"q{prompt.question_id} {m.label}: {len(runs[-1].output)} tokens, "
+                          f"{runs[-1].forwards} forwards, {runs[-1].seconds:.1f} s", file=sys.stderr)
             bar.update()
     bar.close()
     return runs
