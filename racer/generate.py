@@ -15,11 +15,12 @@ from typing import Iterator, Sequence
 
 import torch
 
+from .budget import AdaptiveBudget
 from .drafters import Drafter, make_drafter
 from .model import TargetModel
-from .records import ACCEPTED, AutomatonView, StepRecord, Timings
+from .records import AutomatonView, StepRecord, Timings
 from .settings import Settings
-from .tree import ROOT, root_only
+from .tree import root_only
 from .verify import node_probs, pick_token, verdicts, walk_tree
 
 
@@ -45,6 +46,7 @@ class Generation:
         self._generator = torch.Generator(device=target.device)
         self._generator.manual_seed(settings.seed)
         self._applied = settings
+        self._adaptive: AdaptiveBudget | None = None
 
     def steps(self) -> Iterator[StepRecord]:
         while not self.finished:
@@ -107,6 +109,8 @@ class Generation:
         probs = node_probs(tree, logits, s)
         kept = set(walk.accepted)
         t3 = time.perf_counter()
+        if self._adaptive is not None:
+            self._adaptive.observe(tree, walk.accepted, budget, t3 - t0)
         return StepRecord(
             index=self.forwards - 1, settings=s, tree=tree, verdicts=verdicts(tree, walk.accepted),
             target_tokens=tuple(walk.picks[walk.accepted.index(i)] if i in kept else None
@@ -120,10 +124,14 @@ class Generation:
     # -- helpers --------------------------------------------------------------
 
     def _budget(self, s: Settings, context_len: int) -> int:
-        """Tree size for this step: the setting, capped so the tree fits the model's
-        context window."""
-        room = self.target.max_context - context_len
-        return max(1, min(s.budget, room))
+        """Tree size for this step: the setting (a ceiling when adaptive), capped so
+        the tree fits the model's context window."""
+        ceiling = max(1, min(s.budget, self.target.max_context - context_len))
+        if not s.adaptive_budget or s.depth == 0 or s.drafter == "plain":
+            return ceiling
+        if self._adaptive is None:
+            self._adaptive = AdaptiveBudget(self.target.verify_costs())
+        return self._adaptive.choose(ceiling)
 
     def _emit(self, tokens: list[int]) -> list[int]:
         """Appends tokens to the output, cutting at EOS and at max_new_tokens; marks

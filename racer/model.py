@@ -7,6 +7,10 @@ Everything it returns to the loop is either a logits tensor or plain Python/nump
 """
 from __future__ import annotations
 
+import statistics
+import threading
+import time
+
 import numpy as np
 import torch
 from transformers import DynamicCache
@@ -29,6 +33,8 @@ class TargetModel:
         self.vocab_size = model.get_output_embeddings().weight.shape[0]
         self.max_context = int(getattr(model.config, "max_position_embeddings", 2048))
         self.eos_ids = _eos_ids(model, tokenizer)
+        self._costs: dict[int, float] | None = None
+        self._costs_lock = threading.Lock()
 
     def new_cache(self) -> DynamicCache:
         return DynamicCache(config=self.model.config)
@@ -85,12 +91,44 @@ class TargetModel:
         if extra > 0:
             cache.crop(-extra)
 
+    def verify_costs(self, sizes=(1, 2, 4, 8, 16, 32, 64), context_len: int = 128,
+                     repeats: int = 3) -> dict[int, float]:
+        """Seconds for one verify forward of a tree of each size on top of a
+        ``context_len`` cache on this machine (median of ``repeats``). Measured once
+        per model and process (about a second for SmolLM2-135M on 2 cores); the
+        adaptive budget reads it."""
+        with self._costs_lock:
+            if self._costs is None:
+                cache = self.new_cache()
+                context = [i % self.vocab_size for i in range(1, context_len + 1)]
+                self.prefill(context, cache, top_k=1)
+                self.verify(_chain(max(sizes)), cache, context_len)  # warm-up
+                self.commit(cache, context_len, [])
+                costs = {}
+                for size in sizes:
+                    times = []
+                    for _ in range(repeats):
+                        start = time.perf_counter()
+                        self.verify(_chain(size), cache, context_len)
+                        times.append(time.perf_counter() - start)
+                        self.commit(cache, context_len, [])
+                    costs[size] = statistics.median(times)
+                self._costs = costs
+            return dict(self._costs)
+
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
 
     def token_texts(self, ids: list[int]) -> list[str]:
         """Text of each token alone (for labels)."""
         return [self.tokenizer.decode([i], skip_special_tokens=False) for i in ids]
+
+
+def _chain(size: int) -> DraftTree:
+    """A single path of ``size`` nodes (token ids 1..size): what a verify costs
+    depends on the node count, not on the tree's shape."""
+    return DraftTree(tuple(range(1, size + 1)), tuple(range(-1, size - 1)), tuple(range(size)),
+                     ("root",) + ("logits",) * (size - 1), tuple(range(size)))
 
 
 def _eos_ids(model, tokenizer) -> frozenset[int]:
