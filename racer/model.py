@@ -125,9 +125,9 @@ class TargetModel:
 
 
 def _chain(size: int) -> DraftTree:
-    """A single path of ``size`` nodes (token ids 1..size): what a verify costs
-    depends on the node count, not on the tree's shape."""
-    return DraftTree(tuple(range(1, size + 1)), tuple(range(-1, size - 1)), tuple(range(size)),
+    """A single path of ``size`` nodes, all token 1 (valid in any vocabulary, even a
+    tiny test model's): what a verify costs depends on the node count, not on the tokens."""
+    return DraftTree((1,) * size, tuple(range(-1, size - 1)), tuple(range(size)),
                      ("root",) + ("logits",) * (size - 1), tuple(range(size)))
 
 
