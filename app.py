@@ -48,7 +48,8 @@ SPEEDUP_METHOD = (
     "first *T* tokens ÷ this run's seconds for the same *T* tokens. Both sides are timed by the "
     "engine around its own work (drafting, the forward pass, bookkeeping); page rendering and "
     "network time never count. With *measure speedup* on, the plain run is advanced alongside "
-    "yours (a run takes about twice as long); timelines of a prompt are reused. "
+    "yours (a run takes about twice as long); a prompt's plain timeline is reused for 10 minutes "
+    "(the status line says which). "
     "MAT (tokens per forward) alone is not a speedup: a bigger tree costs more per forward.")
 
 
@@ -105,7 +106,7 @@ def _settings(width, depth, window, budget, capacity, temperature, top_p, max_ne
 
 
 def _status(text: str, kind: str = "") -> str:
-    icon = {"error": "⚠️ ", "done": "✅ ", "stop": "⏹️ ", "run": "▶️ "}.get(kind, "")
+    icon = {"error": "⚠ ", "done": "✓ ", "stop": "■ ", "run": "▶ "}.get(kind, "")
     return f"{icon}{text}" if text else ""
 
 
@@ -159,9 +160,10 @@ def _summary(session: Session) -> str:
     stat = session.stats[-1] if session.stats else None
     if stat is None:
         return ""
-    speed = f"measured speedup **{stat.speedup:.2f}×**" if stat.speedup is not None else (
-        "speedup not measured (turn on *measure speedup*)" if session.baseline is None
-        else "speedup: plain decoding stopped earlier, nothing to compare")
+    speed = (f"measured speedup **{stat.speedup:.2f}×** ({session.baseline.provenance(stat.total_tokens)})"
+             if stat.speedup is not None else
+             "speedup not measured (turn on *measure speedup*)" if session.baseline is None
+             else "speedup: plain decoding stopped earlier, nothing to compare")
     return (f"Step {stat.index} · {stat.total_tokens} tokens in {stat.forwards} forwards · "
             f"MAT **{stat.mat:.2f}** · {speed} · engine time {stat.engine_s:.1f} s")
 
@@ -317,9 +319,9 @@ def _lossless_note(results, settings: Settings) -> str:
         return ""
     same = len({r.text for r in results}) == 1
     if settings.greedy:
-        return ("✅ **Lossless:** with greedy decoding every drafter produced exactly the same text; "
+        return ("✓ **Lossless:** with greedy decoding every drafter produced exactly the same text; "
                 "they differ only in how many forwards it took." if same else
-                "⚠️ **The outputs differ** under greedy decoding. That should not happen; please "
+                "⚠ **The outputs differ** under greedy decoding. That should not happen; please "
                 "export a trace and report it.")
     return ("Sampling (temperature > 0): each drafter's output is a sample from the model's own "
             "distribution with the same seed, so texts may differ; speedups compare the first "
@@ -389,7 +391,7 @@ with gr.Blocks(title="RACER Explorer") as demo:
                                       info="longest draft path (0 = plain decoding)")
                     window = gr.Slider(2, 32, value=DEFAULTS.window, step=1, label="Retrieval window",
                                        info="n-gram length indexed by the automaton")
-                    with gr.Accordion("Advanced", open=False):
+                    with gr.Accordion("Advanced", open=False, elem_id="advanced"):
                         budget = gr.Slider(1, 256, value=DEFAULTS.budget, step=1, label="Draft budget",
                                            info="most nodes per tree (verified in one forward)")
                         capacity = gr.Slider(64, 200_000, value=DEFAULTS.capacity, step=1,
@@ -398,7 +400,7 @@ with gr.Blocks(title="RACER Explorer") as demo:
                                                 label="Temperature", info="0 = greedy")
                         top_p = gr.Slider(0.05, 1, value=DEFAULTS.top_p, step=0.05, label="Top-p")
                         max_new_tokens = gr.Slider(1, 1024, value=DEFAULTS.max_new_tokens, step=1,
-                                                   label="Max new tokens")
+                                                   label="Max new tokens", elem_id="max-new-tokens")
                         drafter = gr.Dropdown(DRAFTER_CHOICES, value=DEFAULTS.drafter, label="Drafter",
                                               info="changes apply at Reset")
                         adaptive = gr.Checkbox(value=DEFAULTS.adaptive_budget, label="Adaptive budget",
@@ -436,20 +438,23 @@ with gr.Blocks(title="RACER Explorer") as demo:
         with gr.Tab("Compare drafters", id="compare"):
             gr.Markdown("Runs the prompt from the Explore tab to the end with each drafter, using the "
                         "settings there, and compares tokens per forward and measured speedup. Plain "
-                        "decoding runs first: it is the baseline.")
+                        "decoding runs first: it is the baseline. Drafters run one after another on a "
+                        "shared CPU, so timings carry some noise: compare twice before trusting a "
+                        "difference of a few percent.")
             with gr.Row():
-                compare_tokens = gr.Slider(4, 512, value=64, step=1, label="New tokens per drafter", scale=2)
+                compare_tokens = gr.Slider(4, 512, value=64, step=1, label="New tokens per drafter", scale=2,
+                                           elem_id="compare-tokens")
                 compare_drafters = gr.CheckboxGroup(DRAFTER_CHOICES, value=list(DRAFTERS),
                                                     label="Drafters", scale=3)
             with gr.Row():
                 compare_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn")
                 compare_stop = gr.Button("Stop", variant="stop")
-            compare_status = gr.Markdown()
+            compare_status = gr.Markdown(elem_id="compare-status")
             compare_table = gr.Dataframe(
                 headers=["drafter", "tokens", "forwards", "MAT", "engine s", "tokens/s", "speedup ×",
                          "mean tokens/forward"], interactive=False, wrap=True)
             compare_plot = gr.Plot(compare_figure([]), show_label=False, elem_id="compare-plot")
-            compare_note = gr.Markdown()
+            compare_note = gr.Markdown(elem_id="compare-note")
         with gr.Tab("How it works", id="how"):
             gr.Markdown(HOW_IT_WORKS)
 

@@ -125,7 +125,8 @@ def mask_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
         height=max(260, cell * n + 140), margin=dict(l=110, r=10, t=110, b=10),
         plot_bgcolor="white", paper_bgcolor="white",
         xaxis=dict(side="top", tickmode="array", tickvals=list(range(n + 1)),
-                   ticktext=[f"context ({record.context_len})"] + names, tickangle=-60,
+                   ticktext=[f"context ({record.context_len})"] + (names if n <= 32 else [str(i) for i in range(n)]),
+                   tickangle=-60,
                    tickfont=dict(size=tick_font), fixedrange=True),
         yaxis=dict(autorange="reversed", tickmode="array", tickvals=list(range(n)), ticktext=names,
                    tickfont=dict(size=tick_font), fixedrange=True),
@@ -160,8 +161,13 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
                       row=1, col=3)
     fig.add_hline(y=1.0, line=dict(color="#888888", width=1, dash="dash"), row=1, col=1)
     fig.add_hline(y=1.0, line=dict(color="#888888", width=1, dash="dash"), row=1, col=2)
-    fig.update_yaxes(rangemode="tozero", gridcolor="#eeeeee")
-    fig.update_yaxes(tickformat=".0%", row=1, col=3)
+    # headroom for the value labels above the bars
+    top_mat = max([r.mat for r in results] + [1.0])
+    top_speed = max([r.speedup or 0.0 for r in results] + [1.0])
+    fig.update_yaxes(range=[0, top_mat * 1.2], row=1, col=1)
+    fig.update_yaxes(range=[0, top_speed * 1.2], row=1, col=2)
+    fig.update_yaxes(gridcolor="#eeeeee")
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=3)
     fig.update_xaxes(title_text="tokens produced by one forward", dtick=1, row=1, col=3)
     fig.update_layout(height=400, margin=dict(l=40, r=20, t=60, b=60), plot_bgcolor="white",
                       paper_bgcolor="white", barmode="group",

@@ -13,6 +13,7 @@ the two would slow each other down and both timings would be wrong.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
 from typing import Callable, Iterator, Sequence
 
@@ -28,6 +29,9 @@ from .tokens import TokenText
 
 HISTORY_CAP = 2000     # full step records kept per session (numbers for the charts: all steps)
 BASELINE_SLOTS = 32    # plain-decoding timelines kept for all sessions together
+# A cached timeline is trusted this long: the machine's load drifts, and a speedup
+# against a baseline timed under other conditions would not be honest.
+BASELINE_TTL_S = 600.0
 BASELINE_MAX_TOKENS = 4096  # the baseline runs only as far as needed; this is just its ceiling
 
 
@@ -36,9 +40,12 @@ BASELINE_MAX_TOKENS = 4096  # the baseline runs only as far as needed; this is j
 class BaselineCache:
     """A small LRU of plain-decoding timelines, shared by all sessions (thread-safe)."""
 
-    def __init__(self, slots: int = BASELINE_SLOTS) -> None:
+    def __init__(self, slots: int = BASELINE_SLOTS, ttl_s: float = BASELINE_TTL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.slots = slots
-        self._data: OrderedDict[tuple, list[float]] = OrderedDict()
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._data: OrderedDict[tuple, tuple[float, list[float]]] = OrderedDict()  # key -> (when, timeline)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -46,18 +53,26 @@ class BaselineCache:
         # max_new_tokens is left out: the first t tokens of plain decoding do not depend on it
         return (model, tuple(prompt_ids), s.temperature, s.top_p, s.seed)
 
-    def get(self, key: tuple) -> list[float]:
+    def get(self, key: tuple) -> tuple[list[float], float]:
+        """(timeline, its age in seconds); ([], 0.0) when missing or too old."""
         with self._lock:
-            if key not in self._data:
-                return []
+            entry = self._data.get(key)
+            if entry is None:
+                return [], 0.0
+            age = self.clock() - entry[0]
+            if age > self.ttl_s:
+                del self._data[key]
+                return [], 0.0
             self._data.move_to_end(key)
-            return list(self._data[key])
+            return list(entry[1]), age
 
     def put(self, key: tuple, timeline: list[float]) -> None:
         with self._lock:
-            if len(timeline) <= len(self._data.get(key, ())):
+            entry = self._data.get(key)
+            fresh = entry is not None and self.clock() - entry[0] <= self.ttl_s
+            if fresh and len(timeline) <= len(entry[1]):
                 return
-            self._data[key] = list(timeline)
+            self._data[key] = (self.clock(), list(timeline))
             self._data.move_to_end(key)
             while len(self._data) > self.slots:
                 self._data.popitem(last=False)
@@ -89,7 +104,7 @@ class LiveBaseline:
                                               max_new_tokens=BASELINE_MAX_TOKENS)
         self.cache = cache
         self.key = cache.key(target.name, prompt_ids, settings)
-        self.timeline = cache.get(self.key)
+        self.timeline, self.age_s = cache.get(self.key)
         self.cached = len(self.timeline)   # tokens whose timing came from the cache
         self._gen: Generation | None = None
         self._own: list[float] = []
@@ -113,6 +128,13 @@ class LiveBaseline:
 
     def speedup(self, tokens: int, seconds: float) -> float | None:
         return speedup_at(self.timeline, tokens, seconds)
+
+    def provenance(self, tokens: int) -> str:
+        """Where the plain timing for ``tokens`` tokens came from, in words."""
+        if self._gen is None and tokens <= self.cached:
+            when = "under a minute" if self.age_s < 60 else f"{self.age_s / 60:.0f} min"
+            return f"plain run reused from {when} ago"
+        return "plain run timed alongside"
 
 
 # -- one session's run --------------------------------------------------------------

@@ -121,6 +121,10 @@ def tree_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
     if nodes[-1].source == "bonus":
         fig.add_trace(_bonus_trace(nodes[-1], pos[-1], token_text, limit, emitted_bonus))
 
+    if len(record.tree) == 1:
+        fig.add_annotation(text=_why_no_draft(record), x=0.5, y=0.02, xref="paper", yref="paper",
+                           showarrow=False, font=dict(size=13, color="#555555"))
+        rows += 2  # room for the note
     height = max(MIN_HEIGHT, ROW_PX * rows + 110)
     fig.update_layout(
         height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
@@ -196,6 +200,19 @@ def _bonus_trace(node: Node, xy, token_text: TokenText, limit: int, emitted: boo
         hovertext=[f"<b>{label(raw, 40)}</b><br>token id {node.token}<br>the model's own token "
                    f"after the accepted path<br>{note}"],
         hovertemplate="%{hovertext}<extra></extra>", name="the model's own token (next root)")
+
+
+def _why_no_draft(record: StepRecord) -> str:
+    s = record.settings
+    if s.drafter == "plain":
+        why = "the plain drafter never drafts"
+    elif s.depth == 0:
+        why = "tree depth is 0"
+    elif record.budget <= 1:
+        why = "the draft budget for this step was 1 node"
+    else:
+        why = "no source had a guess: no earlier match of the context, and no cached successors of the root"
+    return f"Nothing was drafted ({why}), so this step was plain decoding: one forward, one token."
 
 
 def _prefill_figure(record: StepRecord, token_text: TokenText) -> go.Figure:

@@ -249,9 +249,14 @@ def test_trace_rejects_other_json():
 
 def test_timeline_and_baseline_cache():
     assert timeline_of([prefill_record(), hand_record()]) == pytest.approx([0.31, 0.521, 0.521, 0.521])
-    cache = BaselineCache(slots=2)
+    now = [0.0]
+    cache = BaselineCache(slots=2, ttl_s=60, clock=lambda: now[0])
     for i in range(3):
         cache.put(("k", i), [1.0] * (i + 1))
-    assert len(cache) == 2 and cache.get(("k", 0)) == [] and cache.get(("k", 2)) == [1.0] * 3
-    cache.put(("k", 2), [2.0])  # a shorter timeline never replaces a longer one
-    assert cache.get(("k", 2)) == [1.0] * 3
+    assert len(cache) == 2 and cache.get(("k", 0)) == ([], 0.0) and cache.get(("k", 2))[0] == [1.0] * 3
+    cache.put(("k", 2), [2.0])  # a shorter timeline never replaces a longer, fresh one
+    assert cache.get(("k", 2))[0] == [1.0] * 3
+    now[0] = 30.0
+    assert cache.get(("k", 2)) == ([1.0] * 3, 30.0)
+    now[0] = 61.0  # too old: timed under conditions that may have changed
+    assert cache.get(("k", 2)) == ([], 0.0)
