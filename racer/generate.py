@@ -125,8 +125,8 @@ class Generation:
 
     def _budget(self, s: Settings, context_len: int) -> int:
         """Tree size for this step: the setting (a ceiling when adaptive), capped so
-        the tree fits the model's context window."""
-        ceiling = max(1, min(s.budget, self.target.max_context - context_len))
+        the tree and the bonus token after it fit the model's context window."""
+        ceiling = max(1, min(s.budget, self.target.max_context - context_len - 1))
         if not s.adaptive_budget or s.depth == 0 or s.drafter == "plain":
             return ceiling
         if self._adaptive is None:
