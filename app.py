@@ -24,6 +24,7 @@ from components.session import HISTORY_CAP, Session, run_drafters
 from components.text_view import automaton_html, generated_html, narration, outcome_html
 from components.tree_view import tree_figure
 from racer import trace as traces
+from racer.generate import Generation
 from racer.loading import DEFAULT_MODEL, ModelLoadError, load_model, prompt_ids
 from racer.model import TargetModel
 from racer.settings import DRAFTERS, Settings
@@ -64,9 +65,21 @@ def _load_target() -> tuple[TargetModel | None, str]:
         log.error("Model not loaded: %s", e)
         return None, str(e)
     target = TargetModel(model, tokenizer, name=MODEL_NAME)
+    _warm_up(target, tokenizer)
     took = time.perf_counter() - start
     log.info("Model ready in %.1f s.", took)
     return target, f"{MODEL_NAME} on {target.device} · loaded in {took:.1f} s"
+
+
+def _warm_up(target: TargetModel, tokenizer) -> None:
+    """A few untimed forwards (prefill, a plain step, a tree step), so that the first
+    run a visitor times does not pay for lazy initialisation and its speedup is fair."""
+    ids = prompt_ids(tokenizer, "Count: one, two, three, four, five, one, two, three, four, five.")
+    for drafter in ("plain", "racer"):
+        generation = Generation(target, ids, Settings(max_new_tokens=4, drafter=drafter))
+        for _ in range(3):
+            if not generation.finished:
+                generation.step()
 
 
 TARGET, MODEL_NOTE = _load_target()
@@ -130,7 +143,7 @@ def _render(session: Session, index: int | None = None, status: str = "") -> tup
         tree_figure(record, token_text),
         outcome_html(record, token_text, stat.speedup if stat else None, stat.changed if stat else ""),
         text,
-        speedup_figure(session.stats),
+        speedup_figure(session.stats, viewing=record.index if record is not None else None),
         mask_figure(record, token_text),
         automaton_html(record, token_text),
         narration(record, token_text, len(session.prompt_ids)),

@@ -60,9 +60,10 @@ def _base_layout(fig: go.Figure, height: int) -> None:
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"))
 
 
-def speedup_figure(stats: list[StepStat]) -> go.Figure:
+def speedup_figure(stats: list[StepStat], viewing: int | None = None) -> go.Figure:
     """Top: MAT and measured speedup over steps (1.0 = plain decoding). Bottom: tokens
-    produced by each forward. Dotted lines mark steps where settings changed."""
+    produced by each forward. Dotted lines mark steps where settings changed; a shaded
+    band marks the step being viewed in the history."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         row_heights=[0.6, 0.4])
     steps = [s for s in stats if s.index > 0]
@@ -80,6 +81,9 @@ def speedup_figure(stats: list[StepStat]) -> go.Figure:
     for s in steps:
         if s.changed:
             fig.add_vline(x=s.index - 0.5, line=dict(color="#999999", width=1, dash="dot"))
+    if viewing is not None and steps and viewing != steps[-1].index:
+        fig.add_vrect(x0=viewing - 0.5, x1=viewing + 0.5, fillcolor="#CC79A7", opacity=0.18,
+                      line_width=0)
     fig.update_yaxes(title_text="MAT · speedup", rangemode="tozero", row=1, col=1, gridcolor="#eeeeee")
     fig.update_yaxes(title_text="tokens", rangemode="tozero", row=2, col=1, gridcolor="#eeeeee")
     fig.update_xaxes(title_text="step (target forward)", row=2, col=1)

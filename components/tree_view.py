@@ -19,7 +19,8 @@ from racer.records import ACCEPTED, REJECTED, StepRecord
 
 from .tokens import SOURCE_STYLE, TokenText, colour, label
 
-ROW_PX = 34          # vertical room per row: a marker plus its label above it
+ROW_PX = 36          # vertical room per row: a marker plus its label above it
+LEGEND_PX = 70       # the legend (up to three lines) sits above the plotting area
 MIN_HEIGHT = 260
 REJECT_COLOUR = "#D55E00"
 FADED = 0.3
@@ -125,7 +126,7 @@ def tree_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
         fig.add_annotation(text=_why_no_draft(record), x=0.5, y=0.02, xref="paper", yref="paper",
                            showarrow=False, font=dict(size=13, color="#555555"))
         rows += 2  # room for the note
-    height = max(MIN_HEIGHT, ROW_PX * rows + 110)
+    height = max(MIN_HEIGHT, ROW_PX * rows + 60 + LEGEND_PX)
     fig.update_layout(
         height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
         paper_bgcolor="white", hovermode="closest", dragmode=False,

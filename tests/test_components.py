@@ -182,6 +182,10 @@ def test_speedup_figure_plots_mat_speedup_and_accept_lengths():
     assert list(speed.y) == [1.4, None]
     assert list(bars.y) == [3, 1]
     assert any(s.line.dash == "dot" for s in fig.layout.shapes)  # the settings change
+    viewed = speedup_figure(stats, viewing=1)
+    bands = [s for s in viewed.layout.shapes if s.type == "rect"]
+    assert bands and all(b.x0 == 0.5 and b.x1 == 1.5 for b in bands)  # on the viewed step
+    assert not [s for s in fig.layout.shapes if s.type == "rect"]
 
 
 def test_compare_figure_has_one_distribution_per_drafter():
