@@ -19,8 +19,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from components.charts import DRAFTER_LABELS, compare_figure, mask_figure, speedup_figure
+from components.charts import compare_figure, mask_figure, speedup_figure
 from components.session import HISTORY_CAP, Session, run_drafters
+from components.tokens import DRAFTER_LABELS
 from components.text_view import automaton_html, generated_html, narration, outcome_html
 from components.tree_view import tree_figure
 from racer import trace as traces
@@ -32,6 +33,7 @@ from racer.settings import DRAFTERS, Settings
 log = logging.getLogger("racer_explorer")
 if not logging.getLogger().handlers:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request otherwise
 
 ASSETS = Path(__file__).parent / "assets"
 MODEL_NAME = os.environ.get("RACER_MODEL", "").strip() or DEFAULT_MODEL
@@ -39,6 +41,7 @@ MODEL_NAME = os.environ.get("RACER_MODEL", "").strip() or DEFAULT_MODEL
 # other down, and every speedup on screen is a wall-clock measurement.
 MODEL_EVENT = dict(concurrency_id="model", concurrency_limit=1)
 QUICK_EVENT = dict(concurrency_limit=None)  # flags and re-renders; never wait for the model
+PRIVATE = dict(api_visibility="private")    # UI-only steps (enabling buttons) stay out of the API
 DEFAULTS = Settings()
 DRAFTER_CHOICES = [("RACER (retrieval + logits)", "racer"), ("retrieval only", "retrieval"),
                    ("logits only", "logits"), ("prompt lookup", "prompt_lookup"),
@@ -73,13 +76,15 @@ def _load_target() -> tuple[TargetModel | None, str]:
 
 def _warm_up(target: TargetModel, tokenizer) -> None:
     """A few untimed forwards (prefill, a plain step, a tree step), so that the first
-    run a visitor times does not pay for lazy initialisation and its speedup is fair."""
+    run a visitor times does not pay for lazy initialisation and its speedup is fair;
+    and the one-off verify-cost calibration the adaptive budget reads."""
     ids = prompt_ids(tokenizer, "Count: one, two, three, four, five, one, two, three, four, five.")
     for drafter in ("plain", "racer"):
         generation = Generation(target, ids, Settings(max_new_tokens=4, drafter=drafter))
         for _ in range(3):
             if not generation.finished:
                 generation.step()
+    target.verify_costs()
 
 
 TARGET, MODEL_NOTE = _load_target()
@@ -225,6 +230,14 @@ def on_run(session: Session, prompt: str, *controls):
     else:
         status = _status(f"Stopped. {_summary(session)} · press Run or Step to continue.", "stop")
     yield (session, *_render(session, status=status))
+
+
+def _busy():
+    return gr.Button(interactive=False), gr.Button(interactive=False)
+
+
+def _idle():
+    return gr.Button(interactive=True), gr.Button(interactive=True)
 
 
 def on_stop(session: Session) -> str:
@@ -478,21 +491,29 @@ with gr.Blocks(title="RACER Explorer") as demo:
              scrubber, status]
     step_btn.click(on_step, [session, prompt, *controls], [session, *views], api_name="step",
                    show_progress="minimal", **MODEL_EVENT)
-    run_btn.click(on_run, [session, prompt, *controls], [session, *views], api_name="run",
-                  show_progress="hidden", **MODEL_EVENT)
+    # Run: Step and Run are disabled while it streams (a second click would queue behind it)
+    run_btn.click(_busy, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE).then(
+        on_run, [session, prompt, *controls], [session, *views], api_name="run",
+        show_progress="hidden", **MODEL_EVENT).then(
+        _idle, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE)
     stop_btn.click(on_stop, [session], [status], api_name="stop", show_progress="hidden", **QUICK_EVENT)
     reset_btn.click(on_reset, [session], [session, *views], api_name="reset", **QUICK_EVENT)
-    for slider in (width, depth, window, budget, capacity, temperature, top_p, max_new_tokens):
-        slider.release(on_settings, [session, *controls], [status], show_progress="hidden", **QUICK_EVENT)
+    for i, slider in enumerate((width, depth, window, budget, capacity, temperature, top_p, max_new_tokens)):
+        api = dict(api_name="settings") if i == 0 else PRIVATE  # one API endpoint is enough
+        slider.release(on_settings, [session, *controls], [status], show_progress="hidden",
+                       **api, **QUICK_EVENT)
     for other in (drafter, adaptive, measure):
-        other.input(on_settings, [session, *controls], [status], show_progress="hidden", **QUICK_EVENT)
+        other.input(on_settings, [session, *controls], [status], show_progress="hidden", **PRIVATE,
+                    **QUICK_EVENT)
     scrubber.release(on_view, [session, scrubber], views, api_name="view_step",
                      show_progress="hidden", **QUICK_EVENT)
     export_btn.click(on_export, [session], [trace_file], api_name="export", **QUICK_EVENT)
-    compare_btn.click(on_compare, [session, prompt, compare_tokens, compare_drafters, *controls],
-                      [compare_status, compare_table, compare_plot, compare_note], api_name="compare",
-                      show_progress="hidden", **MODEL_EVENT)
-    compare_stop.click(on_stop, [session], [compare_status], show_progress="hidden", **QUICK_EVENT)
+    compare_btn.click(lambda: gr.Button(interactive=False), None, [compare_btn], queue=False, **PRIVATE).then(
+        on_compare, [session, prompt, compare_tokens, compare_drafters, *controls],
+        [compare_status, compare_table, compare_plot, compare_note], api_name="compare",
+        show_progress="hidden", **MODEL_EVENT).then(
+        lambda: gr.Button(interactive=True), None, [compare_btn], queue=False, **PRIVATE)
+    compare_stop.click(on_stop, [session], [compare_status], show_progress="hidden", **PRIVATE, **QUICK_EVENT)
 
 demo.queue(default_concurrency_limit=1)
 

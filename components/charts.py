@@ -14,11 +14,9 @@ from plotly.subplots import make_subplots
 
 from racer.records import StepRecord
 
-from .tokens import TokenText, label
+from .tokens import DRAFTER_LABELS, TokenText, label
 
 MAT_COLOUR, SPEEDUP_COLOUR, BAR_COLOUR = "#0072B2", "#D55E00", "#56B4E9"
-DRAFTER_LABELS = {"racer": "RACER", "retrieval": "retrieval only", "logits": "logits only",
-                  "prompt_lookup": "prompt lookup", "plain": "plain decoding"}
 
 
 @dataclass(frozen=True)

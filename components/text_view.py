@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from racer.records import REJECTED, StepRecord
 from racer.settings import Settings
 
-from .tokens import SOURCE_STYLE, TokenText, colour, label, quoted
+from .tokens import DRAFTER_LABELS, TokenText, colour, label, quoted
 
 SETTING_WORDS = {"width": "tree width", "depth": "tree depth", "window": "retrieval window",
                  "budget": "draft budget", "capacity": "automaton capacity",
@@ -150,8 +150,9 @@ def automaton_html(record: StepRecord | None, token_text: TokenText) -> str:
     view = record.automaton
     drafter = record.settings.drafter
     if drafter not in ("racer", "retrieval"):
-        return (f'<div class="muted">The {html.escape(drafter)} drafter uses no automaton; '
-                f'switch the drafter to RACER or retrieval and press Reset.</div>')
+        name = html.escape(DRAFTER_LABELS.get(drafter, drafter))
+        return (f'<div class="muted">The {name} drafter uses no automaton; '
+                f'switch the drafter to RACER or retrieval only and press Reset.</div>')
     root = record.tree.tokens[0]
 
     def chips(tokens, cls="ctx"):

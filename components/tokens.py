@@ -20,6 +20,8 @@ SOURCE_STYLE = {
     "bonus": ("#CC79A7", "the model's own token"),
 }
 SOURCES = tuple(SOURCE_STYLE)
+DRAFTER_LABELS = {"racer": "RACER", "retrieval": "retrieval only", "logits": "logits only",
+                  "prompt_lookup": "prompt lookup", "plain": "plain decoding"}
 
 _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 

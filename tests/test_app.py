@@ -16,6 +16,8 @@ import pytest
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 
+pytestmark = pytest.mark.real_model  # serves the real SmolLM2 model
+
 PROMPT = ("Here is a packing list: passport, phone charger, toothbrush, rain jacket, water bottle.\n\n"
           "Repeat the list exactly, as a numbered list with one item per line.")
 TOKENS = 24

@@ -17,6 +17,8 @@ CHROMIUM = os.environ.get("RACER_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+pytestmark = pytest.mark.real_model  # serves the real SmolLM2 model
+
 PROMPT = ("Here is a packing list: passport, phone charger, toothbrush, rain jacket, water bottle.\n\n"
           "Repeat the list exactly, as a numbered list with one item per line.")
 
