@@ -384,7 +384,9 @@ HOW_IT_WORKS = """
    whole context and only its own ancestors, so every branch is scored as if it were the only one.
 6. **Accept.** Walking down from the root, the model's own choice at each node decides: if a child carries
    it, descend; otherwise emit the model's token and stop. Greedy output is therefore identical to plain
-   decoding — only faster when guesses are right.
+   decoding — only faster when guesses are right. With a temperature above 0 the model *samples* its
+   choice at each visited node from its own distribution, so the output is still distributed exactly as
+   the model's own sampling would be (the authors' code samples each path on its own, which is not).
 
 ### Reading the page
 
@@ -393,7 +395,7 @@ HOW_IT_WORKS = """
 * **Generated text** — every token coloured by how it was produced. Hover a token for its step.
 * **Speedup** — MAT counts tokens per forward; the measured speedup also pays for bigger trees. On a small
   CPU a forward over 64 nodes costs much more than over 1, so smaller trees often win; on a GPU they are
-  almost free. Tune the budget and watch the red line.
+  almost free. Tune the budget and watch the speedup line.
 * **History** — drag the step slider to revisit any step; the text is shown as it was then.
 """
 
@@ -436,7 +438,8 @@ with gr.Blocks(title="RACER Explorer") as demo:
                                               info="runs plain decoding of the same prompt alongside")
                     gr.Examples([[e["prompt"]] for e in EXAMPLES], inputs=[prompt], cache_examples=False,
                                 example_labels=[f"{e['category']}: {e['prompt'][:60]}…" for e in EXAMPLES],
-                                examples_per_page=17, label="Example prompts (Spec-Bench categories and retrieval show-offs)")
+                                examples_per_page=8,
+                                label="Example prompts: retrieval show-offs, then one per Spec-Bench category")
                 with gr.Column(scale=8):
                     status = gr.Markdown(elem_id="status")
                     outcome = gr.HTML(outcome_html(None, token_text))

@@ -69,7 +69,8 @@ def generated_html(marks: list[TokenMark], upto_step: int | None = None,
         if upto_step is not None and m.step > upto_step:
             break
         cls = f"tok tok-{m.source}" + (" tok-now" if m.step == highlight_step else "")
-        tip = f"step {m.step} · {TEXT_LABELS.get(m.source, m.source)} · id {m.token} · {label(m.text, 30)}"
+        tip = (f"step {m.step} · {html.escape(TEXT_LABELS.get(m.source, m.source))} · id {m.token} · "
+               f"{label(m.text, 30, quote=True)}")
         spans.append(f'<span class="{cls}" style="--c:{colour(m.source)}" title="{tip}">'
                      f'{html.escape(m.text)}</span>')
     body = "".join(spans) or '<span class="muted">Nothing generated yet.</span>'

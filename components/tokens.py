@@ -52,9 +52,13 @@ def visible(text: str, limit: int | None = None) -> str:
     return shown
 
 
-def label(text: str, limit: int | None = None) -> str:
-    """``visible`` text escaped for Plotly labels and HTML (a token may be ``<b>``)."""
-    return html.escape(visible(text, limit), quote=True)
+def label(text: str, limit: int | None = None, quote: bool = False) -> str:
+    """``visible`` text escaped for Plotly labels and HTML (a token may be ``<b>``).
+
+    Quotes stay as they are unless ``quote``: Plotly decodes &lt; &gt; &amp; but would
+    show &quot; literally. Pass ``quote=True`` for HTML attribute values.
+    """
+    return html.escape(visible(text, limit), quote=quote)
 
 
 def quoted(text: str, limit: int | None = 24) -> str:

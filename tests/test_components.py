@@ -62,7 +62,8 @@ def test_visible_marks_whitespace_and_escapes():
     assert visible("") == "∅"
     assert visible("\x00") == "\\x00"
     assert visible("abcdefgh", limit=4) == "abc…"
-    assert label("<b>&") == "&lt;b&gt;&amp;"
+    assert label("<b>&\"") == "&lt;b&gt;&amp;\""  # plotly would print &quot; as is
+    assert label('"', quote=True) == "&quot;"
 
 
 # -- tree layout and figure ------------------------------------------------------------
@@ -200,10 +201,10 @@ def test_compare_figure_has_one_distribution_per_drafter():
 # -- HTML -----------------------------------------------------------------------------
 
 def test_generated_text_is_escaped_and_coloured():
-    marks = [TokenMark(1, "<script>alert(1)</script>", "bonus", 0), TokenMark(2, " & co", "retrieval", 1),
+    marks = [TokenMark(1, "<script>alert(1)</script>", "bonus", 0), TokenMark(2, ' & "co', "retrieval", 1),
              TokenMark(3, "\n", "logits", 2)]
     page = generated_html(marks, highlight_step=1)
-    assert "<script>" not in page and "&lt;script&gt;" in page and "&amp; co" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page and "&amp; &quot;co" in page
     assert f"--c:{colour('retrieval')}" in page and "tok-retrieval tok-now" in page
     assert generated_html(marks, upto_step=0).count('class="tok tok-') == 1 + 4  # one token + legend
 
