@@ -265,3 +265,19 @@ def test_timeline_and_baseline_cache():
     assert cache.get(("k", 2)) == ([1.0] * 3, 30.0)
     now[0] = 61.0  # too old: timed under conditions that may have changed
     assert cache.get(("k", 2)) == ([], 0.0)
+
+
+# -- handlers without a model ---------------------------------------------------------------
+
+def test_handlers_report_a_missing_model_instead_of_failing():
+    from components.handlers import Handlers, settings_from_controls
+    from components.session import Session
+
+    handlers = Handlers(None, "m", "no weights here")
+    controls = [8, 12, 10, 16, 10000, 0.0, 1.0, 24, "racer", False, 0, True]
+    out = handlers.on_step(Session(), "hi", *controls)
+    assert "No model is loaded: no weights here" in out[-1]
+    assert isinstance(out[1], go.Figure)  # the views still render
+    assert settings_from_controls(*controls[:-1]) == Settings(max_new_tokens=24)
+    with pytest.raises(ValueError, match="draft budget"):
+        settings_from_controls(8, 12, 10, 0, 10000, 0.0, 1.0, 24, "racer", False, 0)
