@@ -39,6 +39,8 @@ MODEL_NAME = os.environ.get("RACER_MODEL", "").strip() or DEFAULT_MODEL
 MODEL_EVENT = dict(concurrency_id="model", concurrency_limit=1)
 QUICK_EVENT = dict(concurrency_limit=None)  # flags and re-renders; never wait for the model
 PRIVATE = dict(api_visibility="private")    # UI-only steps (enabling buttons) stay out of the API
+SESSION_TTL_S = 2 * 3600   # an untouched session's run is dropped after this long
+SESSIONS_KEPT = 200        # at most this many sessions' state in memory (oldest go first)
 DEFAULTS = Settings()
 DRAFTER_CHOICES = [("RACER (retrieval + logits)", "racer"), ("retrieval only", "retrieval"),
                    ("logits only", "logits"), ("prompt lookup", "prompt_lookup"),
@@ -107,7 +109,8 @@ would write.</p>
 HOW_IT_WORKS = (ASSETS / "how_it_works.md").read_text(encoding="utf-8")
 
 with gr.Blocks(title="RACER Explorer") as demo:
-    session = gr.State(Session())
+    # a session holds a KV cache, an automaton and a logits cache: let idle ones go
+    session = gr.State(Session(), time_to_live=SESSION_TTL_S)
     gr.HTML(HEADER)
     with gr.Tabs():
         with gr.Tab("Explore", id="explore"):
@@ -229,7 +232,8 @@ demo.queue(default_concurrency_limit=1)
 
 THEME = gr.themes.Soft(primary_hue="blue", secondary_hue="orange")
 CSS = (ASSETS / "style.css").read_text(encoding="utf-8")
-LAUNCH = dict(theme=THEME, css=CSS)  # Gradio 6 takes theme and css at launch()
+# Gradio 6 takes theme and css at launch()
+LAUNCH = dict(theme=THEME, css=CSS, state_session_capacity=SESSIONS_KEPT)
 
 if __name__ == "__main__":
     demo.launch(**LAUNCH)
