@@ -6,13 +6,16 @@ one immutable ``StepRecord`` per target forward.
         ...
 
 Settings may be replaced between steps (``gen.settings = ...``); they apply from
-the next step and every record carries the settings it ran with.
+the next step and every record carries the settings it ran with. A new drafter
+starts from the whole context so far: the generation keeps the target's top-k
+successors at every context position for that.
 """
 from __future__ import annotations
 
 import time
 from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 
 from .budget import AdaptiveBudget
@@ -21,7 +24,7 @@ from .model import TargetModel
 from .records import AutomatonView, StepRecord, Timings
 from .settings import Settings
 from .tree import root_only
-from .verify import node_probs, pick_token, verdicts, walk_tree
+from .verify import bonus_probability, node_probs, pick_token, verdicts, walk_tree
 
 
 class Generation:
@@ -47,6 +50,7 @@ class Generation:
         self._generator.manual_seed(settings.seed)
         self._applied = settings
         self._adaptive: AdaptiveBudget | None = None
+        self._successors: list[np.ndarray] = []  # top-k rows of the context, in chunks
 
     def steps(self) -> Iterator[StepRecord]:
         while not self.finished:
@@ -58,7 +62,10 @@ class Generation:
         if self.cache is None:
             return self._prefill()
         if self.settings != self._applied:
-            self.drafter.reconfigure(self.settings, self.context)
+            if self.settings.drafter != self.drafter.name:
+                self._switch_drafter()
+            else:
+                self.drafter.reconfigure(self.settings, self.context)
             self._applied = self.settings
         return self._verify_step()
 
@@ -74,6 +81,7 @@ class Generation:
         self.forwards = 1
         root = pick_token(last, s, self._generator)
         self.drafter.reset(self.context, successors, s)
+        self._successors = [successors]
         emitted = self._emit([root])
         t2 = time.perf_counter()
         return StepRecord(
@@ -81,7 +89,7 @@ class Generation:
             accepted=(), emitted=tuple(emitted), emitted_sources=("bonus",) * len(emitted),
             context_len=0, total_tokens=len(self.output), forwards=self.forwards,
             timings=Timings(0.0, t1 - t0, t2 - t1), budget=1,
-            finished=self.finished, finish_reason=self.finish_reason)
+            bonus_prob=bonus_probability(last, root, s), finished=self.finished, finish_reason=self.finish_reason)
 
     def _verify_step(self) -> StepRecord:
         s = self.settings
@@ -103,10 +111,12 @@ class Generation:
         self.forwards += 1
         successors = logits.topk(s.width, dim=-1).indices.cpu().numpy()  # (n, width)
         self.drafter.observe(tree, successors, appended)
+        self._successors.append(successors[list(walk.accepted)])
         drafted = [tree.tokens[i] for i in walk.accepted[1:]]
         sources = [tree.sources[i] for i in walk.accepted[1:]] + ["bonus"]
         emitted = self._emit(drafted + [walk.picks[-1]])
         probs = node_probs(tree, logits, s)
+        bonus_prob = float(bonus_probability(logits[walk.accepted[-1]], walk.picks[-1], s))
         kept = set(walk.accepted)
         t3 = time.perf_counter()
         if self._adaptive is not None:
@@ -117,11 +127,25 @@ class Generation:
                                 for i in range(len(tree))),
             target_probs=probs, accepted=walk.accepted, emitted=tuple(emitted),
             emitted_sources=tuple(sources[: len(emitted)]), context_len=context_len,
+            emitted_drafts=min(len(drafted), len(emitted)), bonus_prob=bonus_prob,
             total_tokens=len(self.output), forwards=self.forwards,
             timings=Timings(t1 - t0, t2 - t1, t3 - t2), automaton=view, budget=budget,
             finished=self.finished, finish_reason=self.finish_reason)
 
     # -- helpers --------------------------------------------------------------
+
+    def _switch_drafter(self) -> None:
+        """Builds the newly chosen drafter from the context so far, as if it had
+        drafted from the start (its logits cache gets the context's rows only)."""
+        width = max(len(chunk[0]) for chunk in self._successors if len(chunk))
+        rows = np.full((len(self.context), width), -1, dtype=np.int64)
+        start = 0
+        for chunk in self._successors:
+            rows[start : start + len(chunk), : chunk.shape[1]] = chunk
+            start += len(chunk)
+        self.drafter = make_drafter(self.settings.drafter, self.target.vocab_size)
+        self.drafter.reset(self.context, rows, self.settings)
+        self._successors = [rows]
 
     def _budget(self, s: Settings, context_len: int) -> int:
         """Tree size for this step: the setting (a ceiling when adaptive), capped so

@@ -49,6 +49,8 @@ class StepRecord:
     timings: Timings = field(default_factory=Timings)
     automaton: AutomatonView = field(default_factory=AutomatonView)
     budget: int = 0                  # the draft budget actually used this step
+    emitted_drafts: int = 0          # accepted drafts that made it into the output (EOS / max tokens can cut)
+    bonus_prob: float = 1.0          # the target's probability of its own token after the accepted path
     finished: bool = False
     finish_reason: str | None = None  # "eos" / "length" / None
 

@@ -96,3 +96,10 @@ def node_probs(tree: DraftTree, logits: torch.Tensor, settings: Settings) -> tup
     else:
         probs = sampling_probs(rows, settings.temperature, settings.top_p)
     return (1.0,) + tuple(probs.gather(1, tokens[:, None])[:, 0].tolist())
+
+
+def bonus_probability(logits: torch.Tensor, token: int, settings: Settings) -> float:
+    """The target's probability of its own pick ``token`` from one row (V,) of logits."""
+    if settings.greedy:
+        return float(torch.softmax(logits.float(), dim=-1)[token])
+    return float(sampling_probs(logits, settings.temperature, settings.top_p)[token])
