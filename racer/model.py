@@ -13,11 +13,36 @@ import time
 
 import numpy as np
 import torch
-from transformers import DynamicCache
+from transformers import AttentionInterface, DynamicCache
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from .tree import DraftTree
 
 PREFILL_CHUNK = 512  # rows per lm_head call in prefill, so a long prompt never holds (n, V) logits
+TREE_ATTENTION = "racer_tree_sdpa"
+
+
+def tree_sdpa_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None,
+                        is_causal=None, **kwargs):
+    """SDPA for tree verification, registered with transformers' AttentionInterface.
+
+    Stock SDPA attention copies every cached key and value once per query-head group
+    (repeat_kv) whenever a mask is given, i.e. on every tree verify. With our boolean
+    tree mask, torch's SDPA can read the shared KV heads directly (enable_gqa), which
+    gives the same numbers without the copies. Everything else goes to stock SDPA.
+    query: (B, H, n, D); key/value: (B, H_kv, ctx + n, D); mask: (B, 1, n, ctx + n) bool.
+    """
+    if attention_mask is not None and attention_mask.dtype == torch.bool and query.shape[2] > 1 \
+            and kwargs.get("position_bias") is None and kwargs.get("softcap") is None:
+        out = torch.nn.functional.scaled_dot_product_attention(
+            query, key, value, attn_mask=attention_mask, scale=scaling,
+            enable_gqa=key.shape[1] != query.shape[1])
+        return out.transpose(1, 2).contiguous(), None  # (B, n, H, D)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
+                                  scaling=scaling, is_causal=is_causal, **kwargs)
+
+
+AttentionInterface.register(TREE_ATTENTION, tree_sdpa_attention)
 
 
 class TargetModel:
@@ -25,6 +50,8 @@ class TargetModel:
     object each generation owns."""
 
     def __init__(self, model, tokenizer, name: str = "") -> None:
+        if model.config._attn_implementation == "sdpa":
+            model.set_attn_implementation(TREE_ATTENTION)
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name or getattr(model.config, "_name_or_path", "") or model.config.model_type
