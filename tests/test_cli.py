@@ -1,0 +1,19 @@
+"""python -m racer: text plus MAT / forwards / tokens per second; clear errors."""
+from racer.__main__ import main
+
+
+def test_cli_prints_text_and_counters(capsys):
+    assert main(["Repeat exactly: red, green, blue, red, green, blue", "--max-new-tokens", "12"]) == 0
+    out, err = capsys.readouterr()
+    assert "red" in out
+    assert "12 tokens in" in err and "MAT" in err and "tokens/s" in err
+
+
+def test_cli_refuses_bad_settings_with_one_line(capsys):
+    assert main(["hello", "--width", "0"]) == 2
+    assert "error: tree width must be between 1 and 64" in capsys.readouterr().err
+
+
+def test_cli_refuses_an_empty_prompt(capsys):
+    assert main(["   "]) == 2
+    assert "The prompt is empty" in capsys.readouterr().err
