@@ -1,0 +1,144 @@
+"""The tuning sweep: its cells are the engine's own runs (same tokens, same forwards as
+a direct ``Generation`` with the cell's settings), a stopped sweep keeps its finished
+cells, the CSV has one row per cell, and the speedup arithmetic on hand-made numbers."""
+import csv
+import io
+from types import SimpleNamespace
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from racer.generate import Generation
+from racer.model import TargetModel
+from racer.settings import Settings
+from racer.sweep import CSV_FIELDS, MAX_CELLS, Grid, Pass, PromptRun, SweepResult, plan, sweep
+
+PROMPTS = [[5, 6, 7, 8, 9] * 4, [11, 12, 13, 14] * 4 + [15]]
+BASE = Settings(max_new_tokens=12, window=4)
+GRID = Grid(widths=(4, 2), depths=(1, 3))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A random 2-layer Llama in float64 (a 1-row and an n-row forward agree exactly)
+    with no EOS; one intra-op thread, which is faster for a model this small."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=48, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         bos_token_id=None, eos_token_id=None, pad_token_id=None)
+    model = LlamaForCausalLM(config).to(torch.float64).eval()
+    yield TargetModel(model, SimpleNamespace(eos_token_id=None), name="tiny")
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def full(tiny):
+    *_, last = sweep(tiny, PROMPTS, BASE, GRID, plain_every=2)
+    return last.result
+
+
+def direct(target, prompt, settings):
+    gen = Generation(target, prompt, settings)
+    for _ in gen.steps():
+        pass
+    return gen.output, gen.forwards
+
+
+def test_cells_equal_direct_runs_with_the_same_settings(tiny, full):
+    assert full.complete and len(full.cells) == 4
+    assert [(c.settings.width, c.settings.depth) for c in full.cells] == [(2, 1), (2, 3), (4, 1), (4, 3)]
+    for cell in full.cells:
+        assert cell.settings == BASE.with_changes(width=cell.settings.width, depth=cell.settings.depth)
+        tokens = forwards = 0
+        for prompt, run in zip(PROMPTS, cell.runs):
+            output, fwd = direct(tiny, prompt, cell.settings)
+            assert list(run.output) == output and run.forwards == fwd
+            tokens, forwards = tokens + len(output), forwards + fwd
+        assert cell.mat == pytest.approx(tokens / forwards)
+        assert full.same_as_plain(cell) is True  # greedy: every setting writes plain decoding's text
+    assert full.best_mat().mat > 1.0  # drafts were accepted somewhere
+
+
+def test_plain_runs_bracket_every_block_of_cells(full):
+    # plan(4, 2): plain, cell, cell, plain, cell, cell, plain
+    assert len(full.plains) == 3
+    assert [c.plain_before for c in full.cells] == [0, 0, 1, 1]
+    assert all(p.settings.drafter == "plain" for p in full.plains)
+    assert all(len(full.plain_around(c)) == 2 and full.speedup(c) > 0 for c in full.cells)
+
+
+def test_stop_mid_sweep_keeps_finished_cells(tiny, full):
+    seen = None
+    for progress in sweep(tiny, PROMPTS, BASE, GRID, plain_every=4):
+        seen = progress
+        # plain run, two cells, then the third cell's first prompt: stop there
+        if progress.runs_done == 3 * len(PROMPTS) + 1:
+            break
+    kept = seen.result
+    assert len(kept.cells) == 2 and not kept.complete
+    for mine, theirs in zip(kept.cells, full.cells):
+        assert mine.settings == theirs.settings
+        assert [r.output for r in mine.runs] == [r.output for r in theirs.runs]
+    # no closing plain run: the cells are compared with the plain run before them only
+    assert len(kept.plains) == 1
+    assert [row["plain_runs"] for row in kept.rows()] == [1, 1]
+    assert all(row["speedup"] > 0 for row in kept.rows())
+
+
+def test_csv_has_a_header_and_one_row_per_cell(full):
+    rows = list(csv.reader(io.StringIO(full.csv())))
+    assert tuple(rows[0]) == CSV_FIELDS
+    assert len(rows) == 1 + len(full.cells)
+    table = list(csv.DictReader(io.StringIO(full.csv())))
+    assert [(r["width"], r["depth"]) for r in table] == [("2", "1"), ("2", "3"), ("4", "1"), ("4", "3")]
+    assert all(float(r["mat"]) >= 1.0 and r["same_as_plain"] == "True" for r in table)
+    empty = SweepResult(GRID, BASE, 2, total_cells=4)
+    assert empty.csv().strip() == ",".join(CSV_FIELDS)
+
+
+def test_speedup_from_hand_made_numbers():
+    """Plain took 1.0 s then 3.0 s for 10 tokens (mean 2.0 s: 5 tokens/s); the cell
+    between them made 10 tokens in 1.0 s: 10 tokens/s, a 2.0x speedup."""
+    plain = Settings(drafter="plain")
+    ten = PromptRun(tuple(range(10)), 10, 1.0)
+    plains = (Pass(plain, (ten,)), Pass(plain, (PromptRun(ten.output, 10, 3.0),)))
+    fast = Pass(Settings(width=4), (PromptRun(ten.output, 4, 1.0),), plain_before=0)
+    slow = Pass(Settings(width=8), (PromptRun(ten.output, 3, 4.0),), plain_before=0)
+    result = SweepResult(Grid((4, 8), (12,)), Settings(), 1, cells=(fast, slow), plains=plains, total_cells=2)
+    assert result.speedup(fast) == pytest.approx(2.0)
+    assert result.speedup(slow) == pytest.approx(0.5)
+    assert fast.mat == 2.5 and slow.mat == pytest.approx(10 / 3)
+    assert result.best() is fast           # speedup decides, not MAT
+    assert result.best_mat() is slow
+    assert result.same_as_plain(fast) is True
+
+
+def test_plan_alternates_plain_runs_with_blocks_of_cells():
+    assert plan(5, 2) == [None, 0, 1, None, 2, 3, None, 4, None]
+    assert plan(2, 4) == [None, 0, 1, None]
+    assert plan(3, 1) == [None, 0, None, 1, None, 2, None]
+
+
+def test_grid_is_sorted_deduplicated_and_bounded():
+    grid = Grid((8, 4, 8), (2,), budgets=(32, 16))
+    assert grid.widths == (4, 8) and grid.size == 4
+    cells = grid.cells(Settings(window=6))
+    assert [(c.budget, c.width) for c in cells] == [(16, 4), (16, 8), (32, 4), (32, 8)]
+    assert all(c.window == 6 for c in cells)
+    assert grid.label(cells[0]) == "width 4 · depth 2 · budget 16"
+    with pytest.raises(ValueError, match=f"at most {MAX_CELLS}"):
+        Grid(tuple(range(1, 8)), tuple(range(1, 7)))
+    with pytest.raises(ValueError, match="at least one"):
+        Grid((), (4,))
+
+
+def test_bad_inputs_are_refused_before_anything_runs(tiny):
+    with pytest.raises(ValueError, match="between 1 and 64"):
+        next(sweep(tiny, PROMPTS, BASE, Grid((0, 4), (2,))))
+    with pytest.raises(ValueError, match="At most 6 prompts"):
+        next(sweep(tiny, PROMPTS * 4, BASE, GRID))
+    with pytest.raises(ValueError, match="No prompts"):
+        next(sweep(tiny, [], BASE, GRID))
