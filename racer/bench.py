@@ -212,8 +212,9 @@ def _where(a: list[int], b: list[int]) -> str:
 # --- summarising ------------------------------------------------------------------
 
 def summarise(runs: list[Run], methods: Sequence[Method]) -> dict[str, dict[str, dict]]:
-    """{task or "overall": {method: totals and ratios}}. Speedups compare the summed
-    seconds of two methods over the same prompts."""
+    """{task or "overall": {method: totals and ratios}}. A speedup ``vs_<base>`` is the
+    base's summed seconds over the method's, on the same prompts; ``vs_<base>_median``
+    is the median of the per-prompt ratios, which one disturbed run cannot sway."""
     groups = {t: [r for r in runs if r.task == t] for t in TASKS}
     groups = {t: rs for t, rs in groups.items() if rs}
     groups["overall"] = runs
@@ -221,6 +222,7 @@ def summarise(runs: list[Run], methods: Sequence[Method]) -> dict[str, dict[str,
     tables = {}
     for group, rs in groups.items():
         seconds = {m: sum(r.seconds for r in rs if r.method == m) for m in labels}
+        per_prompt = {(r.method, r.question_id): r.seconds for r in rs}
         rows = {}
         for m in labels:
             mine = [r for r in rs if r.method == m]
@@ -233,6 +235,8 @@ def summarise(runs: list[Run], methods: Sequence[Method]) -> dict[str, dict[str,
             for base in ("plain", "hf_greedy", "hf_pld"):
                 if base in seconds and seconds[m]:
                     row[f"vs_{base}"] = seconds[base] / seconds[m]
+                    row[f"vs_{base}_median"] = statistics.median(
+                        per_prompt[base, r.question_id] / r.seconds for r in mine)
             rows[m] = row
         tables[group] = rows
     return tables
@@ -285,10 +289,10 @@ def report(tables: dict, costs: list[dict], mismatches: list[str], reference: st
     out = []
     for group, rows in tables.items():
         any_row = next(iter(rows.values()))
-        headers = ["method", "tokens", "fwd", "MAT", "tok/s", "ms/fwd", "vs plain", "vs hf", "vs hf-pld",
-                   f"= {reference}"]
+        headers = ["method", "tokens", "fwd", "MAT", "tok/s", "ms/fwd", "vs plain", "(median)", "vs hf",
+                   "vs hf-pld", f"= {reference}"]
         keys = ["tokens", "forwards", "mat", "tokens_per_s", "ms_per_forward", "vs_plain",
-                "vs_hf_greedy", "vs_hf_pld", "same"]
+                "vs_plain_median", "vs_hf_greedy", "vs_hf_pld", "same"]
         if any(r["same_anchor"] for r in rows.values()):
             headers.append("= anchors")
             keys.append("same_anchor")

@@ -79,6 +79,7 @@ def test_bench_end_to_end(tiny, tmp_path, capsys):
     assert overall["plain"]["mat"] == 1.0 and overall["hf_greedy"]["mat"] == 1.0
     assert overall["racer"]["forwards"] <= overall["plain"]["forwards"]
     assert overall["racer"]["vs_plain"] > 0 and overall["racer"]["same"] == [2, 2]
+    assert overall["plain"]["vs_plain"] == overall["plain"]["vs_plain_median"] == 1.0
     assert result["tables"] == saved["tables"]
     # methods alternate: the second prompt starts with the second method
     order = [(r["question_id"], r["method"]) for r in saved["runs"]]
