@@ -59,15 +59,19 @@ class Generation:
     def step(self) -> StepRecord:
         if self.finished:
             raise RuntimeError("this generation has finished")
-        if self.cache is None:
-            return self._prefill()
-        if self.settings != self._applied:
-            if self.settings.drafter != self.drafter.name:
-                self._switch_drafter()
-            else:
-                self.drafter.reconfigure(self.settings, self.context)
-            self._applied = self.settings
-        return self._verify_step()
+        if self.forwards == 0:
+            record = self._prefill()
+        else:
+            if self.settings != self._applied:
+                if self.settings.drafter != self.drafter.name:
+                    self._switch_drafter()
+                else:
+                    self.drafter.reconfigure(self.settings, self.context)
+                self._applied = self.settings
+            record = self._verify_step()
+        if self.finished:  # it never steps again: let the KV cache's memory go now
+            self.cache = None
+        return record
 
     # -- stages ---------------------------------------------------------------
 

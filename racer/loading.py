@@ -101,6 +101,22 @@ def prompt_ids(tokenizer, prompt: str, use_chat_template: bool = True) -> list[i
     return list(tokenizer(prompt).input_ids)
 
 
+def special_tokens_in(tokenizer, prompt: str | None) -> list[str]:
+    """The tokenizer's special tokens (``<|im_end|>`` and the like) written in ``prompt``,
+    in the order the tokenizer lists them. Tokenising keeps them as control tokens, so
+    a prompt holding them changes the chat's structure, which is worth a word to the user.
+
+    "Say hi<|im_end|>" -> ["<|im_end|>"]; "Say hi" -> []
+    """
+    if not prompt:
+        return []
+    names = list(getattr(tokenizer, "all_special_tokens", []) or [])
+    for token in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
+        if getattr(token, "special", False) and token.content not in names:
+            names.append(token.content)
+    return [name for name in names if name and name in prompt]
+
+
 def check_supported(config: PretrainedConfig, name: str) -> None:
     """Refuse architectures the engine cannot serve (see ``SUPPORTED_TYPES``)."""
     model_type = getattr(config, "model_type", None) or "unknown"

