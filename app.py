@@ -6,9 +6,12 @@ This file loads the model once (shared read-only), lays the page out in one
 builders); each browser session's run is a ``Session`` held in ``gr.State``.
 
 Environment: ``RACER_MODEL`` picks the model (default: the packaged SmolLM2-135M-Instruct).
+A model that cannot load leaves a page that says why and how to fix it; the app reaches
+no network beyond the model hub (Gradio's analytics and version check are off).
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -18,14 +21,19 @@ from pathlib import Path
 import gradio as gr
 
 from components.charts import compare_figure, mask_figure, speedup_figure
-from components.handlers import Handlers, busy_buttons, idle_buttons
+from components.handlers import RANGES, Handlers, busy_buttons, idle_buttons
 from components.session import Session
 from components.text_view import automaton_html, generated_html, narration, outcome_html
 from components.tree_view import tree_figure
+from components.tune_handlers import (BUDGETS, DEPTHS, MAX_TOKENS, SOURCES, WIDTHS, WINDOWS, TuneHandlers,
+                                      TuneState, source_visibility)
+from components.tune_view import TABLE_HEADERS, heatmap_figure
 from racer.generate import Generation
 from racer.loading import DEFAULT_MODEL, ModelLoadError, load_model, prompt_ids
+from racer.bench_data import TASKS
 from racer.model import TargetModel
 from racer.settings import DRAFTERS, Settings
+from racer.sweep import MAX_CELLS, MAX_PROMPTS
 
 log = logging.getLogger("racer_explorer")
 if not logging.getLogger().handlers:
@@ -37,6 +45,9 @@ MODEL_NAME = os.environ.get("RACER_MODEL", "").strip() or DEFAULT_MODEL
 # One model-using event at a time: two generations on the same CPU would slow each
 # other down, and every speedup on screen is a wall-clock measurement.
 MODEL_EVENT = dict(concurrency_id="model", concurrency_limit=1)
+# Raw control values reach the handlers, which clamp them with a message naming the
+# control (Gradio's own check would refuse with "Value 0 is less than minimum value 1").
+RAW = dict(preprocess=False)
 QUICK_EVENT = dict(concurrency_limit=None)  # flags and re-renders; never wait for the model
 PRIVATE = dict(api_visibility="private")    # UI-only steps (enabling buttons) stay out of the API
 SESSION_TTL_S = 2 * 3600   # an untouched session's run is dropped after this long
@@ -55,11 +66,14 @@ def _load_target() -> tuple[TargetModel | None, str]:
     log.info("Loading %s ...", MODEL_NAME)
     try:
         model, tokenizer = load_model(MODEL_NAME)  # it logs its own progress
+        target = TargetModel(model, tokenizer, name=MODEL_NAME)
+        _warm_up(target, tokenizer)
     except ModelLoadError as e:
         log.error("Model not loaded: %s", e)
         return None, str(e)
-    target = TargetModel(model, tokenizer, name=MODEL_NAME)
-    _warm_up(target, tokenizer)
+    except Exception as e:  # noqa: BLE001 - the page must still come up and say why
+        log.exception("Model not loaded")
+        return None, f"loading '{MODEL_NAME}' failed ({type(e).__name__}: {e})"
     took = time.perf_counter() - start
     log.info("Model ready in %.1f s.", took)
     return target, f"{MODEL_NAME} on {target.device} · loaded in {took:.1f} s"
@@ -79,7 +93,10 @@ def _warm_up(target: TargetModel, tokenizer) -> None:
 
 
 TARGET, MODEL_NOTE = _load_target()
-HANDLERS = Handlers(TARGET, MODEL_NAME, MODEL_NOTE)
+MODEL_FIX = (f"Set RACER_MODEL to a small Llama-family causal LM (a model hub id or a model folder), "
+             f"or leave it unset for the default {DEFAULT_MODEL}, and restart the app.")
+HANDLERS = Handlers(TARGET, MODEL_NAME, MODEL_NOTE if TARGET is not None else f"{MODEL_NOTE} {MODEL_FIX}")
+TUNE = TuneHandlers(TARGET, MODEL_NOTE)
 token_text = HANDLERS.token_text
 
 
@@ -93,6 +110,8 @@ EXAMPLES = _examples()
 
 # -- layout ------------------------------------------------------------------------------
 
+MODEL_LINE = (html.escape(MODEL_NOTE) if TARGET is not None else
+              f"not loaded — {html.escape(MODEL_NOTE.rstrip('.'))}. {html.escape(MODEL_FIX)}")
 HEADER = f"""
 <div id="header">
 <h1>RACER Explorer</h1>
@@ -102,17 +121,18 @@ drafts a <b>tree</b> of guesses from two free sources — <span style="color:#00
 (what the model itself predicted after these tokens before) — and the model checks the whole tree in
 <b>one</b> forward pass. Every token it agrees with is free; the output is exactly what the model alone
 would write.</p>
-<p class="{'model-line' if TARGET is not None else 'model-error'}">Model: {MODEL_NOTE if TARGET is not None else 'not loaded — ' + MODEL_NOTE}</p>
+<p class="{'model-line' if TARGET is not None else 'model-error'}">Model: {MODEL_LINE}</p>
 </div>
 """
 
 HOW_IT_WORKS = (ASSETS / "how_it_works.md").read_text(encoding="utf-8")
 
-with gr.Blocks(title="RACER Explorer") as demo:
+with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
     # a session holds a KV cache, an automaton and a logits cache: let idle ones go
     session = gr.State(Session(), time_to_live=SESSION_TTL_S)
     gr.HTML(HEADER)
-    with gr.Tabs():
+    tune_state = gr.State(TuneState(), time_to_live=SESSION_TTL_S)
+    with gr.Tabs() as tabs:
         with gr.Tab("Explore", id="explore"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=4, min_width=320, elem_id="controls"):
@@ -123,24 +143,24 @@ with gr.Blocks(title="RACER Explorer") as demo:
                         run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
                         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                         reset_btn = gr.Button("Reset", variant="secondary", elem_id="reset-btn")
-                    width = gr.Slider(1, 32, value=DEFAULTS.width, step=1, label="Tree width",
+                    width = gr.Slider(*RANGES["width"].span, value=DEFAULTS.width, step=1, label="Tree width",
                                       info="top-k guesses kept per token in the logits cache; root breadth")
-                    depth = gr.Slider(0, 64, value=DEFAULTS.depth, step=1, label="Tree depth",
+                    depth = gr.Slider(*RANGES["depth"].span, value=DEFAULTS.depth, step=1, label="Tree depth",
                                       info="longest draft path (0 = plain decoding)")
-                    window = gr.Slider(2, 32, value=DEFAULTS.window, step=1, label="Retrieval window",
-                                       info="n-gram length indexed by the automaton")
+                    window = gr.Slider(*RANGES["window"].span, value=DEFAULTS.window, step=1,
+                                       label="Retrieval window", info="n-gram length indexed by the automaton")
                     with gr.Accordion("Advanced", open=False, elem_id="advanced"):
-                        budget = gr.Slider(1, 256, value=DEFAULTS.budget, step=1, label="Draft budget",
-                                           info="most nodes per tree (verified in one forward)")
-                        capacity = gr.Slider(64, 200_000, value=DEFAULTS.capacity, step=1,
+                        budget = gr.Slider(*RANGES["budget"].span, value=DEFAULTS.budget, step=1,
+                                           label="Draft budget", info="most nodes per tree (verified in one forward)")
+                        capacity = gr.Slider(*RANGES["capacity"].span, value=DEFAULTS.capacity, step=1,
                                              label="Automaton capacity", info="most automaton nodes (LRU beyond)")
-                        temperature = gr.Slider(0, 2, value=DEFAULTS.temperature, step=0.05,
-                                                label="Temperature", info="0 = greedy")
-                        top_p = gr.Slider(0.05, 1, value=DEFAULTS.top_p, step=0.05, label="Top-p")
-                        max_new_tokens = gr.Slider(1, 1024, value=DEFAULTS.max_new_tokens, step=1,
-                                                   label="Max new tokens", elem_id="max-new-tokens")
+                        temperature = gr.Slider(*RANGES["temperature"].span, value=DEFAULTS.temperature,
+                                                step=0.05, label="Temperature", info="0 = greedy")
+                        top_p = gr.Slider(*RANGES["top_p"].span, value=DEFAULTS.top_p, step=0.05, label="Top-p")
+                        max_new_tokens = gr.Slider(*RANGES["max_new_tokens"].span, value=DEFAULTS.max_new_tokens,
+                                                   step=1, label="Max new tokens", elem_id="max-new-tokens")
                         drafter = gr.Dropdown(DRAFTER_CHOICES, value=DEFAULTS.drafter, label="Drafter",
-                                              info="changes apply at Reset")
+                                              info="a change takes over from the next step")
                         adaptive = gr.Checkbox(value=DEFAULTS.adaptive_budget, label="Adaptive budget",
                                                info="pick each step's tree size from measured cost and acceptance")
                         seed = gr.Number(value=DEFAULTS.seed, precision=0, label="Seed (sampling)")
@@ -151,7 +171,9 @@ with gr.Blocks(title="RACER Explorer") as demo:
                                 examples_per_page=8,
                                 label="Example prompts: retrieval show-offs, then one per Spec-Bench category")
                 with gr.Column(scale=8):
-                    status = gr.Markdown(elem_id="status")
+                    status = gr.Markdown(
+                        "" if TARGET is not None else f"⚠ No model is loaded: {MODEL_NOTE} {MODEL_FIX}",
+                        elem_id="status")
                     outcome = gr.HTML(outcome_html(None, token_text))
                     gr.Markdown("#### Draft tree · top row = what this step emitted; hover a node for details",
                                 elem_classes="section")
@@ -181,8 +203,8 @@ with gr.Blocks(title="RACER Explorer") as demo:
                         "shared CPU, so timings carry some noise: compare twice before trusting a "
                         "difference of a few percent.")
             with gr.Row():
-                compare_tokens = gr.Slider(4, 512, value=64, step=1, label="New tokens per drafter", scale=2,
-                                           elem_id="compare-tokens")
+                compare_tokens = gr.Slider(*RANGES["compare_tokens"].span, value=64, step=1,
+                                           label="New tokens per drafter", scale=2, elem_id="compare-tokens")
                 compare_drafters = gr.CheckboxGroup(DRAFTER_CHOICES, value=list(DRAFTERS),
                                                     label="Drafters", scale=3)
             with gr.Row():
@@ -194,6 +216,45 @@ with gr.Blocks(title="RACER Explorer") as demo:
                          "mean tokens/forward"], interactive=False, wrap=True)
             compare_plot = gr.Plot(compare_figure([]), show_label=False, elem_id="compare-plot")
             compare_note = gr.Markdown(elem_id="compare-note")
+        with gr.Tab("Tune", id="tune"):
+            gr.Markdown(f"Finds the tree width and depth that decode fastest **on this machine**: every "
+                        "setting of the grid decodes the same prompts with RACER (other settings from the "
+                        "Explore tab), and plain decoding of those prompts is timed before, between every "
+                        "few settings and after, so each speedup compares runs made close together. "
+                        f"At most {MAX_CELLS} settings and {MAX_PROMPTS} prompts per sweep.")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=4, min_width=320, elem_id="tune-controls"):
+                    tune_source = gr.Radio(SOURCES, value="category", label="Prompts")
+                    with gr.Row():
+                        tune_category = gr.Dropdown(list(TASKS), value="translation", label="Category")
+                        tune_count = gr.Slider(1, MAX_PROMPTS, value=2, step=1, label="How many")
+                    tune_tokens = gr.Slider(4, MAX_TOKENS, value=32, step=1, label="New tokens per prompt",
+                                            elem_id="tune-tokens")
+                    tune_widths = gr.CheckboxGroup(list(WIDTHS), value=[2, 4, 8], label="Tree widths",
+                                                   elem_id="tune-widths")
+                    tune_depths = gr.CheckboxGroup(list(DEPTHS), value=[2, 4, 8], label="Tree depths",
+                                                   elem_id="tune-depths")
+                    with gr.Accordion("Also vary (optional)", open=False):
+                        tune_windows = gr.CheckboxGroup(list(WINDOWS), value=[], label="Retrieval windows",
+                                                        info="none ticked: the Explore tab's value")
+                        tune_budgets = gr.CheckboxGroup(list(BUDGETS), value=[], label="Draft budgets",
+                                                        info="none ticked: the Explore tab's value")
+                    with gr.Row():
+                        tune_btn = gr.Button("Run the sweep", variant="primary", elem_id="tune-btn")
+                        tune_stop = gr.Button("Stop", variant="stop", elem_id="tune-stop")
+                with gr.Column(scale=8):
+                    tune_status = gr.HTML(elem_id="tune-status")
+                    tune_best = gr.Markdown(elem_id="tune-best")
+                    tune_apply = gr.Button("Apply the best setting to the Explore tab", interactive=False,
+                                           size="sm", elem_id="tune-apply")
+                    gr.Markdown("#### Tokens per forward (MAT)", elem_classes="section")
+                    tune_mat_plot = gr.Plot(heatmap_figure(None, "mat"), show_label=False, elem_id="tune-mat")
+                    gr.Markdown("#### Measured speedup vs plain decoding · blue = faster, orange = slower",
+                                elem_classes="section")
+                    tune_speed_plot = gr.Plot(heatmap_figure(None, "speedup"), show_label=False,
+                                              elem_id="tune-speed")
+                    tune_table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, wrap=True)
+                    tune_csv = gr.File(label="Results as CSV", interactive=False, visible=False)
         with gr.Tab("How it works", id="how"):
             gr.Markdown(HOW_IT_WORKS)
 
@@ -202,31 +263,46 @@ with gr.Blocks(title="RACER Explorer") as demo:
                 drafter, adaptive, seed, measure]
     views = [tree_plot, outcome, text_box, speed_plot, mask_plot, automaton_box, narration_box,
              scrubber, status]
+    # the status line shows a waiting visitor's place in the queue
     step_btn.click(HANDLERS.on_step, [session, prompt, *controls], [session, *views], api_name="step",
-                   show_progress="minimal", **MODEL_EVENT)
+                   show_progress="minimal", show_progress_on=[status], **RAW, **MODEL_EVENT)
     # Run: Step and Run are disabled while it streams (a second click would queue behind it)
     run_btn.click(busy_buttons, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE).then(
         HANDLERS.on_run, [session, prompt, *controls], [session, *views], api_name="run",
-        show_progress="hidden", **MODEL_EVENT).then(
+        show_progress="minimal", show_progress_on=[status], **RAW, **MODEL_EVENT).then(
         idle_buttons, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE)
     stop_btn.click(HANDLERS.on_stop, [session], [status], api_name="stop", show_progress="hidden", **QUICK_EVENT)
     reset_btn.click(HANDLERS.on_reset, [session], [session, *views], api_name="reset", **QUICK_EVENT)
     for i, slider in enumerate((width, depth, window, budget, capacity, temperature, top_p, max_new_tokens)):
         api = dict(api_name="settings") if i == 0 else PRIVATE  # one API endpoint is enough
         slider.release(HANDLERS.on_settings, [session, *controls], [status], show_progress="hidden",
-                       **api, **QUICK_EVENT)
+                       **api, **RAW, **QUICK_EVENT)
     for other in (drafter, adaptive, measure):
         other.input(HANDLERS.on_settings, [session, *controls], [status], show_progress="hidden", **PRIVATE,
-                    **QUICK_EVENT)
+                    **RAW, **QUICK_EVENT)
     scrubber.release(HANDLERS.on_view, [session, scrubber], views, api_name="view_step",
-                     show_progress="hidden", **QUICK_EVENT)
+                     show_progress="hidden", **RAW, **QUICK_EVENT)
     export_btn.click(HANDLERS.on_export, [session], [trace_file], api_name="export", **QUICK_EVENT)
     compare_btn.click(lambda: gr.Button(interactive=False), None, [compare_btn], queue=False, **PRIVATE).then(
         HANDLERS.on_compare, [session, prompt, compare_tokens, compare_drafters, *controls],
         [compare_status, compare_table, compare_plot, compare_note], api_name="compare",
-        show_progress="hidden", **MODEL_EVENT).then(
+        show_progress="minimal", show_progress_on=[compare_status], **RAW, **MODEL_EVENT).then(
         lambda: gr.Button(interactive=True), None, [compare_btn], queue=False, **PRIVATE)
     compare_stop.click(HANDLERS.on_stop, [session], [compare_status], show_progress="hidden", **PRIVATE, **QUICK_EVENT)
+    # Tune: a sweep uses the model like Run does; Stop keeps the finished settings
+    tune_source.change(source_visibility, [tune_source], [tune_category, tune_count], queue=False, **PRIVATE)
+    tune_btn.click(lambda: gr.Button(interactive=False), None, [tune_btn], queue=False, **PRIVATE).then(
+        TUNE.on_tune, [tune_state, prompt, tune_source, tune_category, tune_count, tune_tokens, tune_widths,
+                       tune_depths, tune_windows, tune_budgets, *controls],
+        [tune_status, tune_best, tune_mat_plot, tune_speed_plot, tune_table, tune_csv, tune_apply],
+        api_name="tune", show_progress="minimal", show_progress_on=[tune_status], **RAW, **MODEL_EVENT).then(
+        lambda: gr.Button(interactive=True), None, [tune_btn], queue=False, **PRIVATE)
+    tune_stop.click(TUNE.on_stop, [tune_state], [tune_status], api_name="tune_stop", show_progress="hidden",
+                    **QUICK_EVENT)
+    # Apply moves the sliders; the Explore status then says what changed, as a slider release would
+    tune_apply.click(TUNE.on_apply, [tune_state], [width, depth, window, budget, tabs, tune_status],
+                     api_name="tune_apply", **QUICK_EVENT).then(
+        HANDLERS.on_settings, [session, *controls], [status], show_progress="hidden", **PRIVATE, **QUICK_EVENT)
 
 demo.queue(default_concurrency_limit=1)
 

@@ -4,20 +4,26 @@ and wires these to it.
 ``Handlers`` holds what every session shares read-only (the model and its name);
 each handler gets the session's own ``Session`` from ``gr.State``. Errors become a
 toast plus a status line, never a traceback, and the session stays usable.
+
+Controls arrive raw (app.py skips Gradio's preprocessing for these events), because the
+API can send anything: ``read_controls`` clamps numbers into ``RANGES`` with a note
+naming the control, and refuses what is not a number with a sentence saying what to send.
 """
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import tempfile
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
 from racer import trace as traces
-from racer.loading import ModelLoadError, prompt_ids
+from racer.loading import ModelLoadError, prompt_ids, special_tokens_in
 from racer.model import TargetModel
 from racer.settings import DRAFTERS, Settings
 
@@ -30,21 +36,119 @@ from .tree_view import tree_figure
 log = logging.getLogger("racer_explorer")
 
 
-def settings_from_controls(width, depth, window, budget, capacity, temperature, top_p, max_new_tokens,
-              drafter, adaptive, seed) -> Settings:
-    """Settings from the controls; ValueError with a readable sentence if out of range."""
-    def whole(value, name):
-        if value is None or value == "":
-            raise ValueError(f"{name} is empty; give a number")
-        return int(round(float(value)))
-    return Settings(
-        width=whole(width, "tree width"), depth=whole(depth, "tree depth"),
-        window=whole(window, "retrieval window"), budget=whole(budget, "draft budget"),
-        capacity=whole(capacity, "automaton capacity"),
-        temperature=float(temperature if temperature is not None else 0.0),
-        top_p=float(top_p if top_p is not None else 1.0),
-        max_new_tokens=whole(max_new_tokens, "max new tokens"), drafter=drafter or "racer",
-        adaptive_budget=bool(adaptive), seed=whole(seed if seed is not None else 0, "seed"))
+@dataclass(frozen=True)
+class Range:
+    """The values one numeric control takes; the sliders in app.py are built from these."""
+    words: str          # the control's name in messages
+    low: float
+    high: float
+    whole: bool = True  # whole numbers only
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """(low, high), as a slider's first two arguments."""
+        return self.low, self.high
+
+
+# The controls' ranges. The API can send anything; what is outside a range is clamped to
+# its nearest end (and a fraction rounded) with a note, so a run always goes ahead with
+# values the page could have shown. Settings itself allows more (it serves the benchmark
+# too): these keep one visitor's request small enough on a shared CPU.
+RANGES = {
+    "width": Range("tree width", 1, 32),
+    "depth": Range("tree depth", 0, 64),
+    "window": Range("retrieval window", 2, 32),
+    "budget": Range("draft budget", 1, 256),
+    "capacity": Range("automaton capacity", 64, 200_000),
+    "temperature": Range("temperature", 0.0, 2.0, whole=False),
+    "top_p": Range("top-p", 0.05, 1.0, whole=False),
+    "max_new_tokens": Range("max new tokens", 1, 1024),
+    "seed": Range("seed", 0, 2**32 - 1),
+    "compare_tokens": Range("new tokens per drafter", 4, 512),
+}
+# A Run shows at most one step per FRAME_S (every step stays in the history): each frame
+# redraws three figures, and a browser on a slow machine that gets a frame per forward
+# falls further and further behind (measured: 7 s behind after 3 s of a run, with a
+# Stop click taking 20 s to land).
+FRAME_S = 0.25
+RESET_DURING_RUN = "Reset: the run was dropped. Press Step or Run to start again."
+# A prompt may hold at most this many characters per token of the model's context, so
+# a pasted book is refused before tokenising it (English runs at about 4 per token).
+PROMPT_CHARS_PER_TOKEN = 16
+
+
+def number(value, name: str, notes: list[str]) -> int | float:
+    """``value`` as a number within ``RANGES[name]``: clamped to the nearest end and
+    rounded where the control takes whole numbers, each change noted in ``notes``.
+    Raises ValueError with a sentence when ``value`` is not a number at all.
+
+    number(0, "width", notes) -> 1, notes == ["tree width 0 → 1 (below its range, 1 to 32)"]
+    number(2.5, "budget", notes) -> 3, notes == ["draft budget 2.5 → 3 (not a whole number)"]
+    """
+    r = RANGES[name]
+    hint = f"give a number from {_num(r.low)} to {_num(r.high)}"
+    if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"The {r.words} is empty; {hint}.")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"The {r.words} is not a number ({str(value)[:40]!r}); {hint}.") from None
+    if not math.isfinite(x):
+        raise ValueError(f"The {r.words} is not a finite number ({x}); {hint}.")
+    used = min(max(x, r.low), r.high)
+    if r.whole:
+        used = int(math.floor(used + 0.5))
+    if used != x:
+        why = (f"below its range, {_num(r.low)} to {_num(r.high)}" if x < r.low else
+               f"above its range, {_num(r.low)} to {_num(r.high)}" if x > r.high else "not a whole number")
+        notes.append(f"{r.words} {_num(x)} → {_num(used)} ({why})")
+    return used
+
+
+def _num(x: float) -> str:
+    """4294967295 -> '4,294,967,295'; 0.05 -> '0.05'; 1e30 -> '1e+30'."""
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def flag(value, words: str) -> bool:
+    """A checkbox's value: True/False (or 1/0); anything else raises ValueError."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"'{words}' must be true or false (got {str(value)[:40]!r}).")
+
+
+def read_controls(width, depth, window, budget, capacity, temperature, top_p, max_new_tokens,
+                  drafter, adaptive, seed) -> tuple[Settings, list[str]]:
+    """Settings from the controls' raw values, and notes on what was adjusted.
+
+    Numbers are clamped into ``RANGES`` (see ``number``); an unknown drafter, a checkbox
+    that is not true/false or a value that is not a number raises ValueError, whose
+    sentence says what to send instead.
+    """
+    notes: list[str] = []
+    values = {name: number(value, name, notes) for name, value in (
+        ("width", width), ("depth", depth), ("window", window), ("budget", budget),
+        ("capacity", capacity), ("temperature", temperature), ("top_p", top_p),
+        ("max_new_tokens", max_new_tokens), ("seed", seed))}
+    if drafter not in DRAFTERS:
+        raise ValueError(f"There is no drafter called {str(drafter)[:40]!r}; choose one of "
+                         f"{', '.join(DRAFTERS)}.")
+    return Settings(drafter=drafter, adaptive_budget=flag(adaptive, "adaptive budget"), **values), notes
+
+
+def adjusted(notes: list[str]) -> str:
+    """The notes of ``read_controls`` as one sentence (empty when there are none)."""
+    return f"Adjusted: {'; '.join(notes)}." if notes else ""
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _join(*parts: str, sep: str = " ") -> str:
+    return sep.join(p for p in parts if p)
 
 
 def _status(text: str, kind: str = "") -> str:
@@ -123,21 +227,49 @@ class Handlers:
             status,
         )
 
-    def _prepare(self, session: Session, prompt: str, controls) -> str:
+    def _prepare(self, session: Session, prompt, controls) -> str:
         """Apply the controls; start a generation when there is none, the prompt changed or
-        the last one finished. Returns a note for the status line. Raises ValueError."""
+        the last one finished. Returns a note for the status line (adjusted values are
+        also a toast). Raises ValueError with a sentence; the session is then unchanged
+        apart from valid settings."""
         if self.target is None:
             raise ValueError(f"No model is loaded: {self.model_note}")
         *values, measure = controls
-        note = session.apply(settings_from_controls(*values))
-        session.measure = bool(measure)
+        settings, notes = read_controls(*values)
+        measure = flag(measure, "measure speedup")
+        if notes:
+            gr.Warning(adjusted(notes))
+        note = session.apply(settings)
+        session.measure = measure
         if session.started and not session.finished and prompt == session.prompt:
-            return note
+            return _join(adjusted(notes), note)
+        ids, prompt_note = self._prompt_ids(prompt)
         why = ("Started a new generation." if not session.started else
                "New prompt: started over." if prompt != session.prompt else
                "The last run had finished: started again with the current settings.")
-        session.start(self.target, prompt, prompt_ids(self.target.tokenizer, prompt))
-        return why
+        session.start(self.target, prompt, ids)
+        if prompt_note:
+            gr.Warning(prompt_note)
+        return _join(adjusted(notes), why, prompt_note)
+
+    def _prompt_ids(self, prompt) -> tuple[list[int], str]:
+        """The prompt's token ids and a note on it; ValueError when it cannot run. (A
+        prompt longer than the context is refused by ``Generation`` after tokenising.)"""
+        if prompt is not None and not isinstance(prompt, str):
+            raise ValueError("The prompt must be text.")
+        limit = PROMPT_CHARS_PER_TOKEN * self.target.max_context
+        if prompt is not None and len(prompt) > limit:
+            raise ValueError(f"The prompt is {len(prompt):,} characters long, far beyond what the model "
+                             f"reads ({self.target.max_context:,} tokens); shorten it.")
+        ids = prompt_ids(self.target.tokenizer, prompt or "")
+        special = special_tokens_in(self.target.tokenizer, prompt)
+        if not special:
+            return ids, ""
+        names = ", ".join(f"`{t}`" for t in special)
+        plural = "s" if len(special) > 1 else ""
+        return ids, (f"The prompt holds the model's control token{plural} {names}, which it reads "
+                     "as chat markup, not as text: its answer may be odd or end at once. "
+                     "Remove them if you meant them as text.")
 
     def _summary(self, session: Session) -> str:
         stat = session.stats[-1] if session.stats else None
@@ -147,7 +279,8 @@ class Handlers:
                  if stat.speedup is not None else
                  "speedup not measured (turn on *measure speedup*)" if session.baseline is None
                  else "speedup: plain decoding stopped earlier, nothing to compare")
-        return (f"Step {stat.index} · {stat.total_tokens} tokens in {stat.forwards} forwards · "
+        return (f"Step {stat.index} · {_count(stat.total_tokens, 'token')} in "
+                f"{_count(stat.forwards, 'forward')} · "
                 f"MAT **{stat.mat:.2f}** · {speed} · engine time {stat.engine_s:.1f} s")
 
     def _fail(self, session: Session, error: Exception) -> tuple:
@@ -160,60 +293,91 @@ class Handlers:
         gr.Warning(message)
         return (session, *self._render(session, status=_status(message, "error")))
 
-    def on_step(self, session: Session, prompt: str, *controls):
+    def on_step(self, session: Session, prompt, *controls):
         try:
             note = self._prepare(session, prompt, controls)
             session.step(self.token_text)
         except Exception as e:  # noqa: BLE001 - shown to the user, logged with traceback
             return self._fail(session, e)
         done = session.finish_text()
-        text = " · ".join(t for t in (note, self._summary(session), done) if t)
+        text = _join(note, self._summary(session), done, sep=" · ")
         return (session, *self._render(session, status=_status(text, "done" if done else "")))
 
-    def on_run(self, session: Session, prompt: str, *controls):
-        """Steps until the end, Stop or Reset; one yield per target forward."""
+    def on_run(self, session: Session, prompt, *controls):
+        """Steps until the end, Stop or Reset; a frame at most every FRAME_S. A page closed
+        or reloaded mid-run stops the iteration (Gradio drops the event), which ends here."""
         session.stop_requested = False
+        session.running = True
+        try:
+            yield from self._run(session, prompt, controls)
+        finally:
+            session.running = False
+
+    def _run(self, session: Session, prompt, controls):
         try:
             note = self._prepare(session, prompt, controls)
             epoch = session.epoch
-            yield (session, *self._render(session, status=_status(f"{note} Running…".strip(), "run")))
+            yield (session, *self._render(session, status=_status(_join(note, "Running…"), "run")))
+            shown = time.monotonic()
             while not session.finished and not session.stop_requested and session.epoch == epoch:
                 session.step(self.token_text)
-                yield (session, *self._render(session, status=_status(f"Running… {self._summary(session)}", "run")))
+                if time.monotonic() - shown >= FRAME_S:
+                    yield (session, *self._render(session, status=_status(
+                        f"Running… {self._summary(session)} · Stop pauses it", "run")))
+                    shown = time.monotonic()
         except Exception as e:  # noqa: BLE001
             yield self._fail(session, e)
             return
         if session.finished:
             status = _status(f"{self._summary(session)} · {session.finish_text()}", "done")
         elif session.epoch != epoch:
-            status = _status("Reset.", "stop")
+            status = _status(RESET_DURING_RUN, "stop")
         else:
-            status = _status(f"Stopped. {self._summary(session)} · press Run or Step to continue.", "stop")
+            status = _status(f"Stopped. {self._summary(session)} · press Run or Step to continue; "
+                             "the steps so far can be viewed and exported.", "stop")
         yield (session, *self._render(session, status=status))
 
     def on_stop(self, session: Session) -> str:
+        if not session.running:
+            return _status("Nothing is running. Stop pauses a Run (or a comparison) after its current "
+                           "forward pass, and what ran so far stays on the page.", "stop")
         session.stop_requested = True
         return _status("Stopping after the current forward pass…", "stop")
 
     def on_reset(self, session: Session):
+        text = RESET_DURING_RUN if session.running else "Reset. Press Step or Run to start."
         session.reset()
-        return (session, *self._render(session, status=_status("Reset: press Step or Run to start.", "stop")))
+        return (session, *self._render(session, status=_status(text, "stop")))
 
     def on_settings(self, session: Session, *controls) -> str:
         *values, measure = controls
         try:
-            note = session.apply(settings_from_controls(*values))
+            settings, notes = read_controls(*values)
+            measure = flag(measure, "measure speedup")
         except ValueError as e:
             gr.Warning(str(e))
             return _status(str(e), "error")
-        if bool(measure) != session.measure:
-            session.measure = bool(measure)
-            note = (note + " " if note else "") + "Measuring speedup applies from the next new run."
+        if notes:
+            gr.Warning(adjusted(notes))
+        note = _join(adjusted(notes), session.apply(settings))
+        if measure != session.measure:
+            session.measure = measure
+            note = _join(note, "Measuring speedup applies from the next new run.")
         return _status(note)
 
     def on_view(self, session: Session, index):
-        index = int(index) if index is not None else None
-        status = "" if index is None or session.last is None or index == session.last.index else \
+        if session.last is None:
+            return self._render(session, None, _status("Nothing to view yet: press Step or Run first."))
+        try:
+            index = int(float(index))
+        except (TypeError, ValueError, OverflowError):
+            index = session.last.index
+        if session.record_at(index) is None:
+            first = session.records[0].index
+            return self._render(session, None, _status(
+                f"Step {index} is not in the history (it holds steps {first} to {session.last.index}); "
+                "showing the latest.", "error"))
+        status = "" if index == session.last.index else \
             _status(f"Viewing step {index}; the run continues from step {session.last.index}.")
         return self._render(session, index, status)
 
@@ -235,21 +399,31 @@ class Handlers:
         path.write_text(traces.dumps(trace), encoding="utf-8")
         return gr.File(value=str(path), visible=True)
 
-    def on_compare(self, session: Session, prompt: str, tokens, chosen, *controls):
+    def on_compare(self, session: Session, prompt, tokens, chosen, *controls):
         """Runs the prompt to the end with each chosen drafter; streams progress."""
         session.stop_requested = False
+        session.running = True
+        try:
+            yield from self._compare(session, prompt, tokens, chosen, controls)
+        finally:
+            session.running = False
+
+    def _compare(self, session: Session, prompt, tokens, chosen, controls):
         empty = compare_figure([])
         try:
             if self.target is None:
                 raise ValueError(f"No model is loaded: {self.model_note}")
             *values, _ = controls
-            settings = settings_from_controls(*values).with_changes(max_new_tokens=int(tokens))
-            chosen = [d for d in DRAFTERS if d in (chosen or [])]
+            settings, notes = read_controls(*values)
+            settings = settings.with_changes(max_new_tokens=number(tokens, "compare_tokens", notes))
+            if notes:
+                gr.Warning(adjusted(notes))
+            chosen = [d for d in DRAFTERS if isinstance(chosen, (list, tuple)) and d in chosen]
             if not chosen:
                 raise ValueError("Tick at least one drafter to compare.")
-            ids = prompt_ids(self.target.tokenizer, prompt)
+            ids, prompt_note = self._prompt_ids(prompt)
             results, shown = [], 0
-            yield _status("Starting…", "run"), [], empty, ""
+            yield _status(_join(adjusted(notes), prompt_note, "Starting…"), "run"), [], empty, ""
             for name, done_tokens, results in run_drafters(self.target, ids, settings, chosen,
                                                            should_stop=lambda: session.stop_requested):
                 if not name:
@@ -274,5 +448,6 @@ class Handlers:
         if session.stop_requested:
             yield _status("Stopped; finished drafters are shown.", "stop"), _table(results), compare_figure(results), ""
             return
-        yield (_status(f"Done: {len(results)} drafters, {settings.max_new_tokens} new tokens at most.", "done"),
+        done = f"Done: {_count(len(results), 'drafter')}, {settings.max_new_tokens} new tokens at most."
+        yield (_status(done, "done"),
                _table(results), compare_figure(results), _lossless_note(results, settings))

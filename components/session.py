@@ -157,6 +157,7 @@ class Session:
         self.stats: list[StepStat] = []
         self.marks: list[TokenMark] = []
         self.stop_requested = False
+        self.running = False                 # a Run or a comparison is iterating
         self.epoch = 0                       # bumped by reset; a running loop from before stops
         self.compare: list[DrafterResult] = []
         self._lock = threading.Lock()
@@ -199,7 +200,12 @@ class Session:
             self.marks.clear()
 
     def apply(self, settings: Settings) -> str:
-        """New settings from the controls; returns a sentence on when they apply."""
+        """New settings from the controls; returns a sentence on when they apply.
+
+        They reach the generation at the start of its next step (``step``), in the
+        thread that steps it: a control moved while a Run streams never changes the
+        settings of a forward pass already under way.
+        """
         old, self.settings = self.settings, settings
         change = settings_change(old, settings)
         gen = self.generation
@@ -208,14 +214,11 @@ class Session:
         if not change:
             return ""
         notes = []
-        if settings.drafter != gen.settings.drafter:
-            notes.append("the drafter changes when you press Reset (the drafters keep different state)")
-            settings = settings.with_changes(drafter=gen.settings.drafter)
+        if settings.drafter != old.drafter:
+            notes.append("the new drafter starts from the whole text so far")
         if settings.seed != gen.settings.seed:
-            notes.append("the seed applies from the next Reset")
-        gen.settings = settings
-        text = f"Changed {change}; applies from the next step"
-        return text + (" — but " + "; ".join(notes) if notes else "") + "."
+            notes.append("the seed applies from the next new generation (Reset or a new prompt)")
+        return f"Changed {change}; applies from the next step" + ("; " + "; ".join(notes) if notes else "") + "."
 
     # -- stepping --
 
@@ -224,6 +227,9 @@ class Session:
         gen, epoch = self.generation, self.epoch
         if gen is None:
             raise RuntimeError("no generation started")
+        wanted = self.settings.with_changes(seed=gen.settings.seed)  # a seed only starts a generation
+        if wanted != gen.settings:
+            gen.settings = wanted
         record = gen.step()
         if self.baseline is not None:
             self.baseline.cover(record.total_tokens, lambda: self.epoch != epoch)

@@ -113,23 +113,31 @@ def outcome_html(record: StepRecord | None, token_text: TokenText, speedup: floa
         n = len(record.tree)
         acc = record.accepted_drafts
         counts = source_counts(record)
+        kept = len(record.emitted)
         head = (f"<b>Step {record.index}:</b> {n}-node tree "
                 f"({counts.get('retrieval', 0)} retrieval, {counts.get('logits', 0)} logits, "
                 f"{counts.get('both', 0)} both) → accepted <b>{acc}</b> drafted "
-                f"token{'s' if acc != 1 else ''} + the model's own = "
-                f"<b>{len(record.emitted)}</b> token{'s' if len(record.emitted) != 1 else ''} "
-                f"from one forward.")
+                f"token{'s' if acc != 1 else ''}")
+        if kept == acc + 1:
+            head += f" + the model's own = <b>{kept}</b> token{'s' if kept != 1 else ''} from one forward."
+        else:  # an EOS among the drafts, or the token limit, ended the output early
+            cut = {"eos": "an end-of-sequence token", "length": "the max-new-tokens limit"}.get(
+                record.finish_reason or "", "the end of the run")
+            head += (f"; <b>{kept}</b> token{'s' if kept != 1 else ''} reached the output "
+                     f"({record.emitted_drafts} of the drafts, then {cut} ended it).")
+        wanted = ""
+        if record.bonus is not None:
+            wanted = f"{quoted(token_text(record.bonus))} (probability {record.bonus_prob:.2f})"
         rej = first_rejection(record)
-        if rej is not None and record.bonus is not None:
+        if rej is not None and wanted:
             p = record.target_probs[rej] if rej < len(record.target_probs) else None
             ptxt = "" if p is None else f" (model probability {p:.2f})"
             others = len(rejections(record)) - 1
             more = f" and {others} other{'s' if others != 1 else ''} there" if others > 0 else ""
             head += (f" Rejected node {rej} {quoted(token_text(record.tree.tokens[rej]))}{ptxt}{more}: "
-                     f"the model wanted {quoted(token_text(record.bonus))} instead.")
-        elif record.bonus is not None and n > 1:
-            head += (f" The tree had nothing after the accepted path; the model added "
-                     f"{quoted(token_text(record.bonus))}.")
+                     f"the model wanted {wanted} instead.")
+        elif wanted and n > 1:
+            head += f" The tree had nothing after the accepted path; the model added {wanted}."
         numbers = [("accepted", acc), ("tokens this forward", len(record.emitted)),
                    ("tree nodes", n), ("budget", record.budget), ("tokens", record.total_tokens),
                    ("forwards", record.forwards), ("MAT", f"{record.mat:.2f}")]
@@ -153,7 +161,7 @@ def automaton_html(record: StepRecord | None, token_text: TokenText) -> str:
     if drafter not in ("racer", "retrieval"):
         name = html.escape(DRAFTER_LABELS.get(drafter, drafter))
         return (f'<div class="muted">The {name} drafter uses no automaton; '
-                f'switch the drafter to RACER or retrieval only and press Reset.</div>')
+                f'switch the drafter to RACER or retrieval only (it takes over from the next step).</div>')
     root = record.tree.tokens[0]
 
     def chips(tokens, cls="ctx"):

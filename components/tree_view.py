@@ -125,7 +125,7 @@ def tree_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
     if len(record.tree) == 1:
         fig.add_annotation(text=_why_no_draft(record), x=0.5, y=0.02, xref="paper", yref="paper",
                            showarrow=False, font=dict(size=13, color="#555555"))
-        rows += 2  # room for the note
+        rows += 3  # room for the note (up to three lines)
     height = max(MIN_HEIGHT, ROW_PX * rows + 60 + LEGEND_PX)
     fig.update_layout(
         height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
@@ -212,8 +212,10 @@ def _why_no_draft(record: StepRecord) -> str:
     elif record.budget <= 1:
         why = "the draft budget for this step was 1 node"
     else:
-        why = "no source had a guess: no earlier match of the context, and no cached successors of the root"
-    return f"Nothing was drafted ({why}), so this step was plain decoding: one forward, one token."
+        why = ("no source had a guess:<br>no earlier match of the context, and no cached successors "
+               "of the root")
+    # short lines: a Plotly annotation does not wrap, and a long one is cut off at both sides
+    return f"Nothing was drafted ({why}),<br>so this step was plain decoding: one forward, one token."
 
 
 def _prefill_figure(record: StepRecord, token_text: TokenText) -> go.Figure:

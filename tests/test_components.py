@@ -270,7 +270,7 @@ def test_timeline_and_baseline_cache():
 # -- handlers without a model ---------------------------------------------------------------
 
 def test_handlers_report_a_missing_model_instead_of_failing():
-    from components.handlers import Handlers, settings_from_controls
+    from components.handlers import Handlers, read_controls
     from components.session import Session
 
     handlers = Handlers(None, "m", "no weights here")
@@ -278,6 +278,31 @@ def test_handlers_report_a_missing_model_instead_of_failing():
     out = handlers.on_step(Session(), "hi", *controls)
     assert "No model is loaded: no weights here" in out[-1]
     assert isinstance(out[1], go.Figure)  # the views still render
-    assert settings_from_controls(*controls[:-1]) == Settings(max_new_tokens=24)
-    with pytest.raises(ValueError, match="draft budget"):
-        settings_from_controls(8, 12, 10, 0, 10000, 0.0, 1.0, 24, "racer", False, 0)
+    assert read_controls(*controls[:-1]) == (Settings(max_new_tokens=24), [])
+
+
+def test_controls_are_clamped_with_a_note_or_refused_with_a_sentence():
+    from components.handlers import read_controls
+
+    ok = [8, 12, 10, 16, 10000, 0.0, 1.0, 24, "racer", False, 0]
+
+    def read(**changes):
+        names = ["width", "depth", "window", "budget", "capacity", "temperature", "top_p",
+                 "max_new_tokens", "drafter", "adaptive", "seed"]
+        values = dict(zip(names, ok)) | changes
+        return read_controls(*values.values())
+
+    # worked by hand: 0 -> 1 (the slider's low end), 2.5 -> 3 (halves up), 1e9 -> 1024
+    settings, notes = read(width=0, budget=2.5, max_new_tokens=1e9, top_p=0)
+    assert (settings.width, settings.budget, settings.max_new_tokens, settings.top_p) == (1, 3, 1024, 0.05)
+    assert notes == ["tree width 0 → 1 (below its range, 1 to 32)",
+                     "draft budget 2.5 → 3 (not a whole number)",
+                     "top-p 0 → 0.05 (below its range, 0.05 to 1)",
+                     "max new tokens 1,000,000,000 → 1,024 (above its range, 1 to 1,024)"]
+    assert read(width=-5, seed=-1)[0].seed == 0
+    assert read(depth=0, budget=1) == (Settings(depth=0, budget=1, max_new_tokens=24), [])  # ends are fine
+    for bad, words in ((dict(width="abc"), "tree width is not a number"), (dict(depth=None), "tree depth is empty"),
+                       (dict(window=float("nan")), "not a finite number"), (dict(drafter="gpt"), "no drafter"),
+                       (dict(adaptive="yes"), "true or false")):
+        with pytest.raises(ValueError, match=words):
+            read(**bad)
