@@ -155,6 +155,22 @@ def test_history_reset_and_errors(client):
     assert "Step 1" in v["status"], v["status"]  # the earlier generation was kept
 
 
+def test_drafter_switched_mid_run_takes_over_at_the_next_step_and_stays_exact(client):
+    client.predict(api_name="/reset")
+    for _ in range(3):
+        client.predict(PROMPT, *controls(measure=False), api_name="/step")
+    note = client.predict(*controls(measure=False, drafter="prompt_lookup"), api_name="/settings")
+    assert "drafter racer → prompt_lookup" in note and "applies from the next step" in note
+    final = views(client.submit(PROMPT, *controls(measure=False, drafter="prompt_lookup"),
+                                api_name="/run").result(timeout=600))
+    assert "Finished" in final["status"], final["status"]
+    with open(value_of(client.predict(api_name="/export")), encoding="utf-8") as f:
+        trace = json.load(f)
+    drafters = [step["settings"]["drafter"] for step in trace["steps"]]
+    assert drafters[:3] == ["racer"] * 3 and set(drafters[3:]) == {"prompt_lookup"}
+    assert trace["final_text"] == plain_greedy_text(PROMPT, TOKENS)
+
+
 def test_compare_two_drafters(client):
     job = client.submit(PROMPT, 12, ["racer", "plain"], *controls(measure=False), api_name="/compare")
     status, table, plot, note = job.result(timeout=600)
