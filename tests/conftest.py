@@ -1,5 +1,8 @@
-"""Shared pytest set-up for the engine tests."""
+"""Shared pytest set-up: markers, a one-thread fixture for tiny models, and the app
+served once on loopback for every test that drives it."""
 from __future__ import annotations
+
+import socket
 
 import pytest
 import torch
@@ -19,3 +22,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The app (real default model) launched once on 127.0.0.1 for the whole session;
+    each gradio_client or browser connection is a session of its own."""
+    import app
+    if app.TARGET is None:
+        pytest.fail(f"the model did not load: {app.MODEL_NOTE}")
+    port = free_port()
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    **app.LAUNCH)
+    yield f"http://127.0.0.1:{port}/"
+    app.demo.close()

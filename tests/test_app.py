@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 
 import pytest
@@ -44,24 +43,6 @@ def value_of(output):
 def plot_data(value) -> list[dict]:
     plot = value["plot"] if isinstance(value, dict) and "plot" in value else value
     return json.loads(plot)["data"] if isinstance(plot, str) else plot["data"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    import app
-    if app.TARGET is None:
-        pytest.fail(f"the model did not load: {app.MODEL_NOTE}")
-    port = free_port()
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    **app.LAUNCH)
-    yield f"http://127.0.0.1:{port}/"
-    app.demo.close()
 
 
 @pytest.fixture

@@ -44,7 +44,6 @@ import json
 import math
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
@@ -69,24 +68,6 @@ NORMAL = dict(width=8, depth=12, window=10, budget=16, capacity=10000, temperatu
 def controls(**changes) -> list:
     values = NORMAL | changes
     return [values[n] for n in NAMES]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    import app
-    if app.TARGET is None:
-        pytest.fail(f"the model did not load: {app.MODEL_NOTE}")
-    port = free_port()
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    **app.LAUNCH)
-    yield f"http://127.0.0.1:{port}/"
-    app.demo.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ artifacts/ for a person to look at.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -23,35 +22,22 @@ PROMPT = ("Here is a packing list: passport, phone charger, toothbrush, rain jac
           "Repeat the list exactly, as a numbered list with one item per line.")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def app_url():
+def browser_app_url(app_url):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    import app
-    if app.TARGET is None:
-        pytest.fail(f"the model did not load: {app.MODEL_NOTE}")
-    port = free_port()
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    **app.LAUNCH)
-    yield f"http://127.0.0.1:{port}/"
-    app.demo.close()
+    return app_url
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def page(browser_app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(app_url)
+        page.goto(browser_app_url)
         page.wait_for_selector("#step-btn", timeout=60_000)
         page.errors = errors
         yield page

@@ -13,7 +13,6 @@ import gc
 import hashlib
 import json
 import os
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -38,25 +37,6 @@ def controls(max_new_tokens=TOKENS):
     # width, depth, window, budget, capacity, temperature, top_p, max_new_tokens, drafter,
     # adaptive, seed, measure
     return [8, 12, 10, 16, 10000, 0.0, 1.0, max_new_tokens, "racer", False, 0, False]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    pytest.importorskip("gradio_client")
-    import app
-    if app.TARGET is None:
-        pytest.fail(f"the model did not load: {app.MODEL_NOTE}")
-    port = free_port()
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    **app.LAUNCH)
-    yield f"http://127.0.0.1:{port}/"
-    app.demo.close()
 
 
 def greedy_text(prompt: str, max_new_tokens: int = TOKENS) -> str:
