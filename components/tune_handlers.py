@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import tempfile
 import time
 import traceback
@@ -20,12 +21,12 @@ from racer.loading import prompt_ids
 from racer.model import TargetModel
 from racer.sweep import MAX_PROMPTS, Grid, SweepResult, sweep
 
-from .handlers import adjusted, read_controls
+from .handlers import FRAME_S, PROMPT_CHARS_PER_TOKEN, RANGES, adjusted, read_controls
 from .tune_view import best_markdown, heatmap_figure, progress_text, status_html, table_rows
 
 log = logging.getLogger("racer_explorer")
 
-# grid values offered as tick boxes (the Explore sliders reach 32 for width, 64 for depth)
+# grid values offered as tick boxes (within the Explore sliders' RANGES)
 WIDTHS = (1, 2, 4, 6, 8, 12, 16, 24, 32)
 DEPTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 WINDOWS = (2, 3, 4, 6, 8, 10, 12, 16, 24, 32)
@@ -57,21 +58,32 @@ def source_visibility(source: str):
     return gr.Dropdown(visible=on), gr.Slider(visible=on)
 
 
-def _ints(values, name: str) -> tuple[int, ...]:
+def whole(value, words: str, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high`` (a fraction is rounded); ValueError with a
+    sentence for anything else. whole("12", "new tokens", 1, 256) -> 12."""
+    hint = f"give a whole number from {low} to {high}"
+    if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"The {words} is empty; {hint}.")
     try:
-        return tuple(int(round(float(v))) for v in (values or []))
+        x = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"The {name} must be whole numbers.") from None
+        raise ValueError(f"The {words} is not a number ({str(value)[:40]!r}); {hint}.") from None
+    if not math.isfinite(x) or not low <= round(x) <= high:
+        raise ValueError(f"The {words} is {str(value)[:40]}; {hint}.")
+    return int(round(x))
 
 
-def _tokens(value) -> int:
-    try:
-        n = int(round(float(value)))
-    except (TypeError, ValueError):
-        raise ValueError("New tokens per prompt must be a number.") from None
-    if not 1 <= n <= MAX_TOKENS:
-        raise ValueError(f"New tokens per prompt must be between 1 and {MAX_TOKENS}.")
-    return n
+def grid_values(values, name: str) -> tuple[int, ...]:
+    """Ticked values of the setting ``name`` (a key of the Explore controls' ``RANGES``),
+    or a comma list typed into the API: [8, 4] or "8, 4" -> (8, 4); nothing ticked -> ()."""
+    r = RANGES[name]
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"The {r.words}s must be a list of numbers, e.g. [4, 8].")
+    return tuple(whole(v, r.words, int(r.low), int(r.high)) for v in values)
 
 
 class TuneHandlers:
@@ -84,12 +96,19 @@ class TuneHandlers:
     def prompts(self, source: str, prompt: str, category: str, count) -> tuple[list[list[int]], str]:
         """Token ids of the chosen prompts and a few words saying which they are."""
         if source == "current":
-            return [prompt_ids(self.target.tokenizer, prompt)], "the Explore tab's prompt"
+            if prompt is not None and not isinstance(prompt, str):
+                raise ValueError("The prompt must be text.")
+            limit = PROMPT_CHARS_PER_TOKEN * self.target.max_context
+            if prompt is not None and len(prompt) > limit:
+                raise ValueError(f"The prompt is {len(prompt):,} characters long, far beyond what the "
+                                 f"model reads ({self.target.max_context:,} tokens); shorten it.")
+            return [prompt_ids(self.target.tokenizer, prompt or "")], "the Explore tab's prompt"
+        if source != "category":
+            raise ValueError("Prompts come from a Spec-Bench category or the Explore tab's prompt "
+                             "(source 'category' or 'current').")
         if category not in TASKS:
             raise ValueError(f"Choose a category: one of {', '.join(TASKS)}.")
-        n = int(count or 1)
-        if not 1 <= n <= MAX_PROMPTS:
-            raise ValueError(f"Choose between 1 and {MAX_PROMPTS} prompts.")
+        n = whole(count, "number of prompts", 1, MAX_PROMPTS)
         questions = select(_questions(), (category,), n)
         ids = ", ".join(f"q{q.question_id}" for q in questions)
         return ([prompt_ids(self.target.tokenizer, q.text) for q in questions],
@@ -103,28 +122,31 @@ class TuneHandlers:
         try:
             if self.target is None:
                 raise ValueError(f"No model is loaded: {self.model_note}")
-            grid = Grid(_ints(widths, "tree widths"), _ints(depths, "tree depths"),
-                        _ints(windows, "retrieval windows"), _ints(budgets, "draft budgets"))
+            grid = Grid(grid_values(widths, "width"), grid_values(depths, "depth"),
+                        grid_values(windows, "window"), grid_values(budgets, "budget"))
             *values, _measure = controls
             base, notes = read_controls(*values)  # the Explore tab's settings, for what the grid does not vary
-            base = base.with_changes(max_new_tokens=_tokens(tokens))
+            base = base.with_changes(max_new_tokens=whole(tokens, "new tokens per prompt", 1, MAX_TOKENS))
             prompts, which = self.prompts(source, prompt, category, count)
             note = f" {adjusted(notes)}" if notes else ""
             yield (status_html(f"Warming up, then timing plain decoding of {which}…{note}", 0.0, "run"),
                    "", heatmap_figure(None, "mat"), heatmap_figure(None, "speedup"), [], gr.File(visible=False),
                    gr.Button(interactive=False))
-            shown, progress, started = -1, None, time.perf_counter()
+            shown, progress, started, frame = -1, None, time.perf_counter(), 0.0
             for progress in sweep(self.target, prompts, base, grid):
                 if state.stop_requested:
                     break
                 result = progress.result
                 status = status_html(f"{progress_text(progress)} · prompts: {which}", progress.fraction, "run")
-                if len(result.cells) != shown:  # redraw only when a setting finished
+                if len(result.cells) != shown:  # redraw the figures only when a setting finished
                     shown = len(result.cells)
                     yield (status, best_markdown(result), heatmap_figure(result, "mat"),
                            heatmap_figure(result, "speedup"), table_rows(result), gr.skip(), gr.skip())
-                else:
+                elif time.monotonic() - frame >= FRAME_S:  # a slow browser must not fall behind
                     yield status, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                else:
+                    continue
+                frame = time.monotonic()
         except Exception as e:  # noqa: BLE001 - shown to the user, logged with traceback
             if isinstance(e, ValueError):
                 message = str(e)

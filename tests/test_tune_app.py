@@ -1,0 +1,92 @@
+"""The Tune tab: raw API values become grid values or a sentence (no model needed), and
+the app served for real and driven through gradio_client, where a 2 x 2 sweep on one
+Spec-Bench prompt fills both heatmaps, the table and the CSV, and Apply moves the
+Explore sliders to the best setting (real default model, 8 new tokens per run)."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import socket
+
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client  # noqa: E402
+
+from components.tune_handlers import TuneHandlers, TuneState, grid_values, whole  # noqa: E402
+
+# width, depth, window, budget, capacity, temperature, top_p, max_new_tokens, drafter,
+# adaptive, seed, measure: the Explore tab's controls, which give what the grid leaves alone
+EXPLORE = [8, 12, 10, 16, 10000, 0.0, 1.0, 128, "racer", False, 0, True]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client():
+    import app
+    if app.TARGET is None:
+        pytest.fail(f"the model did not load: {app.MODEL_NOTE}")
+    port = free_port()
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    **app.LAUNCH)
+    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    app.demo.close()
+
+
+def heat(plot) -> dict:
+    plot = plot["plot"] if isinstance(plot, dict) and "plot" in plot else plot
+    return (json.loads(plot) if isinstance(plot, str) else plot)["data"][0]
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ([8, 4], (8, 4)), ("2, 4,8", (2, 4, 8)), ([2.0, "6"], (2, 6)), ([], ()), (None, ()),
+    ([0], "tree width is 0; give a whole number from 1 to 32"),
+    ([True], "tree width is empty"), (["x"], "tree width is not a number ('x')"),
+    ([float("inf")], "tree width is inf"), (7, "must be a list of numbers"),
+])
+def test_grid_values_from_raw_api_input(raw, expected):
+    if isinstance(expected, tuple):
+        assert grid_values(raw, "width") == expected
+    else:
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            grid_values(raw, "width")
+
+
+def test_bad_requests_end_in_a_sentence_without_a_model():
+    assert whole("12", "new tokens per prompt", 1, 256) == 12
+    with pytest.raises(ValueError, match="from 1 to 256"):
+        whole(1000, "new tokens per prompt", 1, 256)
+    frames = list(TuneHandlers(None, "it is missing").on_tune(TuneState(), "hi", "category", "qa", 1, 8,
+                                                               [4], [2], [], [], *EXPLORE))
+    assert len(frames) == 1 and "No model is loaded: it is missing" in frames[0][0]
+    moved = TuneHandlers(None, "").on_apply(TuneState())
+    assert len(moved) == 6 and not any(isinstance(v, int) for v in moved)  # a warning; no slider moves
+
+
+@pytest.mark.real_model  # serves the real SmolLM2 model
+def test_a_two_by_two_sweep_fills_the_heatmaps_and_applies(client):
+    job = client.submit("unused", "category", "translation", 1, 8, [2, 4], [1, 3], [], [], *EXPLORE,
+                        api_name="/tune")
+    status, best, mat, speed, table, csv_file = job.result(timeout=600)  # the API leaves buttons out
+    assert "Done: 4 settings" in status, status
+    assert "best measured speedup" in best or "did not beat plain decoding" in best
+    for plot in (mat, speed):
+        z = heat(plot)["z"]
+        assert len(z) == 2 and all(len(row) == 2 and None not in row for row in z)
+    rows = table["data"] if isinstance(table, dict) else table
+    assert len(rows) == 4 and all(r[8] == "yes" for r in rows)  # greedy: every cell wrote plain's text
+    path = csv_file["value"] if isinstance(csv_file, dict) and "value" in csv_file else csv_file
+    with open(path, encoding="utf-8") as f:
+        lines = list(csv.reader(f))
+    assert lines[0][:2] == ["width", "depth"] and len(lines) == 5
+
+    applied = client.predict(api_name="/tune_apply")
+    width, depth, window, budget, *_, note = applied
+    assert [width, depth, window, budget] == rows[0][:4]  # the table lists the fastest first
+    assert f"width {width}, depth {depth}" in note
