@@ -30,9 +30,10 @@ class Settings:
     top_p: float = 1.0
     max_new_tokens: int = 128
     drafter: str = "racer"
-    # choose each step's budget from the measured verify cost and the observed
-    # acceptance, so drafting never makes decoding slower than plain decoding.
-    adaptive_budget: bool = False
+    # choose each step's budget (up to ``budget``) from the measured verify cost and
+    # the observed acceptance, so drafting does not make decoding slower than plain
+    # decoding when trees do not pay on this machine. On by default for that reason.
+    adaptive_budget: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:

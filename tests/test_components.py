@@ -278,7 +278,7 @@ def test_handlers_report_a_missing_model_instead_of_failing():
     out = handlers.on_step(Session(), "hi", *controls)
     assert "No model is loaded: no weights here" in out[-1]
     assert isinstance(out[1], go.Figure)  # the views still render
-    assert read_controls(*controls[:-1]) == (Settings(max_new_tokens=24), [])
+    assert read_controls(*controls[:-1]) == (Settings(max_new_tokens=24, adaptive_budget=False), [])
 
 
 def test_controls_are_clamped_with_a_note_or_refused_with_a_sentence():
@@ -300,7 +300,7 @@ def test_controls_are_clamped_with_a_note_or_refused_with_a_sentence():
                      "top-p 0 → 0.05 (below its range, 0.05 to 1)",
                      "max new tokens 1,000,000,000 → 1,024 (above its range, 1 to 1,024)"]
     assert read(width=-5, seed=-1)[0].seed == 0
-    assert read(depth=0, budget=1) == (Settings(depth=0, budget=1, max_new_tokens=24), [])  # ends are fine
+    assert read(depth=0, budget=1) == (Settings(depth=0, budget=1, max_new_tokens=24, adaptive_budget=False), [])  # ends are fine
     for bad, words in ((dict(width="abc"), "tree width is not a number"), (dict(depth=None), "tree depth is empty"),
                        (dict(window=float("nan")), "not a finite number"), (dict(drafter="gpt"), "no drafter"),
                        (dict(adaptive="yes"), "true or false")):

@@ -107,7 +107,7 @@ def test_first_three_tokens_follow_the_exact_distribution(temperature, top_p, n)
     model, prompt = sampling_model()
     tm = target(model)
     joint = exact_joint(model, prompt, temperature, top_p)
-    s = Settings(temperature=temperature, top_p=top_p, max_new_tokens=3, budget=16)
+    s = Settings(temperature=temperature, top_p=top_p, max_new_tokens=3, budget=16, adaptive_budget=False)
     counts: Counter = Counter()
     drafted_and_accepted = 0
     for seed in range(n):
@@ -143,7 +143,8 @@ def test_same_seed_same_tokens_as_plain_sampling(drafter, temperature, top_p):
     tm = target(model)
     accepted = 0
     for seed in range(8):
-        s = Settings(temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=30, drafter=drafter)
+        s = Settings(temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=30, drafter=drafter,
+                     adaptive_budget=False)
         out, records = run(tm, prompt, s)
         plain, _ = run(tm, prompt, s.with_changes(drafter="plain"))
         assert out == plain, f"seed {seed}"
