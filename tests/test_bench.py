@@ -126,3 +126,15 @@ def test_warm_drafter_keeps_automaton_and_cache_across_prompts(tiny):
     assert warm.automaton.node_count > fresh.automaton.node_count
     first_token = PROMPTS[0].ids[0]  # seen only in the first prompt
     assert warm.cache.successors(first_token, 1) and not fresh.cache.successors(first_token, 1)
+
+
+def test_transformers_prompt_lookup_matches_greedy_beside_the_engine(tiny):
+    """TargetModel puts its own attention on the shared model; the baselines must still
+    run stock transformers (prompt lookup verifies several tokens on top of a cache)."""
+    from racer.hf_baselines import hf_generate
+    ids = PROMPTS[0].ids
+    greedy = hf_generate(tiny.model, ids, 24)
+    lookup = hf_generate(tiny.model, ids, 24, prompt_lookup=10)
+    assert greedy.forwards == len(greedy.output)
+    assert lookup.output == greedy.output and lookup.forwards < greedy.forwards
+    assert tiny.model.config._attn_implementation != "sdpa"  # the engine's attention is back
