@@ -176,7 +176,7 @@ def eos_inside_draft_cases() -> list[tuple[str, int, list[int], int]]:
     for arch in ARCHS:
         for seed in SEEDS:
             for prompt in PROMPTS.values():
-                out, records = run(target(tiny_model(arch, seed)), prompt, Settings(max_new_tokens=NEW))
+                out, records = run(target(tiny_model(arch, seed)), prompt, Settings(max_new_tokens=NEW, adaptive_budget=False))
                 seen = set()
                 for r in records:
                     for k, token in enumerate(r.emitted):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import socket
 
 import pytest
 
@@ -21,22 +20,9 @@ from components.tune_handlers import TuneHandlers, TuneState, grid_values, whole
 EXPLORE = [8, 12, 10, 16, 10000, 0.0, 1.0, 128, "racer", False, 0, True]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def client():
-    import app
-    if app.TARGET is None:
-        pytest.fail(f"the model did not load: {app.MODEL_NOTE}")
-    port = free_port()
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    **app.LAUNCH)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    app.demo.close()
+def client(app_url):
+    return Client(app_url, verbose=False)
 
 
 def heat(plot) -> dict:
