@@ -146,29 +146,41 @@ def run_method(target: TargetModel, method: Method, prompt: Prompt, max_new_toke
 
 
 def run_bench(target: TargetModel, prompts: Sequence[Prompt], methods: Sequence[Method],
-              max_new_tokens: int, state: str = "fresh", progress: bool = True) -> list[Run]:
-    """Runs every method on every prompt, rotating the method order per prompt.
+              max_new_tokens: int, state: str = "fresh", repeat: int = 1,
+              progress: bool = True) -> list[Run]:
+    """Runs every method on every prompt, rotating the method order from one round to
+    the next. With ``repeat`` > 1 each prompt gets that many rounds and each method
+    keeps its fastest one, so a round another process disturbed is dropped (greedy
+    rounds give the same tokens; only the time differs).
 
     One untimed warm-up run per method (16 tokens of the first prompt, own drafter)
     comes first, so one-off costs (allocations, lazy inits) land on no method.
     """
+    if repeat > 1 and state == "warm":
+        raise ValueError("repeated rounds would show warm drafters each prompt twice; use --state fresh")
     warm_up = min(16, max_new_tokens)
     for m in methods:
         run_method(target, _with_tokens(m, warm_up), prompts[0], warm_up)
     drafters = {m.label: make_drafter(m.settings.drafter, target.vocab_size, keep_state=True)
                 for m in methods if state == "warm" and not m.is_hf}
-    runs = []
-    bar = tqdm(total=len(prompts) * len(methods), file=sys.stderr, disable=not progress,
+    runs, rounds = [], 0
+    bar = tqdm(total=len(prompts) * len(methods) * repeat, file=sys.stderr, disable=not progress,
                unit="run", dynamic_ncols=True)
-    for i, prompt in enumerate(prompts):
-        shift = i % len(methods)
-        for m in methods[shift:] + methods[:shift]:
-            bar.set_postfix_str(f"q{prompt.question_id} {m.label}")
-            runs.append(run_method(target, m, prompt, max_new_tokens, drafters.get(m.label)))
-            if progress:  # one line per run, above the bar
-                bar.write(f"q{prompt.question_id} {m.label}: {len(runs[-1].output)} tokens, "
-                          f"{runs[-1].forwards} forwards, {runs[-1].seconds:.1f} s", file=sys.stderr)
-            bar.update()
+    for prompt in prompts:
+        fastest: dict[str, Run] = {}  # in the order of the first round
+        for _ in range(repeat):
+            shift = rounds % len(methods)
+            rounds += 1
+            for m in methods[shift:] + methods[:shift]:
+                bar.set_postfix_str(f"q{prompt.question_id} {m.label}")
+                run = run_method(target, m, prompt, max_new_tokens, drafters.get(m.label))
+                if m.label not in fastest or run.seconds < fastest[m.label].seconds:
+                    fastest[m.label] = run
+                if progress:  # one line per run, above the bar
+                    bar.write(f"q{prompt.question_id} {m.label}: {len(run.output)} tokens, "
+                              f"{run.forwards} forwards, {run.seconds:.1f} s", file=sys.stderr)
+                bar.update()
+        runs.extend(fastest.values())
     bar.close()
     return runs
 
@@ -339,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adaptive-budget", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--state", choices=["fresh", "warm"], default="fresh",
                    help="fresh drafter per prompt, or RACER state kept across prompts")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="rounds per prompt; each method keeps its fastest (fresh state only)")
     p.add_argument("--json", help="write per-prompt results and the tables here")
     return p
 
@@ -374,8 +388,9 @@ def main(argv: Sequence[str] | None = None, target: TargetModel | None = None,
     knobs = ", ".join(f"{k} {getattr(base, k)}" for k in ("width", "depth", "window", "budget",
                                                           "capacity", "adaptive_budget"))
     print(f"{target.name}: {len(prompts)} prompts, {args.max_new_tokens} new tokens, greedy, "
-          f"state {args.state}; {knobs}; methods alternated per prompt")
-    runs = run_bench(target, prompts, methods, args.max_new_tokens, args.state)
+          f"state {args.state}; {knobs}; methods alternated per prompt"
+          + (f", fastest of {args.repeat} rounds" if args.repeat > 1 else ""))
+    runs = run_bench(target, prompts, methods, args.max_new_tokens, args.state, args.repeat)
     mismatches = check_equal(runs, reference, anchors, args.max_new_tokens) if base.greedy else []
     tables = summarise(runs, methods)
     costs = verify_costs(runs)
@@ -385,7 +400,7 @@ def main(argv: Sequence[str] | None = None, target: TargetModel | None = None,
         date=started.isoformat(timespec="seconds"),
         seconds=(datetime.datetime.now().astimezone() - started).total_seconds(),
         machine={**machine(), "load_average_before": load_before}, model=target.name,
-        state=args.state, settings=base.as_dict(),
+        state=args.state, repeat=args.repeat, settings=base.as_dict(),
         methods={m.label: (m.settings.as_dict() if m.settings else {"prompt_lookup_num_tokens": m.lookup})
                  for m in methods},
         tables=tables, verify_cost=costs, mismatches=mismatches,

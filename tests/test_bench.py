@@ -138,3 +138,18 @@ def test_transformers_prompt_lookup_matches_greedy_beside_the_engine(tiny):
     assert greedy.forwards == len(greedy.output)
     assert lookup.output == greedy.output and lookup.forwards < greedy.forwards
     assert tiny.model.config._attn_implementation != "sdpa"  # the engine's attention is back
+
+
+def test_repeated_rounds_keep_the_fastest_run(tiny, monkeypatch):
+    # warm-ups (racer, plain), round 1 (racer, plain), round 2 rotated (plain, racer)
+    seconds = iter([1.0, 1.0, 0.3, 0.9, 0.5, 0.2])
+
+    def fake(target, method, prompt, max_new_tokens, drafter=None):
+        return bench.Run(method.label, prompt.question_id, prompt.task, [1], 1, next(seconds))
+
+    monkeypatch.setattr(bench, "run_method", fake)
+    methods = parse_methods("racer,plain", Settings())
+    runs = bench.run_bench(tiny, PROMPTS[:1], methods, 6, repeat=2, progress=False)
+    assert [(r.method, r.seconds) for r in runs] == [("racer", 0.2), ("plain", 0.5)]
+    with pytest.raises(ValueError, match="fresh"):
+        bench.run_bench(tiny, PROMPTS[:1], methods, 6, state="warm", repeat=2, progress=False)
