@@ -77,6 +77,17 @@ RESET_DURING_RUN = "Reset: the run was dropped. Press Step or Run to start again
 PROMPT_CHARS_PER_TOKEN = 16
 
 
+def as_float(value, words: str, hint: str) -> float:
+    """A raw control value as a float; ValueError with a sentence when it is empty or
+    not a number. as_float("2.5", "draft budget", "...") -> 2.5."""
+    if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"The {words} is empty; {hint}.")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"The {words} is not a number ({str(value)[:40]!r}); {hint}.") from None
+
+
 def number(value, name: str, notes: list[str]) -> int | float:
     """``value`` as a number within ``RANGES[name]``: clamped to the nearest end and
     rounded where the control takes whole numbers, each change noted in ``notes``.
@@ -87,12 +98,7 @@ def number(value, name: str, notes: list[str]) -> int | float:
     """
     r = RANGES[name]
     hint = f"give a number from {_num(r.low)} to {_num(r.high)}"
-    if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.strip()):
-        raise ValueError(f"The {r.words} is empty; {hint}.")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"The {r.words} is not a number ({str(value)[:40]!r}); {hint}.") from None
+    x = as_float(value, r.words, hint)
     if not math.isfinite(x):
         raise ValueError(f"The {r.words} is not a finite number ({x}); {hint}.")
     used = min(max(x, r.low), r.high)

@@ -21,7 +21,7 @@ from racer.loading import prompt_ids
 from racer.model import TargetModel
 from racer.sweep import MAX_PROMPTS, Grid, SweepResult, sweep
 
-from .handlers import FRAME_S, PROMPT_CHARS_PER_TOKEN, RANGES, adjusted, read_controls
+from .handlers import FRAME_S, PROMPT_CHARS_PER_TOKEN, RANGES, adjusted, as_float, read_controls
 from .tune_view import best_markdown, heatmap_figure, progress_text, status_html, table_rows
 
 log = logging.getLogger("racer_explorer")
@@ -62,12 +62,7 @@ def whole(value, words: str, low: int, high: int) -> int:
     """A whole number from ``low`` to ``high`` (a fraction is rounded); ValueError with a
     sentence for anything else. whole("12", "new tokens", 1, 256) -> 12."""
     hint = f"give a whole number from {low} to {high}"
-    if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.strip()):
-        raise ValueError(f"The {words} is empty; {hint}.")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"The {words} is not a number ({str(value)[:40]!r}); {hint}.") from None
+    x = as_float(value, words, hint)
     if not math.isfinite(x) or not low <= round(x) <= high:
         raise ValueError(f"The {words} is {str(value)[:40]}; {hint}.")
     return int(round(x))
