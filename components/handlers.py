@@ -77,6 +77,18 @@ RESET_DURING_RUN = "Reset: the run was dropped. Press Step or Run to start again
 PROMPT_CHARS_PER_TOKEN = 16
 
 
+def checked_prompt_ids(target, prompt) -> list[int]:
+    """The prompt's token ids (chat template applied); ValueError with a sentence when it
+    is not text, empty, or so long that tokenising it would be wasted work."""
+    if prompt is not None and not isinstance(prompt, str):
+        raise ValueError("The prompt must be text.")
+    limit = PROMPT_CHARS_PER_TOKEN * target.max_context
+    if prompt is not None and len(prompt) > limit:
+        raise ValueError(f"The prompt is {len(prompt):,} characters long, far beyond what the model "
+                         f"reads ({target.max_context:,} tokens); shorten it.")
+    return prompt_ids(target.tokenizer, prompt or "")
+
+
 def as_float(value, words: str, hint: str) -> float:
     """A raw control value as a float; ValueError with a sentence when it is empty or
     not a number. as_float("2.5", "draft budget", "...") -> 2.5."""
@@ -261,13 +273,7 @@ class Handlers:
     def _prompt_ids(self, prompt) -> tuple[list[int], str]:
         """The prompt's token ids and a note on it; ValueError when it cannot run. (A
         prompt longer than the context is refused by ``Generation`` after tokenising.)"""
-        if prompt is not None and not isinstance(prompt, str):
-            raise ValueError("The prompt must be text.")
-        limit = PROMPT_CHARS_PER_TOKEN * self.target.max_context
-        if prompt is not None and len(prompt) > limit:
-            raise ValueError(f"The prompt is {len(prompt):,} characters long, far beyond what the model "
-                             f"reads ({self.target.max_context:,} tokens); shorten it.")
-        ids = prompt_ids(self.target.tokenizer, prompt or "")
+        ids = checked_prompt_ids(self.target, prompt)
         special = special_tokens_in(self.target.tokenizer, prompt)
         if not special:
             return ids, ""

@@ -21,7 +21,7 @@ from racer.loading import prompt_ids
 from racer.model import TargetModel
 from racer.sweep import MAX_PROMPTS, Grid, SweepResult, sweep
 
-from .handlers import FRAME_S, PROMPT_CHARS_PER_TOKEN, RANGES, adjusted, as_float, read_controls
+from .handlers import FRAME_S, RANGES, adjusted, as_float, checked_prompt_ids, read_controls
 from .tune_view import best_markdown, heatmap_figure, progress_text, status_html, table_rows
 
 log = logging.getLogger("racer_explorer")
@@ -91,13 +91,7 @@ class TuneHandlers:
     def prompts(self, source: str, prompt: str, category: str, count) -> tuple[list[list[int]], str]:
         """Token ids of the chosen prompts and a few words saying which they are."""
         if source == "current":
-            if prompt is not None and not isinstance(prompt, str):
-                raise ValueError("The prompt must be text.")
-            limit = PROMPT_CHARS_PER_TOKEN * self.target.max_context
-            if prompt is not None and len(prompt) > limit:
-                raise ValueError(f"The prompt is {len(prompt):,} characters long, far beyond what the "
-                                 f"model reads ({self.target.max_context:,} tokens); shorten it.")
-            return [prompt_ids(self.target.tokenizer, prompt or "")], "the Explore tab's prompt"
+            return [checked_prompt_ids(self.target, prompt)], "the Explore tab's prompt"
         if source != "category":
             raise ValueError("Prompts come from a Spec-Bench category or the Explore tab's prompt "
                              "(source 'category' or 'current').")
