@@ -14,6 +14,7 @@ import time
 import numpy as np
 import torch
 from transformers import AttentionInterface, DynamicCache
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from .tree import DraftTree
@@ -43,6 +44,9 @@ def tree_sdpa_attention(module, query, key, value, attention_mask, dropout=0.0, 
 
 
 AttentionInterface.register(TREE_ATTENTION, tree_sdpa_attention)
+# transformers' own forwards on the shared model (generate(), prompt lookup) build their
+# masks as for stock SDPA
+AttentionMaskInterface.register(TREE_ATTENTION, sdpa_mask)
 
 
 class TargetModel:
