@@ -5,10 +5,9 @@ its target forwards counted.
 Forwards are counted with a forward pre-hook on the model, so they include the
 prefill, as the engine's do: plain greedy decoding of T tokens takes T forwards.
 
-The calls run stock transformers SDPA attention: ``TargetModel`` switches the shared
-model to its own tree attention, for which transformers builds no causal mask, and
-transformers' own multi-token forwards on top of a cache (prompt lookup's verify)
-then attend wrongly. So the model is switched back to "sdpa" for each call.
+The model may carry ``TargetModel``'s tree attention; transformers builds stock SDPA
+masks for it (``racer/model.py`` registers them), so prompt lookup's multi-token
+verify attends as it would on a stock model.
 
 Left out on purpose: sampling and batching (the benchmark compares greedy, batch 1).
 """
@@ -44,8 +43,6 @@ def hf_generate(model, prompt_ids: Sequence[int], max_new_tokens: int,
     def count(module, args, kw) -> None:
         calls[0] += 1
 
-    attention = model.config._attn_implementation
-    model.set_attn_implementation("sdpa")
     hook = model.register_forward_pre_hook(count, with_kwargs=True)
     try:
         start = time.perf_counter()
@@ -53,5 +50,4 @@ def hf_generate(model, prompt_ids: Sequence[int], max_new_tokens: int,
         seconds = time.perf_counter() - start
     finally:
         hook.remove()
-        model.set_attn_implementation(attention)
     return HFRun(out[0, input_ids.shape[1]:].tolist(), calls[0], seconds)

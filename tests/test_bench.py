@@ -129,15 +129,15 @@ def test_warm_drafter_keeps_automaton_and_cache_across_prompts(tiny):
 
 
 def test_transformers_prompt_lookup_matches_greedy_beside_the_engine(tiny):
-    """TargetModel puts its own attention on the shared model; the baselines must still
-    run stock transformers (prompt lookup verifies several tokens on top of a cache)."""
+    """TargetModel puts its own attention on the shared model; transformers' prompt lookup
+    (several tokens verified on top of a cache) must still get correct masks there."""
     from racer.hf_baselines import hf_generate
     ids = PROMPTS[0].ids
     greedy = hf_generate(tiny.model, ids, 24)
     lookup = hf_generate(tiny.model, ids, 24, prompt_lookup=10)
     assert greedy.forwards == len(greedy.output)
     assert lookup.output == greedy.output and lookup.forwards < greedy.forwards
-    assert tiny.model.config._attn_implementation != "sdpa"  # the engine's attention is back
+    assert tiny.model.config._attn_implementation == "racer_tree_sdpa"  # ran on the engine's attention
 
 
 def test_repeated_rounds_keep_the_fastest_run(tiny, monkeypatch):
