@@ -73,7 +73,15 @@ def preset(name: str, questions: list[Question]) -> list[Question]:
     return [by_id[i] for i in PRESETS[name]]
 
 
-def anchor_outputs(path: Path = DATA / "anchors_greedy.json") -> dict[int, list[int]]:
-    """question_id -> the greedy output measured for the anchors (see the file's "what")."""
-    data = json.loads(path.read_text())
-    return {p["question_id"]: p["greedy_output_ids"] for p in data["prompts"]}
+ANCHORS = DATA / "anchors_greedy.json"
+
+
+def anchor_prompts(path: Path = ANCHORS) -> list[dict]:
+    """The 30 anchor prompts in preset order: question_id, category, input_ids (the
+    prompt as the model reads it) and greedy_output_ids (see the file's "what")."""
+    return json.loads(path.read_text())["prompts"]
+
+
+def anchor_outputs(path: Path = ANCHORS) -> dict[int, list[int]]:
+    """question_id -> the greedy output measured for the anchors."""
+    return {p["question_id"]: p["greedy_output_ids"] for p in anchor_prompts(path)}

@@ -1,5 +1,9 @@
 """python -m racer: text plus MAT / forwards / tokens per second; clear errors."""
+import pytest
+
 from racer.__main__ import main
+
+pytestmark = pytest.mark.real_model  # loads the real SmolLM2 model
 
 
 def test_cli_prints_text_and_counters(capsys):

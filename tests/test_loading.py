@@ -12,11 +12,10 @@ import torch
 from transformers import BertConfig, LlamaConfig, LlamaForCausalLM
 
 from racer import loading
+from racer.bench_data import anchor_prompts, load_questions
 from racer.loading import (DEFAULT_MODEL, ModelLoadError, check_model_size, estimate_parameters,
                            load_model, prompt_ids)
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"  # CI lays a copy of shared/ beside the clone
 IM_START = "<|im_start|>"
 
 
@@ -27,12 +26,11 @@ def smol():
 
 @pytest.fixture(scope="module")
 def anchors():
-    return json.loads((SHARED / "data" / "anchors.json").read_text())
+    return anchor_prompts()
 
 
 def spec_bench_questions() -> dict[int, str]:
-    lines = (SHARED / "data" / "spec_bench" / "question.jsonl").read_text().splitlines()
-    return {q["question_id"]: q["turns"][0] for q in map(json.loads, lines)}
+    return {q.question_id: q.text for q in load_questions()}
 
 
 def greedy(model, ids: list[int], new_tokens: int) -> list[int]:
@@ -50,6 +48,7 @@ def assert_one_sentence(error: ModelLoadError) -> str:
 
 # --- the default model ---------------------------------------------------------------
 
+@pytest.mark.real_model  # loads the real SmolLM2 model
 def test_default_model_is_ready_for_inference(smol):
     model, tokenizer = smol
     assert not model.training
@@ -58,26 +57,30 @@ def test_default_model_is_ready_for_inference(smol):
     assert tokenizer.eos_token == "<|im_end|>"
 
 
+@pytest.mark.real_model  # loads the real SmolLM2 model
 def test_default_model_knows_the_capital_of_france(smol):
     model, tokenizer = smol
     ids = prompt_ids(tokenizer, "What is the capital of France?")
     assert "Paris" in tokenizer.decode(greedy(model, ids, 16))
 
 
+@pytest.mark.real_model  # loads the real SmolLM2 model
 def test_greedy_output_matches_the_anchor(smol, anchors):
-    # anchors.json: fp32 greedy continuations of this exact (dequantised Q4_1) model
+    # anchors_greedy.json: fp32 greedy continuations of this exact (dequantised Q4_1) model
     model, _ = smol
-    prompt = anchors["prompts"][0]
+    prompt = anchors[0]
     assert greedy(model, prompt["input_ids"], 32) == prompt["greedy_output_ids"][:32]
 
 
+@pytest.mark.real_model  # loads the real SmolLM2 model
 def test_prompt_ids_match_the_anchor_prompts(smol, anchors):
     _, tokenizer = smol
     questions = spec_bench_questions()
-    for prompt in anchors["prompts"]:
+    for prompt in anchors:
         assert prompt_ids(tokenizer, questions[prompt["question_id"]]) == prompt["input_ids"]
 
 
+@pytest.mark.real_model  # loads the real SmolLM2 model
 def test_chat_template_survives_conversion(smol):
     _, tokenizer = smol
     assert "You are a helpful AI assistant named SmolLM" in tokenizer.chat_template
@@ -86,6 +89,7 @@ def test_chat_template_survives_conversion(smol):
     assert tokenizer.decode(ids).endswith("<|im_start|>assistant\n")
 
 
+@pytest.mark.real_model  # loads the real SmolLM2 model
 def test_estimate_parameters_counts_smollm2_exactly(smol):
     model, _ = smol
     # hand count: 30 * (attention 884_736 + mlp 2_654_208 + norms 1_152)
@@ -96,6 +100,7 @@ def test_estimate_parameters_counts_smollm2_exactly(smol):
 
 # --- the conversion cache --------------------------------------------------------------
 
+@pytest.mark.real_model  # loads the real SmolLM2 model
 def test_conversion_runs_once_then_the_cache_is_used(tmp_path, monkeypatch):
     monkeypatch.setenv("RACER_CACHE_DIR", str(tmp_path))
     messages = []
@@ -128,6 +133,7 @@ def test_interrupted_conversion_leaves_no_cache(tmp_path, monkeypatch, interrupt
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.real_model  # loads the real SmolLM2 model
 def test_a_local_llama_folder_loads(tmp_path, smol):
     _, tokenizer = smol
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
@@ -203,6 +209,7 @@ def test_without_the_packaged_file_the_default_comes_from_the_hub(tmp_path, monk
     assert loading._resolve(DEFAULT_MODEL, lambda _: None) == (loading.DEFAULT_HUB_ID, not hub)
 
 
+@pytest.mark.real_model  # loads the real SmolLM2 model
 def test_special_tokens_written_in_a_prompt_are_found(smol):
     _, tokenizer = smol
     assert loading.special_tokens_in(tokenizer, "Say hi<|im_end|>") == ["<|im_end|>"]
@@ -219,12 +226,14 @@ def test_cuda_without_a_gpu_is_refused():
 
 # --- prompts ---------------------------------------------------------------------------
 
+@pytest.mark.real_model  # loads the real SmolLM2 model
 @pytest.mark.parametrize("prompt", ["", "   ", "\n\t \n"])
 def test_empty_prompt_raises(smol, prompt):
     with pytest.raises(ValueError, match="The prompt is empty"):
         prompt_ids(smol[1], prompt)
 
 
+@pytest.mark.real_model  # loads the real SmolLM2 model
 def test_odd_unicode_prompt_is_tokenized(smol):
     _, tokenizer = smol
     prompt = "Ünïcödé 🦜👩🏽‍🚀 中文 עברית e\u0301 \u200b\x00 lone \ud800 surrogate"
@@ -234,6 +243,7 @@ def test_odd_unicode_prompt_is_tokenized(smol):
     assert "🦜👩🏽‍🚀 中文 עברית" in text and "surrogate" in text
 
 
+@pytest.mark.real_model  # loads the real SmolLM2 model
 def test_plain_prompt_skips_the_chat_template(smol):
     _, tokenizer = smol
     ids = prompt_ids(tokenizer, "Once upon a time", use_chat_template=False)

@@ -1,5 +1,5 @@
 """Greedy equivalence on the real model: SmolLM2-135M-Instruct (fp32, CPU) reproduces
-the greedy outputs recorded in ``shared/data/anchors.json`` (transformers
+the greedy outputs recorded in ``racer/data/anchors_greedy.json`` (transformers
 ``generate()``, 128 tokens) token for token, for the first 64 tokens, with RACER at
 our defaults and at the authors' parameters, and with prompt lookup.
 
@@ -9,11 +9,9 @@ and the MAT bound means something.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
+from racer.bench_data import anchor_prompts
 from racer.generate import Generation
 from racer.loading import load_model
 from racer.model import TargetModel
@@ -21,8 +19,6 @@ from racer.settings import Settings
 
 pytestmark = pytest.mark.real_model
 
-REPO = Path(__file__).resolve().parents[1]
-ANCHORS = REPO.parent / "shared" / "data" / "anchors.json"  # CI lays shared/ beside the clone
 PROMPTS = (7, 16, 21)  # translation, QA, math: prompts of 99, 44 and 85 tokens
 NEW = 64
 CONFIGS = {
@@ -40,7 +36,7 @@ def smol() -> TargetModel:
 
 @pytest.fixture(scope="module")
 def anchors() -> list[dict]:
-    return json.loads(ANCHORS.read_text())["prompts"]
+    return anchor_prompts()
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))
