@@ -21,18 +21,20 @@ from pathlib import Path
 import gradio as gr
 
 from components.charts import compare_figure, mask_figure, speedup_figure
-from components.handlers import RANGES, Handlers, busy_buttons, idle_buttons
+from components.compare_handlers import TABLE_HEADERS as COMPARE_HEADERS
+from components.compare_handlers import CompareHandlers
+from components.controls import MEASURE, compare_controls, grid_control, setting_controls
+from components.handlers import Handlers, busy_buttons, idle_buttons
 from components.session import Session
 from components.text_view import automaton_html, generated_html, narration, outcome_html
 from components.tree_view import tree_figure
-from components.tune_handlers import (BUDGETS, DEPTHS, MAX_TOKENS, SOURCES, WIDTHS, WINDOWS, TuneHandlers,
-                                      TuneState, source_visibility)
+from components.tune_handlers import GRID_SETTINGS, MAX_TOKENS, SOURCES, TuneHandlers, TuneState, source_visibility
 from components.tune_view import TABLE_HEADERS, heatmap_figure
+from racer.bench_data import TASKS
 from racer.generate import Generation
 from racer.loading import DEFAULT_MODEL, ModelLoadError, load_model, prompt_ids
-from racer.bench_data import TASKS
 from racer.model import TargetModel
-from racer.settings import DRAFTERS, Settings
+from racer.settings import Settings
 from racer.sweep import MAX_CELLS, MAX_PROMPTS
 
 log = logging.getLogger("racer_explorer")
@@ -53,9 +55,6 @@ PRIVATE = dict(api_visibility="private")    # UI-only steps (enabling buttons) s
 SESSION_TTL_S = 2 * 3600   # an untouched session's run is dropped after this long
 SESSIONS_KEPT = 200        # at most this many sessions' state in memory (oldest go first)
 DEFAULTS = Settings()
-DRAFTER_CHOICES = [("RACER (retrieval + logits)", "racer"), ("retrieval only", "retrieval"),
-                   ("logits only", "logits"), ("prompt lookup", "prompt_lookup"),
-                   ("plain decoding", "plain")]
 SPEEDUP_METHOD = (ASSETS / "speedup_method.md").read_text(encoding="utf-8")
 
 
@@ -96,6 +95,7 @@ TARGET, MODEL_NOTE = _load_target()
 MODEL_FIX = (f"Set RACER_MODEL to a small Llama-family causal LM (a model hub id or a model folder), "
              f"or leave it unset for the default {DEFAULT_MODEL}, and restart the app.")
 HANDLERS = Handlers(TARGET, MODEL_NAME, MODEL_NOTE if TARGET is not None else f"{MODEL_NOTE} {MODEL_FIX}")
+COMPARE = CompareHandlers(TARGET, MODEL_NOTE)
 TUNE = TuneHandlers(TARGET, MODEL_NOTE)
 token_text = HANDLERS.token_text
 
@@ -143,27 +143,9 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
                         run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
                         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                         reset_btn = gr.Button("Reset", variant="secondary", elem_id="reset-btn")
-                    width = gr.Slider(*RANGES["width"].span, value=DEFAULTS.width, step=1, label="Tree width",
-                                      info="top-k guesses kept per token in the logits cache; root breadth")
-                    depth = gr.Slider(*RANGES["depth"].span, value=DEFAULTS.depth, step=1, label="Tree depth",
-                                      info="longest draft path (0 = plain decoding)")
-                    window = gr.Slider(*RANGES["window"].span, value=DEFAULTS.window, step=1,
-                                       label="Retrieval window", info="n-gram length indexed by the automaton")
+                    settings = setting_controls(DEFAULTS, main=True)  # from the Settings schema
                     with gr.Accordion("Advanced", open=False, elem_id="advanced"):
-                        budget = gr.Slider(*RANGES["budget"].span, value=DEFAULTS.budget, step=1,
-                                           label="Draft budget", info="most nodes per tree (verified in one forward)")
-                        capacity = gr.Slider(*RANGES["capacity"].span, value=DEFAULTS.capacity, step=1,
-                                             label="Automaton capacity", info="most automaton nodes (LRU beyond)")
-                        temperature = gr.Slider(*RANGES["temperature"].span, value=DEFAULTS.temperature,
-                                                step=0.05, label="Temperature", info="0 = greedy")
-                        top_p = gr.Slider(*RANGES["top_p"].span, value=DEFAULTS.top_p, step=0.05, label="Top-p")
-                        max_new_tokens = gr.Slider(*RANGES["max_new_tokens"].span, value=DEFAULTS.max_new_tokens,
-                                                   step=1, label="Max new tokens", elem_id="max-new-tokens")
-                        drafter = gr.Dropdown(DRAFTER_CHOICES, value=DEFAULTS.drafter, label="Drafter",
-                                              info="a change takes over from the next step")
-                        adaptive = gr.Checkbox(value=DEFAULTS.adaptive_budget, label="Adaptive budget",
-                                               info="pick each step's tree size from measured cost and acceptance")
-                        seed = gr.Number(value=DEFAULTS.seed, precision=0, label="Seed (sampling)")
+                        settings |= setting_controls(DEFAULTS, main=False)
                         measure = gr.Checkbox(value=True, label="Measure speedup",
                                               info="runs plain decoding of the same prompt alongside")
                     gr.Examples([[e["prompt"]] for e in EXAMPLES], inputs=[prompt], cache_examples=False,
@@ -173,26 +155,29 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
                 with gr.Column(scale=8):
                     status = gr.Markdown(
                         "" if TARGET is not None else f"⚠ No model is loaded: {MODEL_NOTE} {MODEL_FIX}",
-                        elem_id="status")
-                    outcome = gr.HTML(outcome_html(None, token_text))
+                        label="Status", show_label=False, elem_id="status")
+                    outcome = gr.HTML(outcome_html(None, token_text), label="Step outcome")
                     gr.Markdown("#### Draft tree · top row = what this step emitted; hover a node for details",
                                 elem_classes="section")
-                    tree_plot = gr.Plot(tree_figure(None, token_text), show_label=False, elem_id="tree-plot")
+                    tree_plot = gr.Plot(tree_figure(None, token_text), label="Draft tree", show_label=False,
+                                        elem_id="tree-plot")
                     scrubber = gr.Slider(0, 1, value=0, step=1, label="History: step 0 of 0",
                                          interactive=False, elem_id="scrubber")
-                    narration_box = gr.HTML(narration(None, token_text), elem_id="narration")
+                    narration_box = gr.HTML(narration(None, token_text), label="Narration", elem_id="narration")
                     gr.Markdown("#### Generated text · coloured by how each token was produced",
                                 elem_classes="section")
-                    text_box = gr.HTML(generated_html([]), elem_id="generated")
+                    text_box = gr.HTML(generated_html([]), label="Generated text", elem_id="generated")
                     gr.Markdown("#### Running speedup", elem_classes="section")
-                    speed_plot = gr.Plot(speedup_figure([]), show_label=False, elem_id="speed-plot")
+                    speed_plot = gr.Plot(speedup_figure([]), label="Running speedup", show_label=False,
+                                         elem_id="speed-plot")
                     gr.Markdown(SPEEDUP_METHOD, elem_id="method")
                     with gr.Accordion("Inside the step: automaton match and tree attention mask", open=True):
                         gr.Markdown("#### What retrieval matched", elem_classes="section")
-                        automaton_box = gr.HTML(automaton_html(None, token_text))
+                        automaton_box = gr.HTML(automaton_html(None, token_text), label="Automaton match")
                         gr.Markdown("#### Tree attention mask · row = node, column = what it may attend to",
                                     elem_classes="section")
-                        mask_plot = gr.Plot(mask_figure(None, token_text), show_label=False, elem_id="mask-plot")
+                        mask_plot = gr.Plot(mask_figure(None, token_text), label="Tree attention mask",
+                                            show_label=False, elem_id="mask-plot")
                     with gr.Row():
                         export_btn = gr.Button("Export the run as JSON", size="sm")
                         trace_file = gr.File(label="Run trace", interactive=False, visible=False)
@@ -203,19 +188,16 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
                         "shared CPU, so timings carry some noise: compare twice before trusting a "
                         "difference of a few percent.")
             with gr.Row():
-                compare_tokens = gr.Slider(*RANGES["compare_tokens"].span, value=64, step=1,
-                                           label="New tokens per drafter", scale=2, elem_id="compare-tokens")
-                compare_drafters = gr.CheckboxGroup(DRAFTER_CHOICES, value=list(DRAFTERS),
-                                                    label="Drafters", scale=3)
+                compare_tokens, compare_drafters = compare_controls()
             with gr.Row():
                 compare_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn")
                 compare_stop = gr.Button("Stop", variant="stop")
-            compare_status = gr.Markdown(elem_id="compare-status")
-            compare_table = gr.Dataframe(
-                headers=["drafter", "tokens", "forwards", "MAT", "engine s", "tokens/s", "speedup ×",
-                         "mean tokens/forward"], interactive=False, wrap=True)
-            compare_plot = gr.Plot(compare_figure([]), show_label=False, elem_id="compare-plot")
-            compare_note = gr.Markdown(elem_id="compare-note")
+            compare_status = gr.Markdown(label="Comparison status", show_label=False, elem_id="compare-status")
+            compare_table = gr.Dataframe(headers=COMPARE_HEADERS, label="Comparison", show_label=False,
+                                         interactive=False, wrap=True)
+            compare_plot = gr.Plot(compare_figure([]), label="Comparison chart", show_label=False,
+                                   elem_id="compare-plot")
+            compare_note = gr.Markdown(label="Lossless check", show_label=False, elem_id="compare-note")
         with gr.Tab("Tune", id="tune"):
             gr.Markdown(f"Finds the tree width and depth that decode fastest **on this machine**: every "
                         "setting of the grid decodes the same prompts with RACER (other settings from the "
@@ -230,79 +212,79 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
                         tune_count = gr.Slider(1, MAX_PROMPTS, value=2, step=1, label="How many")
                     tune_tokens = gr.Slider(4, MAX_TOKENS, value=32, step=1, label="New tokens per prompt",
                                             elem_id="tune-tokens")
-                    tune_widths = gr.CheckboxGroup(list(WIDTHS), value=[2, 4, 8], label="Tree widths",
-                                                   elem_id="tune-widths")
-                    tune_depths = gr.CheckboxGroup(list(DEPTHS), value=[2, 4, 8], label="Tree depths",
-                                                   elem_id="tune-depths")
+                    tune_widths = grid_control("width", ticked=[2, 4, 8])
+                    tune_depths = grid_control("depth", ticked=[2, 4, 8])
                     with gr.Accordion("Also vary (optional)", open=False):
-                        tune_windows = gr.CheckboxGroup(list(WINDOWS), value=[], label="Retrieval windows",
-                                                        info="none ticked: the Explore tab's value")
-                        tune_budgets = gr.CheckboxGroup(list(BUDGETS), value=[], label="Draft budgets",
-                                                        info="none ticked: the Explore tab's value")
+                        tune_windows = grid_control("window", info="none ticked: the Explore tab's value")
+                        tune_budgets = grid_control("budget", info="none ticked: the Explore tab's value")
                     with gr.Row():
                         tune_btn = gr.Button("Run the sweep", variant="primary", elem_id="tune-btn")
                         tune_stop = gr.Button("Stop", variant="stop", elem_id="tune-stop")
                 with gr.Column(scale=8):
-                    tune_status = gr.HTML(elem_id="tune-status")
-                    tune_best = gr.Markdown(elem_id="tune-best")
+                    tune_status = gr.HTML(label="Sweep status", elem_id="tune-status")
+                    tune_best = gr.Markdown(label="Best setting", show_label=False, elem_id="tune-best")
                     tune_apply = gr.Button("Apply the best setting to the Explore tab", interactive=False,
                                            size="sm", elem_id="tune-apply")
                     gr.Markdown("#### Tokens per forward (MAT)", elem_classes="section")
-                    tune_mat_plot = gr.Plot(heatmap_figure(None, "mat"), show_label=False, elem_id="tune-mat")
+                    tune_mat_plot = gr.Plot(heatmap_figure(None, "mat"), label="MAT heatmap", show_label=False,
+                                            elem_id="tune-mat")
                     gr.Markdown("#### Measured speedup vs plain decoding · blue = faster, orange = slower",
                                 elem_classes="section")
-                    tune_speed_plot = gr.Plot(heatmap_figure(None, "speedup"), show_label=False,
-                                              elem_id="tune-speed")
-                    tune_table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, wrap=True)
+                    tune_speed_plot = gr.Plot(heatmap_figure(None, "speedup"), label="Speedup heatmap",
+                                              show_label=False, elem_id="tune-speed")
+                    tune_table = gr.Dataframe(headers=TABLE_HEADERS, label="Sweep results", show_label=False,
+                                              interactive=False, wrap=True)
                     tune_csv = gr.File(label="Results as CSV", interactive=False, visible=False)
         with gr.Tab("How it works", id="how"):
             gr.Markdown(HOW_IT_WORKS)
 
     # -- wiring --------------------------------------------------------------------------
-    controls = [width, depth, window, budget, capacity, temperature, top_p, max_new_tokens,
-                drafter, adaptive, seed, measure]
+    # the settings controls reach every handler by name (``**controls``), as the API names them
+    controls = {**settings, MEASURE: measure}
+    NAMED = dict(inputs_kwargs=controls, **RAW)
     views = [tree_plot, outcome, text_box, speed_plot, mask_plot, automaton_box, narration_box,
              scrubber, status]
     # the status line shows a waiting visitor's place in the queue
-    step_btn.click(HANDLERS.on_step, [session, prompt, *controls], [session, *views], api_name="step",
-                   show_progress="minimal", show_progress_on=[status], **RAW, **MODEL_EVENT)
+    step_btn.click(HANDLERS.on_step, [session, prompt], [session, *views], api_name="step",
+                   show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT)
     # Run: Step and Run are disabled while it streams (a second click would queue behind it)
     run_btn.click(busy_buttons, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE).then(
-        HANDLERS.on_run, [session, prompt, *controls], [session, *views], api_name="run",
-        show_progress="minimal", show_progress_on=[status], **RAW, **MODEL_EVENT).then(
+        HANDLERS.on_run, [session, prompt], [session, *views], api_name="run",
+        show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT).then(
         idle_buttons, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE)
     stop_btn.click(HANDLERS.on_stop, [session], [status], api_name="stop", show_progress="hidden", **QUICK_EVENT)
     reset_btn.click(HANDLERS.on_reset, [session], [session, *views], api_name="reset", **QUICK_EVENT)
-    for i, slider in enumerate((width, depth, window, budget, capacity, temperature, top_p, max_new_tokens)):
-        api = dict(api_name="settings") if i == 0 else PRIVATE  # one API endpoint is enough
-        slider.release(HANDLERS.on_settings, [session, *controls], [status], show_progress="hidden",
-                       **api, **RAW, **QUICK_EVENT)
-    for other in (drafter, adaptive, measure):
-        other.input(HANDLERS.on_settings, [session, *controls], [status], show_progress="hidden", **PRIVATE,
-                    **RAW, **QUICK_EVENT)
+    sliders = [c for c in settings.values() if isinstance(c, gr.Slider)]
+    for slider in sliders:  # one API endpoint is enough
+        api = dict(api_name="settings") if slider is sliders[0] else PRIVATE
+        slider.release(HANDLERS.on_settings, [session], [status], show_progress="hidden", **api, **NAMED,
+                       **QUICK_EVENT)
+    for other in [c for c in controls.values() if isinstance(c, (gr.Checkbox, gr.Dropdown))]:
+        other.input(HANDLERS.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED,
+                    **QUICK_EVENT)
     scrubber.release(HANDLERS.on_view, [session, scrubber], views, api_name="view_step",
                      show_progress="hidden", **RAW, **QUICK_EVENT)
     export_btn.click(HANDLERS.on_export, [session], [trace_file], api_name="export", **QUICK_EVENT)
     compare_btn.click(lambda: gr.Button(interactive=False), None, [compare_btn], queue=False, **PRIVATE).then(
-        HANDLERS.on_compare, [session, prompt, compare_tokens, compare_drafters, *controls],
+        COMPARE.on_compare, [session, prompt, compare_tokens, compare_drafters],
         [compare_status, compare_table, compare_plot, compare_note], api_name="compare",
-        show_progress="minimal", show_progress_on=[compare_status], **RAW, **MODEL_EVENT).then(
+        show_progress="minimal", show_progress_on=[compare_status], **NAMED, **MODEL_EVENT).then(
         lambda: gr.Button(interactive=True), None, [compare_btn], queue=False, **PRIVATE)
     compare_stop.click(HANDLERS.on_stop, [session], [compare_status], show_progress="hidden", **PRIVATE, **QUICK_EVENT)
     # Tune: a sweep uses the model like Run does; Stop keeps the finished settings
     tune_source.change(source_visibility, [tune_source], [tune_category, tune_count], queue=False, **PRIVATE)
     tune_btn.click(lambda: gr.Button(interactive=False), None, [tune_btn], queue=False, **PRIVATE).then(
         TUNE.on_tune, [tune_state, prompt, tune_source, tune_category, tune_count, tune_tokens, tune_widths,
-                       tune_depths, tune_windows, tune_budgets, *controls],
+                       tune_depths, tune_windows, tune_budgets],
         [tune_status, tune_best, tune_mat_plot, tune_speed_plot, tune_table, tune_csv, tune_apply],
-        api_name="tune", show_progress="minimal", show_progress_on=[tune_status], **RAW, **MODEL_EVENT).then(
+        api_name="tune", show_progress="minimal", show_progress_on=[tune_status], **NAMED, **MODEL_EVENT).then(
         lambda: gr.Button(interactive=True), None, [tune_btn], queue=False, **PRIVATE)
     tune_stop.click(TUNE.on_stop, [tune_state], [tune_status], api_name="tune_stop", show_progress="hidden",
                     **QUICK_EVENT)
     # Apply moves the sliders; the Explore status then says what changed, as a slider release would
-    tune_apply.click(TUNE.on_apply, [tune_state], [width, depth, window, budget, tabs, tune_status],
+    tune_apply.click(TUNE.on_apply, [tune_state], [*(settings[n] for n in GRID_SETTINGS), tabs, tune_status],
                      api_name="tune_apply", **QUICK_EVENT).then(
-        HANDLERS.on_settings, [session, *controls], [status], show_progress="hidden", **PRIVATE, **QUICK_EVENT)
+        HANDLERS.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
 
 demo.queue(default_concurrency_limit=1)
 

@@ -2,7 +2,7 @@
 of one step, and the drafter comparison.
 
 Every builder takes plain values (``StepStat`` rows, records, ``DrafterResult``
-rows) and returns a new figure; none reads the engine.
+rows) and returns a new figure; none runs the engine.
 """
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from racer import measure
+from racer.compare import DrafterResult
 from racer.records import StepRecord
 
-from .tokens import DRAFTER_LABELS, TokenText, label
+from .tokens import TokenText, drafter_colour, drafter_label, label
 
 MAT_COLOUR, SPEEDUP_COLOUR, BAR_COLOUR = "#0072B2", "#D55E00", "#56B4E9"
 
@@ -33,23 +35,7 @@ class StepStat:
 
     @property
     def mat(self) -> float:
-        return self.total_tokens / self.forwards if self.forwards else 0.0
-
-
-@dataclass(frozen=True)
-class DrafterResult:
-    """One drafter's complete run of the comparison."""
-    drafter: str
-    tokens: int
-    forwards: int
-    engine_s: float
-    speedup: float | None
-    accept_lengths: tuple[int, ...]   # tokens per verify forward (prefill left out)
-    text: str
-
-    @property
-    def mat(self) -> float:
-        return self.tokens / self.forwards if self.forwards else 0.0
+        return measure.mat(self.total_tokens, self.forwards)
 
 
 def _base_layout(fig: go.Figure, height: int) -> None:
@@ -142,9 +128,8 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
     fig = make_subplots(rows=1, cols=3, column_widths=[0.25, 0.25, 0.5], horizontal_spacing=0.08,
                         subplot_titles=("tokens per forward (MAT)", "measured speedup vs plain",
                                         "tokens per forward: share of forwards"))
-    names = [DRAFTER_LABELS.get(r.drafter, r.drafter) for r in results]
-    palette = ["#0072B2", "#56B4E9", "#E69F00", "#009E73", "#7f7f7f"]
-    colours = [palette[i % len(palette)] for i in range(len(results))]
+    names = [drafter_label(r.drafter) for r in results]
+    colours = [drafter_colour(r.drafter) for r in results]
     fig.add_trace(go.Bar(x=names, y=[round(r.mat, 2) for r in results], marker_color=colours,
                          text=[f"{r.mat:.2f}" for r in results], textposition="outside",
                          showlegend=False, hovertemplate="%{x}: MAT %{y}<extra></extra>"), row=1, col=1)

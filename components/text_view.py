@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
+from racer.drafters import REGISTRY
 from racer.records import REJECTED, StepRecord
-from racer.settings import Settings
 
-from .tokens import DRAFTER_LABELS, TokenText, colour, label, quoted
+from .tokens import TokenText, colour, drafter_label, label, quoted
 
-SETTING_WORDS = {"width": "tree width", "depth": "tree depth", "window": "retrieval window",
-                 "budget": "draft budget", "capacity": "automaton capacity",
-                 "temperature": "temperature", "top_p": "top-p", "max_new_tokens": "max new tokens",
-                 "drafter": "drafter", "adaptive_budget": "adaptive budget", "seed": "seed"}
 TEXT_SOURCES = ("bonus", "retrieval", "logits", "both")
 TEXT_LABELS = {"bonus": "the model's own token (root / bonus)", "retrieval": "accepted from retrieval",
                "logits": "accepted from the logits cache", "both": "accepted, proposed by both"}
@@ -36,18 +32,6 @@ class TokenMark:
 def marks_of(record: StepRecord, token_text: TokenText) -> list[TokenMark]:
     return [TokenMark(t, token_text(t), s, record.index)
             for t, s in zip(record.emitted, record.emitted_sources)]
-
-
-def settings_change(old: Settings | None, new: Settings) -> str:
-    """``"draft budget 16 → 32, tree depth 12 → 6"``; empty when nothing changed."""
-    if old is None or old == new:
-        return ""
-    parts = []
-    for f in fields(new):
-        a, b = getattr(old, f.name), getattr(new, f.name)
-        if a != b:
-            parts.append(f"{SETTING_WORDS.get(f.name, f.name)} {a} → {b}")
-    return ", ".join(parts)
 
 
 def legend_html() -> str:
@@ -152,14 +136,19 @@ def outcome_html(record: StepRecord | None, token_text: TokenText, speedup: floa
             f'<div class="muted small">{ms}</div>{change}</div>')
 
 
+def _uses_automaton(drafter: str) -> bool:
+    spec = REGISTRY.get(drafter)
+    return spec is not None and spec.uses_automaton
+
+
 def automaton_html(record: StepRecord | None, token_text: TokenText) -> str:
     """What retrieval matched this step: the context suffix and each border."""
     if record is None or record.tree is None:
         return '<div class="muted">The automaton is consulted from step 1 on.</div>'
     view = record.automaton
     drafter = record.settings.drafter
-    if drafter not in ("racer", "retrieval"):
-        name = html.escape(DRAFTER_LABELS.get(drafter, drafter))
+    if not _uses_automaton(drafter):
+        name = html.escape(drafter_label(drafter))
         return (f'<div class="muted">The {name} drafter uses no automaton; '
                 f'switch the drafter to RACER or retrieval only (it takes over from the next step).</div>')
     root = record.tree.tokens[0]
@@ -207,10 +196,11 @@ def narration(record: StepRecord | None, token_text: TokenText, prompt_len: int 
         parts.append(f"The context ends with {quoted(tail, 40)}, which appeared before followed by "
                      f"the root, so retrieval proposed {retrieved} token{'s' if retrieved != 1 else ''} "
                      f"from what came next there.")
-    elif record.settings.drafter in ("racer", "retrieval"):
+    elif _uses_automaton(record.settings.drafter):
         parts.append("The end of the context never appeared before the root, so retrieval had nothing.")
-    elif record.settings.drafter == "prompt_lookup" and retrieved:
-        parts.append(f"Prompt lookup copied {retrieved} tokens that followed an earlier match.")
+    elif retrieved:  # a drafter that copies from the context without the automaton
+        parts.append(f"{drafter_label(record.settings.drafter).capitalize()} copied {retrieved} tokens "
+                     "that followed an earlier match.")
     logits = counts.get("logits", 0) + counts.get("both", 0)
     if logits:
         parts.append(f"The logits cache proposed {logits} token{'s' if logits != 1 else ''}: the "

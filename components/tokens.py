@@ -1,5 +1,5 @@
-"""Shared vocabulary of the views: how a token's text is shown and which colour
-each way of producing a token gets.
+"""Shared vocabulary of the views: how a token's text is shown, which colour each way
+of producing a token gets, and a drafter's label and colour (from ``racer.drafters``).
 
 The palette is Okabe-Ito (safe for the common colour-vision deficiencies), so
 "retrieval", "logits" and "both" stay distinguishable for a whole class.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 from typing import Callable
+
+from racer.drafters import REGISTRY
 
 TokenText = Callable[[int], str]  # token id -> its text alone (e.g. TargetModel.token_texts)
 
@@ -19,15 +21,23 @@ SOURCE_STYLE = {
     "both": ("#009E73", "both sources"),
     "bonus": ("#CC79A7", "the model's own token"),
 }
-SOURCES = tuple(SOURCE_STYLE)
-DRAFTER_LABELS = {"racer": "RACER", "retrieval": "retrieval only", "logits": "logits only",
-                  "prompt_lookup": "prompt lookup", "plain": "plain decoding"}
 
 _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 
 
 def colour(source: str) -> str:
     return SOURCE_STYLE.get(source, ("#888888", source))[0]
+
+
+def drafter_label(name: str) -> str:
+    """The registry's label of a drafter ("retrieval only"); its bare name if unknown."""
+    spec = REGISTRY.get(name)
+    return spec.label if spec else name
+
+
+def drafter_colour(name: str) -> str:
+    spec = REGISTRY.get(name)
+    return spec.colour if spec else "#888888"
 
 
 def visible(text: str, limit: int | None = None) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
+from racer.drafters import PLAIN
 from racer.records import ACCEPTED, REJECTED, StepRecord
 
 from .tokens import SOURCE_STYLE, TokenText, colour, label
@@ -205,7 +206,7 @@ def _bonus_trace(node: Node, xy, token_text: TokenText, limit: int, emitted: boo
 
 def _why_no_draft(record: StepRecord) -> str:
     s = record.settings
-    if s.drafter == "plain":
+    if s.drafter == PLAIN:
         why = "the plain drafter never drafts"
     elif s.depth == 0:
         why = "tree depth is 0"

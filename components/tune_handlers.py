@@ -7,30 +7,27 @@ session's last sweep and its stop flag live in a ``TuneState`` held in ``gr.Stat
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import gradio as gr
 
+from racer import UserError
 from racer.bench_data import TASKS, load_questions, select
 from racer.loading import prompt_ids
 from racer.model import TargetModel
-from racer.sweep import MAX_PROMPTS, Grid, SweepResult, sweep
+from racer.settings import KNOBS
+from racer.sweep import MAX_PROMPTS, Grid, Progress, SweepResult, sweep
 
-from .handlers import FRAME_S, RANGES, adjusted, as_float, checked_prompt_ids, read_controls
+from .controls import as_float, checked_prompt_ids, read_controls
+from .handlers import FRAME_S
+from .messages import adjusted, error_message
 from .tune_view import best_markdown, heatmap_figure, progress_text, status_html, table_rows
 
-log = logging.getLogger("racer_explorer")
-
-# grid values offered as tick boxes (within the Explore sliders' RANGES)
-WIDTHS = (1, 2, 4, 6, 8, 12, 16, 24, 32)
-DEPTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
-WINDOWS = (2, 3, 4, 6, 8, 10, 12, 16, 24, 32)
-BUDGETS = (4, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+# the settings a sweep varies, as Grid's fields hold them; tick boxes offer each knob's grid values
+GRID_SETTINGS = ("width", "depth", "window", "budget")
 MAX_TOKENS = 256  # new tokens per prompt: with 36 settings x 6 prompts, already a long wait
 SOURCES = [("Spec-Bench category", "category"), ("the prompt in the Explore tab", "current")]
 
@@ -59,26 +56,27 @@ def source_visibility(source: str):
 
 
 def whole(value, words: str, low: int, high: int) -> int:
-    """A whole number from ``low`` to ``high`` (a fraction is rounded); ValueError with a
+    """A whole number from ``low`` to ``high`` (a fraction is rounded); UserError with a
     sentence for anything else. whole("12", "new tokens", 1, 256) -> 12."""
     hint = f"give a whole number from {low} to {high}"
     x = as_float(value, words, hint)
     if not math.isfinite(x) or not low <= round(x) <= high:
-        raise ValueError(f"The {words} is {str(value)[:40]}; {hint}.")
+        raise UserError(f"The {words} is {str(value)[:40]}; {hint}.")
     return int(round(x))
 
 
 def grid_values(values, name: str) -> tuple[int, ...]:
-    """Ticked values of the setting ``name`` (a key of the Explore controls' ``RANGES``),
-    or a comma list typed into the API: [8, 4] or "8, 4" -> (8, 4); nothing ticked -> ()."""
-    r = RANGES[name]
+    """Ticked values of the setting ``name`` (within its knob's page span), or a comma
+    list typed into the API: [8, 4] or "8, 4" -> (8, 4); nothing ticked -> ()."""
+    knob = KNOBS[name]
     if values is None:
         return ()
     if isinstance(values, str):
         values = [v for v in values.split(",") if v.strip()]
     if not isinstance(values, (list, tuple)):
-        raise ValueError(f"The {r.words}s must be a list of numbers, e.g. [4, 8].")
-    return tuple(whole(v, r.words, int(r.low), int(r.high)) for v in values)
+        raise UserError(f"The {knob.words}s must be a list of numbers, e.g. [4, 8].")
+    low, high = knob.limits
+    return tuple(whole(v, knob.words, int(low), int(high)) for v in values)
 
 
 class TuneHandlers:
@@ -93,10 +91,10 @@ class TuneHandlers:
         if source == "current":
             return [checked_prompt_ids(self.target, prompt)], "the Explore tab's prompt"
         if source != "category":
-            raise ValueError("Prompts come from a Spec-Bench category or the Explore tab's prompt "
+            raise UserError("Prompts come from a Spec-Bench category or the Explore tab's prompt "
                              "(source 'category' or 'current').")
         if category not in TASKS:
-            raise ValueError(f"Choose a category: one of {', '.join(TASKS)}.")
+            raise UserError(f"Choose a category: one of {', '.join(TASKS)}.")
         n = whole(count, "number of prompts", 1, MAX_PROMPTS)
         questions = select(_questions(), (category,), n)
         ids = ", ".join(f"q{q.question_id}" for q in questions)
@@ -104,50 +102,65 @@ class TuneHandlers:
                 f"{len(questions)} {category} prompt{'s' if len(questions) > 1 else ''} from Spec-Bench ({ids})")
 
     def on_tune(self, state: TuneState, prompt: str, source: str, category: str, count, tokens,
-                widths, depths, windows, budgets, *controls):
+                widths, depths, windows, budgets, **controls):
         """Runs the sweep, streaming progress; after each finished setting the heatmaps,
         table and best setting update. Stop keeps the finished settings."""
         state.stop_requested = False
+        started, progress = time.perf_counter(), None
         try:
-            if self.target is None:
-                raise ValueError(f"No model is loaded: {self.model_note}")
-            grid = Grid(grid_values(widths, "width"), grid_values(depths, "depth"),
-                        grid_values(windows, "window"), grid_values(budgets, "budget"))
-            *values, _measure = controls
-            base, notes = read_controls(*values)  # the Explore tab's settings, for what the grid does not vary
-            base = base.with_changes(max_new_tokens=whole(tokens, "new tokens per prompt", 1, MAX_TOKENS))
-            prompts, which = self.prompts(source, prompt, category, count)
-            note = f" {adjusted(notes)}" if notes else ""
+            base, grid, prompts, which, note = self._read(prompt, source, category, count, tokens,
+                                                          (widths, depths, windows, budgets), controls)
             yield (status_html(f"Warming up, then timing plain decoding of {which}…{note}", 0.0, "run"),
                    "", heatmap_figure(None, "mat"), heatmap_figure(None, "speedup"), [], gr.File(visible=False),
                    gr.Button(interactive=False))
-            shown, progress, started, frame = -1, None, time.perf_counter(), 0.0
-            for progress in sweep(self.target, prompts, base, grid):
-                if state.stop_requested:
-                    break
-                result = progress.result
-                status = status_html(f"{progress_text(progress)} · prompts: {which}", progress.fraction, "run")
-                if len(result.cells) != shown:  # redraw the figures only when a setting finished
-                    shown = len(result.cells)
-                    yield (status, best_markdown(result), heatmap_figure(result, "mat"),
-                           heatmap_figure(result, "speedup"), table_rows(result), gr.skip(), gr.skip())
-                elif time.monotonic() - frame >= FRAME_S:  # a slow browser must not fall behind
-                    yield status, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-                else:
-                    continue
-                frame = time.monotonic()
-        except Exception as e:  # noqa: BLE001 - shown to the user, logged with traceback
-            if isinstance(e, ValueError):
-                message = str(e)
-            else:
-                log.error("sweep error: %s", "".join(traceback.format_exception(e)))
-                message = f"The sweep failed ({type(e).__name__}: {e})."
+            for progress, frame in self._frames(state, sweep(self.target, prompts, base, grid), which):
+                if frame is not None:
+                    yield frame
+        except Exception as e:  # noqa: BLE001 - shown to the user; a bug is logged with its traceback
+            message = error_message(e, "sweep", "Press Run the sweep to try again.")
             gr.Warning(message)
             yield status_html(message, kind="error"), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
+        state.result = progress.result
+        yield self._last_frame(state, progress, f"{time.perf_counter() - started:.0f} s", len(prompts), which)
+
+    def _read(self, prompt, source, category, count, tokens, ticked, controls: dict):
+        """(base settings, grid, prompts, which prompts in words, a note on adjusted
+        controls); UserError with a sentence for anything that cannot run."""
+        if self.target is None:
+            raise UserError(f"No model is loaded: {self.model_note}")
+        grid = Grid(*(grid_values(values, name) for values, name in zip(ticked, GRID_SETTINGS)))
+        base, notes = read_controls(controls)  # the Explore tab's settings, for what the grid does not vary
+        base = base.with_changes(max_new_tokens=whole(tokens, "new tokens per prompt", 1, MAX_TOKENS))
+        prompts, which = self.prompts(source, prompt, category, count)
+        return base, grid, prompts, which, f" {adjusted(notes)}" if notes else ""
+
+    @staticmethod
+    def _frames(state: TuneState, progresses, which: str):
+        """(progress, frame) per progress of the sweep, the frame None where nothing is
+        worth showing: the figures when a setting finished, otherwise the status line at
+        most every FRAME_S. Ends at the sweep's end, or at Stop."""
+        shown, frame_at = -1, 0.0
+        for progress in progresses:
+            if state.stop_requested:
+                yield progress, None
+                return
+            result = progress.result
+            status = status_html(f"{progress_text(progress)} · prompts: {which}", progress.fraction, "run")
+            if len(result.cells) != shown:  # redraw the figures only when a setting finished
+                shown = len(result.cells)
+                yield progress, (status, best_markdown(result), heatmap_figure(result, "mat"),
+                                 heatmap_figure(result, "speedup"), table_rows(result), gr.skip(), gr.skip())
+            elif time.monotonic() - frame_at >= FRAME_S:  # a slow browser must not fall behind
+                yield progress, (status, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            else:
+                yield progress, None
+                continue
+            frame_at = time.monotonic()
+
+    def _last_frame(self, state: TuneState, progress: Progress, took: str, prompt_count: int,
+                    which: str) -> tuple:
         result = progress.result
-        state.result = result
-        took = f"{time.perf_counter() - started:.0f} s"
         stopped = state.stop_requested and not result.complete
         if stopped:
             open_block = sum(len(result.plain_around(c)) == 1 for c in result.cells)
@@ -156,29 +169,29 @@ class TuneHandlers:
             line = status_html(f"Stopped: {len(result.cells)} of {result.total_cells} settings finished "
                                f"in {took}; they are kept{caveat}.", progress.fraction, "stop")
         else:
-            line = status_html(f"Done: {result.total_cells} settings × {len(prompts)} prompt"
-                               f"{'s' if len(prompts) > 1 else ''} in {took} ({which}).", 1.0, "done")
+            line = status_html(f"Done: {result.total_cells} settings × {prompt_count} prompt"
+                               f"{'s' if prompt_count > 1 else ''} in {took} ({which}).", 1.0, "done")
         has_cells = bool(result.cells)
-        yield (line, best_markdown(result, stopped=stopped), heatmap_figure(result, "mat"),
-               heatmap_figure(result, "speedup"), table_rows(result),
-               self._csv_file(result) if has_cells else gr.File(visible=False),
-               gr.Button(interactive=has_cells))
+        return (line, best_markdown(result, stopped=stopped), heatmap_figure(result, "mat"),
+                heatmap_figure(result, "speedup"), table_rows(result),
+                self._csv_file(result) if has_cells else gr.File(visible=False),
+                gr.Button(interactive=has_cells))
 
     def on_stop(self, state: TuneState) -> str:
         state.stop_requested = True
         return status_html("Stopping after the prompt that is running…", kind="stop")
 
     def on_apply(self, state: TuneState):
-        """Moves the Explore tab's width, depth, window and budget sliders to the best
-        setting, and shows that tab."""
+        """Moves the Explore tab's sliders of the ``GRID_SETTINGS`` to the best setting,
+        and shows that tab."""
         best = state.result.best() if state.result is not None else None
         if best is None:
             gr.Warning("Nothing to apply yet: run a sweep first.")
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        s = best.settings
-        return (s.width, s.depth, s.window, s.budget, gr.Tabs(selected="explore"),
-                status_html(f"Applied width {s.width}, depth {s.depth}, window {s.window}, budget {s.budget} "
-                            "to the Explore tab's sliders.", kind="done"))
+            return (gr.skip(),) * (len(GRID_SETTINGS) + 2)
+        values = [getattr(best.settings, name) for name in GRID_SETTINGS]
+        applied = ", ".join(f"{name} {value}" for name, value in zip(GRID_SETTINGS, values))
+        return (*values, gr.Tabs(selected="explore"),
+                status_html(f"Applied {applied} to the Explore tab's sliders.", kind="done"))
 
     @staticmethod
     def _csv_file(result: SweepResult):

@@ -16,6 +16,8 @@ from plotly.subplots import make_subplots
 
 from racer.sweep import Pass, Progress, SweepResult
 
+from .messages import ICONS
+
 METRICS = {  # metric -> (colour-bar title, value format)
     "mat": ("MAT", "{:.2f}"),
     "speedup": ("speedup ×", "{:.2f}×"),
@@ -182,7 +184,7 @@ def progress_text(progress: Progress) -> str:
 
 def status_html(text: str, fraction: float | None = None, kind: str = "") -> str:
     """A status line, with a progress bar under it when ``fraction`` is given."""
-    icon = {"error": "⚠ ", "done": "✓ ", "stop": "■ ", "run": "▶ "}.get(kind, "")
+    icon = ICONS.get(kind, "")
     bar = ""
     if fraction is not None:
         pct = max(0.0, min(1.0, fraction)) * 100

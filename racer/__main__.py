@@ -1,51 +1,45 @@
 """Generate once from the command line and print the text with MAT, forwards, tokens/s.
 
     python -m racer "Repeat this list: a, b, c" --drafter racer --budget 16
+
+One flag per setting, generated from the Settings schema (``racer.settings.add_flags``).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+from .errors import UserError
 from .generate import Generation
-from .loading import ModelLoadError, load_model, prompt_ids
+from .loading import load_model, prompt_ids
+from .measure import mat
 from .model import TargetModel
-from .settings import DRAFTERS, Settings
+from .settings import Settings, add_flags, given_flags
 
 
-def main(argv: list[str] | None = None) -> int:
-    defaults = Settings()
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m racer", description=__doc__.splitlines()[0])
     p.add_argument("prompt", help="the user message (the model's chat template is applied)")
     p.add_argument("--model", default=None, help="hub id or local folder (default: packaged SmolLM2-135M-Instruct)")
-    p.add_argument("--drafter", default=defaults.drafter, choices=DRAFTERS)
-    p.add_argument("--width", type=int, default=defaults.width)
-    p.add_argument("--depth", type=int, default=defaults.depth)
-    p.add_argument("--window", type=int, default=defaults.window)
-    p.add_argument("--budget", type=int, default=defaults.budget)
-    p.add_argument("--capacity", type=int, default=defaults.capacity)
-    p.add_argument("--temperature", type=float, default=defaults.temperature)
-    p.add_argument("--top-p", type=float, default=defaults.top_p)
-    p.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
-    p.add_argument("--adaptive-budget", action=argparse.BooleanOptionalAction, default=defaults.adaptive_budget)
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    add_flags(p)
     p.add_argument("--raw", action="store_true", help="do not apply the chat template")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
     try:
-        settings = Settings(width=a.width, depth=a.depth, window=a.window, budget=a.budget,
-                            capacity=a.capacity, temperature=a.temperature, top_p=a.top_p,
-                            max_new_tokens=a.max_new_tokens, drafter=a.drafter,
-                            adaptive_budget=a.adaptive_budget, seed=a.seed)
+        settings = Settings(**given_flags(a))
         model, tokenizer = load_model(a.model, progress=lambda line: print(line, file=sys.stderr))
         target = TargetModel(model, tokenizer)
         gen = Generation(target, prompt_ids(tokenizer, a.prompt, use_chat_template=not a.raw), settings)
-    except (ValueError, ModelLoadError) as error:
+    except UserError as error:  # a model that cannot load is one too
         print(f"error: {error}", file=sys.stderr)
         return 2
     seconds = sum(record.timings.total_s for record in gen.steps())
     print(tokenizer.decode(gen.output, skip_special_tokens=True))
     print(f"\n[{settings.drafter}] {len(gen.output)} tokens in {gen.forwards} forwards: "
-          f"MAT {len(gen.output) / gen.forwards:.2f}, {len(gen.output) / seconds:.1f} tokens/s "
+          f"MAT {mat(len(gen.output), gen.forwards):.2f}, {len(gen.output) / seconds:.1f} tokens/s "
           f"({gen.finish_reason})", file=sys.stderr)
     return 0
 

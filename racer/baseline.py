@@ -1,32 +1,123 @@
 """Plain decoding of the same prompt, timed the same way, for honest speedups.
 
-The speedup the app and the benchmark report is (time plain decoding needed for
-the first T tokens) / (time the drafter needed for the same T tokens), both summed
-from the engine's own step timings on the same machine, so UI time never counts.
+Plain decoding (same model, temperature, top-p and seed) runs on the same machine,
+timed by the engine's own step timings (``racer.measure``). A live run advances its
+baseline only as far as the run has got (``LiveBaseline.cover``); finished timelines
+are kept in a small shared cache, so running the same prompt again costs nothing extra.
+
+Left out on purpose: running the baseline in a background thread. On a 2-core CPU
+the two would slow each other down and both timings would be wrong.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import threading
+import time
+from collections import OrderedDict
+from typing import Callable, Sequence
 
+from .drafters import PLAIN
 from .generate import Generation
+from .measure import speedup_at
 from .model import TargetModel
 from .settings import Settings
 
-
-def plain_timeline(target: TargetModel, prompt_ids: Sequence[int], settings: Settings) -> list[float]:
-    """timeline[t] = engine seconds plain decoding took to emit its first t + 1 tokens
-    (prefill included), with the same max_new_tokens, temperature and seed."""
-    gen = Generation(target, prompt_ids, settings.with_changes(drafter="plain", adaptive_budget=False))
-    timeline, elapsed = [], 0.0
-    for record in gen.steps():
-        elapsed += record.timings.total_s
-        timeline.extend([elapsed] * len(record.emitted))
-    return timeline
+BASELINE_SLOTS = 32    # plain-decoding timelines kept for all sessions together
+# A cached timeline is trusted this long: the machine's load drifts, and a speedup
+# against a baseline timed under other conditions would not be honest.
+BASELINE_TTL_S = 600.0
+BASELINE_MAX_TOKENS = 4096  # the baseline runs only as far as needed; this is just its ceiling
 
 
-def speedup_at(timeline: list[float], tokens: int, seconds: float) -> float | None:
-    """Plain time for ``tokens`` tokens over ``seconds``; None when unknown (plain
-    decoding stopped earlier, e.g. at EOS under sampling, or nothing measured)."""
-    if tokens < 1 or seconds <= 0 or tokens > len(timeline):
-        return None
-    return timeline[tokens - 1] / seconds
+def plain_settings(settings: Settings) -> Settings:
+    """The settings of the plain run that ``settings``' run is compared with."""
+    return settings.with_changes(drafter=PLAIN, adaptive_budget=False)
+
+
+class BaselineCache:
+    """A small LRU of plain-decoding timelines, shared by all sessions (thread-safe)."""
+
+    def __init__(self, slots: int = BASELINE_SLOTS, ttl_s: float = BASELINE_TTL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.slots = slots
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._data: OrderedDict[tuple, tuple[float, list[float]]] = OrderedDict()  # key -> (when, timeline)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(model: str, prompt_ids: Sequence[int], s: Settings) -> tuple:
+        # max_new_tokens is left out: the first t tokens of plain decoding do not depend on it
+        return (model, tuple(prompt_ids), s.temperature, s.top_p, s.seed)
+
+    def get(self, key: tuple) -> tuple[list[float], float]:
+        """(timeline, its age in seconds); ([], 0.0) when missing or too old."""
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None:
+                return [], 0.0
+            age = self.clock() - entry[0]
+            if age > self.ttl_s:
+                del self._data[key]
+                return [], 0.0
+            self._data.move_to_end(key)
+            return list(entry[1]), age
+
+    def put(self, key: tuple, timeline: list[float]) -> None:
+        with self._lock:
+            entry = self._data.get(key)
+            fresh = entry is not None and self.clock() - entry[0] <= self.ttl_s
+            if fresh and len(timeline) <= len(entry[1]):
+                return
+            self._data[key] = (self.clock(), list(timeline))
+            self._data.move_to_end(key)
+            while len(self._data) > self.slots:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+BASELINES = BaselineCache()
+
+
+class LiveBaseline:
+    """Plain decoding of a run's prompt, advanced only as far as the run has got."""
+
+    def __init__(self, target: TargetModel, prompt_ids: Sequence[int], settings: Settings,
+                 cache: BaselineCache = BASELINES) -> None:
+        self.target = target
+        self.prompt_ids = list(prompt_ids)
+        self.settings = plain_settings(settings).with_changes(max_new_tokens=BASELINE_MAX_TOKENS)
+        self.cache = cache
+        self.key = cache.key(target.name, prompt_ids, settings)
+        self.timeline, self.age_s = cache.get(self.key)
+        self.cached = len(self.timeline)   # tokens whose timing came from the cache
+        self._gen: Generation | None = None
+        self._own: list[float] = []
+        self.finished = False
+
+    def cover(self, tokens: int, should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Decode plainly until ``tokens`` tokens are timed (or plain decoding ends)."""
+        if tokens <= len(self.timeline) or self.finished:
+            return
+        if self._gen is None:  # beyond the cached prefix: measure from the start ourselves
+            self._gen = Generation(self.target, self.prompt_ids, self.settings)
+        elapsed = self._own[-1] if self._own else 0.0
+        while len(self._own) < tokens and not self._gen.finished and not should_stop():
+            record = self._gen.step()
+            elapsed += record.timings.total_s
+            self._own.extend([elapsed] * len(record.emitted))
+        if len(self._own) > len(self.timeline):
+            self.timeline = list(self._own)
+            self.cache.put(self.key, self.timeline)
+        self.finished = self._gen.finished and len(self._own) >= len(self.timeline)
+
+    def speedup(self, tokens: int, seconds: float) -> float | None:
+        return speedup_at(self.timeline, tokens, seconds)
+
+    def provenance(self, tokens: int) -> str:
+        """Where the plain timing for ``tokens`` tokens came from, in words."""
+        if self._gen is None and tokens <= self.cached:
+            when = "under a minute" if self.age_s < 60 else f"{self.age_s / 60:.0f} min"
+            return f"plain run reused from {when} ago"
+        return "plain run timed alongside"

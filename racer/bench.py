@@ -39,16 +39,20 @@ import torch
 import transformers
 from tqdm import tqdm
 
+from . import measure
 from .bench_data import TASKS, Question, anchor_outputs, load_questions, preset, select
-from .drafters import make_drafter
+from .drafters import PLAIN, make_drafter
+from .errors import UserError
 from .generate import Generation
 from .hf_baselines import hf_generate
 from .model import TargetModel
-from .settings import Settings
+from .settings import KNOBS, Settings, add_flags, given_flags
 
 HF_METHODS = {"hf_greedy": None, "hf_pld": 10}  # label -> prompt_lookup_num_tokens
 ANCHOR_TOKENS = 128  # the anchors' greedy outputs stop at 128 new tokens
 COST_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # tree-size bucket upper bounds
+# settings without a flag here: methods name the drafter, and the benchmark is greedy only
+NO_FLAG = ("drafter", "temperature", "top_p", "seed")
 
 
 @dataclass(frozen=True)
@@ -105,15 +109,15 @@ def parse_methods(spec: str, base: Settings) -> list[Method]:
         changes = dict(_override(base, o) for o in overrides)
         methods.append(Method(item, settings=base.with_changes(drafter=name, **changes)))
     if len({m.label for m in methods}) != len(methods):
-        raise ValueError("each method may be named only once")
+        raise UserError("each method may be named only once")
     return methods
 
 
 def _override(base: Settings, text: str) -> tuple[str, object]:
     key, _, value = text.partition("=")
-    if key not in {f.name for f in dataclasses.fields(Settings)} or key == "drafter":
-        raise ValueError(f"{key!r} is not a setting; use e.g. racer:budget=64")
-    kind = type(getattr(base, key))
+    if key not in KNOBS or key == "drafter":
+        raise UserError(f"{key!r} is not a setting; use e.g. racer:budget=64")
+    kind = KNOBS[key].kind
     if kind is bool:
         return key, value.lower() in ("1", "true", "yes", "on")
     return key, kind(value)
@@ -157,7 +161,7 @@ def run_bench(target: TargetModel, prompts: Sequence[Prompt], methods: Sequence[
     comes first, so one-off costs (allocations, lazy inits) land on no method.
     """
     if repeat > 1 and state == "warm":
-        raise ValueError("repeated rounds would show warm drafters each prompt twice; use --state fresh")
+        raise UserError("repeated rounds would show warm drafters each prompt twice; use --state fresh")
     warm_up = min(16, max_new_tokens)
     for m in methods:
         run_method(target, _with_tokens(m, warm_up), prompts[0], warm_up)
@@ -240,15 +244,15 @@ def summarise(runs: list[Run], methods: Sequence[Method]) -> dict[str, dict[str,
             mine = [r for r in rs if r.method == m]
             tokens, forwards = sum(len(r.output) for r in mine), sum(r.forwards for r in mine)
             row = dict(prompts=len(mine), tokens=tokens, forwards=forwards, seconds=seconds[m],
-                       mat=tokens / forwards if forwards else 0.0,
+                       mat=measure.mat(tokens, forwards),
                        tokens_per_s=tokens / seconds[m] if seconds[m] else 0.0,
                        ms_per_forward=1000 * seconds[m] / forwards if forwards else 0.0,
                        same=_count(mine, "same"), same_anchor=_count(mine, "same_anchor"))
-            for base in ("plain", "hf_greedy", "hf_pld"):
+            for base in (PLAIN, "hf_greedy", "hf_pld"):
                 if base in seconds and seconds[m]:
-                    row[f"vs_{base}"] = seconds[base] / seconds[m]
+                    row[f"vs_{base}"] = measure.speedup(seconds[base], seconds[m])
                     row[f"vs_{base}_median"] = statistics.median(
-                        per_prompt[base, r.question_id] / r.seconds for r in mine)
+                        measure.speedup(per_prompt[base, r.question_id], r.seconds) for r in mine)
             rows[m] = row
         tables[group] = rows
     return tables
@@ -342,13 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-category", type=int, default=5, help="questions per task (default 5)")
     p.add_argument("--limit", type=int, help="at most this many prompts in all (quick runs)")
     p.add_argument("--model", help="model name or folder (default: SmolLM2-135M-Instruct)")
-    p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--drafters", default="racer,prompt_lookup,plain",
                    help="comma list of methods: drafter[:setting=value...], hf_greedy, hf_pld")
     p.add_argument("--hf", action="store_true", help="add hf_greedy and hf_pld")
-    for name in ("width", "depth", "window", "budget", "capacity"):
-        p.add_argument(f"--{name}", type=int, help=f"RACER {name} (default: the app's)")
-    p.add_argument("--adaptive-budget", action=argparse.BooleanOptionalAction, default=None)
+    add_flags(p, [name for name in KNOBS if name not in NO_FLAG], defaults=False)
     p.add_argument("--state", choices=["fresh", "warm"], default="fresh",
                    help="fresh drafter per prompt, or RACER state kept across prompts")
     p.add_argument("--repeat", type=int, default=1,
@@ -362,9 +363,8 @@ def main(argv: Sequence[str] | None = None, target: TargetModel | None = None,
     """Runs the benchmark; ``target`` and ``prompts`` let tests pass a tiny model and
     token ids instead of loading the default model and tokenizing Spec-Bench."""
     args = build_parser().parse_args(argv)
-    overrides = {k: getattr(args, k) for k in ("width", "depth", "window", "budget", "capacity",
-                                               "adaptive_budget") if getattr(args, k) is not None}
-    base = Settings(max_new_tokens=args.max_new_tokens, **overrides)
+    base = Settings(**given_flags(args))
+    max_new_tokens = base.max_new_tokens
     spec = args.drafters + (",hf_greedy,hf_pld" if args.hf else "")
     methods = parse_methods(spec, base)
     if target is None:
@@ -382,16 +382,15 @@ def main(argv: Sequence[str] | None = None, target: TargetModel | None = None,
         raise SystemExit("no prompts selected")
 
     labels = [m.label for m in methods]
-    reference = "plain" if "plain" in labels else labels[0]
+    reference = PLAIN if PLAIN in labels else labels[0]
     load_before = os.getloadavg()
     started = datetime.datetime.now().astimezone()
-    knobs = ", ".join(f"{k} {getattr(base, k)}" for k in ("width", "depth", "window", "budget",
-                                                          "capacity", "adaptive_budget"))
-    print(f"{target.name}: {len(prompts)} prompts, {args.max_new_tokens} new tokens, greedy, "
+    knobs = ", ".join(f"{k} {getattr(base, k)}" for k in KNOBS if k not in NO_FLAG + ("max_new_tokens",))
+    print(f"{target.name}: {len(prompts)} prompts, {max_new_tokens} new tokens, greedy, "
           f"state {args.state}; {knobs}; methods alternated per prompt"
           + (f", fastest of {args.repeat} rounds" if args.repeat > 1 else ""))
-    runs = run_bench(target, prompts, methods, args.max_new_tokens, args.state, args.repeat)
-    mismatches = check_equal(runs, reference, anchors, args.max_new_tokens) if base.greedy else []
+    runs = run_bench(target, prompts, methods, max_new_tokens, args.state, args.repeat)
+    mismatches = check_equal(runs, reference, anchors, max_new_tokens) if base.greedy else []
     tables = summarise(runs, methods)
     costs = verify_costs(runs)
     print(report(tables, costs, mismatches, reference))

@@ -8,15 +8,21 @@ so their numbers compare on equal terms:
   with one source switched off it is the "retrieval only" / "logits only" ablation.
 - ``PromptLookupDrafter``: one chain copied after the latest n-gram match.
 - ``PlainDrafter``: the root alone, i.e. plain autoregressive decoding.
+
+``REGISTRY`` at the bottom describes each drafter once (name, label, colour, factory,
+which sources it drafts from); the app, the CLI, the benchmark and the views read it,
+so a new drafter is a ``register`` call here and nothing elsewhere.
 """
 from __future__ import annotations
 
 from collections import deque
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .automaton import Automaton
+from .errors import UserError
 from .logits_cache import LogitsCache
 from .records import AutomatonView
 from .settings import Settings
@@ -187,17 +193,66 @@ def find_continuation(seq: Sequence[int], max_ngram: int, length: int) -> list[i
     return []
 
 
+# -- the registry: all that the app, CLI, benchmark and views know of a drafter --------
+
+@dataclass(frozen=True)
+class DrafterSpec:
+    """One drafter, as everything outside this file sees it."""
+    name: str                                # Settings.drafter, the CLI choice, the bench method
+    label: str                               # in tables, legends and sentences: "retrieval only"
+    colour: str                              # its bars in the comparison charts
+    factory: Callable[[int, bool], Drafter]  # (vocab_size, keep_state) -> a new drafter
+    uses_automaton: bool = False             # drafts from the retrieval automaton
+    uses_logits_cache: bool = False          # drafts from the logits cache
+    menu: str = ""                           # its name in menus, where longer than the label
+
+    @property
+    def menu_label(self) -> str:
+        return self.menu or self.label
+
+
+PLAIN = "plain"  # the drafter every speedup is measured against
+REGISTRY: dict[str, DrafterSpec] = {}  # name -> spec, in menu order
+
+
+def register(spec: DrafterSpec) -> DrafterSpec:
+    """Adds a drafter to the menus, the CLI and the benchmark; names are unique."""
+    if spec.name in REGISTRY:
+        raise ValueError(f"a drafter called {spec.name!r} is registered already")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def drafter_names() -> tuple[str, ...]:
+    return tuple(REGISTRY)
+
+
+def drafter_menu() -> list[tuple[str, str]]:
+    """(menu label, name) per drafter, as the page's menus list them."""
+    return [(spec.menu_label, spec.name) for spec in REGISTRY.values()]
+
+
+def drafter_spec(name: str) -> DrafterSpec:
+    if name not in REGISTRY:
+        raise UserError(f"unknown drafter {name!r}; choose one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
 def make_drafter(name: str, vocab_size: int, keep_state: bool = False) -> Drafter:
     """``keep_state`` applies to the RACER drafters (see ``RacerDrafter``); the others
     draft from the current context alone."""
-    if name == "racer":
-        return RacerDrafter(vocab_size, keep_state=keep_state)
-    if name == "retrieval":
-        return RacerDrafter(vocab_size, use_logits=False, keep_state=keep_state)
-    if name == "logits":
-        return RacerDrafter(vocab_size, use_retrieval=False, keep_state=keep_state)
-    if name == "prompt_lookup":
-        return PromptLookupDrafter()
-    if name == "plain":
-        return PlainDrafter()
-    raise ValueError(f"unknown drafter {name!r}")
+    drafter = drafter_spec(name).factory(vocab_size, keep_state)
+    drafter.name = name  # what Generation compares with Settings.drafter
+    return drafter
+
+
+register(DrafterSpec("racer", "RACER", "#0072B2", lambda vocab, keep: RacerDrafter(vocab, keep_state=keep),
+                     uses_automaton=True, uses_logits_cache=True, menu="RACER (retrieval + logits)"))
+register(DrafterSpec("retrieval", "retrieval only", "#56B4E9",
+                     lambda vocab, keep: RacerDrafter(vocab, use_logits=False, keep_state=keep),
+                     uses_automaton=True))
+register(DrafterSpec("logits", "logits only", "#E69F00",
+                     lambda vocab, keep: RacerDrafter(vocab, use_retrieval=False, keep_state=keep),
+                     uses_logits_cache=True))
+register(DrafterSpec("prompt_lookup", "prompt lookup", "#009E73", lambda vocab, keep: PromptLookupDrafter()))
+register(DrafterSpec(PLAIN, "plain decoding", "#7f7f7f", lambda vocab, keep: PlainDrafter()))

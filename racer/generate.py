@@ -20,6 +20,7 @@ import torch
 
 from .budget import AdaptiveBudget
 from .drafters import Drafter, make_drafter
+from .errors import UserError
 from .model import TargetModel
 from .records import AutomatonView, StepRecord, Timings
 from .settings import Settings
@@ -31,9 +32,9 @@ class Generation:
     def __init__(self, target: TargetModel, prompt_ids: Sequence[int], settings: Settings,
                  drafter: Drafter | None = None) -> None:
         if len(prompt_ids) == 0:
-            raise ValueError("The prompt is empty: type something for the model to continue.")
+            raise UserError("The prompt is empty: type something for the model to continue.")
         if len(prompt_ids) >= target.max_context:
-            raise ValueError(
+            raise UserError(
                 f"The prompt is {len(prompt_ids)} tokens long but the model reads at most "
                 f"{target.max_context}; shorten it.")
         self.target = target

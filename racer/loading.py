@@ -7,8 +7,8 @@
 - a local folder holding a transformers causal LM;
 - a model hub id, where this machine reaches the hub.
 
-Whatever goes wrong comes out as ``ModelLoadError`` whose message is one sentence a
-user can act on; the app shows it instead of a traceback.
+Whatever goes wrong comes out as ``ModelLoadError`` (a ``UserError``) whose message is
+one sentence a user can act on; the app shows it instead of a traceback.
 
 Left out on purpose: arbitrary GGUF files (only the packaged one is converted),
 quantised loading, multi-GPU placement, and architectures outside ``SUPPORTED_TYPES``
@@ -32,6 +32,8 @@ from huggingface_hub import constants
 from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig
 
+from .errors import UserError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
@@ -48,7 +50,7 @@ CACHE_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 Progress = Callable[[str], None]
 
 
-class ModelLoadError(Exception):
+class ModelLoadError(UserError):
     """A model could not be loaded; the message is one sentence saying why and what to do."""
 
 
@@ -91,7 +93,7 @@ def prompt_ids(tokenizer, prompt: str, use_chat_template: bool = True) -> list[i
     model with no template), the plain text is tokenized.
     """
     if not prompt or not prompt.strip():
-        raise ValueError("The prompt is empty: type a question or some text for the model to continue.")
+        raise UserError("The prompt is empty: type a question or some text for the model to continue.")
     # lone surrogates (e.g. pasted from broken UTF-16) cannot be encoded; replace them
     prompt = prompt.encode("utf-8", errors="replace").decode("utf-8")
     if use_chat_template and tokenizer.chat_template:

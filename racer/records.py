@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import measure
 from .settings import Settings
 from .tree import DraftTree
 
@@ -68,4 +69,4 @@ class StepRecord:
 
     @property
     def mat(self) -> float:
-        return self.total_tokens / self.forwards if self.forwards else 0.0
+        return measure.mat(self.total_tokens, self.forwards)

@@ -1,56 +1,139 @@
-"""One validated dataclass holds every knob of a generation.
+"""One validated dataclass holds every knob of a generation, and describes itself.
 
-Values outside their range raise ``ValueError`` with a sentence a user can act on;
+Each field carries a ``Knob`` in its metadata: its label and words, range, step and
+help text, and whether it is a main control or an advanced one. The page's controls,
+the clamping of raw control values, the CLI's and the benchmark's flags, the status
+line's "changed" notes and the Tune tab's grid values are generated from ``KNOBS``,
+so a new setting is written here once, next to its default.
+
+Values outside their range raise ``UserError`` with a sentence a user can act on;
 the app turns that sentence into a message instead of a traceback.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import argparse
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Callable, Sequence
 
-DRAFTERS = ("racer", "retrieval", "logits", "prompt_lookup", "plain")
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Knob:
+    """What everything outside the engine knows about one setting."""
+    label: str                                # the control's label: "Tree width"
+    words: str                                # in sentences: "tree width"
+    help: str = ""                            # what it does: the control's info line, the CLI's help
+    span: tuple[float, float] | None = None   # allowed values, ends included (Settings refuses others)
+    # the page's narrower span: what one visitor may ask of a shared CPU (None: span)
+    page: tuple[float, float] | None = None
+    step: float = 1                           # slider step
+    after: str = ""                           # after the range in messages: "tokens", "(0 = greedy)"
+    above: bool = False                       # the low end itself is refused (top-p 0 keeps nothing)
+    main: bool = False                        # on the Explore tab's face; others sit under "Advanced"
+    grid: tuple[int, ...] = ()                # values the Tune tab offers to sweep over
+    info: str | None = None                   # the page's info line where it differs from help ("" = none)
+    box: bool = False                         # a number box instead of a slider (seed: 2**32 values)
+    # a text setting's allowed values, as (menu label, value) pairs
+    choices: Callable[[], Sequence[tuple[str, str]]] | None = None
+    name: str = ""                            # the field's name (filled in by KNOBS)
+    kind: type = object                       # int, float, bool or str: the default's type (ditto)
+
+    @property
+    def limits(self) -> tuple[float, float] | None:
+        """The span the page's control offers and clamps to."""
+        return self.page or self.span
+
+    def values(self) -> tuple[str, ...]:
+        """The allowed values of a text setting."""
+        return tuple(value for _, value in self.choices())
+
+    def problem(self, value) -> str | None:
+        """Why ``value`` is not allowed, in words; None when it is.
+
+        >>> KNOBS["window"].problem(1)
+        'retrieval window must be between 2 and 32 tokens'
+        >>> KNOBS["top_p"].problem(0.0), KNOBS["top_p"].problem(1.0)
+        ('top-p must be above 0 and at most 1', None)
+        """
+        if self.choices is not None:
+            allowed = self.values()
+            return None if value in allowed else f"{self.words} must be one of {', '.join(allowed)}"
+        if self.span is None:
+            return None
+        low, high = self.span
+        if (low < value <= high) if self.above else (low <= value <= high):
+            return None
+        if self.above:
+            return f"{self.words} must be above {quantity(low)} and at most {quantity(high)}"
+        tail = f" {self.after}" if self.after else ""
+        return f"{self.words} must be between {quantity(low)} and {quantity(high)}{tail}"
+
+
+def quantity(x: float) -> str:
+    """A number for a sentence: 4096 -> '4096', 1000000 -> '1,000,000', 5.0 -> '5', 0.05 -> '0.05'."""
+    if float(x).is_integer():
+        return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
+    return f"{x:g}"
+
+
+def setting(default, label: str, words: str, **knob):
+    """A Settings field: its default, and its Knob (see ``Knob`` for the keywords)."""
+    return field(default=default, metadata={"knob": Knob(label, words, **knob)})
+
+
+def _drafter_menu() -> list[tuple[str, str]]:
+    from .drafters import drafter_menu  # drafters import Settings: read the registry when asked
+    return drafter_menu()
 
 
 @dataclass(frozen=True)
 class Settings:
     # top-k successors per token kept in the logits cache; also the root breadth of the
     # logits tree. 8 is the authors' default.
-    width: int = 8
+    width: int = setting(8, "Tree width", "tree width", span=(1, 64), main=True,
+                         grid=(1, 2, 4, 6, 8, 12, 16, 24, 32),
+                         help="top-k guesses kept per token in the logits cache; root breadth")
     # longest draft path below the root (0 = plain decoding). The authors leave it
     # unbounded (only the budget limits it); 12 keeps one step's tree readable.
-    depth: int = 12
+    depth: int = setting(12, "Tree depth", "tree depth", span=(0, 64), main=True,
+                         grid=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32),
+                         help="longest draft path (0 = plain decoding)")
     # n-gram length inserted into the retrieval automaton (authors: 10).
-    window: int = 10
+    window: int = setting(10, "Retrieval window", "retrieval window", span=(2, 32), after="tokens",
+                          main=True, grid=(2, 3, 4, 6, 8, 10, 12, 16, 24, 32),
+                          help="n-gram length indexed by the automaton")
     # most nodes in the verified tree, root included. On a GPU 64 costs about as much
     # as 1; on a 2-core CPU each extra row costs, so the CPU default is smaller.
-    budget: int = 16
+    budget: int = setting(16, "Draft budget", "draft budget", span=(1, 256), after="nodes",
+                          grid=(4, 8, 12, 16, 24, 32, 48, 64, 96, 128),
+                          help="most nodes per tree (verified in one forward)")
     # most automaton nodes; the least recently used leaf is recycled beyond it.
-    capacity: int = 10000
+    capacity: int = setting(10000, "Automaton capacity", "automaton capacity", span=(64, 1_000_000),
+                            page=(64, 200_000), after="nodes", help="most automaton nodes (LRU beyond)")
     # 0 = greedy; otherwise the target is sampled (lossless tree walk).
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 128
-    drafter: str = "racer"
+    temperature: float = setting(0.0, "Temperature", "temperature", span=(0.0, 5.0), page=(0.0, 2.0),
+                                 step=0.05, after="(0 = greedy)", help="0 = greedy")
+    top_p: float = setting(1.0, "Top-p", "top-p", span=(0.0, 1.0), above=True, page=(0.05, 1.0),
+                           step=0.05, info="",
+                           help="sample from the fewest likeliest tokens whose probability reaches p")
+    max_new_tokens: int = setting(128, "Max new tokens", "max new tokens", span=(1, 4096), page=(1, 1024),
+                                  help="stop after this many generated tokens", info="")
+    drafter: str = setting("racer", "Drafter", "drafter", choices=_drafter_menu,
+                           help="what proposes the draft tree", info="a change takes over from the next step")
     # choose each step's budget (up to ``budget``) from the measured verify cost and
     # the observed acceptance, so drafting does not make decoding slower than plain
     # decoding when trees do not pay on this machine. On by default for that reason.
-    adaptive_budget: bool = True
-    seed: int = 0
+    adaptive_budget: bool = setting(True, "Adaptive budget", "adaptive budget",
+                                    help="pick each step's tree size from measured cost and acceptance")
+    seed: int = setting(0, "Seed (sampling)", "seed", page=(0, 2**32 - 1), box=True,
+                        help="seed of the sampler (temperature > 0)", info="")
 
     def __post_init__(self) -> None:
-        checks = [
-            (1 <= self.width <= 64, "tree width must be between 1 and 64"),
-            (0 <= self.depth <= 64, "tree depth must be between 0 and 64"),
-            (2 <= self.window <= 32, "retrieval window must be between 2 and 32 tokens"),
-            (1 <= self.budget <= 256, "draft budget must be between 1 and 256 nodes"),
-            (64 <= self.capacity <= 1_000_000, "automaton capacity must be between 64 and 1,000,000 nodes"),
-            (0.0 <= self.temperature <= 5.0, "temperature must be between 0 and 5 (0 = greedy)"),
-            (0.0 < self.top_p <= 1.0, "top-p must be above 0 and at most 1"),
-            (1 <= self.max_new_tokens <= 4096, "max new tokens must be between 1 and 4096"),
-            (self.drafter in DRAFTERS, f"drafter must be one of {', '.join(DRAFTERS)}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        for knob in KNOBS.values():
+            problem = knob.problem(getattr(self, knob.name))
+            if problem:
+                raise UserError(problem)
 
     @property
     def greedy(self) -> bool:
@@ -61,3 +144,47 @@ class Settings:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+# field name -> its Knob, in field order
+KNOBS: dict[str, Knob] = {f.name: replace(f.metadata["knob"], name=f.name, kind=type(f.default))
+                          for f in fields(Settings)}
+
+
+def settings_change(old: Settings | None, new: Settings) -> str:
+    """The settings that differ, in words; empty when nothing changed.
+
+    >>> settings_change(Settings(), Settings(budget=32, depth=6))
+    'tree depth 12 → 6, draft budget 16 → 32'
+    """
+    if old is None or old == new:
+        return ""
+    return ", ".join(f"{k.words} {getattr(old, k.name)} → {getattr(new, k.name)}"
+                     for k in KNOBS.values() if getattr(old, k.name) != getattr(new, k.name))
+
+
+# -- command-line flags ---------------------------------------------------------------
+
+def add_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None,
+              defaults: bool = True) -> None:
+    """One flag per setting (``names``: a subset), typed and explained by its Knob:
+    ``--top-p 0.9``, ``--drafter racer``, ``--adaptive-budget`` / ``--no-adaptive-budget``.
+    Without ``defaults`` every flag defaults to None, i.e. "not given" (``given_flags``)."""
+    base = Settings()
+    for knob in KNOBS.values():
+        if names is not None and knob.name not in names:
+            continue
+        default = getattr(base, knob.name) if defaults else None
+        flag = "--" + knob.name.replace("_", "-")
+        text = knob.help + (f" (default: {default})" if defaults else " (default: the app's)")
+        if knob.kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
+        elif knob.choices is not None:
+            parser.add_argument(flag, default=default, choices=knob.values(), help=text)
+        else:
+            parser.add_argument(flag, type=knob.kind, default=default, help=text)
+
+
+def given_flags(args: argparse.Namespace) -> dict:
+    """The settings a parsed command line gave (see ``add_flags``), as Settings keywords."""
+    return {name: getattr(args, name) for name in KNOBS if getattr(args, name, None) is not None}

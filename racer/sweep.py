@@ -2,7 +2,7 @@
 
     grid = Grid(widths=(4, 8), depths=(4, 8))
     for progress in sweep(target, prompts, Settings(max_new_tokens=64), grid):
-        print(progress.line())
+        print(progress.runs_done, "of", progress.runs_total, "runs; next:", progress.running)
     result = progress.result          # the cells finished so far, in grid order
     result.best(), result.rows()
 
@@ -10,13 +10,14 @@ Each cell decodes every prompt with ``Generation`` and ordinary ``Settings``: th
 engine the step view and the benchmark run, with a fresh drafter per prompt. Per cell:
 MAT (tokens / target forwards, prefill included, over all prompts), engine seconds
 (the sum of the steps' ``timings.total_s``, so nothing outside the engine counts) and
-the measured speedup over plain decoding of the same prompts.
+the measured speedup over plain decoding of the same prompts (``racer.measure``).
 
 Speedup, honestly. Plain decoding of all the prompts is timed the same way before the
 first cell, again after every ``plain_every`` cells, and after the last one. A cell's
-speedup is its tokens per second over plain decoding's tokens per second, plain taken
-as the mean of the two plain runs just before and just after the cell: drift of the
-machine (other processes, heat) within a block of cells is shared between both sides.
+speedup compares its seconds with plain decoding's seconds for as many tokens, plain
+taken at the mean rate of the two plain runs just before and just after the cell:
+drift of the machine (other processes, heat) within a block of cells is shared
+between both sides.
 A sweep stopped early has no closing plain run for its last block; those cells are
 compared with the plain run before them only (``plain_runs`` = 1 in their row).
 
@@ -36,6 +37,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Iterator, Sequence
 
+from . import measure
+from .baseline import plain_settings
+from .errors import UserError
 from .generate import Generation
 from .model import TargetModel
 from .settings import Settings
@@ -58,9 +62,9 @@ class Grid:
         for name in ("widths", "depths", "windows", "budgets"):
             object.__setattr__(self, name, tuple(sorted({int(v) for v in getattr(self, name)})))
         if not self.widths or not self.depths:
-            raise ValueError("Choose at least one tree width and one tree depth.")
+            raise UserError("Choose at least one tree width and one tree depth.")
         if self.size > MAX_CELLS:
-            raise ValueError(
+            raise UserError(
                 f"That grid has {self.size} settings; at most {MAX_CELLS} fit in one sweep. "
                 "Untick some values (the sweep decodes every prompt once per setting).")
 
@@ -70,7 +74,7 @@ class Grid:
 
     def cells(self, base: Settings) -> list[Settings]:
         """Settings per cell: window and budget vary slowest, depth fastest. Raises
-        ValueError (from Settings) when a value is out of range."""
+        UserError (from Settings) when a value is out of range."""
         windows = self.windows or (base.window,)
         budgets = self.budgets or (base.budget,)
         return [base.with_changes(window=win, budget=b, width=w, depth=d)
@@ -114,7 +118,7 @@ class Pass:
 
     @property
     def mat(self) -> float:
-        return self.tokens / self.forwards if self.forwards else 0.0
+        return measure.mat(self.tokens, self.forwards)
 
     @property
     def tokens_per_s(self) -> float:
@@ -148,9 +152,10 @@ class SweepResult:
         return around[0].tokens / seconds if seconds > 0 else None
 
     def speedup(self, cell: Pass) -> float | None:
-        """The cell's tokens per second over plain decoding's; None if not measured."""
+        """Plain decoding's seconds for the cell's tokens (at its rate around the cell)
+        over the cell's seconds; None if not measured."""
         plain = self.plain_tokens_per_s(cell)
-        return cell.tokens_per_s / plain if plain and cell.tokens_per_s else None
+        return measure.speedup(cell.tokens / plain, cell.seconds) if plain else None
 
     def same_as_plain(self, cell: Pass) -> bool | None:
         """Greedy only: did every prompt give plain decoding's tokens? (None = not checked.)"""
@@ -210,10 +215,6 @@ class Progress:
     def fraction(self) -> float:
         return self.runs_done / self.runs_total if self.runs_total else 1.0
 
-    def line(self) -> str:
-        r = self.result
-        return f"{len(r.cells)} of {r.total_cells} settings done · next: {self.running}"
-
 
 def plan(cells: int, plain_every: int) -> list[int | None]:
     """The order of passes: None = a plain run, i = cell i. Plain runs open the sweep,
@@ -240,17 +241,17 @@ def sweep(target: TargetModel, prompts: Sequence[Sequence[int]], base: Settings,
           plain_every: int = PLAIN_EVERY, warm_up: bool = True) -> Iterator[Progress]:
     """Decodes every prompt once per grid cell, with plain runs in between (see the
     module docstring). ``base`` gives every setting the grid does not vary; the drafter
-    is RACER. Raises ValueError for an empty prompt list, too many prompts, or a cell
+    is RACER. Raises UserError for an empty prompt list, too many prompts, or a cell
     whose settings are out of range — before anything runs."""
     if not prompts:
-        raise ValueError("No prompts to sweep over.")
+        raise UserError("No prompts to sweep over.")
     if len(prompts) > MAX_PROMPTS:
-        raise ValueError(f"At most {MAX_PROMPTS} prompts per sweep; {len(prompts)} were given.")
+        raise UserError(f"At most {MAX_PROMPTS} prompts per sweep; {len(prompts)} were given.")
     if plain_every < 1:
         raise ValueError("plain_every must be at least 1")
     base = base.with_changes(drafter="racer")
     settings = grid.cells(base)
-    plain = base.with_changes(drafter="plain", adaptive_budget=False)
+    plain = plain_settings(base)
     order = plan(len(settings), plain_every)
     total = len(order) * len(prompts)
     result = SweepResult(grid, base, len(prompts), total_cells=len(settings))

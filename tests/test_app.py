@@ -15,6 +15,8 @@ import pytest
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 
+from tests.controls import controls as named_controls  # noqa: E402
+
 pytestmark = pytest.mark.real_model  # serves the real SmolLM2 model
 
 PROMPT = ("Here is a packing list: passport, phone charger, toothbrush, rain jacket, water bottle.\n\n"
@@ -22,10 +24,9 @@ PROMPT = ("Here is a packing list: passport, phone charger, toothbrush, rain jac
 TOKENS = 24
 
 
-def controls(max_new_tokens=TOKENS, measure=True, budget=16, drafter="racer"):
-    # width, depth, window, budget, capacity, temperature, top_p, max_new_tokens, drafter,
-    # adaptive, seed, measure (the order of the app's control inputs)
-    return [8, 12, 10, budget, 10000, 0.0, 1.0, max_new_tokens, drafter, False, 0, measure]
+def controls(max_new_tokens=TOKENS, measure=True, **changes) -> dict:
+    """The Explore controls by name, as the API takes them."""
+    return named_controls(max_new_tokens=max_new_tokens, measure=measure, **changes)
 
 
 VIEWS = ("tree", "outcome", "text", "speed", "mask", "automaton", "narration", "scrubber", "status")
@@ -66,7 +67,7 @@ def plain_greedy_text(prompt: str, max_new_tokens: int) -> str:
 
 def test_three_steps_show_the_tree_and_numbers(client):
     for i in range(3):
-        v = views(client.predict(PROMPT, *controls(measure=False), api_name="/step"))
+        v = views(client.predict(PROMPT, **controls(measure=False), api_name="/step"))
         assert f"Step {i}" in v["status"], v["status"]
     assert "Step 2" in v["outcome"] and "accepted" in v["outcome"]
     traces = plot_data(v["tree"])
@@ -76,13 +77,13 @@ def test_three_steps_show_the_tree_and_numbers(client):
     assert value_of(v["scrubber"]) == 2
     assert "accepted" in v["narration"]
     # a changed control applies from the next step and is recorded in that step
-    v = views(client.predict(PROMPT, *controls(measure=False, budget=8), api_name="/step"))
+    v = views(client.predict(PROMPT, **controls(measure=False, budget=8), api_name="/step"))
     assert "Step 3" in v["status"] and "draft budget 16 → 8" in v["outcome"]
     assert "budget</span> <span class=\"v\">8<" in v["outcome"].replace("'", '"')
 
 
 def test_run_to_the_end_equals_plain_greedy(client):
-    job = client.submit(PROMPT, *controls(), api_name="/run")
+    job = client.submit(PROMPT, **controls(), api_name="/run")
     final = views(job.result(timeout=600))
     streamed = job.outputs()
     assert "Finished" in final["status"], final["status"]
@@ -106,7 +107,7 @@ def test_run_to_the_end_equals_plain_greedy(client):
 
 
 def test_stop_mid_run_keeps_everything(client):
-    job = client.submit(PROMPT, *controls(max_new_tokens=200, measure=False), api_name="/run")
+    job = client.submit(PROMPT, **controls(max_new_tokens=200, measure=False), api_name="/run")
     deadline = time.time() + 300
     while len(job.outputs()) < 4 and time.time() < deadline:
         time.sleep(0.2)
@@ -117,13 +118,13 @@ def test_stop_mid_run_keeps_everything(client):
     stopped_at = int(re.search(r"Step (\d+)", final["status"]).group(1))
     assert 1 <= stopped_at < 100
     # nothing was lost: the next Step continues from there
-    nxt = views(client.predict(PROMPT, *controls(max_new_tokens=200, measure=False), api_name="/step"))
+    nxt = views(client.predict(PROMPT, **controls(max_new_tokens=200, measure=False), api_name="/step"))
     assert f"Step {stopped_at + 1}" in nxt["status"], nxt["status"]
 
 
 def test_history_reset_and_errors(client):
     for _ in range(3):
-        client.predict(PROMPT, *controls(measure=False), api_name="/step")
+        client.predict(PROMPT, **controls(measure=False), api_name="/step")
     past = views(client.predict(1, api_name="/view_step"))
     assert "<b>Step 1:</b>" in past["outcome"] and "Viewing step 1" in past["status"]
 
@@ -131,24 +132,24 @@ def test_history_reset_and_errors(client):
     assert "Reset" in v["status"] and "Nothing generated yet" in v["text"]
 
     # an empty prompt is a message, not a traceback, and the session stays usable
-    v = views(client.predict("   ", *controls(measure=False), api_name="/step"))
+    v = views(client.predict("   ", **controls(measure=False), api_name="/step"))
     assert "empty" in v["status"].lower()
-    v = views(client.predict(PROMPT, *controls(measure=False), api_name="/step"))
+    v = views(client.predict(PROMPT, **controls(measure=False), api_name="/step"))
     assert "Step 0" in v["status"]
     # a prompt longer than the model's context is refused with a sentence, not a crash
-    v = views(client.predict("word " * 9000, *controls(measure=False), api_name="/step"))
+    v = views(client.predict("word " * 9000, **controls(measure=False), api_name="/step"))
     assert "shorten it" in v["status"], v["status"]
-    v = views(client.predict(PROMPT, *controls(measure=False), api_name="/step"))
+    v = views(client.predict(PROMPT, **controls(measure=False), api_name="/step"))
     assert "Step 1" in v["status"], v["status"]  # the earlier generation was kept
 
 
 def test_drafter_switched_mid_run_takes_over_at_the_next_step_and_stays_exact(client):
     client.predict(api_name="/reset")
     for _ in range(3):
-        client.predict(PROMPT, *controls(measure=False), api_name="/step")
-    note = client.predict(*controls(measure=False, drafter="prompt_lookup"), api_name="/settings")
+        client.predict(PROMPT, **controls(measure=False), api_name="/step")
+    note = client.predict(**controls(measure=False, drafter="prompt_lookup"), api_name="/settings")
     assert "drafter racer → prompt_lookup" in note and "applies from the next step" in note
-    final = views(client.submit(PROMPT, *controls(measure=False, drafter="prompt_lookup"),
+    final = views(client.submit(PROMPT, **controls(measure=False, drafter="prompt_lookup"),
                                 api_name="/run").result(timeout=600))
     assert "Finished" in final["status"], final["status"]
     with open(value_of(client.predict(api_name="/export")), encoding="utf-8") as f:
@@ -159,7 +160,7 @@ def test_drafter_switched_mid_run_takes_over_at_the_next_step_and_stays_exact(cl
 
 
 def test_compare_two_drafters(client):
-    job = client.submit(PROMPT, 12, ["racer", "plain"], *controls(measure=False), api_name="/compare")
+    job = client.submit(PROMPT, 12, ["racer", "plain"], **controls(measure=False), api_name="/compare")
     status, table, plot, note = job.result(timeout=600)
     rows = table["data"] if isinstance(table, dict) else table
     assert [r[0] for r in rows] == ["RACER", "plain decoding"]

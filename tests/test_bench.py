@@ -2,19 +2,16 @@
 model (tables, JSON, greedy check), a mismatch the check must catch, and the warm
 state policy."""
 import json
-from types import SimpleNamespace
 
 import pytest
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from racer import bench
 from racer.bench import Prompt, check_equal, parse_methods
 from racer.bench_data import PRESETS, load_questions, preset, select
 from racer.drafters import make_drafter
 from racer.generate import Generation
-from racer.model import TargetModel
 from racer.settings import Settings
+from tests.tiny import target, tiny_model
 
 EOS = 2
 
@@ -23,12 +20,7 @@ EOS = 2
 def tiny():
     """A random 2-layer Llama in float64 (no near-ties between kernels) and a stand-in
     tokenizer: the benchmark only needs token ids and the EOS id."""
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=1, eos_token_id=EOS)
-    model = LlamaForCausalLM(config).to(torch.float64).eval()
-    return TargetModel(model, SimpleNamespace(eos_token_id=EOS), name="tiny")
+    return target(tiny_model(vocab=64, max_positions=256, init_std=0.02, eos=EOS), eos=EOS)
 
 
 PROMPTS = [Prompt(1, "translation", tuple([5, 6, 7, 8, 9, 10] * 5)),

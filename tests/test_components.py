@@ -9,16 +9,18 @@ import json
 import plotly.graph_objects as go
 import pytest
 
-from components.charts import DrafterResult, StepStat, compare_figure, mask_figure, speedup_figure
-from components.session import BaselineCache, timeline_of
-from components.text_view import (TokenMark, automaton_html, generated_html, narration,
-                                  outcome_html, settings_change)
-from components.tokens import colour, label, visible
+from components.charts import StepStat, compare_figure, mask_figure, speedup_figure
+from components.text_view import TokenMark, automaton_html, generated_html, narration, outcome_html
+from components.tokens import colour, drafter_colour, label, visible
 from components.tree_view import REJECT_COLOUR, drawn_nodes, tree_figure, tree_layout
 from racer import trace as traces
+from racer.baseline import BaselineCache
+from racer.compare import DrafterResult
+from racer.measure import timeline_of
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, AutomatonView, StepRecord, Timings
-from racer.settings import Settings
+from racer.settings import Settings, settings_change
 from racer.tree import DraftTree
+from tests.controls import controls
 
 TEXTS = {10: "The", 11: " cat", 12: " sat", 13: " dog", 14: " on", 15: "\n", 16: "<b>", 99: " mat"}
 
@@ -157,7 +159,7 @@ def test_64_node_tree_builds_and_grows_tall():
 def test_prefill_and_empty_figures_build():
     fig = tree_figure(prefill_record(), text_of)
     assert sum(len(t.x) for t in node_points(fig)) == 1
-    assert tree_figure(None, text_of).layout.annotations
+    assert tree_figure(None, text_of).layout.annotations[0].text.startswith("No step yet")
     assert drawn_nodes(prefill_record()) == []
 
 
@@ -196,6 +198,9 @@ def test_compare_figure_has_one_distribution_per_drafter():
     assert list(fig.data[0].y) == [1.0, 2.5]
     assert list(fig.data[1].y) == [1.0, 2.0]
     assert len(fig.data) == 2 + len(results)
+    # each drafter keeps its registry colour, whichever others are compared
+    assert list(fig.data[0].marker.color) == [drafter_colour("plain"), drafter_colour("racer")]
+    assert list(compare_figure(results[1:]).data[0].marker.color) == [drafter_colour("racer")]
 
 
 # -- HTML -----------------------------------------------------------------------------
@@ -270,32 +275,29 @@ def test_timeline_and_baseline_cache():
 # -- handlers without a model ---------------------------------------------------------------
 
 def test_handlers_report_a_missing_model_instead_of_failing():
-    from components.handlers import Handlers, read_controls
+    from components.controls import read_controls
+    from components.handlers import VIEWS, Handlers
     from components.session import Session
 
     handlers = Handlers(None, "m", "no weights here")
-    controls = [8, 12, 10, 16, 10000, 0.0, 1.0, 24, "racer", False, 0, True]
-    out = handlers.on_step(Session(), "hi", *controls)
+    out = handlers.on_step(Session(), "hi", **controls(measure=True))
     assert "No model is loaded: no weights here" in out[-1]
-    assert isinstance(out[1], go.Figure)  # the views still render
-    assert read_controls(*controls[:-1]) == (Settings(max_new_tokens=24, adaptive_budget=False), [])
+    views = dict(zip(VIEWS, out[1:]))  # the views still render, empty
+    assert views["tree"].layout.annotations[0].text.startswith("No step yet")
+    assert "Nothing generated yet" in views["text"]
+    assert read_controls(controls(measure=True)) == (Settings(max_new_tokens=24, adaptive_budget=False), [])
 
 
 def test_controls_are_clamped_with_a_note_or_refused_with_a_sentence():
-    from components.handlers import read_controls
-
-    ok = [8, 12, 10, 16, 10000, 0.0, 1.0, 24, "racer", False, 0]
+    from components.controls import read_controls
 
     def read(**changes):
-        names = ["width", "depth", "window", "budget", "capacity", "temperature", "top_p",
-                 "max_new_tokens", "drafter", "adaptive", "seed"]
-        values = dict(zip(names, ok)) | changes
-        return read_controls(*values.values())
+        return read_controls(controls(**changes))
 
     # worked by hand: 0 -> 1 (the slider's low end), 2.5 -> 3 (halves up), 1e9 -> 1024
     settings, notes = read(width=0, budget=2.5, max_new_tokens=1e9, top_p=0)
     assert (settings.width, settings.budget, settings.max_new_tokens, settings.top_p) == (1, 3, 1024, 0.05)
-    assert notes == ["tree width 0 → 1 (below its range, 1 to 32)",
+    assert notes == ["tree width 0 → 1 (below its range, 1 to 64)",
                      "draft budget 2.5 → 3 (not a whole number)",
                      "top-p 0 → 0.05 (below its range, 0.05 to 1)",
                      "max new tokens 1,000,000,000 → 1,024 (above its range, 1 to 1,024)"]
@@ -303,6 +305,6 @@ def test_controls_are_clamped_with_a_note_or_refused_with_a_sentence():
     assert read(depth=0, budget=1) == (Settings(depth=0, budget=1, max_new_tokens=24, adaptive_budget=False), [])  # ends are fine
     for bad, words in ((dict(width="abc"), "tree width is not a number"), (dict(depth=None), "tree depth is empty"),
                        (dict(window=float("nan")), "not a finite number"), (dict(drafter="gpt"), "no drafter"),
-                       (dict(adaptive="yes"), "true or false")):
+                       (dict(adaptive_budget="yes"), "true or false")):
         with pytest.raises(ValueError, match=words):
             read(**bad)

@@ -1,40 +1,23 @@
 """Changing the drafter mid-run applies from the next step and keeps greedy output exact."""
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from racer.generate import Generation
-from racer.model import TargetModel
 from racer.settings import Settings
+from tests.tiny import hf_greedy, target as tiny_target, tiny_model
+
+EOS = 1
 
 
-class _Tokenizer:
-    eos_token_id = 1
-
-    def decode(self, ids, skip_special_tokens=False):
-        return " ".join(map(str, ids))
-
-
-def _tiny_model():
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         eos_token_id=1, bos_token_id=0, tie_word_embeddings=False)
-    model = LlamaForCausalLM(config).to(torch.float64).eval()
-    with torch.no_grad():
-        model.lm_head.weight.mul_(20)  # peaked logits, so drafts get accepted
-    return model
-
-
-def test_switching_drafters_every_few_steps_keeps_greedy_output_and_records_each_drafter():
-    model = _tiny_model()
-    target = TargetModel(model, _Tokenizer())
+def test_switching_drafters_every_few_steps_keeps_greedy_output_and_records_each_drafter(one_thread):
+    # peaked logits (the output layer x20), so drafts get accepted
+    model = tiny_model(vocab=96, hidden=64, init_std=0.02, eos=EOS, logit_scale=20.0)
+    target = tiny_target(model, eos=EOS)
     order = ["plain", "racer", "prompt_lookup", "logits", "retrieval", "racer"]
     for seed in range(3):
         g = torch.Generator().manual_seed(seed)
         prompt = torch.randint(2, 96, (12,), generator=g).tolist()
         prompt = prompt + prompt[:8] + prompt
-        reference = model.generate(torch.tensor([prompt]), max_new_tokens=60, do_sample=False,
-                                   eos_token_id=1, pad_token_id=1)[0, len(prompt):].tolist()
+        reference = hf_greedy(model, prompt, 60, eos=EOS)
         gen = Generation(target, prompt, Settings(drafter="plain", max_new_tokens=60, budget=16))
         records, switch = [], 0
         while not gen.finished:

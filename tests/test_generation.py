@@ -12,10 +12,10 @@ from functools import lru_cache
 
 import pytest
 
-from racer.drafters import make_drafter
+from racer.drafters import drafter_names, make_drafter
 from racer.generate import Generation
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
-from racer.settings import DRAFTERS, Settings
+from racer.settings import Settings
 from racer.tree import BOTH, LOGITS, RETRIEVAL, ROOT
 from tests.tiny import (ARCHS, distinct_prompt, hf_greedy, repetitive_prompt, run, target,
                         tiny_model)
@@ -102,7 +102,7 @@ def accepted_by_source(records: list[StepRecord]) -> dict[str, int]:
 # ------------------------------------------------------------------ greedy equivalence
 
 
-@pytest.mark.parametrize("drafter", DRAFTERS)
+@pytest.mark.parametrize("drafter", drafter_names())
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_every_drafter_equals_generate(arch, drafter):
     s = Settings(drafter=drafter, max_new_tokens=NEW, adaptive_budget=False)  # fixed trees: drafts get verified every step
@@ -239,7 +239,7 @@ def test_max_new_tokens_reached_mid_draft():
 # ------------------------------------------------------------------ context window and edge cases
 
 
-@pytest.mark.parametrize("drafter", DRAFTERS)
+@pytest.mark.parametrize("drafter", drafter_names())
 def test_generation_stops_at_the_model_context_window(drafter):
     """Prompt + output never exceed the model's positions (64 here), whichever drafter
     runs and wherever the last accepted draft ends: the output is generate()'s for

@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
+from tests.controls import controls as named_controls
+
 PROMPTS = [
     "Name three rivers in Europe.",
     "What is 17 times 3? Answer briefly.",
@@ -33,10 +35,8 @@ TOKENS = 24
 LOAD_TIMEOUT_S = 600  # the whole load test; runs are short, but the CPU is shared
 
 
-def controls(max_new_tokens=TOKENS):
-    # width, depth, window, budget, capacity, temperature, top_p, max_new_tokens, drafter,
-    # adaptive, seed, measure
-    return [8, 12, 10, 16, 10000, 0.0, 1.0, max_new_tokens, "racer", False, 0, False]
+def controls(max_new_tokens=TOKENS) -> dict:
+    return named_controls(max_new_tokens=max_new_tokens)
 
 
 def greedy_text(prompt: str, max_new_tokens: int = TOKENS) -> str:
@@ -74,7 +74,7 @@ def test_eight_sessions_at_once_each_get_their_own_exact_output(app_url):
     clients = [Client(app_url, verbose=False) for _ in PROMPTS]
     start = time.time()
     deadline = start + LOAD_TIMEOUT_S
-    jobs = [c.submit(p, *controls(), api_name="/run") for c, p in zip(clients, PROMPTS)]
+    jobs = [c.submit(p, **controls(), api_name="/run") for c, p in zip(clients, PROMPTS)]
     ranks: dict[int, set[int]] = {i: set() for i in range(len(jobs))}
     while not all(j.done() for j in jobs) and time.time() < deadline:
         for i, job in enumerate(jobs):
@@ -111,7 +111,7 @@ def test_two_sessions_stepping_in_turns_stay_exact(app_url):
     for _ in range(40):  # KV caches of both alive side by side; at most 40 steps each
         for c in (a, b):
             if c not in finished:
-                status = c.predict(prompts[c], *controls(), api_name="/step")[-1]
+                status = c.predict(prompts[c], **controls(), api_name="/step")[-1]
                 if "Finished" in status:
                     finished.add(c)
         if len(finished) == 2:
@@ -128,13 +128,6 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-class _Tokenizer:
-    eos_token_id = None
-
-    def decode(self, ids, skip_special_tokens=False):
-        return " ".join(map(str, ids))
-
-
 def test_memory_stays_bounded_over_many_runs():
     """40 runs of one session on a tiny model: new prompts, every drafter, the speedup
     baseline on, a small automaton capacity. What a session holds is capped (the history
@@ -143,28 +136,24 @@ def test_memory_stays_bounded_over_many_runs():
     the first runs have filled those caps the resident memory must stay flat. Measured:
     +0.2 MiB from run 10 to run 40. Keeping every run's records and generation instead (a
     leak) adds ~0.2 MiB a run, ~6 MiB over runs 11-40; the 3 MiB margin sits between."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from components.session import HISTORY_CAP, Session
-    from racer.model import TargetModel
-    from racer.settings import DRAFTERS, Settings
+    from racer.drafters import drafter_names
+    from racer.settings import Settings
+    from tests.tiny import target, tiny_model
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model gains nothing from threads on a shared CPU
     try:
-        torch.manual_seed(0)
-        config = LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                             tie_word_embeddings=False)
-        target = TargetModel(LlamaForCausalLM(config).eval(), _Tokenizer(), name="tiny-memory")
+        tiny = target(tiny_model(vocab=96, hidden=64, init_std=0.02, dtype=torch.float32))
+        names = drafter_names()
         session = Session()
         session.measure = True
         g = torch.Generator().manual_seed(1)
         rss: list[float] = []
         for run in range(40):
-            session.apply(Settings(max_new_tokens=160, capacity=64, drafter=DRAFTERS[run % len(DRAFTERS)]))
+            session.apply(Settings(max_new_tokens=160, capacity=64, drafter=names[run % len(names)]))
             prompt = torch.randint(0, 96, (40,), generator=g).tolist() * 2  # repeats: retrieval drafts
-            session.start(target, f"prompt {run}", prompt)
+            session.start(tiny, f"prompt {run}", prompt)
             while not session.finished:
                 record = session.step(lambda t: str(t))
                 assert record.automaton.node_count <= 64  # the automaton keeps to its capacity

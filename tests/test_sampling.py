@@ -19,7 +19,8 @@ import pytest
 import torch
 
 from racer.generate import Generation
-from racer.settings import DRAFTERS, Settings
+from racer.drafters import PLAIN, drafter_names
+from racer.settings import Settings
 from racer.verify import sampling_probs
 from tests.tiny import stock_twin, run, target, tiny_model
 
@@ -134,7 +135,7 @@ def test_first_three_tokens_follow_the_exact_distribution(temperature, top_p, n)
 
 
 @pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.7, 0.9)])
-@pytest.mark.parametrize("drafter", [d for d in DRAFTERS if d != "plain"])
+@pytest.mark.parametrize("drafter", [d for d in drafter_names() if d != PLAIN])
 def test_same_seed_same_tokens_as_plain_sampling(drafter, temperature, top_p):
     """The walk draws one sample per emitted token, in order, from the same
     distributions as plain sampling; float64 keeps those distributions bit-equal

@@ -3,16 +3,13 @@ a direct ``Generation`` with the cell's settings), a stopped sweep keeps its fin
 cells, the CSV has one row per cell, and the speedup arithmetic on hand-made numbers."""
 import csv
 import io
-from types import SimpleNamespace
 
 import pytest
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from racer.generate import Generation
-from racer.model import TargetModel
 from racer.settings import Settings
 from racer.sweep import CSV_FIELDS, MAX_CELLS, Grid, Pass, PromptRun, SweepResult, plan, sweep
+from tests.tiny import target, tiny_model
 
 PROMPTS = [[5, 6, 7, 8, 9] * 4, [11, 12, 13, 14] * 4 + [15]]
 BASE = Settings(max_new_tokens=12, window=4)
@@ -20,18 +17,10 @@ GRID = Grid(widths=(4, 2), depths=(1, 3))
 
 
 @pytest.fixture(scope="module")
-def tiny():
+def tiny(one_thread):
     """A random 2-layer Llama in float64 (a 1-row and an n-row forward agree exactly)
     with no EOS; one intra-op thread, which is faster for a model this small."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=48, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=None, eos_token_id=None, pad_token_id=None)
-    model = LlamaForCausalLM(config).to(torch.float64).eval()
-    yield TargetModel(model, SimpleNamespace(eos_token_id=None), name="tiny")
-    torch.set_num_threads(threads)
+    return target(tiny_model(max_positions=256, init_std=0.02))
 
 
 @pytest.fixture(scope="module")

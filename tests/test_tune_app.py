@@ -13,11 +13,13 @@ import pytest
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 
-from components.tune_handlers import TuneHandlers, TuneState, grid_values, whole  # noqa: E402
+import gradio as gr  # noqa: E402
 
-# width, depth, window, budget, capacity, temperature, top_p, max_new_tokens, drafter,
-# adaptive, seed, measure: the Explore tab's controls, which give what the grid leaves alone
-EXPLORE = [8, 12, 10, 16, 10000, 0.0, 1.0, 128, "racer", False, 0, True]
+from components.tune_handlers import TuneHandlers, TuneState, grid_values, whole  # noqa: E402
+from tests.controls import controls  # noqa: E402
+
+# the Explore tab's controls, which give what the grid leaves alone
+EXPLORE = controls(max_new_tokens=128, measure=True)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,7 @@ def heat(plot) -> dict:
 
 @pytest.mark.parametrize("raw, expected", [
     ([8, 4], (8, 4)), ("2, 4,8", (2, 4, 8)), ([2.0, "6"], (2, 6)), ([], ()), (None, ()),
-    ([0], "tree width is 0; give a whole number from 1 to 32"),
+    ([0], "tree width is 0; give a whole number from 1 to 64"),
     ([True], "tree width is empty"), (["x"], "tree width is not a number ('x')"),
     ([float("inf")], "tree width is inf"), (7, "must be a list of numbers"),
 ])
@@ -49,15 +51,15 @@ def test_bad_requests_end_in_a_sentence_without_a_model():
     with pytest.raises(ValueError, match="from 1 to 256"):
         whole(1000, "new tokens per prompt", 1, 256)
     frames = list(TuneHandlers(None, "it is missing").on_tune(TuneState(), "hi", "category", "qa", 1, 8,
-                                                               [4], [2], [], [], *EXPLORE))
+                                                               [4], [2], [], [], **EXPLORE))
     assert len(frames) == 1 and "No model is loaded: it is missing" in frames[0][0]
     moved = TuneHandlers(None, "").on_apply(TuneState())
-    assert len(moved) == 6 and not any(isinstance(v, int) for v in moved)  # a warning; no slider moves
+    assert moved == (gr.skip(),) * 6  # a warning; no slider moves, the tab and status stay
 
 
 @pytest.mark.real_model  # serves the real SmolLM2 model
 def test_a_two_by_two_sweep_fills_the_heatmaps_and_applies(client):
-    job = client.submit("unused", "category", "translation", 1, 8, [2, 4], [1, 3], [], [], *EXPLORE,
+    job = client.submit("unused", "category", "translation", 1, 8, [2, 4], [1, 3], [], [], **EXPLORE,
                         api_name="/tune")
     status, best, mat, speed, table, csv_file = job.result(timeout=600)  # the API leaves buttons out
     assert "Done: 4 settings" in status, status

@@ -1,0 +1,147 @@
+"""The page's settings controls, generated from the Settings schema
+(``racer.settings.KNOBS``), and the reading of their raw values.
+
+Controls arrive raw (app.py skips Gradio's preprocessing for these events), because the
+API can send anything: ``read_controls`` clamps numbers into each knob's page span with
+a note naming the control, and refuses what is not a number with a sentence saying
+what to send. Handlers get the controls by name (``**controls``), never by position.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import gradio as gr
+
+from racer import UserError
+from racer.drafters import drafter_menu
+from racer.loading import prompt_ids
+from racer.settings import KNOBS, Knob, Settings
+
+MEASURE = "measure"  # the one Explore control that is not a setting: time plain decoding alongside
+COMPARE_TOKENS = Knob("New tokens per drafter", "new tokens per drafter", span=(4, 512), kind=int)
+# A prompt may hold at most this many characters per token of the model's context, so
+# a pasted book is refused before tokenising it (English runs at about 4 per token).
+PROMPT_CHARS_PER_TOKEN = 16
+
+
+# -- building the controls --------------------------------------------------------------
+
+def setting_controls(defaults: Settings, main: bool) -> dict[str, gr.components.Component]:
+    """Creates, where the layout is being built, a control per main (or advanced)
+    setting, in field order: a slider, a number box, a checkbox or a menu."""
+    return {k.name: _control(k, getattr(defaults, k.name)) for k in KNOBS.values() if k.main == main}
+
+
+def _control(knob: Knob, value) -> gr.components.Component:
+    info = knob.help if knob.info is None else knob.info
+    common = dict(label=knob.label, info=info or None, elem_id=knob.name.replace("_", "-"))
+    if knob.kind is bool:
+        return gr.Checkbox(value=value, **common)
+    if knob.choices is not None:
+        return gr.Dropdown(list(knob.choices()), value=value, **common)
+    if knob.box:
+        return gr.Number(value=value, precision=0, **common)
+    return gr.Slider(*knob.limits, value=value, step=knob.step, **common)
+
+
+def compare_controls() -> tuple[gr.Slider, gr.CheckboxGroup]:
+    """The Compare tab's own controls: tokens per drafter and the drafters (all ticked)."""
+    tokens = gr.Slider(*COMPARE_TOKENS.span, value=64, step=1, label=COMPARE_TOKENS.label, scale=2,
+                       elem_id="compare-tokens")
+    menu = drafter_menu()
+    drafters = gr.CheckboxGroup(menu, value=[name for _, name in menu], label="Drafters", scale=3)
+    return tokens, drafters
+
+
+def grid_control(name: str, ticked: Sequence[int] = (), info: str | None = None) -> gr.CheckboxGroup:
+    """The Tune tab's tick boxes for one setting: its knob's grid values."""
+    knob = KNOBS[name]
+    return gr.CheckboxGroup(list(knob.grid), value=list(ticked), label=f"{knob.label}s", info=info,
+                            elem_id=f"tune-{name}s")
+
+
+# -- reading raw values ------------------------------------------------------------------
+
+def read_controls(values: Mapping) -> tuple[Settings, list[str]]:
+    """Settings from the controls' raw values (by setting name; other keys are left
+    alone), and notes on what was adjusted.
+
+    Numbers are clamped into their knob's page span (see ``number``); an unknown choice,
+    a checkbox that is not true/false or a value that is not a number raises UserError,
+    whose sentence says what to send instead.
+    """
+    notes: list[str] = []
+    return Settings(**{name: _read(knob, values[name], notes) for name, knob in KNOBS.items()}), notes
+
+
+def _read(knob: Knob, value, notes: list[str]):
+    if knob.kind is bool:
+        return flag(value, knob.words)
+    if knob.choices is not None:
+        allowed = knob.values()
+        if value not in allowed:
+            raise UserError(f"There is no {knob.words} called {str(value)[:40]!r}; choose one of "
+                            f"{', '.join(allowed)}.")
+        return value
+    return number(value, knob, notes)
+
+
+def as_float(value, words: str, hint: str) -> float:
+    """A raw control value as a float; UserError with a sentence when it is empty or
+    not a number. as_float("2.5", "draft budget", "...") -> 2.5."""
+    if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.strip()):
+        raise UserError(f"The {words} is empty; {hint}.")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"The {words} is not a number ({str(value)[:40]!r}); {hint}.") from None
+
+
+def number(value, knob: Knob, notes: list[str]) -> int | float:
+    """``value`` as a number within the knob's page span: clamped to the nearest end and
+    rounded where the knob takes whole numbers, each change noted in ``notes``. Raises
+    UserError with a sentence when ``value`` is not a number at all.
+
+    number(0, KNOBS["width"], notes) -> 1, notes == ["tree width 0 → 1 (below its range, 1 to 64)"]
+    number(2.5, KNOBS["budget"], notes) -> 3, notes == ["draft budget 2.5 → 3 (not a whole number)"]
+    """
+    low, high = knob.limits
+    hint = f"give a number from {_num(low)} to {_num(high)}"
+    x = as_float(value, knob.words, hint)
+    if not math.isfinite(x):
+        raise UserError(f"The {knob.words} is not a finite number ({x}); {hint}.")
+    used = min(max(x, low), high)
+    if knob.kind is int:
+        used = int(math.floor(used + 0.5))
+    if used != x:
+        why = (f"below its range, {_num(low)} to {_num(high)}" if x < low else
+               f"above its range, {_num(low)} to {_num(high)}" if x > high else "not a whole number")
+        notes.append(f"{knob.words} {_num(x)} → {_num(used)} ({why})")
+    return used
+
+
+def _num(x: float) -> str:
+    """4294967295 -> '4,294,967,295'; 0.05 -> '0.05'; 1e30 -> '1e+30'."""
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def flag(value, words: str) -> bool:
+    """A checkbox's value: True/False (or 1/0); anything else raises UserError."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    raise UserError(f"'{words}' must be true or false (got {str(value)[:40]!r}).")
+
+
+def checked_prompt_ids(target, prompt) -> list[int]:
+    """The prompt's token ids (chat template applied); UserError with a sentence when it
+    is not text, empty, or so long that tokenising it would be wasted work."""
+    if prompt is not None and not isinstance(prompt, str):
+        raise UserError("The prompt must be text.")
+    limit = PROMPT_CHARS_PER_TOKEN * target.max_context
+    if prompt is not None and len(prompt) > limit:
+        raise UserError(f"The prompt is {len(prompt):,} characters long, far beyond what the model "
+                        f"reads ({target.max_context:,} tokens); shorten it.")
+    return prompt_ids(target.tokenizer, prompt or "")
