@@ -122,7 +122,11 @@ def number(value, knob: Knob, notes: list[str]) -> int | float:
 
 
 def _num(x: float) -> str:
-    """4294967295 -> '4,294,967,295'; 0.05 -> '0.05'; 1e30 -> '1e+30'."""
+    """A number for an adjustment note.
+
+    >>> _num(4294967295), _num(0.05), _num(1e30)
+    ('4,294,967,295', '0.05', '1e+30')
+    """
     return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 

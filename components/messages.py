@@ -39,7 +39,11 @@ def join(*parts: str, sep: str = " ") -> str:
 
 
 def count(n: int, word: str) -> str:
-    """count(1, "token") -> "1 token"; count(3, "token") -> "3 tokens"."""
+    """A number of things in words.
+
+    >>> count(1, "token"), count(3, "token")
+    ('1 token', '3 tokens')
+    """
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 

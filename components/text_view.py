@@ -10,7 +10,7 @@ import html
 from collections import Counter
 from dataclasses import dataclass
 
-from racer.drafters import REGISTRY
+from racer.drafters import find_drafter
 from racer.records import REJECTED, StepRecord
 
 from .tokens import TokenText, colour, drafter_label, label, quoted
@@ -137,7 +137,7 @@ def outcome_html(record: StepRecord | None, token_text: TokenText, speedup: floa
 
 
 def _uses_automaton(drafter: str) -> bool:
-    spec = REGISTRY.get(drafter)
+    spec = find_drafter(drafter)
     return spec is not None and spec.uses_automaton
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from typing import Callable
 
-from racer.drafters import REGISTRY
+from racer.drafters import find_drafter
 
 TokenText = Callable[[int], str]  # token id -> its text alone (e.g. TargetModel.token_texts)
 
@@ -31,12 +31,12 @@ def colour(source: str) -> str:
 
 def drafter_label(name: str) -> str:
     """The registry's label of a drafter ("retrieval only"); its bare name if unknown."""
-    spec = REGISTRY.get(name)
+    spec = find_drafter(name)
     return spec.label if spec else name
 
 
 def drafter_colour(name: str) -> str:
-    spec = REGISTRY.get(name)
+    spec = find_drafter(name)
     return spec.colour if spec else "#888888"
 
 

@@ -232,10 +232,16 @@ def drafter_menu() -> list[tuple[str, str]]:
     return [(spec.menu_label, spec.name) for spec in REGISTRY.values()]
 
 
+def find_drafter(name: str) -> DrafterSpec | None:
+    """The spec of a registered drafter; None for any other name."""
+    return REGISTRY.get(name)
+
+
 def drafter_spec(name: str) -> DrafterSpec:
-    if name not in REGISTRY:
+    spec = find_drafter(name)
+    if spec is None:
         raise UserError(f"unknown drafter {name!r}; choose one of {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    return spec
 
 
 def make_drafter(name: str, vocab_size: int, keep_state: bool = False) -> Drafter:

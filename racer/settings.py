@@ -71,7 +71,11 @@ class Knob:
 
 
 def quantity(x: float) -> str:
-    """A number for a sentence: 4096 -> '4096', 1000000 -> '1,000,000', 5.0 -> '5', 0.05 -> '0.05'."""
+    """A number for a sentence (thousands marked from 10,000 on).
+
+    >>> quantity(4096), quantity(1_000_000), quantity(5.0), quantity(0.05)
+    ('4096', '1,000,000', '5', '0.05')
+    """
     if float(x).is_integer():
         return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
     return f"{x:g}"

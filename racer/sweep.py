@@ -220,7 +220,8 @@ def plan(cells: int, plain_every: int) -> list[int | None]:
     """The order of passes: None = a plain run, i = cell i. Plain runs open the sweep,
     follow every ``plain_every`` cells and close it.
 
-    plan(5, 2) -> [None, 0, 1, None, 2, 3, None, 4, None]
+    >>> plan(5, 2)
+    [None, 0, 1, None, 2, 3, None, 4, None]
     """
     order: list[int | None] = [None]
     for i in range(cells):

@@ -162,9 +162,10 @@ def test_builder_matches_a_brute_force_trie(seed):
 
 def test_logits_cache_last_write_wins_and_rows_are_replaced_whole():
     c = LogitsCache(vocab_size=10, width=3)
-    c.update([3, 5, 3], np.array([[1, 2, 4], [4, 4, 4], [7, 8, 9]]))
+    # not a palindrome: rows matched to the tokens in reverse order would fail here
+    c.update([3, 5, 3, 6], np.array([[1, 2, 4], [4, 4, 4], [7, 8, 9], [0, 1, 2]]))
     assert c.successors(3, 3) == [7, 8, 9]   # the later 3 wins
-    assert c.successors(5, 2) == [4, 4]
+    assert c.successors(5, 2) == [4, 4] and c.successors(6, 3) == [0, 1, 2]
     assert c.successors(4, 3) == []          # never processed: unseen
     c.update([3], np.array([[6]]))           # fewer successors than the width
     assert c.successors(3, 3) == [6]         # stale 8, 9 are gone

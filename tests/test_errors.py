@@ -1,0 +1,76 @@
+"""One user-error type: a ``racer.UserError`` reaches the page as its own sentence; any
+other exception is a bug, logged with its traceback, and the page says that something
+went wrong and what to do, never passing the bug off as advice. No model needed."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from components import compare_handlers, handlers, tune_handlers
+from components.compare_handlers import CompareHandlers
+from components.handlers import Handlers
+from components.messages import error_message
+from components.session import Session
+from components.tune_handlers import TuneHandlers, TuneState
+from racer import UserError
+from racer.loading import ModelLoadError
+from racer.settings import Settings
+from tests.controls import controls
+
+
+def test_user_errors_speak_for_themselves_and_bugs_are_logged(caplog):
+    with caplog.at_level(logging.ERROR, logger="racer_explorer"):
+        assert error_message(UserError("The prompt is empty."), "engine", "Reset.") == "The prompt is empty."
+        assert not caplog.records
+        try:
+            {}["width"]
+        except KeyError as bug:
+            message = error_message(bug, "engine", "Press Reset to start again.")
+    assert message.startswith("Something went wrong in the engine (KeyError: 'width'). Press Reset to start")
+    assert "please report it" in message
+    assert len(caplog.records) == 1 and "Traceback" in caplog.text and "{}[\"width\"]" in caplog.text
+
+
+def test_the_engine_and_loader_raise_user_errors():
+    assert issubclass(ModelLoadError, UserError) and issubclass(UserError, ValueError)
+    with pytest.raises(UserError, match="tree width must be between 1 and 64"):
+        Settings(width=0)
+
+
+def boom(*args, **kwargs):
+    raise ValueError("a message from a bug")  # a ValueError that is not a UserError
+
+
+@pytest.mark.parametrize("module", [handlers, compare_handlers, tune_handlers])
+def test_a_bug_in_any_tab_is_logged_and_called_a_bug(module, monkeypatch, caplog):
+    monkeypatch.setattr(module, "read_controls", boom)
+    target = object()  # never reached: reading the controls fails first
+    with caplog.at_level(logging.ERROR, logger="racer_explorer"):
+        if module is handlers:
+            line = Handlers(target, "m", "").on_step(Session(), "hi", **controls())[-1]
+            where = "engine"
+        elif module is compare_handlers:
+            *_, (line, *_) = CompareHandlers(target, "").on_compare(Session(), "hi", 8, ["racer"], **controls())
+            where = "comparison"
+        else:
+            *_, (line, *_) = TuneHandlers(target, "").on_tune(TuneState(), "hi", "current", "qa", 1, 8, [4], [2],
+                                                             [], [], **controls())
+            where = "sweep"
+    assert f"Something went wrong in the {where} (ValueError: a message from a bug)" in line
+    assert "Traceback" in caplog.text
+
+
+@pytest.mark.parametrize("module", [handlers, compare_handlers, tune_handlers])
+def test_a_user_error_in_any_tab_is_shown_as_it_is(module, caplog):
+    with caplog.at_level(logging.ERROR, logger="racer_explorer"):
+        if module is handlers:
+            line = Handlers(None, "m", "it is missing").on_step(Session(), "hi", **controls())[-1]
+        elif module is compare_handlers:
+            *_, (line, *_) = CompareHandlers(None, "it is missing").on_compare(Session(), "hi", 8, ["racer"],
+                                                                              **controls())
+        else:
+            *_, (line, *_) = TuneHandlers(None, "it is missing").on_tune(TuneState(), "hi", "current", "qa", 1, 8,
+                                                                        [4], [2], [], [], **controls())
+    assert "No model is loaded: it is missing" in line and "went wrong" not in line
+    assert not caplog.records
