@@ -94,36 +94,9 @@ def outcome_html(record: StepRecord | None, token_text: TokenText, speedup: floa
             if record.emitted else "<b>Step 0 — prefill.</b>"
         numbers = [("tokens", record.total_tokens), ("forwards", record.forwards)]
     else:
-        n = len(record.tree)
-        acc = record.accepted_drafts
-        counts = source_counts(record)
-        kept = len(record.emitted)
-        head = (f"<b>Step {record.index}:</b> {n}-node tree "
-                f"({counts.get('retrieval', 0)} retrieval, {counts.get('logits', 0)} logits, "
-                f"{counts.get('both', 0)} both) → accepted <b>{acc}</b> drafted "
-                f"token{'s' if acc != 1 else ''}")
-        if kept == acc + 1:
-            head += f" + the model's own = <b>{kept}</b> token{'s' if kept != 1 else ''} from one forward."
-        else:  # an EOS among the drafts, or the token limit, ended the output early
-            cut = {"eos": "an end-of-sequence token", "length": "the max-new-tokens limit"}.get(
-                record.finish_reason or "", "the end of the run")
-            head += (f"; <b>{kept}</b> token{'s' if kept != 1 else ''} reached the output "
-                     f"({record.emitted_drafts} of the drafts, then {cut} ended it).")
-        wanted = ""
-        if record.bonus is not None:
-            wanted = f"{quoted(token_text(record.bonus))} (probability {record.bonus_prob:.2f})"
-        rej = first_rejection(record)
-        if rej is not None and wanted:
-            p = record.target_probs[rej] if rej < len(record.target_probs) else None
-            ptxt = "" if p is None else f" (model probability {p:.2f})"
-            others = len(rejections(record)) - 1
-            more = f" and {others} other{'s' if others != 1 else ''} there" if others > 0 else ""
-            head += (f" Rejected node {rej} {quoted(token_text(record.tree.tokens[rej]))}{ptxt}{more}: "
-                     f"the model wanted {wanted} instead.")
-        elif wanted and n > 1:
-            head += f" The tree had nothing after the accepted path; the model added {wanted}."
-        numbers = [("accepted", acc), ("tokens this forward", len(record.emitted)),
-                   ("tree nodes", n), ("budget", record.budget), ("tokens", record.total_tokens),
+        head = _verify_head(record, token_text)
+        numbers = [("accepted", record.accepted_drafts), ("tokens this forward", len(record.emitted)),
+                   ("tree nodes", len(record.tree)), ("budget", record.budget), ("tokens", record.total_tokens),
                    ("forwards", record.forwards), ("MAT", f"{record.mat:.2f}")]
     numbers.append(("speedup so far", "—" if speedup is None else f"{speedup:.2f}×"))
     if record.finished:
@@ -134,6 +107,39 @@ def outcome_html(record: StepRecord | None, token_text: TokenText, speedup: floa
         if changed else ""
     return (f'<div class="outcome"><div>{head}</div><div class="nums">{chips}</div>'
             f'<div class="muted small">{ms}</div>{change}</div>')
+
+
+def _verify_head(record: StepRecord, token_text: TokenText) -> str:
+    """A verify step in words: the tree, what was accepted and what the model wanted."""
+    n = len(record.tree)
+    acc = record.accepted_drafts
+    counts = source_counts(record)
+    kept = len(record.emitted)
+    head = (f"<b>Step {record.index}:</b> {n}-node tree "
+            f"({counts.get('retrieval', 0)} retrieval, {counts.get('logits', 0)} logits, "
+            f"{counts.get('both', 0)} both) → accepted <b>{acc}</b> drafted "
+            f"token{'s' if acc != 1 else ''}")
+    if kept == acc + 1:
+        head += f" + the model's own = <b>{kept}</b> token{'s' if kept != 1 else ''} from one forward."
+    else:  # an EOS among the drafts, or the token limit, ended the output early
+        cut = {"eos": "an end-of-sequence token", "length": "the max-new-tokens limit"}.get(
+            record.finish_reason or "", "the end of the run")
+        head += (f"; <b>{kept}</b> token{'s' if kept != 1 else ''} reached the output "
+                 f"({record.emitted_drafts} of the drafts, then {cut} ended it).")
+    wanted = ""
+    if record.bonus is not None:
+        wanted = f"{quoted(token_text(record.bonus))} (probability {record.bonus_prob:.2f})"
+    rej = first_rejection(record)
+    if rej is not None and wanted:
+        p = record.target_probs[rej] if rej < len(record.target_probs) else None
+        ptxt = "" if p is None else f" (model probability {p:.2f})"
+        others = len(rejections(record)) - 1
+        more = f" and {others} other{'s' if others != 1 else ''} there" if others > 0 else ""
+        head += (f" Rejected node {rej} {quoted(token_text(record.tree.tokens[rej]))}{ptxt}{more}: "
+                 f"the model wanted {wanted} instead.")
+    elif wanted and n > 1:
+        head += f" The tree had nothing after the accepted path; the model added {wanted}."
+    return head
 
 
 def _uses_automaton(drafter: str) -> bool:
@@ -187,26 +193,8 @@ def narration(record: StepRecord | None, token_text: TokenText, prompt_len: int 
                 f"{s.window}-token window of the prompt, and the logits cache stored the model's "
                 f"top-{s.width} guesses after each prompt token. From step 1 on they propose drafts.")
     tree, root = record.tree, record.tree.tokens[0]
-    counts = source_counts(record)
     parts = [f"The root {quoted(token_text(root))} is already decided (the model chose it last step)."]
-    view = record.automaton
-    retrieved = counts.get("retrieval", 0) + counts.get("both", 0)
-    if view.matched:
-        tail = "".join(token_text(t) for t in view.matched[-6:])
-        parts.append(f"The context ends with {quoted(tail, 40)}, which appeared before followed by "
-                     f"the root, so retrieval proposed {retrieved} token{'s' if retrieved != 1 else ''} "
-                     f"from what came next there.")
-    elif _uses_automaton(record.settings.drafter):
-        parts.append("The end of the context never appeared before the root, so retrieval had nothing.")
-    elif retrieved:  # a drafter that copies from the context without the automaton
-        parts.append(f"{drafter_label(record.settings.drafter).capitalize()} copied {retrieved} tokens "
-                     "that followed an earlier match.")
-    logits = counts.get("logits", 0) + counts.get("both", 0)
-    if logits:
-        parts.append(f"The logits cache proposed {logits} token{'s' if logits != 1 else ''}: the "
-                     f"model's own earlier top guesses after each token"
-                     + (f" ({counts['both']} of them retrieval proposed too)" if counts.get("both") else "")
-                     + ".")
+    parts += _drafting_story(record, token_text)
     if len(tree) == 1:
         parts.append("Nothing was drafted, so this step was plain decoding: one forward, one token.")
     else:
@@ -232,3 +220,27 @@ def narration(record: StepRecord | None, token_text: TokenText, prompt_len: int 
                  f"so far {record.total_tokens} tokens in {record.forwards} forwards "
                  f"(MAT {record.mat:.2f}).")
     return " ".join(parts)
+
+
+def _drafting_story(record: StepRecord, token_text: TokenText) -> list[str]:
+    """Sentences on where this step's drafts came from: retrieval, then the logits cache."""
+    counts = source_counts(record)
+    parts = []
+    retrieved = counts.get("retrieval", 0) + counts.get("both", 0)
+    if record.automaton.matched:
+        tail = "".join(token_text(t) for t in record.automaton.matched[-6:])
+        parts.append(f"The context ends with {quoted(tail, 40)}, which appeared before followed by "
+                     f"the root, so retrieval proposed {retrieved} token{'s' if retrieved != 1 else ''} "
+                     f"from what came next there.")
+    elif _uses_automaton(record.settings.drafter):
+        parts.append("The end of the context never appeared before the root, so retrieval had nothing.")
+    elif retrieved:  # a drafter that copies from the context without the automaton
+        parts.append(f"{drafter_label(record.settings.drafter).capitalize()} copied {retrieved} tokens "
+                     "that followed an earlier match.")
+    logits = counts.get("logits", 0) + counts.get("both", 0)
+    if logits:
+        parts.append(f"The logits cache proposed {logits} token{'s' if logits != 1 else ''}: the "
+                     f"model's own earlier top guesses after each token"
+                     + (f" ({counts['both']} of them retrieval proposed too)" if counts.get("both") else "")
+                     + ".")
+    return parts

@@ -56,7 +56,7 @@ def heatmap_figure(result: SweepResult | None, metric: str) -> go.Figure:
     cells not run yet stay blank, the best cell carries a star."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}")
-    title, fmt = METRICS[metric]
+    title = METRICS[metric][0]
     if result is None:
         fig = go.Figure()
         fig.add_annotation(text="Run a sweep to fill this in.", x=0.5, y=0.5, xref="paper", yref="paper",
@@ -70,28 +70,10 @@ def heatmap_figure(result: SweepResult | None, metric: str) -> go.Figure:
     titles = [f"window {w} · budget {b}" for w, b in panels] if len(panels) > 1 else None
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.08,
                         vertical_spacing=0.18 if rows > 1 else 0.1)
-    best = result.best() if metric == "speedup" else result.best_mat()
-    by_key = {(c.settings.window, c.settings.budget, c.settings.width, c.settings.depth): c
-              for c in result.cells}
-    widths, depths = result.grid.widths, result.grid.depths
-    xs, ys = [str(d) for d in depths], [str(w) for w in widths]
+    xs, ys = [str(d) for d in result.grid.depths], [str(w) for w in result.grid.widths]
     values = []
     for k, (window, budget) in enumerate(panels):
-        z, text, hover = [], [], []
-        for w in widths:
-            z_row, t_row, h_row = [], [], []
-            for d in depths:
-                cell = by_key.get((window, budget, w, d))
-                v = None if cell is None else _value(result, cell, metric)
-                z_row.append(None if v is None else round(v, 4))
-                mark = "★ " if cell is not None and cell is best else ""
-                t_row.append("" if v is None else mark + fmt.format(v))
-                h_row.append(f"width {w} · depth {d}: not run yet" if cell is None else _hover(result, cell))
-                if v is not None:
-                    values.append(v)
-            z.append(z_row)
-            text.append(t_row)
-            hover.append(h_row)
+        z, text, hover = _panel(result, metric, window, budget, values)
         fig.add_trace(go.Heatmap(
             z=z, x=xs, y=ys, text=text, texttemplate="%{text}", hovertext=hover,
             hovertemplate="%{hovertext}<extra></extra>", coloraxis="coloraxis", xgap=2, ygap=2,
@@ -106,9 +88,34 @@ def heatmap_figure(result: SweepResult | None, metric: str) -> go.Figure:
         colour = dict(colorscale=SPEEDUP_SCALE, cmin=1.0 - spread, cmax=1.0 + spread)
     fig.update_layout(
         coloraxis=dict(**colour, colorbar=dict(title=dict(text=title), thickness=14, len=0.9)),
-        height=max(240, rows * (44 * len(widths) + 110) + 40), plot_bgcolor="white", paper_bgcolor="white",
+        height=max(240, rows * (44 * len(ys) + 110) + 40), plot_bgcolor="white", paper_bgcolor="white",
         margin=dict(l=60, r=20, t=40 if titles else 16, b=50))
     return fig
+
+
+def _panel(result: SweepResult, metric: str, window: int, budget: int, values: list[float]):
+    """z values, labels and hover texts of one panel, rows = widths, columns = depths;
+    the values shown are added to ``values`` (for the shared colour scale)."""
+    fmt = METRICS[metric][1]
+    best = result.best() if metric == "speedup" else result.best_mat()
+    by_key = {(c.settings.window, c.settings.budget, c.settings.width, c.settings.depth): c
+              for c in result.cells}
+    z, text, hover = [], [], []
+    for w in result.grid.widths:
+        z_row, t_row, h_row = [], [], []
+        for d in result.grid.depths:
+            cell = by_key.get((window, budget, w, d))
+            v = None if cell is None else _value(result, cell, metric)
+            z_row.append(None if v is None else round(v, 4))
+            mark = "★ " if cell is not None and cell is best else ""
+            t_row.append("" if v is None else mark + fmt.format(v))
+            h_row.append(f"width {w} · depth {d}: not run yet" if cell is None else _hover(result, cell))
+            if v is not None:
+                values.append(v)
+        z.append(z_row)
+        text.append(t_row)
+        hover.append(h_row)
+    return z, text, hover
 
 
 def _cell_words(cell: Pass, result: SweepResult) -> str:

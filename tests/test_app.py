@@ -15,7 +15,8 @@ import pytest
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 
-from tests.controls import controls as named_controls  # noqa: E402
+from tests.app_client import controls as named_controls  # noqa: E402
+from tests.app_client import plain_greedy_text  # noqa: E402
 
 pytestmark = pytest.mark.real_model  # serves the real SmolLM2 model
 
@@ -50,19 +51,6 @@ def plot_data(value) -> list[dict]:
 def client(app_url):
     """A fresh client is a fresh browser session (its own gr.State)."""
     return Client(app_url, verbose=False)
-
-
-def plain_greedy_text(prompt: str, max_new_tokens: int) -> str:
-    """Reference: transformers' own greedy generate, no speculation involved."""
-    import torch
-
-    import app
-    from racer.loading import prompt_ids
-    ids = prompt_ids(app.TARGET.tokenizer, prompt)
-    with torch.inference_mode():
-        out = app.TARGET.model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False,
-                                        eos_token_id=sorted(app.TARGET.eos_ids))
-    return app.TARGET.decode(out[0, len(ids):].tolist())
 
 
 def test_three_steps_show_the_tree_and_numbers(client):

@@ -55,7 +55,7 @@ import pytest
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 
-from tests.controls import controls as named_controls  # noqa: E402
+from tests.app_client import controls as named_controls  # noqa: E402
 
 pytestmark = pytest.mark.real_model  # serves the real SmolLM2 model
 

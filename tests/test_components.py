@@ -20,7 +20,6 @@ from racer.measure import timeline_of
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, AutomatonView, StepRecord, Timings
 from racer.settings import Settings, settings_change
 from racer.tree import DraftTree
-from tests.controls import controls
 
 TEXTS = {10: "The", 11: " cat", 12: " sat", 13: " dog", 14: " on", 15: "\n", 16: "<b>", 99: " mat"}
 
@@ -270,41 +269,3 @@ def test_timeline_and_baseline_cache():
     assert cache.get(("k", 2)) == ([1.0] * 3, 30.0)
     now[0] = 61.0  # too old: timed under conditions that may have changed
     assert cache.get(("k", 2)) == ([], 0.0)
-
-
-# -- handlers without a model ---------------------------------------------------------------
-
-def test_handlers_report_a_missing_model_instead_of_failing():
-    from components.controls import read_controls
-    from components.handlers import VIEWS, Handlers
-    from components.session import Session
-
-    handlers = Handlers(None, "m", "no weights here")
-    out = handlers.on_step(Session(), "hi", **controls(measure=True))
-    assert "No model is loaded: no weights here" in out[-1]
-    views = dict(zip(VIEWS, out[1:]))  # the views still render, empty
-    assert views["tree"].layout.annotations[0].text.startswith("No step yet")
-    assert "Nothing generated yet" in views["text"]
-    assert read_controls(controls(measure=True)) == (Settings(max_new_tokens=24, adaptive_budget=False), [])
-
-
-def test_controls_are_clamped_with_a_note_or_refused_with_a_sentence():
-    from components.controls import read_controls
-
-    def read(**changes):
-        return read_controls(controls(**changes))
-
-    # worked by hand: 0 -> 1 (the slider's low end), 2.5 -> 3 (halves up), 1e9 -> 1024
-    settings, notes = read(width=0, budget=2.5, max_new_tokens=1e9, top_p=0)
-    assert (settings.width, settings.budget, settings.max_new_tokens, settings.top_p) == (1, 3, 1024, 0.05)
-    assert notes == ["tree width 0 → 1 (below its range, 1 to 64)",
-                     "draft budget 2.5 → 3 (not a whole number)",
-                     "top-p 0 → 0.05 (below its range, 0.05 to 1)",
-                     "max new tokens 1,000,000,000 → 1,024 (above its range, 1 to 1,024)"]
-    assert read(width=-5, seed=-1)[0].seed == 0
-    assert read(depth=0, budget=1) == (Settings(depth=0, budget=1, max_new_tokens=24, adaptive_budget=False), [])  # ends are fine
-    for bad, words in ((dict(width="abc"), "tree width is not a number"), (dict(depth=None), "tree depth is empty"),
-                       (dict(window=float("nan")), "not a finite number"), (dict(drafter="gpt"), "no drafter"),
-                       (dict(adaptive_budget="yes"), "true or false")):
-        with pytest.raises(ValueError, match=words):
-            read(**bad)

@@ -16,7 +16,7 @@ from components.tune_handlers import TuneHandlers, TuneState
 from racer import UserError
 from racer.loading import ModelLoadError
 from racer.settings import Settings
-from tests.controls import controls
+from tests.app_client import controls
 
 
 def test_user_errors_speak_for_themselves_and_bugs_are_logged(caplog):
@@ -54,8 +54,8 @@ def test_a_bug_in_any_tab_is_logged_and_called_a_bug(module, monkeypatch, caplog
             *_, (line, *_) = CompareHandlers(target, "").on_compare(Session(), "hi", 8, ["racer"], **controls())
             where = "comparison"
         else:
-            *_, (line, *_) = TuneHandlers(target, "").on_tune(TuneState(), "hi", "current", "qa", 1, 8, [4], [2],
-                                                             [], [], **controls())
+            *_, (line, *_) = TuneHandlers(target, "").on_tune(TuneState(), "hi", "current", "qa", 1, 8,
+                                                             [4], [2], [], [], **controls())
             where = "sweep"
     assert f"Something went wrong in the {where} (ValueError: a message from a bug)" in line
     assert "Traceback" in caplog.text
@@ -70,7 +70,19 @@ def test_a_user_error_in_any_tab_is_shown_as_it_is(module, caplog):
             *_, (line, *_) = CompareHandlers(None, "it is missing").on_compare(Session(), "hi", 8, ["racer"],
                                                                               **controls())
         else:
-            *_, (line, *_) = TuneHandlers(None, "it is missing").on_tune(TuneState(), "hi", "current", "qa", 1, 8,
-                                                                        [4], [2], [], [], **controls())
+            tune = TuneHandlers(None, "it is missing")
+            *_, (line, *_) = tune.on_tune(TuneState(), "hi", "current", "qa", 1, 8, [4], [2], [], [], **controls())
     assert "No model is loaded: it is missing" in line and "went wrong" not in line
     assert not caplog.records
+
+
+def test_handlers_report_a_missing_model_instead_of_failing():
+    from components.controls import read_controls
+    from components.handlers import VIEWS
+
+    out = Handlers(None, "m", "no weights here").on_step(Session(), "hi", **controls(measure=True))
+    assert "No model is loaded: no weights here" in out[-1]
+    views = dict(zip(VIEWS, out[1:]))  # the views still render, empty
+    assert views["tree"].layout.annotations[0].text.startswith("No step yet")
+    assert "Nothing generated yet" in views["text"]
+    assert read_controls(controls(measure=True)) == (Settings(max_new_tokens=24, adaptive_budget=False), [])

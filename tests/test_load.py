@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from tests.controls import controls as named_controls
+from tests.app_client import controls as named_controls
+from tests.app_client import plain_greedy_text
 
 PROMPTS = [
     "Name three rivers in Europe.",
@@ -37,17 +38,6 @@ LOAD_TIMEOUT_S = 600  # the whole load test; runs are short, but the CPU is shar
 
 def controls(max_new_tokens=TOKENS) -> dict:
     return named_controls(max_new_tokens=max_new_tokens)
-
-
-def greedy_text(prompt: str, max_new_tokens: int = TOKENS) -> str:
-    """Reference: transformers' own greedy generate on the app's model."""
-    import app
-    from racer.loading import prompt_ids
-    ids = prompt_ids(app.TARGET.tokenizer, prompt)
-    with torch.inference_mode():
-        out = app.TARGET.model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False,
-                                        eos_token_id=sorted(app.TARGET.eos_ids))
-    return app.TARGET.decode(out[0, len(ids):].tolist())
 
 
 def weights_digest(model) -> str:
@@ -97,7 +87,7 @@ def test_eight_sessions_at_once_each_get_their_own_exact_output(app_url):
         traces = list(pool.map(exported, clients))
     for prompt, trace in zip(PROMPTS, traces):
         assert trace["prompt"] == prompt
-        assert trace["final_text"] == greedy_text(prompt), prompt
+        assert trace["final_text"] == plain_greedy_text(prompt, TOKENS), prompt
     assert weights_digest(app.TARGET.model) == before  # no session changed the shared model
 
 
@@ -118,7 +108,7 @@ def test_two_sessions_stepping_in_turns_stay_exact(app_url):
             break
     assert len(finished) == 2
     for c, prompt in prompts.items():
-        assert exported(c)["final_text"] == greedy_text(prompt)
+        assert exported(c)["final_text"] == plain_greedy_text(prompt, TOKENS)
 
 
 # -- memory over a long session ------------------------------------------------------

@@ -4,8 +4,6 @@ The default model loads from the user's cache (~/.cache/racer-explorer, or
 $RACER_CACHE_DIR), so a machine converts it once; the conversion tests convert into a
 temporary folder of their own.
 """
-import json
-from pathlib import Path
 
 import pytest
 import torch

@@ -23,7 +23,7 @@ from racer.compare import run_drafters
 from racer.drafters import DrafterSpec, RacerDrafter, register
 from racer.generate import Generation
 from racer.settings import KNOBS, Settings, add_flags, given_flags, settings_change
-from tests.controls import controls
+from tests.app_client import controls
 from tests.tiny import hf_greedy, repetitive_prompt, target, tiny_model
 
 
@@ -61,9 +61,11 @@ def test_a_sixth_drafter_appears_in_the_page_compare_cli_and_bench(sixth):
     assert compare.choices[-1] == entry and "retrieval_w4" in compare.value  # ticked like the others
     assert build_parser().parse_args(["hi", "--drafter", "retrieval_w4"]).drafter == "retrieval_w4"
     method, plain = bench.parse_methods("retrieval_w4:budget=8,plain", Settings())
-    assert (method.settings.drafter, method.settings.budget, plain.settings.drafter) == ("retrieval_w4", 8, "plain")
+    assert (method.settings.drafter, method.settings.budget) == ("retrieval_w4", 8)
+    assert plain.settings.drafter == "plain"
     assert read_controls(controls(drafter="retrieval_w4"))[0].drafter == "retrieval_w4"
-    assert drafter_label("retrieval_w4") == "retrieval only, window 4" and drafter_colour("retrieval_w4") == "#D55E00"
+    assert drafter_label("retrieval_w4") == "retrieval only, window 4"
+    assert drafter_colour("retrieval_w4") == "#D55E00"
 
 
 def test_a_sixth_drafter_decodes_greedy_exact_in_every_runner(sixth, one_thread, capsys):
@@ -85,7 +87,7 @@ def test_a_sixth_drafter_decodes_greedy_exact_in_every_runner(sixth, one_thread,
 
 
 def test_unregistered_drafters_are_refused_everywhere():
-    with pytest.raises(ValueError, match="drafter must be one of racer, retrieval, logits, prompt_lookup, plain"):
+    with pytest.raises(ValueError, match="must be one of racer, retrieval, logits, prompt_lookup, plain"):
         Settings(drafter="retrieval_w4")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["hi", "--drafter", "retrieval_w4"])
@@ -126,3 +128,23 @@ def test_controls_flags_and_notes_come_from_the_schema():
     bench_flags = {a.dest for a in bench.build_parser()._actions}
     assert {"width", "capacity", "max_new_tokens", "adaptive_budget"} <= bench_flags
     assert not {"temperature", "top_p", "seed", "drafter"} & bench_flags  # greedy; methods name the drafter
+
+
+def test_controls_are_clamped_with_a_note_or_refused_with_a_sentence():
+    def read(**changes):
+        return read_controls(controls(**changes))
+
+    # worked by hand: 0 -> 1 (the slider's low end), 2.5 -> 3 (halves up), 1e9 -> 1024
+    settings, notes = read(width=0, budget=2.5, max_new_tokens=1e9, top_p=0)
+    assert (settings.width, settings.budget, settings.max_new_tokens, settings.top_p) == (1, 3, 1024, 0.05)
+    assert notes == ["tree width 0 → 1 (below its range, 1 to 64)",
+                     "draft budget 2.5 → 3 (not a whole number)",
+                     "top-p 0 → 0.05 (below its range, 0.05 to 1)",
+                     "max new tokens 1,000,000,000 → 1,024 (above its range, 1 to 1,024)"]
+    assert read(width=-5, seed=-1)[0].seed == 0
+    assert read(depth=0, budget=1) == (Settings(depth=0, budget=1, max_new_tokens=24, adaptive_budget=False), [])  # ends are fine
+    for bad, words in ((dict(width="abc"), "tree width is not a number"), (dict(depth=None), "tree depth is empty"),
+                       (dict(window=float("nan")), "not a finite number"), (dict(drafter="gpt"), "no drafter"),
+                       (dict(adaptive_budget="yes"), "true or false")):
+        with pytest.raises(ValueError, match=words):
+            read(**bad)

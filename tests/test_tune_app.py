@@ -16,7 +16,7 @@ from gradio_client import Client  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from components.tune_handlers import TuneHandlers, TuneState, grid_values, whole  # noqa: E402
-from tests.controls import controls  # noqa: E402
+from tests.app_client import controls  # noqa: E402
 
 # the Explore tab's controls, which give what the grid leaves alone
 EXPLORE = controls(max_new_tokens=128, measure=True)

@@ -1,0 +1,31 @@
+"""What tests of the app share: the Explore tab's controls as handlers and the API take
+them (by name: one per setting of ``racer.settings.KNOBS``, plus ``measure``), and the
+reference text of the app's model.
+
+The controls hold fixed values rather than ``Settings()``'s defaults, so a test that
+names a value keeps its meaning when a default changes."""
+from __future__ import annotations
+
+NORMAL = dict(width=8, depth=12, window=10, budget=16, capacity=10000, temperature=0.0, top_p=1.0,
+              max_new_tokens=24, drafter="racer", adaptive_budget=False, seed=0, measure=False)
+
+
+def controls(**changes) -> dict:
+    """NORMAL with ``changes``: controls(budget=8) -> {..., "budget": 8, ...}."""
+    unknown = set(changes) - set(NORMAL)
+    assert not unknown, f"not a control: {unknown}"
+    return NORMAL | changes
+
+
+def plain_greedy_text(prompt: str, max_new_tokens: int) -> str:
+    """Reference: transformers' own greedy ``generate`` on the app's model (imports the
+    app, which loads the model), no speculation involved."""
+    import torch
+
+    import app
+    from racer.loading import prompt_ids
+    ids = prompt_ids(app.TARGET.tokenizer, prompt)
+    with torch.inference_mode():
+        out = app.TARGET.model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False,
+                                        eos_token_id=sorted(app.TARGET.eos_ids))
+    return app.TARGET.decode(out[0, len(ids):].tolist())
