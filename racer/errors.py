@@ -14,3 +14,13 @@ class UserError(ValueError):
     A subclass of ``ValueError``, so code that checks values the way the standard
     library does (``except ValueError``) keeps working.
     """
+
+
+class ModelLoadError(UserError):
+    """A model could not be loaded; the message is one sentence saying why and what to do."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, for a sentence that quotes it."""
+    text = str(error).strip().splitlines()
+    return text[0].rstrip(".") if text else type(error).__name__

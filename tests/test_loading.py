@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import BertConfig, LlamaConfig, LlamaForCausalLM
 
-from racer import loading
+from racer import gguf, loading
 from racer.bench_data import anchor_prompts, load_questions
 from racer.loading import (DEFAULT_MODEL, ModelLoadError, check_model_size, estimate_parameters,
                            load_model, prompt_ids)
@@ -109,7 +109,7 @@ def test_conversion_runs_once_then_the_cache_is_used(tmp_path, monkeypatch):
     def read_gguf_again(*args):
         raise AssertionError("the GGUF file was read although the cache is complete")
 
-    monkeypatch.setattr(loading, "_write_converted", read_gguf_again)
+    monkeypatch.setattr(gguf, "_write_converted", read_gguf_again)
     messages.clear()
     model, tokenizer = load_model(progress=messages.append)
     assert not any(m.startswith("Converting") for m in messages)
@@ -124,7 +124,7 @@ def test_interrupted_conversion_leaves_no_cache(tmp_path, monkeypatch, interrupt
         (folder / "config.json").write_text("{}")
         raise interruption
 
-    monkeypatch.setattr(loading, "_write_converted", write_half_then_fail)
+    monkeypatch.setattr(gguf, "_write_converted", write_half_then_fail)
     expected = ModelLoadError if isinstance(interruption, Exception) else KeyboardInterrupt
     with pytest.raises(expected):
         load_model()
