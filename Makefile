@@ -31,6 +31,6 @@ chromium:
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 		else \
-			echo "warning: /usr/bin/chromium is missing and we are not root; browser tests will fail (apt-get install chromium)"; \
+			echo "warning: /usr/bin/chromium is missing and we are not root; the browser tests will be skipped (sudo apt-get install chromium)"; \
 		fi; \
 	fi

@@ -154,3 +154,21 @@ def test_compare_two_drafters(client):
     assert [r[0] for r in rows] == ["RACER", "plain decoding"]
     assert "Lossless" in note
     assert len(plot_data(plot)) >= 4
+
+
+def test_every_endpoint_names_its_parameters_and_returns(client):
+    """The API shows the controls by their settings' names and each output by its label:
+    no ``param_N`` or ``value_N`` anywhere."""
+    from racer.settings import KNOBS
+
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/step", "/run", "/settings", "/compare", "/tune", "/tune_apply"} <= set(endpoints)
+    for name, endpoint in endpoints.items():
+        params = [p["parameter_name"] for p in endpoint["parameters"]]
+        returns = [r["label"] for r in endpoint["returns"]]
+        assert not [p for p in params if re.fullmatch(r"param_\d+", p)], (name, params)
+        assert all(r and not re.fullmatch(r"value_\d+", r) for r in returns), (name, returns)
+    step = endpoints["/step"]
+    assert [p["parameter_name"] for p in step["parameters"]] == ["prompt", *KNOBS, "measure"]
+    assert all(p["parameter_has_default"] for p in step["parameters"][1:])  # left out: the page's value
+    assert [r["label"] for r in step["returns"]][:3] == ["Draft tree", "Step outcome", "Generated text"]
