@@ -284,4 +284,7 @@ def _questions(args) -> list[Question]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as error:  # a bad flag or method: one line, no traceback
+        sys.exit(f"error: {error}")

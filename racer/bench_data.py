@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import UserError
+
 DATA = Path(__file__).resolve().parent / "data"
 TASKS = ("multi-turn", "translation", "summarization", "qa", "math_reasoning", "rag")
 
@@ -53,7 +55,7 @@ def select(questions: list[Question], tasks: tuple[str, ...] = TASKS,
     taken in turn. Subcategories a1 a2 a3 b1 b2, per_task 3 -> a1 b1 a2."""
     unknown = set(tasks) - set(TASKS)
     if unknown:
-        raise ValueError(f"unknown categories {sorted(unknown)}; choose from {', '.join(TASKS)}")
+        raise UserError(f"unknown categories {sorted(unknown)}; choose from {', '.join(TASKS)}")
     chosen = []
     for task in tasks:
         by_sub: dict[str, list[Question]] = {}
@@ -68,7 +70,7 @@ def select(questions: list[Question], tasks: tuple[str, ...] = TASKS,
 
 def preset(name: str, questions: list[Question]) -> list[Question]:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        raise UserError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     by_id = {q.question_id: q for q in questions}
     return [by_id[i] for i in PRESETS[name]]
 

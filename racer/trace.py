@@ -14,6 +14,7 @@ import json
 from dataclasses import fields
 from typing import Callable, Sequence
 
+from .errors import UserError
 from .records import AutomatonView, StepRecord, Timings
 from .settings import Settings
 from .tree import DraftTree
@@ -94,7 +95,7 @@ def dumps(trace: dict) -> str:
 def loads(text: str) -> dict:
     trace = json.loads(text)
     if trace.get("format") != FORMAT:
-        raise ValueError(f"not a RACER Explorer trace (format {trace.get('format')!r}, expected {FORMAT!r})")
+        raise UserError(f"not a RACER Explorer trace (format {trace.get('format')!r}, expected {FORMAT!r})")
     return trace
 
 
