@@ -2,12 +2,15 @@
 them (by name: one per setting of ``racer.settings.KNOBS``, plus ``measure``), and the
 reference text of the app's model.
 
-The controls hold fixed values rather than ``Settings()``'s defaults, so a test that
-names a value keeps its meaning when a default changes."""
+The settings tests rely on hold fixed values rather than ``Settings()``'s defaults, so
+a test keeps its meaning when a default changes; a setting added later takes its default."""
 from __future__ import annotations
 
-NORMAL = dict(width=8, depth=12, window=10, budget=16, capacity=10000, temperature=0.0, top_p=1.0,
-              max_new_tokens=24, drafter="racer", adaptive_budget=False, seed=0, measure=False)
+from racer.settings import Settings
+
+FIXED = dict(width=8, depth=12, window=10, budget=16, capacity=10000, temperature=0.0, top_p=1.0,
+             max_new_tokens=24, drafter="racer", adaptive_budget=False, seed=0)
+NORMAL = {**Settings().as_dict(), **FIXED, "measure": False}  # in the order of the app's inputs
 
 
 def controls(**changes) -> dict:
