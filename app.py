@@ -28,7 +28,8 @@ from components.handlers import Handlers, busy_buttons, idle_buttons
 from components.session import Session
 from components.text_view import automaton_html, generated_html, narration, outcome_html
 from components.tree_view import tree_figure
-from components.tune_handlers import GRID_SETTINGS, MAX_TOKENS, SOURCES, TuneHandlers, TuneState, source_visibility
+from components.tune_handlers import (GRID_SETTINGS, MAX_TOKENS, SOURCES, TuneHandlers, TuneState,
+                                      source_visibility)
 from components.tune_view import TABLE_HEADERS, heatmap_figure
 from racer.bench_data import TASKS
 from racer.generate import Generation
