@@ -86,6 +86,8 @@ class Run:
     forwards: int
     seconds: float
     steps: list[StepCost] = field(default_factory=list)  # engine runs, verify steps only
+    # tokens the last step accepted beyond max_new_tokens (the authors' loop counts them)
+    overshoot: int = 0
     same: bool | None = None          # equal to the reference method's tokens
     same_anchor: bool | None = None   # equal to the anchors' greedy tokens
 
@@ -124,10 +126,14 @@ def _override(base: Settings, text: str) -> tuple[str, object]:
 def run_engine(target: TargetModel, prompt: Prompt, settings: Settings, drafter=None) -> Run:
     start = time.perf_counter()
     gen = Generation(target, prompt.ids, settings, drafter=drafter)
-    steps = [StepCost(len(r.tree), r.timings.draft_s, r.timings.verify_s, r.timings.update_s)
-             for r in gen.steps() if r.tree is not None]
+    records = list(gen.steps())
     seconds = time.perf_counter() - start
-    return Run("", prompt.question_id, prompt.task, list(gen.output), gen.forwards, seconds, steps)
+    steps = [StepCost(len(r.tree), r.timings.draft_s, r.timings.verify_s, r.timings.update_s)
+             for r in records if r.tree is not None]
+    last = records[-1]
+    overshoot = len(last.accepted) - len(last.emitted) if last.finish_reason == "length" else 0
+    return Run("", prompt.question_id, prompt.task, list(gen.output), gen.forwards, seconds, steps,
+               overshoot=overshoot)
 
 
 def run_hf(target: TargetModel, prompt: Prompt, max_new_tokens: int, lookup: int | None) -> Run:
@@ -239,8 +245,12 @@ def summarise(runs: list[Run], methods: Sequence[Method]) -> dict[str, dict[str,
         for m in labels:
             mine = [r for r in rs if r.method == m]
             tokens, forwards = sum(len(r.output) for r in mine), sum(r.forwards for r in mine)
+            # the authors count the last step's tokens beyond the limit and not the prefill
+            verifies = forwards - len(mine)
             row = dict(prompts=len(mine), tokens=tokens, forwards=forwards, seconds=seconds[m],
                        mat=tokens / forwards if forwards else 0.0,
+                       mat_as_authors=((tokens + sum(r.overshoot for r in mine)) / verifies
+                                       if verifies > 0 else None),
                        tokens_per_s=tokens / seconds[m] if seconds[m] else 0.0,
                        ms_per_forward=1000 * seconds[m] / forwards if forwards else 0.0,
                        same=_count(mine, "same"), same_anchor=_count(mine, "same_anchor"))
@@ -310,6 +320,13 @@ def report(tables: dict, costs: list[dict], mismatches: list[str], reference: st
             keys.append("same_anchor")
         body = [[m] + [r.get(k) for k in keys] for m, r in rows.items()]
         out.append(f"\n{group} ({any_row['prompts']} prompts)\n" + format_table(headers, body))
+    groups = [g for g in tables if g != "overall"] + ["overall"]
+    labels = list(tables["overall"])
+    out.append("\nMAT by category (MAT as the authors count it: tokens beyond the limit counted, "
+               "prefill not)\n" + format_table(
+                   ["method"] + groups + ["as authors"],
+                   [[m] + [tables[g][m]["mat"] for g in groups] + [tables["overall"][m]["mat_as_authors"]]
+                    for m in labels]))
     if costs:
         body = [[c["tree_size"], c["steps"], c["draft_ms"], c["verify_ms"], c["update_ms"]] for c in costs]
         out.append("\nverify cost by tree size (all engine steps of this run, median)\n"
@@ -405,7 +422,7 @@ def main(argv: Sequence[str] | None = None, target: TargetModel | None = None,
                  for m in methods},
         tables=tables, verify_cost=costs, mismatches=mismatches,
         runs=[dict(method=r.method, question_id=r.question_id, task=r.task, tokens=len(r.output),
-                   forwards=r.forwards, seconds=r.seconds, same=r.same, same_anchor=r.same_anchor,
+                   forwards=r.forwards, seconds=r.seconds, overshoot=r.overshoot, same=r.same, same_anchor=r.same_anchor,
                    output_ids=r.output,
                    steps=[[s.tree_size, *(round(1000 * t, 3) for t in (s.draft_s, s.verify_s, s.update_s))]
                           for s in r.steps])
