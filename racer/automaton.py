@@ -1,33 +1,36 @@
-"""The retrieval automaton: Aho-Corasick over the token n-grams of the context.
+"""The retrieval automaton: a trie of the context's token n-grams with Aho-Corasick
+failure links.
 
-Every window of ``window`` tokens of the context is inserted into a trie of token ids;
-each node counts how many insertions passed through it (its *frequency*). The
-*current state* is the longest suffix of the context that is a path in the trie.
-Each decoding step the generation loop calls:
+Every string of at most ``window`` consecutive context tokens is a path in the trie;
+each node counts how often its string occurs in the context (its *frequency*) and
+when it last did (its *stamp*). The *state* is the node of the context's last
+``window`` tokens; its failure chain (state, its longest proper suffix in the trie,
+that one's, ...) is the list of every context suffix the trie holds.
 
-1. ``retrieve(root, budget)``: follow the failure chain of the current state; every
-   state with a child for the root token (at depth >= 2) is a *border*, a place where
-   the context suffix was followed by the root token before. The most frequent nodes
-   below the borders become draft paths. The root token is consumed.
-2. ``append(tokens)`` with the root and the accepted drafts: insert the windows ending
-   at each of them and move the state to the longest context suffix in the trie.
+Each decoding step the drafter calls:
 
-Worked example, window 3, context [1, 2, 3, 1, 2, 4]:
-    windows inserted: (1,2,3) (2,3,1) (3,1,2) (1,2,4); node (1,2) has frequency 2.
-    state: (1,2,4), the last window (no trie path is longer than a window).
-    retrieve(root=1): no state on the chain (1,2,4) -> root has a child 1 below depth 1,
-    so no border; the state becomes (1,). append([1]) inserts (2,4,1), the new state.
-    retrieve(root=2): (2,4,1) has no child 2; its failure link (1,) does -> border
-    (1,2), matched (1,). Below it (1,2,3) and (1,2,4), frequency 1 each -> paths
-    [(3,), (4,)], spent 3 (the border counts); the state becomes (1,2).
+1. ``retrieve(root)``: every suffix on the chain with a child for the root token is a
+   *border*: a place where the same context tokens were followed by the root before.
+2. ``continuations(states)``: the tokens that followed a border (then a continuation,
+   and so on), each with the longest match it continues, how often it followed that
+   match, and whether it followed the match's latest occurrence.
+3. ``append(tokens)`` with the root and the accepted drafts.
 
-Unlike the authors' code, failure links stay correct as the trie grows and shrinks
-(they are recomputed lazily, see ``_fail``), only leaves are ever recycled, and
-``append`` puts the state on the longest context suffix in the trie instead of
-advancing the old state, which after new insertions can lag behind.
+Worked example, window 3, context [1, 2, 3, 1, 2]:
+    trie: 1 (x2), 1 2 (x2), 1 2 3, 2 (x2), 2 3, 2 3 1, 3, 3 1, 3 1 2; state (3, 1, 2).
+    retrieve(3): the chain (3,1,2) -> (1,2) -> (2,) -> root; (1,2) and (2,) have a
+    child 3 -> borders (1,2,3) and (2,3), matched (1,2).
+    continuations of those borders: (1,2,3) is at the window's depth, (2,3) has the
+    child 1 -> token 1, match 2 (the border (2,3)), followed 1 time of 1.
 
-Left out on purpose: tensors, the logits cache and tree building; this module works
-on plain int token ids and returns paths.
+Departures from the authors' automaton (see the README): a string enters the trie as
+soon as its last token does, not once a whole window starting with it is complete, so
+a repeat is found even when it is closer than ``window`` tokens; failure links stay
+correct as nodes come and go (recomputed lazily); only leaves are recycled; retrieval
+does not move the state (``append`` does), so a retrieve can be repeated or dropped.
+
+Left out on purpose: tensors, the logits cache, estimates and tree building; this
+module works on plain int token ids.
 """
 from __future__ import annotations
 
@@ -46,8 +49,8 @@ class _Node:
         self.parent = parent      # None for the trie root and for recycled nodes
         self.children: dict[int, _Node] = {}
         self.depth = depth        # 0 for the trie root
-        self.count = 0            # insertions that passed through this node
-        self.stamp = 0            # LRU clock of the last insertion through it
+        self.count = 0            # occurrences of the string in the context
+        self.stamp = 0            # clock (context length) at its latest occurrence's end
         self.fail: Optional[_Node] = None
         self.fail_version = -1    # structure version ``fail`` was computed at
         self.uid = uid            # creation order; breaks ties deterministically
@@ -57,35 +60,48 @@ class _Node:
 class Retrieval:
     """What ``Automaton.retrieve`` found for one root token.
 
-    paths:   drafted tokens that follow the root (the root itself not included), one
-             per path end, by descending frequency of the end, then pool admission
-             order (layer by layer; within a layer, most frequent first).
-    spent:   pool size, borders included: what retrieval used of the budget.
-    matched: context tokens matched before the root by the deepest border; () if none.
     borders: per border, the context tokens it matched before the root, deepest first.
+    matched: the deepest border's; () if none.
+    states:  the border nodes, deepest first (opaque: pass them to ``continuations``).
     """
-
-    paths: list[tuple[int, ...]]
-    spent: int
-    matched: tuple[int, ...]
     borders: tuple[tuple[int, ...], ...]
+    matched: tuple[int, ...]
+    states: tuple
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """One token that followed a match earlier in the context.
+
+    match:  tokens matched just before it (context tokens, the root, drafted tokens);
+            at least 2, since a border holds a context token and the root.
+    count:  how often it followed that match; total: how often the match occurred.
+    latest: it followed the match's latest occurrence (what prompt lookup would copy).
+    states: its nodes under every match that it followed, deepest first (opaque).
+    """
+    token: int
+    match: int
+    count: int
+    total: int
+    latest: bool
+    states: tuple
 
 
 class Automaton:
-    """Aho-Corasick automaton over the ``window``-grams of a growing context.
+    """Trie of every string of at most ``window`` consecutive context tokens.
 
     At most ``capacity`` nodes (the trie root not counted); beyond that the least
     recently used leaf is recycled.
 
     >>> a = Automaton(window=3, capacity=100)
-    >>> a.reset([1, 2, 3, 1, 2])   # windows (1,2,3) (2,3,1) (3,1,2)
+    >>> a.reset([1, 2, 3, 1, 2])
     >>> a.state_tokens()
     (3, 1, 2)
-    >>> r = a.retrieve(3, budget=8)   # borders (1,2,3) and (2,3), not (3,): depth 1
-    >>> r.borders, r.paths, r.spent   # pool: (1,2,3) (2,3) (2,3,1)
-    (((1, 2), (2,)), [(1,)], 3)
-    >>> a.state_tokens()
-    (1, 2, 3)
+    >>> r = a.retrieve(3)
+    >>> r.borders, r.matched
+    (((1, 2), (2,)), (1, 2))
+    >>> [(c.token, c.match, c.count, c.total) for c in a.continuations(r.states)]
+    [(1, 2, 1, 1)]
     """
 
     def __init__(self, window: int, capacity: int) -> None:
@@ -113,160 +129,116 @@ class Automaton:
         return self._size
 
     def reset(self, context: Sequence[int]) -> None:
-        """Forget everything, then insert every full window of ``context``.
+        """Forget everything, then add ``context``.
 
-        context=[1, 2, 3, 1], window 3 -> windows (1,2,3) and (2,3,1); state (2,3,1),
-        the last window. A context shorter than the window inserts nothing.
+        context=[1, 2, 1], window 2 -> strings 1 (x2), 1 2, 2, 2 1; state (2, 1).
         """
         self._uid = 0
         self._root = _Node(-1, None, 0, 0)
         self._size = 0
         self._version = 0   # bumped on every node creation and recycling
-        self._clock = 0     # LRU clock, one tick per inserted window
+        self._clock = 0     # one tick per context token
         self._lru: list[tuple[int, int, _Node]] = []   # (stamp, uid, leaf), lazily invalidated
+        self._suffixes: list[_Node] = []   # nodes of the context's last 1, 2, ... tokens
         self._state = self._root
-        self._before_retrieve: Optional[_Node] = None  # state before an unconsumed retrieve
-        context = list(context)
-        w = self._window
-        for start in range(len(context) - w + 1):
-            self._insert(context[start:start + w])
-        self._tail = context[-w:]   # the last `window` tokens: all a window or a state needs
-        self._state = self._match(self._tail)
-
-    def retrieve(self, root: int, budget: int) -> Retrieval:
-        """Draft paths after ``root`` from the borders on the failure chain.
-
-        Moves the state to the root's child under the deepest state that has one (the
-        trie root if none): the root token is consumed and ``append`` will not count it
-        twice. Calling ``retrieve`` again before ``append`` first undoes that move.
-        """
-        if self._before_retrieve is not None:
-            self._state = self._before_retrieve
-        self._ensure_state()
-        # 1. borders: children for `root` along the failure chain, deepest first.
-        borders: list[_Node] = []
-        consumed: Optional[_Node] = None
-        state = self._state
-        while True:
-            child = state.children.get(root)
-            if child is not None:
-                consumed = consumed or child
-                if child.depth >= 2:   # at least one context token matched before root
-                    borders.append(child)
-            if state is self._root:
-                break
-            state = self._fail(state)
-        self._before_retrieve = self._state
-        self._state = consumed or self._root
-
-        matched = tuple(self._spell(b.parent) for b in borders)
-        if budget <= 0 or not borders:
-            return Retrieval([], 0, matched[0] if matched else (), matched)
-        pooled = self._select(borders, budget)
-
-        # 3. a pooled node with no pooled child ends a path, spelled below its border.
-        ends = [(n, b) for n, b in pooled if n is not b
-                and not any((c, b) in pooled for c in n.children.values())]
-        ends.sort(key=lambda nb: (-nb[0].count, pooled[nb]))
-        paths = []
-        for node, border in ends:
-            tokens = []
-            while node is not border:
-                tokens.append(node.token)
-                node = node.parent
-            paths.append(tuple(reversed(tokens)))
-        return Retrieval(paths, len(pooled), matched[0], matched)
+        self.append(context)
 
     def append(self, tokens: Sequence[int]) -> None:
-        """Add ``tokens`` (the root and the accepted drafts) to the context.
-
-        Inserts the window ending at each token (shorter only while the whole context
-        is), then sets the state to the longest context suffix that is a trie path. That
-        is the last window itself unless capacity cut its insertion short.
-        """
-        if not tokens:
-            return
-        w = self._window
-        last = self._root
+        """Add ``tokens`` (the root and the accepted drafts) to the context: each one
+        extends every context suffix shorter than the window by one token."""
         for token in tokens:
-            self._tail.append(token)
-            if len(self._tail) > w:
-                del self._tail[0]
-            last = self._insert(self._tail)
-        self._before_retrieve = None
-        # No trie path is longer than `window`, so a fully inserted last window is the
-        # longest suffix; a cut one is not a suffix at all and we match again.
-        self._state = last if last.depth == len(self._tail) else self._match(self._tail)
+            self._clock += 1
+            grown = []
+            for node in [self._root] + self._suffixes:
+                if node.parent is None and node is not self._root:
+                    continue   # recycled under us: that suffix is no longer in the trie
+                child = node.children.get(token)
+                if child is None:
+                    child = self._new_child(node, token, protect=grown)
+                    if child is None:
+                        continue   # full, and nothing could be recycled
+                self._touch(child)
+                grown.append(child)
+            self._suffixes = [n for n in grown if n.depth < self._window]
+            self._state = grown[-1] if grown else self._root
+            if not grown:
+                self._suffixes = []
+
+    def retrieve(self, root: int) -> Retrieval:
+        """Borders for ``root``: context suffixes (one token at least) that were followed
+        by ``root`` before, deepest first. Changes nothing."""
+        borders = []
+        for node in self._chain():
+            child = node.children.get(root)
+            if child is not None and node.depth >= 1:
+                borders.append(child)
+        matched = tuple(self._spell(b.parent) for b in borders)
+        return Retrieval(matched, matched[0] if matched else (), tuple(borders))
+
+    def continuations(self, states: tuple, limit: int = 8) -> list[Continuation]:
+        """Tokens that followed ``states`` (borders, or a continuation's states), at
+        most ``limit`` per state, deepest match first; a token that followed several
+        matches is reported once, with its deepest.
+
+        Within a state: most frequent first, then the most recent.
+        """
+        found: dict[int, Continuation] = {}
+        for state in states:
+            kids = state.children
+            if not kids:
+                continue
+            latest = max(kids.values(), key=lambda n: n.stamp)
+            best = kids.values() if len(kids) <= limit else heapq.nlargest(
+                limit, kids.values(), key=lambda n: (n.count, n.stamp))
+            for child in sorted(best, key=lambda n: (-n.count, -n.stamp)):
+                if child.token in found:
+                    continue
+                below = tuple(s.children[child.token] for s in states if child.token in s.children)
+                found[child.token] = Continuation(child.token, state.depth, child.count, state.count,
+                                                  child is latest, below)
+        return list(found.values())
 
     def state_tokens(self) -> tuple[int, ...]:
         """The tokens spelling the current state, trie root first; () at the root."""
-        self._ensure_state()
         return self._spell(self._state)
 
-    # ------------------------------------------------------------- retrieval pool
-
-    def _select(self, borders: list[_Node], budget: int) -> dict[tuple[_Node, _Node], int]:
-        """Spec "Retrieval selection" 2: {(pooled node, its border): admission order}.
-
-        Breadth first from all borders at once; a bounded pool of `budget` nodes keeps
-        the most frequent. A node is pooled per border: a deeper border can lie below a
-        shallower one (root 1 after context [.., 1, 1]: borders (1,1,1) and (1,1)), and
-        each spells its own paths. Frequency never grows with depth, so a layer that
-        admits nothing ends the search, and a pooled node's parent (up to its border)
-        stays pooled: the parent is at least as frequent and, on a tie, less deep.
-        """
-        pool: list[tuple[int, int, int, _Node, _Node]] = []  # min-heap: rarest, deepest, newest
-        pooled: dict[tuple[_Node, _Node], int] = {}
-        layer = [(b, b) for b in borders]
-        admitted = 0
-        while layer:
-            # most frequent candidates first, so a full pool keeps the best of the layer
-            layer.sort(key=lambda nb: -nb[0].count)
-            entered = []
-            for node, border in layer:
-                if len(pool) >= budget:
-                    if node.count <= pool[0][0]:
-                        break   # the rest of the layer is no more frequent
-                    _, _, _, out, out_border = heapq.heappop(pool)
-                    del pooled[out, out_border]
-                admitted += 1
-                heapq.heappush(pool, (node.count, -node.depth, -admitted, node, border))
-                pooled[node, border] = admitted
-                entered.append((node, border))
-            if not entered:
-                break
-            layer = [(c, b) for n, b in entered if (n, b) in pooled for c in n.children.values()]
-        return pooled
+    def failure_chain(self) -> list[tuple[int, ...]]:
+        """The strings on the state's failure chain, deepest first, the root () last."""
+        chain, node = [], self._state
+        while True:
+            chain.append(self._spell(node))
+            if node is self._root:
+                return chain
+            node = self._fail(node)
 
     # ------------------------------------------------------------ trie and links
 
-    def _insert(self, tokens: Sequence[int]) -> _Node:
-        """Insert one window; return the deepest node reached.
+    def _chain(self) -> list[_Node]:
+        """The state's failure chain without the trie root: every context suffix in
+        the trie, deepest first. It is the suffix list ``append`` keeps (plus the state
+        when the state is a full window); ``failure_chain`` walks the links instead."""
+        chain = list(reversed(self._suffixes))
+        if self._state is not self._root and (not chain or chain[0] is not self._state):
+            chain.insert(0, self._state)
+        return chain
 
-        Every node on the path gets the same new stamp, so a node is never less recent
-        than its descendants and the LRU leaf is the only candidate for recycling.
-        If the trie is full and nothing can be recycled, the window is cut short.
-        """
-        self._clock += 1
+    def _touch(self, node: _Node) -> None:
+        """One more occurrence ending now. Ancestors get the same stamp, so a node is
+        never less recent than its descendants and only leaves are LRU candidates."""
+        node.count += 1
         clock = self._clock
-        node = self._root
-        for token in tokens:
-            child = node.children.get(token)
-            if child is None:
-                child = self._new_child(node, token)
-                if child is None:
-                    break
-            child.count += 1
-            child.stamp = clock
-            node = child
-        if node is not self._root and not node.children:
+        up = node
+        while up is not self._root and up.stamp < clock:
+            up.stamp = clock
+            up = up.parent
+        if not node.children:
             heapq.heappush(self._lru, (clock, node.uid, node))
             if len(self._lru) > 2 * self._size + 64:
                 self._rebuild_lru()
-        return node
 
-    def _new_child(self, parent: _Node, token: int) -> Optional[_Node]:
-        if self._size >= self._capacity and not self._recycle(keep=parent):
+    def _new_child(self, parent: _Node, token: int, protect: list[_Node]) -> Optional[_Node]:
+        if self._size >= self._capacity and not self._recycle(keep={id(parent)} | {id(n) for n in protect}
+                                                              | {id(n) for n in self._suffixes}):
             return None
         self._uid += 1
         child = _Node(token, parent, parent.depth + 1, self._uid)
@@ -275,13 +247,12 @@ class Automaton:
         self._version += 1
         return child
 
-    def _recycle(self, keep: _Node) -> bool:
-        """Remove the least recently used leaf other than ``keep`` and the state.
+    def _recycle(self, keep: set[int]) -> bool:
+        """Remove the least recently used leaf whose id is not in ``keep`` (the nodes
+        being extended or just made: the context's suffixes).
 
         Heap entries go stale when a leaf is restamped, gains a child or is recycled;
-        they are skipped here. Only leaves are recycled, so only ``keep`` (the end of the
-        path being inserted; already safe, as restamping staled its entries) and the
-        state need guarding: their ancestors are inner nodes.
+        they are skipped here.
         """
         aside = []
         victim = None
@@ -290,7 +261,7 @@ class Automaton:
             stamp, _, node = entry
             if node.parent is None or node.stamp != stamp or node.children:
                 continue
-            if node is keep or node is self._state:
+            if id(node) in keep:
                 aside.append(entry)
                 continue
             victim = node
@@ -340,20 +311,6 @@ class Automaton:
             if state is self._root:
                 return state
             state = self._fail(state)
-
-    def _match(self, tokens: Sequence[int]) -> _Node:
-        """The longest suffix of ``tokens`` that is a trie path (Aho-Corasick scan)."""
-        state = self._root
-        for token in tokens:
-            state = self._goto(state, token)
-        return state
-
-    def _ensure_state(self) -> None:
-        # The state is never recycled (``_recycle`` protects it); this guard only makes
-        # a broken invariant harmless instead of fatal.
-        if self._state is not self._root and self._state.parent is None:
-            self._before_retrieve = None
-            self._state = self._match(self._tail)
 
     def _spell(self, node: _Node) -> tuple[int, ...]:
         tokens = []

@@ -84,6 +84,8 @@ class Run:
     forwards: int
     seconds: float
     steps: list[StepCost] = field(default_factory=list)  # engine runs, verify steps only
+    # tokens the last step accepted beyond max_new_tokens (the authors' loop counts them)
+    overshoot: int = 0
     same: bool | None = None          # equal to the reference method's tokens
     same_anchor: bool | None = None   # equal to the anchors' greedy tokens
 
@@ -122,10 +124,14 @@ def _override(base: Settings, text: str) -> tuple[str, object]:
 def run_engine(target: TargetModel, prompt: Prompt, settings: Settings, drafter=None) -> Run:
     start = time.perf_counter()
     gen = Generation(target, prompt.ids, settings, drafter=drafter)
-    steps = [StepCost(len(r.tree), r.timings.draft_s, r.timings.verify_s, r.timings.update_s)
-             for r in gen.steps() if r.tree is not None]
+    records = list(gen.steps())
     seconds = time.perf_counter() - start
-    return Run("", prompt.question_id, prompt.task, list(gen.output), gen.forwards, seconds, steps)
+    steps = [StepCost(len(r.tree), r.timings.draft_s, r.timings.verify_s, r.timings.update_s)
+             for r in records if r.tree is not None]
+    last = records[-1]
+    overshoot = len(last.accepted) - len(last.emitted) if last.finish_reason == "length" else 0
+    return Run("", prompt.question_id, prompt.task, list(gen.output), gen.forwards, seconds, steps,
+               overshoot=overshoot)
 
 
 def run_hf(target: TargetModel, prompt: Prompt, max_new_tokens: int, lookup: int | None) -> Run:
@@ -269,7 +275,8 @@ def _run_dict(r: Run) -> dict:
     """One run for the JSON file: its tokens and, per verify step, [tree size, draft ms,
     verify ms, update ms]."""
     return dict(method=r.method, question_id=r.question_id, task=r.task, tokens=len(r.output),
-                forwards=r.forwards, seconds=r.seconds, same=r.same, same_anchor=r.same_anchor,
+                forwards=r.forwards, seconds=r.seconds, overshoot=r.overshoot, same=r.same,
+                same_anchor=r.same_anchor,
                 output_ids=r.output,
                 steps=[[s.tree_size, *(round(1000 * t, 3) for t in (s.draft_s, s.verify_s, s.update_s))]
                        for s in r.steps])

@@ -76,6 +76,8 @@ def summarise(runs: list[Run], methods: Sequence[Method]) -> dict[str, dict[str,
             tokens, forwards = sum(len(r.output) for r in mine), sum(r.forwards for r in mine)
             row = dict(prompts=len(mine), tokens=tokens, forwards=forwards, seconds=seconds[m],
                        mat=measure.mat(tokens, forwards),
+                       mat_as_authors=measure.mat_as_authors(tokens, sum(r.overshoot for r in mine),
+                                                             forwards, len(mine)),
                        tokens_per_s=tokens / seconds[m] if seconds[m] else 0.0,
                        ms_per_forward=1000 * seconds[m] / forwards if forwards else 0.0,
                        same=_count(mine, "same"), same_anchor=_count(mine, "same_anchor"))
@@ -145,6 +147,13 @@ def report(tables: dict, costs: list[dict], mismatches: list[str], reference: st
             keys.append("same_anchor")
         body = [[m] + [r.get(k) for k in keys] for m, r in rows.items()]
         out.append(f"\n{group} ({any_row['prompts']} prompts)\n" + format_table(headers, body))
+    groups = [g for g in tables if g != "overall"] + ["overall"]
+    labels = list(tables["overall"])
+    out.append("\nMAT by category (MAT as the authors count it: tokens beyond the limit counted, "
+               "prefill not)\n" + format_table(
+                   ["method"] + groups + ["as authors"],
+                   [[m] + [tables[g][m]["mat"] for g in groups] + [tables["overall"][m]["mat_as_authors"]]
+                    for m in labels]))
     if costs:
         body = [[c["tree_size"], c["steps"], c["draft_ms"], c["verify_ms"], c["update_ms"]] for c in costs]
         out.append("\nverify cost by tree size (all engine steps of this run, median)\n"

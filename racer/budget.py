@@ -1,83 +1,79 @@
-"""The adaptive draft budget: each step, pick the tree size that is expected to give
-the most tokens per second on this machine.
+"""The adaptive tree size: each step, the number of nodes that is expected to give
+the most tokens per second, from this step's own estimates.
 
-For a candidate size b the expected gain per step is (1 + a(b)) tokens, where a(b)
-is the number of drafted tokens a tree of b nodes would have got accepted, and the
-cost is c(b) seconds. a(b) is learned from every verified tree without extra
-forwards: a drafter creates nodes best first (``DraftTree.created``), so the tree a
-budget b would have built is the first b created nodes, and its accepted length is
-the accepted path cut at the first node created later than b. c(b) is a cost curve
-measured once per model (``TargetModel.verify_costs``), scaled by the ratio of
-observed to predicted step time, so it follows drift such as a growing context.
+The drafter builds its tree best first up to the budget ceiling, each node with an
+estimate of its chance of acceptance given its parent's (``racer.calibration``). A
+tree of the first b created nodes then gets, in expectation, 1 + A(b) tokens, where
+A(b) is the sum of those nodes' path probabilities (the product of the estimates from
+the root down: the chance that the node is accepted). It costs c(b): the verify
+forward measured for b nodes once per model (``TargetModel.verify_costs``), scaled by
+how slow this run's forwards are against that measurement, plus this run's drafting
+and bookkeeping time per step. The size chosen maximises (1 + A(b)) / c(b).
 
-b = 1 (plain decoding) is always a candidate, so when drafts do not pay the engine
-decodes plainly; every EXPLORE_EVERY steps it tries one size up to keep learning.
+So a step whose context has a long, reliable match gets a deep tree, and a step with
+no evidence decodes plainly (b = 1). Every EXPLORE_EVERY steps the size is doubled
+(at least 2 nodes), so that a table that underrates some evidence still sees it
+verified and recovers.
 """
 from __future__ import annotations
 
 from .tree import DraftTree
 
-CANDIDATES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
-EXPLORE_EVERY = 6   # one step in six probes a bigger tree
-DECAY = 0.8         # weight of the past in the running averages (~5 steps of memory)
+EXPLORE_EVERY = 8   # one step in eight verifies a bigger tree than the estimates ask for
+DECAY = 0.8         # weight of the past in the running means of time (~5 steps of memory)
 
 
 class AdaptiveBudget:
     def __init__(self, costs: dict[int, float]) -> None:
-        """costs: {tree size: seconds per step} measured for a few sizes."""
+        """costs: {tree size: seconds per verify forward} measured for a few sizes."""
         self._sizes = sorted(costs)
         self._costs = costs
-        self._accepted: dict[int, float] = {}  # b -> running mean of a(b)
-        self._scale = 1.0                      # observed / predicted step time
+        self._scale = 1.0      # observed / measured verify time
+        self._overhead = 0.0   # seconds per step outside the verify forward
         self._steps = 0
-        self._last = 1
 
     def cost(self, size: int) -> float:
-        """Predicted seconds for a step with a tree of ``size`` nodes (linear
-        interpolation of the measured curve, flat beyond its ends)."""
+        """Predicted seconds for a step with a tree of ``size`` nodes: the verify
+        forward (linear interpolation of the measured curve, linear beyond its end)
+        plus drafting and bookkeeping."""
         sizes, costs = self._sizes, self._costs
         if size <= sizes[0]:
-            return costs[sizes[0]] * self._scale
-        for lo, hi in zip(sizes, sizes[1:]):
-            if size <= hi:
-                frac = (size - lo) / (hi - lo)
-                return (costs[lo] + frac * (costs[hi] - costs[lo])) * self._scale
-        return costs[sizes[-1]] * size / sizes[-1] * self._scale
+            verify = costs[sizes[0]]
+        elif size >= sizes[-1]:
+            verify = costs[sizes[-1]] * size / sizes[-1]
+        else:
+            hi = next(i for i, s in enumerate(sizes) if s >= size)
+            lo = hi - 1
+            frac = (size - sizes[lo]) / (sizes[hi] - sizes[lo])
+            verify = costs[sizes[lo]] + frac * (costs[sizes[hi]] - costs[sizes[lo]])
+        return verify * self._scale + self._overhead
 
-    def choose(self, ceiling: int) -> int:
-        """The budget for the next step, at most ``ceiling``."""
+    def expected(self, tree: DraftTree) -> list[float]:
+        """expected[b] = expected accepted drafts of the tree's first b created nodes
+        (expected[1] = 0: the root alone)."""
+        probs = tree.path_probs()
+        by_creation = sorted(range(1, len(tree)), key=lambda i: tree.created[i])
+        out = [0.0, 0.0]
+        for i in by_creation:
+            out.append(out[-1] + probs[i])
+        return out
+
+    def choose(self, tree: DraftTree) -> int:
+        """How many of ``tree``'s nodes (in creation order) to verify this step."""
         self._steps += 1
-        options = [b for b in CANDIDATES if b <= ceiling] or [1]
-        if ceiling not in options and ceiling > 1:
-            options.append(ceiling)
-        # an untried size is assumed as good as the best tried size below it
-        best, best_rate, known = 1, 1.0 / self.cost(1), 0.0
-        for b in options:
-            known = self._accepted.get(b, known)
-            rate = (1.0 + known) / self.cost(b)
+        expected = self.expected(tree)
+        best, best_rate = 1, 1.0 / self.cost(1)
+        for b in range(2, len(tree) + 1):
+            rate = (1.0 + expected[b]) / self.cost(b)
             if rate > best_rate:
                 best, best_rate = b, rate
         if self._steps % EXPLORE_EVERY == 0:
-            bigger = [b for b in options if b > best]
-            if bigger:
-                best = bigger[0]
-        self._last = best
+            best = min(len(tree), max(2, 2 * best))
         return best
 
-    def observe(self, tree: DraftTree, accepted: tuple[int, ...], budget: int, seconds: float) -> None:
-        """Learns from one verified tree built under ``budget``: what every budget up
-        to it would have accepted, and how long the step took."""
-        size = len(tree)
-        for b in CANDIDATES:
-            if b > budget:
-                break
-            got = 0
-            for node in accepted[1:]:
-                if tree.created[node] >= b:
-                    break
-                got += 1
-            old = self._accepted.get(b)
-            self._accepted[b] = got if old is None else DECAY * old + (1 - DECAY) * got
-        predicted = self.cost(size) / self._scale
-        if predicted > 0 and seconds > 0:
-            self._scale = DECAY * self._scale + (1 - DECAY) * (seconds / predicted)
+    def observe(self, size: int, verify_s: float, other_s: float) -> None:
+        """One step's times: its verify forward of ``size`` nodes and the rest."""
+        measured = self.cost(size) - self._overhead
+        if measured > 0 and verify_s > 0:
+            self._scale = DECAY * self._scale + (1 - DECAY) * self._scale * verify_s / measured
+        self._overhead = DECAY * self._overhead + (1 - DECAY) * other_s

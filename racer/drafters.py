@@ -4,10 +4,15 @@ after the target has verified it, the drafter observes what happened.
 All drafters run through the same generation loop, KV cache and acceptance code,
 so their numbers compare on equal terms:
 
-- ``RacerDrafter``: retrieval automaton + logits cache merged in one tree (RACER);
-  with one source switched off it is the "retrieval only" / "logits only" ablation.
+- ``RacerDrafter``: retrieval automaton + logits cache merged in one best-first tree
+  (RACER); with one source switched off it is the "retrieval only" / "logits only"
+  ablation.
 - ``PromptLookupDrafter``: one chain copied after the latest n-gram match.
 - ``PlainDrafter``: the root alone, i.e. plain autoregressive decoding.
+
+Drafters that draft attach to every node an estimate of its chance of acceptance
+(``racer.calibration``) and learn from each verified tree, so the tree they build
+for a budget of b nodes is their best b nodes, and the loop can size the tree.
 
 ``REGISTRY`` at the bottom describes each drafter once (name, label, colour, factory,
 which sources it drafts from); the app, the CLI, the benchmark and the views read it,
@@ -15,18 +20,17 @@ so a new drafter is a ``register`` call here and nothing elsewhere.
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-import numpy as np
-
 from .automaton import Automaton
+from .calibration import Calibration, Evidence
 from .errors import UserError
-from .logits_cache import LogitsCache
+from .growth import Candidate, grow
+from .logits_cache import LogitsCache, TopK
 from .records import AutomatonView
 from .settings import Settings
-from .tree import LOGITS, RETRIEVAL, DraftTree, TreeBuilder, root_only
+from .tree import BOTH, LOGITS, RETRIEVAL, DraftTree, TreeBuilder, root_only
 
 
 class Drafter:
@@ -34,17 +38,18 @@ class Drafter:
 
     name = "plain"
 
-    def reset(self, context: Sequence[int], successors: np.ndarray, settings: Settings) -> None:
-        """Start of a generation: the prompt, and the top-k successors the prefill
-        computed at each prompt token (n, k)."""
+    def reset(self, context: Sequence[int], top: TopK, settings: Settings) -> None:
+        """Start of a generation: the prompt, and the target's top-k at each prompt
+        token (n, k)."""
 
     def propose(self, root: int, settings: Settings, budget: int) -> tuple[DraftTree, AutomatonView]:
-        """A tree of at most ``budget`` nodes (root included), depth at most settings.depth."""
+        """A tree of at most ``budget`` nodes (root included), depth at most settings.depth,
+        its nodes created likeliest first."""
         return root_only(root), AutomatonView()
 
-    def observe(self, tree: DraftTree, successors: np.ndarray, appended: Sequence[int]) -> None:
-        """After a verify: top-k successors at every tree node (n, k), and the tokens
-        that entered the context (the root and the accepted drafts)."""
+    def observe(self, tree: DraftTree, top: TopK, accepted: Sequence[int]) -> None:
+        """After a verify: the target's top-k at every tree node (n, k), and the
+        accepted node indices (root first), whose tokens entered the context."""
 
     def reconfigure(self, settings: Settings, context: Sequence[int]) -> None:
         """Settings changed between steps; ``context`` is everything in the KV cache."""
@@ -54,9 +59,18 @@ class PlainDrafter(Drafter):
     name = "plain"
 
 
+def learn(calibration: Calibration, tree: DraftTree, accepted: Sequence[int]) -> None:
+    """Every node whose parent was accepted is a labelled example: accepted or not.
+    Nodes below a rejected one were never tested and teach nothing."""
+    on_path = set(accepted)
+    for i in range(1, len(tree)):
+        if tree.parents[i] in on_path and tree.evidence and tree.evidence[i] is not None:
+            calibration.observe(tree.evidence[i], i in on_path)
+
+
 class RacerDrafter(Drafter):
-    """RACER: retrieval drafts from an Aho-Corasick automaton over the context, logits
-    drafts from the copy-logits cache, merged into one trie."""
+    """RACER: retrieval drafts from an automaton over the context, logits drafts from
+    the copy-logits cache, merged into one trie grown best first (``racer.growth``)."""
 
     def __init__(self, vocab_size: int, use_retrieval: bool = True, use_logits: bool = True,
                  keep_state: bool = False) -> None:
@@ -67,15 +81,15 @@ class RacerDrafter(Drafter):
         self.vocab_size = vocab_size
         self.use_retrieval = use_retrieval
         self.use_logits = use_logits
-        # keep_state: a new generation adds its prompt to the automaton and logits cache
-        # of the earlier ones instead of starting empty (the authors' evaluation keeps
-        # one of each across all prompts). The automaton then also gets the window - 1
-        # windows that span the previous context's end and the new prompt's start.
+        # keep_state: a new generation adds its prompt to the automaton, logits cache
+        # and calibration of the earlier ones instead of starting empty (the authors'
+        # evaluation keeps one automaton and cache across all prompts).
         self.keep_state = keep_state
         self.automaton: Automaton | None = None
         self.cache: LogitsCache | None = None
+        self.calibration = Calibration()
 
-    def reset(self, context, successors, settings) -> None:
+    def reset(self, context, top, settings) -> None:
         if self.use_retrieval:
             a = self.automaton
             same_shape = a is not None and (a.window, a.capacity) == (settings.window, settings.capacity)
@@ -85,12 +99,14 @@ class RacerDrafter(Drafter):
                 self.automaton = Automaton(settings.window, settings.capacity)
                 self.automaton.reset(context)
         if self.use_logits:
-            width = max(settings.width, successors.shape[1])
+            width = max(settings.width, top.ids.shape[1])
             if self.keep_state and self.cache is not None:
                 self.cache.ensure_width(width)
             else:
                 self.cache = LogitsCache(self.vocab_size, width)
-            self.cache.update(context, successors)
+            self.cache.update(context, top)
+        if not self.keep_state:
+            self.calibration = Calibration()
 
     def reconfigure(self, settings, context) -> None:
         a = self.automaton
@@ -101,87 +117,77 @@ class RacerDrafter(Drafter):
             self.cache.ensure_width(settings.width)
 
     def propose(self, root, settings, budget):
-        builder = TreeBuilder(root, max_nodes=budget, max_depth=settings.depth)
-        view, spent = AutomatonView(), 0
+        view, borders = AutomatonView(), ()
         if self.automaton is not None:
-            found = self.automaton.retrieve(root, budget if settings.depth > 0 else 0)
-            for path in found.paths:
-                builder.add_path(list(path), RETRIEVAL)
-            spent = found.spent
+            found = self.automaton.retrieve(root)
+            borders = found.states
             view = AutomatonView(found.matched, found.borders, self.automaton.node_count, self.automaton.capacity)
-        if self.cache is not None:
-            expand_logits(builder, self.cache, settings.width, budget - spent)
-        return builder.build(), view
+        width = settings.width
 
-    def observe(self, tree, successors, appended) -> None:
+        def expand(token: int, states: tuple) -> list[tuple[Candidate, float]]:
+            found: dict[int, Candidate] = {}
+            if self.cache is not None:
+                for rank, (tok, prob) in enumerate(self.cache.candidates(token, width)):
+                    found[tok] = Candidate(tok, LOGITS, Evidence(rank=rank, prob=prob))
+            if states:
+                for c in self.automaton.continuations(states, width):
+                    evidence = Evidence(match=c.match, count=c.count, total=c.total, latest=c.latest)
+                    other = found.get(c.token)
+                    found[c.token] = (Candidate(c.token, RETRIEVAL, evidence, c.states) if other is None else
+                                      Candidate(c.token, BOTH, other.evidence.merged(evidence), c.states))
+            return [(c, self.calibration.estimate(c.evidence)) for c in found.values()]
+
+        return grow(root, borders, budget, settings.depth, expand), view
+
+    def observe(self, tree, top, accepted) -> None:
         if self.cache is not None:
-            self.cache.update(tree.tokens, successors)
+            self.cache.update(tree.tokens, top)
         if self.automaton is not None:
-            self.automaton.append(appended)
-
-
-def expand_logits(builder: TreeBuilder, cache: LogitsCache, width: int, budget: int) -> None:
-    """Grows the logits part of the tree from the root, first in first out.
-
-    A node of breadth b gets its first b cached successors as children. Children's
-    breadths start at b (below a depth-1 node) or b // 2 (elsewhere) and halve from
-    one child to the next, never below 1: with width 8 the root's children get
-    4, 2, 1, 1, 1, 1, 1, 1 and a depth-1 node of breadth 4 gives 4, 2, 1, 1. So the
-    tree leans towards the likeliest continuations. The root costs 1, each child 1.
-    """
-    if budget < 1:
-        return
-    budget -= 1
-    queue = deque([(0, builder.tokens_at(0), 0, width)])  # (node, token, depth, breadth)
-    while queue and budget > 0:
-        node, token, depth, breadth = queue.popleft()
-        if depth >= builder.max_depth:
-            continue
-        child_breadth = breadth if depth == 1 else breadth // 2
-        for successor in cache.successors(token, breadth):
-            if budget <= 0:
-                break
-            child = builder.add_child(node, successor, LOGITS)
-            if child is None:
-                break
-            budget -= 1
-            queue.append((child, successor, depth + 1, max(1, child_breadth)))
-            child_breadth = max(1, child_breadth // 2)
+            self.automaton.append([tree.tokens[i] for i in accepted])
+        learn(self.calibration, tree, accepted)
 
 
 class PromptLookupDrafter(Drafter):
     """Prompt lookup decoding: find the latest earlier occurrence of the last n tokens
     (n = MAX_NGRAM down to 1) of context + root, and draft the tokens that followed
-    it as a single chain."""
+    it as a single chain. Its estimates come from a calibration by n."""
 
     name = "prompt_lookup"
     MAX_NGRAM = 3  # longer keys rarely match; shorter ones match noise
 
     def __init__(self) -> None:
         self.context: list[int] = []
+        self.calibration = Calibration()
 
-    def reset(self, context, successors, settings) -> None:
+    def reset(self, context, top, settings) -> None:
         self.context = list(context)
+        self.calibration = Calibration()
 
     def reconfigure(self, settings, context) -> None:
         self.context = list(context)
 
     def propose(self, root, settings, budget):
         length = min(settings.depth, budget - 1)
-        chain = find_continuation(self.context + [root], self.MAX_NGRAM, length) if length > 0 else []
+        n, chain = find_continuation(self.context + [root], self.MAX_NGRAM, length) if length > 0 else (0, [])
         builder = TreeBuilder(root, max_nodes=budget, max_depth=settings.depth)
-        builder.add_path(chain, RETRIEVAL)
+        evidence = Evidence(match=n, lookup=True)
+        estimate = self.calibration.estimate(evidence)
+        node = 0
+        for token in chain:  # the chain fits: it is at most depth long and budget - 1 nodes
+            node = builder.add_child(node, token, RETRIEVAL, estimate, evidence)
         return builder.build(), AutomatonView()
 
-    def observe(self, tree, successors, appended) -> None:
-        self.context.extend(appended)
+    def observe(self, tree, top, accepted) -> None:
+        self.context.extend(tree.tokens[i] for i in accepted)
+        learn(self.calibration, tree, accepted)
 
 
-def find_continuation(seq: Sequence[int], max_ngram: int, length: int) -> list[int]:
-    """Tokens that followed the latest earlier occurrence of seq's last n tokens.
+def find_continuation(seq: Sequence[int], max_ngram: int, length: int) -> tuple[int, list[int]]:
+    """(n, tokens that followed the latest earlier occurrence of seq's last n tokens),
+    for the largest n <= max_ngram that has one; (0, []) if none.
 
     >>> find_continuation([1, 2, 3, 9, 1, 2], max_ngram=2, length=2)
-    [3, 9]
+    (2, [3, 9])
     """
     for n in range(min(max_ngram, len(seq) - 1), 0, -1):
         key = list(seq[-n:])
@@ -189,8 +195,8 @@ def find_continuation(seq: Sequence[int], max_ngram: int, length: int) -> list[i
             if list(seq[start : start + n]) == key:
                 follow = list(seq[start + n : start + n + length])
                 if follow:
-                    return follow
-    return []
+                    return n, follow
+    return 0, []
 
 
 # -- the registry: all that the app, CLI, benchmark and views know of a drafter --------

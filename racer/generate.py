@@ -15,16 +15,16 @@ from __future__ import annotations
 import time
 from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 
 from .budget import AdaptiveBudget
 from .drafters import Drafter, make_drafter
 from .errors import UserError
-from .model import TargetModel
+from .logits_cache import TopK
+from .model import TargetModel, top_tokens
 from .records import AutomatonView, StepRecord, Timings
 from .settings import Settings
-from .tree import root_only
+from .tree import DraftTree, root_only
 from .verify import bonus_probability, node_probs, pick_token, verdicts, walk_tree
 
 
@@ -51,7 +51,7 @@ class Generation:
         self._generator.manual_seed(settings.seed)
         self._applied = settings
         self._adaptive: AdaptiveBudget | None = None
-        self._successors: list[np.ndarray] = []  # top-k rows of the context, in chunks
+        self._tops: list[TopK] = []  # the target's top-k at every context position, in chunks
 
     def steps(self) -> Iterator[StepRecord]:
         while not self.finished:
@@ -80,13 +80,13 @@ class Generation:
         s = self.settings
         t0 = time.perf_counter()
         self.cache = self.target.new_cache()
-        last, successors = self.target.prefill(self.prompt_ids, self.cache, top_k=s.width)
+        last, top = self.target.prefill(self.prompt_ids, self.cache, top_k=s.width)
         t1 = time.perf_counter()
         self.context = list(self.prompt_ids)
         self.forwards = 1
         root = pick_token(last, s, self._generator)
-        self.drafter.reset(self.context, successors, s)
-        self._successors = [successors]
+        self.drafter.reset(self.context, top, s)
+        self._tops = [top]
         emitted = self._emit([root])
         t2 = time.perf_counter()
         return StepRecord(
@@ -101,11 +101,7 @@ class Generation:
         root = self.output[-1]
         context_len = len(self.context)
         t0 = time.perf_counter()
-        budget = self._budget(s, context_len)
-        if budget > 1 and s.depth > 0:
-            tree, view = self.drafter.propose(root, s, budget)
-        else:
-            tree, view = root_only(root), AutomatonView()
+        tree, view, budget = self._draft(root, s, context_len)
         t1 = time.perf_counter()
         logits = self.target.verify(tree, self.cache, context_len)  # (n, V)
         t2 = time.perf_counter()
@@ -114,9 +110,9 @@ class Generation:
         appended = [tree.tokens[i] for i in walk.accepted]
         self.context.extend(appended)
         self.forwards += 1
-        successors = logits.topk(s.width, dim=-1).indices.cpu().numpy()  # (n, width)
-        self.drafter.observe(tree, successors, appended)
-        self._successors.append(successors[list(walk.accepted)])
+        top = top_tokens(logits, s.width)  # (n, width)
+        self.drafter.observe(tree, top, walk.accepted)
+        self._tops.append(top.rows(list(walk.accepted)))
         drafted = [tree.tokens[i] for i in walk.accepted[1:]]
         sources = [tree.sources[i] for i in walk.accepted[1:]] + ["bonus"]
         emitted = self._emit(drafted + [walk.picks[-1]])
@@ -125,7 +121,7 @@ class Generation:
         kept = set(walk.accepted)
         t3 = time.perf_counter()
         if self._adaptive is not None:
-            self._adaptive.observe(tree, walk.accepted, budget, t3 - t0)
+            self._adaptive.observe(len(tree), t2 - t1, (t1 - t0) + (t3 - t2))
         return StepRecord(
             index=self.forwards - 1, settings=s, tree=tree, verdicts=verdicts(tree, walk.accepted),
             target_tokens=tuple(walk.picks[walk.accepted.index(i)] if i in kept else None
@@ -142,25 +138,28 @@ class Generation:
     def _switch_drafter(self) -> None:
         """Builds the newly chosen drafter from the context so far, as if it had
         drafted from the start (its logits cache gets the context's rows only)."""
-        width = max(len(chunk[0]) for chunk in self._successors if len(chunk))
-        rows = np.full((len(self.context), width), -1, dtype=np.int64)
-        start = 0
-        for chunk in self._successors:
-            rows[start : start + len(chunk), : chunk.shape[1]] = chunk
-            start += len(chunk)
+        top = TopK.concat(self._tops, width=max(t.ids.shape[1] for t in self._tops))
         self.drafter = make_drafter(self.settings.drafter, self.target.vocab_size)
-        self.drafter.reset(self.context, rows, self.settings)
-        self._successors = [rows]
+        self.drafter.reset(self.context, top, self.settings)
+        self._tops = [top]
 
-    def _budget(self, s: Settings, context_len: int) -> int:
-        """Tree size for this step: the setting (a ceiling when adaptive), capped so
-        the tree and the bonus token after it fit the model's context window."""
+    def _draft(self, root: int, s: Settings, context_len: int) -> tuple[DraftTree, AutomatonView, int]:
+        """This step's tree, what retrieval saw, and the budget it was cut to.
+
+        The budget setting is a ceiling, capped so the tree and the bonus token after
+        it fit the model's context window. With the adaptive budget the drafter builds
+        its best tree up to the ceiling and ``AdaptiveBudget`` keeps the prefix that is
+        expected to give the most tokens per second."""
         ceiling = max(1, min(s.budget, self.target.max_context - context_len - 1))
-        if not s.adaptive_budget or s.depth == 0 or s.drafter == "plain":
-            return ceiling
+        if ceiling == 1 or s.depth == 0:
+            return root_only(root), AutomatonView(), 1
+        tree, view = self.drafter.propose(root, s, ceiling)
+        if not s.adaptive_budget or len(tree) == 1:
+            return tree, view, ceiling
         if self._adaptive is None:
             self._adaptive = AdaptiveBudget(self.target.verify_costs())
-        return self._adaptive.choose(ceiling)
+        size = self._adaptive.choose(tree)
+        return tree.prefix(size), view, size
 
     def _emit(self, tokens: list[int]) -> list[int]:
         """Appends tokens to the output, cutting at EOS and at max_new_tokens; marks

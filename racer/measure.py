@@ -1,7 +1,9 @@
 """The numbers a run is judged by, each defined once, for the page, the comparison,
 sweeps and the benchmark alike.
 
-- MAT (mean accepted tokens): tokens out per target forward, prefill included.
+- MAT (mean accepted tokens): tokens out per target forward, prefill included. The
+  benchmark also reports it as the authors count it (``mat_as_authors``) to compare
+  with their paper.
 - Speedup: plain decoding's seconds for the same tokens over the drafter's seconds,
   both summed from the engine's own step timings on the same machine, so UI time
   never counts. Above 1 the drafter was faster.
@@ -26,6 +28,18 @@ def mat(tokens: int, forwards: int) -> float:
     (2.25, 0.0)
     """
     return tokens / forwards if forwards else 0.0
+
+
+def mat_as_authors(tokens: int, overshoot: int, forwards: int, prompts: int) -> float | None:
+    """MAT as the authors' evaluation counts it: tokens the last step accepted beyond the
+    limit (``overshoot``) count, the prefill forward of each of ``prompts`` runs does not.
+    None without a verify forward.
+
+    >>> mat_as_authors(tokens=10, overshoot=2, forwards=5, prompts=1)
+    3.0
+    """
+    verifies = forwards - prompts
+    return (tokens + overshoot) / verifies if verifies > 0 else None
 
 
 def speedup(plain_s: float, seconds: float) -> float | None:

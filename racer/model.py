@@ -17,6 +17,7 @@ from transformers import AttentionInterface, DynamicCache
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+from .logits_cache import TopK
 from .tree import DraftTree
 
 PREFILL_CHUNK = 512  # rows per lm_head call in prefill, so a long prompt never holds (n, V) logits
@@ -71,17 +72,17 @@ class TargetModel:
         return DynamicCache(config=self.model.config)
 
     @torch.inference_mode()
-    def prefill(self, ids: list[int], cache: DynamicCache, top_k: int) -> tuple[torch.Tensor, np.ndarray]:
-        """Runs the prompt; returns (last logits (V,), top-k successors of every prompt token (n, k))."""
+    def prefill(self, ids: list[int], cache: DynamicCache, top_k: int) -> tuple[torch.Tensor, TopK]:
+        """Runs the prompt; returns (last logits (V,), the top-k at every prompt token (n, k))."""
         input_ids = torch.tensor([ids], device=self.device)
         hidden = self.model.model(input_ids=input_ids, cache=cache, use_cache=True).last_hidden_state[0]
         head = self.model.get_output_embeddings()
-        successors, last = [], None
+        tops, last = [], None
         for start in range(0, hidden.shape[0], PREFILL_CHUNK):
             logits = head(hidden[start : start + PREFILL_CHUNK]).float()  # (chunk, V)
-            successors.append(logits.topk(top_k, dim=-1).indices.cpu().numpy())
+            tops.append(top_tokens(logits, top_k))
             last = logits[-1]
-        return last, np.concatenate(successors)
+        return last, TopK(np.concatenate([t.ids for t in tops]), np.concatenate([t.probs for t in tops]))
 
     @torch.inference_mode()
     def verify(self, tree: DraftTree, cache: DynamicCache, context_len: int) -> torch.Tensor:
@@ -153,6 +154,14 @@ class TargetModel:
     def token_texts(self, ids: list[int]) -> list[str]:
         """Text of each token alone (for labels)."""
         return [self.tokenizer.decode([i], skip_special_tokens=False) for i in ids]
+
+
+def top_tokens(logits: torch.Tensor, k: int) -> TopK:
+    """The k likeliest next tokens per row of ``logits`` (n, V) and their softmax
+    probabilities (temperature 1), as numpy (n, k)."""
+    values, ids = logits.topk(min(k, logits.shape[-1]), dim=-1)
+    probs = torch.exp(values - torch.logsumexp(logits, dim=-1, keepdim=True))
+    return TopK(ids.cpu().numpy(), probs.cpu().numpy().astype(np.float32))
 
 
 def _chain(size: int) -> DraftTree:

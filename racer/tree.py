@@ -20,10 +20,15 @@ class DraftTree:
     parents: tuple[int, ...]  # (n,) parent index, -1 for the root
     depths: tuple[int, ...]   # (n,) 0 for the root
     sources: tuple[str, ...]  # (n,) ROOT / RETRIEVAL / LOGITS / BOTH
-    # (n,) order in which the drafter created each node (root 0). The first b nodes
-    # of this order are the tree a budget of b would have built; the adaptive budget
-    # uses that to learn what a smaller tree would have accepted.
+    # (n,) order in which the drafter created each node (root 0). Drafters create the
+    # likeliest node first, so the first b created nodes are the tree a budget of b
+    # builds (``prefix``).
     created: tuple[int, ...] = ()
+    # (n,) the drafter's estimate that node i is accepted given that its parent is
+    # (root 1.0); empty when the drafter makes none.
+    estimates: tuple[float, ...] = ()
+    # (n,) why each node was drafted (racer.calibration.Evidence; root None)
+    evidence: tuple = ()
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -35,6 +40,38 @@ class DraftTree:
     @property
     def max_depth(self) -> int:
         return max(self.depths)
+
+    def path_probs(self) -> list[float]:
+        """Per node, the product of the estimates from the root down to it: the
+        chance that the whole path to it is accepted (root 1.0; all 1.0 without
+        estimates). Parents come first, so one pass suffices."""
+        if not self.estimates:
+            return [1.0] * len(self)
+        probs = [1.0] * len(self)
+        for i in range(1, len(self)):
+            probs[i] = probs[self.parents[i]] * self.estimates[i]
+        return probs
+
+    def prefix(self, size: int) -> "DraftTree":
+        """The tree of the first ``size`` created nodes (at least the root), laid out
+        breadth first again. A node is created after its parent, so it is a tree.
+
+        tokens (5, 7, 2, 8) created (0, 2, 1, 3), parents (-1, 0, 0, 1) -> prefix(2)
+        keeps the root and token 2.
+        """
+        if size >= len(self):
+            return self
+        kept = sorted((i for i in range(len(self)) if self.created[i] < max(1, size)),
+                      key=lambda i: (self.depths[i], i))
+        new = {old: k for k, old in enumerate(kept)}
+        rank = {old: r for r, old in enumerate(sorted(kept, key=lambda i: self.created[i]))}
+        pick = lambda values: tuple(values[i] for i in kept) if values else ()
+        return DraftTree(
+            tokens=pick(self.tokens),
+            parents=tuple(new[self.parents[i]] if self.parents[i] >= 0 else -1 for i in kept),
+            depths=pick(self.depths), sources=pick(self.sources),
+            created=tuple(rank[i] for i in kept),
+            estimates=pick(self.estimates), evidence=pick(self.evidence))
 
     def children(self) -> list[list[int]]:
         """children()[i] = indices of node i's children, in index order."""
@@ -82,7 +119,7 @@ class DraftTree:
 
 def root_only(root: int) -> DraftTree:
     """The tree of plain decoding: the root alone."""
-    return DraftTree((root,), (-1,), (0,), (ROOT,), (0,))
+    return DraftTree((root,), (-1,), (0,), (ROOT,), (0,), (1.0,), (None,))
 
 
 class TreeBuilder:
@@ -102,6 +139,8 @@ class TreeBuilder:
         self._parents = [-1]
         self._depths = [0]
         self._sources = [ROOT]
+        self._estimates: list[float | None] = [1.0]
+        self._evidence: list = [None]
         self._child: list[dict[int, int]] = [{}]
 
     def __len__(self) -> int:
@@ -114,9 +153,11 @@ class TreeBuilder:
     def full(self) -> bool:
         return len(self._tokens) >= self.max_nodes
 
-    def add_child(self, parent: int, token: int, source: str) -> int | None:
+    def add_child(self, parent: int, token: int, source: str, estimate: float | None = None,
+                  evidence=None) -> int | None:
         """Adds (or re-marks) ``token`` under node ``parent``; returns its index, or
-        None when the size or depth cap refuses it."""
+        None when the size or depth cap refuses it. ``estimate`` and ``evidence`` are
+        the drafter's (see ``DraftTree``); a tree has estimates only if every node does."""
         existing = self._child[parent].get(token)
         if existing is not None:
             if self._sources[existing] != source:
@@ -130,6 +171,8 @@ class TreeBuilder:
         self._parents.append(parent)
         self._depths.append(depth)
         self._sources.append(source)
+        self._estimates.append(estimate)
+        self._evidence.append(evidence)
         self._child.append({})
         self._child[parent][token] = index
         return index
@@ -152,4 +195,6 @@ class TreeBuilder:
             depths=tuple(self._depths[i] for i in order),
             sources=tuple(self._sources[i] for i in order),
             created=tuple(order),
+            estimates=tuple(self._estimates[i] for i in order) if None not in self._estimates else (),
+            evidence=tuple(self._evidence[i] for i in order),
         )

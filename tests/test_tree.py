@@ -1,9 +1,10 @@
 """The draft tree, its construction and its use in the model: hand-worked cases.
 
 Covers TreeBuilder (merging sources, caps, breadth-first order), DraftTree views
-(paths, ancestor mask, creation order), the logits cache, the logits expansion, prompt
-lookup's continuation search, the greedy tree walk, and model.py's tree verify and
-KV commit against plain causal forwards.
+(paths, ancestor mask, creation order, prefixes), the logits cache, RACER's merged
+tree, prompt lookup's continuation search, the greedy tree walk, and model.py's tree
+verify and KV commit against plain causal forwards. Best-first growth, calibration
+and tree sizing are in test_growth.py.
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from racer.drafters import PromptLookupDrafter, RacerDrafter, expand_logits, find_continuation
-from racer.logits_cache import LogitsCache
+from racer.drafters import PromptLookupDrafter, RacerDrafter, find_continuation
+from racer.logits_cache import LogitsCache, TopK
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED
 from racer.settings import Settings
 from racer.tree import BOTH, LOGITS, RETRIEVAL, ROOT, DraftTree, TreeBuilder, root_only
@@ -160,27 +161,36 @@ def test_builder_matches_a_brute_force_trie(seed):
 # ------------------------------------------------------------------ logits cache
 
 
+def top(ids, probs=None) -> TopK:
+    """TopK rows from ids; probabilities 0.5, 0.25, ... unless given."""
+    ids = np.array(ids)
+    if probs is None:
+        probs = np.tile(0.5 ** np.arange(1, ids.shape[1] + 1), (len(ids), 1))
+    return TopK(ids, np.array(probs, dtype=np.float32))
+
+
 def test_logits_cache_last_write_wins_and_rows_are_replaced_whole():
     c = LogitsCache(vocab_size=10, width=3)
-    # not a palindrome: rows matched to the tokens in reverse order would fail here
-    c.update([3, 5, 3, 6], np.array([[1, 2, 4], [4, 4, 4], [7, 8, 9], [0, 1, 2]]))
+    c.update([3, 5, 3, 6], top([[1, 2, 4], [4, 4, 4], [7, 8, 9], [0, 1, 2]],
+                               [[.5, .3, .1], [.4, .3, .2], [.6, .2, .1], [.9, .05, .01]]))
     assert c.successors(3, 3) == [7, 8, 9]   # the later 3 wins
-    assert c.successors(5, 2) == [4, 4] and c.successors(6, 3) == [0, 1, 2]
+    assert c.candidates(3, 2) == [(7, pytest.approx(.6)), (8, pytest.approx(.2))]
+    assert c.successors(5, 2) == [4, 4] and c.successors(6, 1) == [0]
     assert c.successors(4, 3) == []          # never processed: unseen
-    c.update([3], np.array([[6]]))           # fewer successors than the width
-    assert c.successors(3, 3) == [6]         # stale 8, 9 are gone
-    c.update([3], np.array([[1, 2, 3, 4, 5]]))
+    c.update([3], top([[6]]))                # fewer successors than the width
+    assert c.candidates(3, 3) == [(6, .5)]   # stale 8, 9 and their probabilities are gone
+    c.update([3], top([[1, 2, 3, 4, 5]]))
     assert c.successors(3, 8) == [1, 2, 3]   # more than the width: cut
-    c.update([-1, 10, 2], np.array([[1, 1, 1], [2, 2, 2], [5, 6, 7]]))  # out of range ignored
+    c.update([-1, 10, 2], top([[1, 1, 1], [2, 2, 2], [5, 6, 7]]))  # out of range ignored
     assert c.successors(2, 3) == [5, 6, 7] and c.successors(-1, 3) == [] and c.successors(10, 3) == []
 
 
 def test_logits_cache_ensure_width_keeps_rows():
     c = LogitsCache(vocab_size=4, width=2)
-    c.update([1], np.array([[2, 3]]))
+    c.update([1], top([[2, 3]]))
     c.ensure_width(4)
-    assert c.width == 4 and c.successors(1, 4) == [2, 3]
-    c.update([1], np.array([[3, 2, 1, 0]]))
+    assert c.width == 4 and c.candidates(1, 4) == [(2, .5), (3, .25)]
+    c.update([1], top([[3, 2, 1, 0]]))
     assert c.successors(1, 4) == [3, 2, 1, 0]
     c.ensure_width(1)  # narrower asks read fewer; rows are kept
     assert c.width == 4 and c.successors(1, 1) == [3]
@@ -188,116 +198,50 @@ def test_logits_cache_ensure_width_keeps_rows():
         LogitsCache(vocab_size=4, width=0)
 
 
-# ------------------------------------------------------------------ logits expansion
+def test_topk_concat_pads_narrow_parts():
+    joined = TopK.concat([top([[1, 2]]), top([[3, 4, 5], [6, 7, 8]])], width=3)
+    assert joined.ids.tolist() == [[1, 2, -1], [3, 4, 5], [6, 7, 8]]
+    assert joined.probs[0].tolist() == [.5, .25, 0.0]
+    assert joined.rows([2]).ids.tolist() == [[6, 7, 8]]
 
 
-def chain_cache(vocab=8192, width=8, seen=None) -> LogitsCache:
-    """Token t's cached successors are 8t+1 .. 8t+8: every token drafted is new, so
-    a node's number of children is exactly its breadth."""
-    c = LogitsCache(vocab, width)
-    tokens = range(vocab // 8 - 1) if seen is None else seen
-    c.update(list(tokens), np.array([[8 * t + k for k in range(1, 9)] for t in tokens]))
-    return c
-
-
-def breadths_by_depth(t: DraftTree) -> list[list[int]]:
-    """Number of children of every node, grouped by depth, in tree order."""
-    kids = t.children()
-    out: list[list[int]] = [[] for _ in range(t.max_depth + 1)]
-    for i in range(len(t)):
-        out[t.depths[i]].append(len(kids[i]))
-    return out
-
-
-def test_expand_logits_breadths_halve_with_rank_and_depth():
-    b = TreeBuilder(root=0, max_nodes=256, max_depth=4)
-    expand_logits(b, chain_cache(), width=8, budget=256)
-    t = b.build()
-    by_depth = breadths_by_depth(t)
-    assert by_depth[0] == [8]
-    assert by_depth[1] == [4, 2, 1, 1, 1, 1, 1, 1]            # root's children
-    kids = t.children()
-    first = kids[0][0]                                     # depth 1, breadth 4
-    assert [t.tokens[k] for k in kids[first]] == [9, 10, 11, 12]
-    assert [len(kids[k]) for k in kids[first]] == [4, 2, 1, 1]  # "4 -> 4, 2, 1, 1"
-    second = kids[0][1]                                    # depth 1, breadth 2
-    assert [len(kids[k]) for k in kids[second]] == [2, 1]
-    deeper = kids[kids[first][0]][0]                       # child of a depth-2 node of breadth 4
-    assert [len(kids[k]) for k in kids[kids[first][0]]] == [2, 1, 1, 1]  # 4 // 2 = 2, then halves
-    assert t.depths[deeper] == 3
-    assert set(t.sources[1:]) == {LOGITS}
-    assert t.max_depth == 4 and len(by_depth[4]) > 0 and set(by_depth[4]) == {0}
-
-
-def test_expand_logits_budget_counts_the_root_and_goes_first_in_first_out():
-    for budget, expected in [(0, (0,)), (1, (0,)), (5, (0, 1, 2, 3, 4)),
-                             (12, (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11))]:
-        b = TreeBuilder(root=0, max_nodes=256, max_depth=12)
-        expand_logits(b, chain_cache(), width=8, budget=budget)
-        assert b.build().tokens == expected, budget
-
-
-def test_expand_logits_skips_unseen_tokens():
-    # only the root (0) and token 1 were ever processed: 2..8 get no children, and
-    # nothing like token 0 or -1 is drafted after them (the authors' quirk)
-    b = TreeBuilder(root=0, max_nodes=256, max_depth=12)
-    expand_logits(b, chain_cache(seen=[0, 1]), width=8, budget=256)
-    t = b.build()
-    assert t.tokens == (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
-    # a root never seen gives the root alone
-    b = TreeBuilder(root=7, max_nodes=256, max_depth=12)
-    expand_logits(b, chain_cache(seen=[0, 1]), width=8, budget=256)
-    assert b.build() == root_only(7)
-
-
-def test_expand_logits_width_one_is_a_chain_and_merges_with_retrieval():
-    b = TreeBuilder(root=0, max_nodes=256, max_depth=3)
-    b.add_path([1, 9, 99], RETRIEVAL)
-    expand_logits(b, chain_cache(), width=1, budget=256)
-    t = b.build()
-    assert t.tokens == (0, 1, 9, 99, 73)
-    assert t.sources == (ROOT, BOTH, BOTH, RETRIEVAL, LOGITS)
-
-
-def test_logits_only_tree_of_a_smaller_budget_is_a_prefix_of_creation_order():
-    """DraftTree.created promises: the first b created nodes are the tree budget b builds."""
-    cache = chain_cache()
-    big = TreeBuilder(root=0, max_nodes=40, max_depth=5)
-    expand_logits(big, cache, width=8, budget=40)
-    big_tree = big.build()
-    for b in (1, 2, 5, 9, 17, 30):
-        small = TreeBuilder(root=0, max_nodes=b, max_depth=5)
-        expand_logits(small, cache, width=8, budget=b)
-        first = sorted((c, big_tree.tokens[i]) for i, c in enumerate(big_tree.created) if c < b)
-        assert sorted(small.build().tokens) == sorted(tok for _, tok in first)
+# ------------------------------------------------------------------ RACER's merged tree
 
 
 def test_racer_drafter_merges_retrieval_and_logits():
     """window 3, context 1 2 3 4 1 2 3 4 1 2 3, root 4.
 
-    Retrieval: the state is (1, 2, 3), which has no child 4; on its failure chain
-    (2, 3) and (3,) have one: borders (2, 3, 4) and (3, 4), matched (2, 3). Below
-    them only (3, 4, 1): one path [1]; spent 3 (two borders and one node).
-    Logits (budget 10 - 3 = 7): every token's cached successors are the next token of
-    the cycle, then 20+t, 30+t, 40+t. Root 4, breadth 4 -> 1, 24, 34, 44 (1 merges
-    with retrieval's 1: both), then 1 (depth 1, breadth 2) -> 2, 21; 7 spent.
+    Retrieval: the context's suffixes (1,2,3) (2,3) (3,); (2,3) and (3,) were followed
+    by 4 -> borders (2,3,4) and (3,4), matched (2,3). (2,3,4) is a whole window;
+    below (3,4) only 1 (twice of twice).
+    Logits: token t's cached successors are t % 4 + 1, 20+t, 30+t, 40+t at
+    probabilities .6 .2 .1 .05. So 1 is proposed by both: estimate (an empty table:
+    the prior) 1 - (1 - .6)(1 - .3) = .72; then 24 .2, 34 .1, 44 .05; below 1 only the
+    cache: 2 at .72 x .6 = .432, 21 .144, 31 .072, 41 .036. Best first with a depth
+    cap of 2: 1, 2, 24, 21, 34, 31, 44, 41 (nothing below 24.. : never seen).
     """
-    drafter = RacerDrafter(vocab_size=48)
     context = [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3]
     s = Settings(width=4, window=3, depth=2, budget=10)
-    drafter.reset(context, np.array([[t % 4 + 1, 20 + t, 30 + t, 40 + t] for t in context]), s)
-    tree, view = drafter.propose(4, s, budget=10)
-    assert tree.tokens == (4, 1, 24, 34, 44, 2, 21)
-    assert tree.parents == (-1, 0, 0, 0, 0, 1, 1)
-    assert tree.sources == (ROOT, BOTH) + (LOGITS,) * 5
+    ids = [[t % 4 + 1, 20 + t, 30 + t, 40 + t] for t in context]
+    rows = top(ids, [[.6, .2, .1, .05]] * len(context))
+
+    def propose(settings, budget):
+        drafter = RacerDrafter(vocab_size=48)
+        drafter.reset(context, rows, s)
+        return drafter.propose(4, settings, budget)
+
+    tree, view = propose(s, 10)
+    assert tree.tokens == (4, 1, 24, 34, 44, 2, 21, 31, 41)
+    assert tree.parents == (-1, 0, 0, 0, 0, 1, 1, 1, 1)
+    assert tree.sources == (ROOT, BOTH) + (LOGITS,) * 7
+    assert tree.created == (0, 1, 3, 5, 7, 2, 4, 6, 8)
+    assert tree.estimates == pytest.approx((1.0, .72, .2, .1, .05, .6, .2, .1, .05))
     assert view.matched == (2, 3) and view.borders == ((2, 3), (3,))
-    # a depth cap of 1 and a budget of 3 cut the same drafts down
-    drafter.reset(context, np.array([[t % 4 + 1, 20 + t, 30 + t, 40 + t] for t in context]), s)
-    tree, _ = drafter.propose(4, s.with_changes(depth=1), budget=10)
-    assert tree.tokens == (4, 1, 24, 34, 44)
-    drafter.reset(context, np.array([[t % 4 + 1, 20 + t, 30 + t, 40 + t] for t in context]), s)
-    tree, _ = drafter.propose(4, s, budget=3)
-    assert len(tree) <= 3 and tree.tokens[:2] == (4, 1)
+    assert tree.evidence[1].match == 2 and tree.evidence[1].count == 2 and tree.evidence[1].rank == 0
+    # a depth cap of 1 and a budget of 3 cut the same drafts down, best first
+    assert propose(s.with_changes(depth=1), 10)[0].tokens == (4, 1, 24, 34, 44)
+    assert propose(s, 3)[0].tokens == (4, 1, 2)
+    assert propose(s, 10)[0].prefix(3) == propose(s, 3)[0]
 
 
 # ------------------------------------------------------------------ prompt lookup
@@ -314,19 +258,23 @@ def test_racer_drafter_merges_retrieval_and_logits():
     ([4], 3, 4, []),
 ])
 def test_find_continuation(seq, max_ngram, length, expected):
-    assert find_continuation(seq, max_ngram, length) == expected
+    n, follow = find_continuation(seq, max_ngram, length)
+    assert follow == expected and (n > 0) == bool(expected)
 
 
 def test_prompt_lookup_chain_is_capped_by_depth_and_budget():
     d = PromptLookupDrafter()
-    d.reset([1, 2, 3, 4, 5, 6, 7, 1], np.zeros((8, 1), dtype=int), Settings())
+    d.reset([1, 2, 3, 4, 5, 6, 7, 1], top(np.zeros((8, 1), dtype=int)), Settings())
     tree, _ = d.propose(2, Settings(depth=3), budget=16)
     assert tree.tokens == (2, 3, 4, 5) and set(tree.sources[1:]) == {RETRIEVAL}
+    assert tree.evidence[1].lookup and tree.evidence[1].match == 2   # the bigram (1, 2) matched
     tree, _ = d.propose(2, Settings(depth=12), budget=3)
     assert tree.tokens == (2, 3, 4)
-    d.observe(tree, np.zeros((3, 1), dtype=int), [2, 3, 9])  # context grows by what was accepted
-    tree, _ = d.propose(3, Settings(), budget=16)  # ... 2, 3, 9 + root 3: the last "3" was followed by 9, 3
-    assert tree.tokens == (3, 9, 3)
+    d.observe(tree, top(np.zeros((3, 1), dtype=int)), [0, 1])  # the context grows by what was accepted
+    tree, _ = d.propose(9, Settings(), budget=16)  # ... 1, 2, 3 + root 9: never seen -> nothing
+    assert tree.tokens == (9,)
+    tree, _ = d.propose(4, Settings(), budget=16)  # ... 2, 3 + root 4: the 3-gram matches
+    assert tree.tokens == (4, 5, 6, 7, 1, 2, 3, 4) and tree.evidence[1].match == 3
 
 
 # ------------------------------------------------------------------ greedy walk

@@ -1,0 +1,129 @@
+"""How likely is a drafted token to be accepted? Evidence per node, and a table that
+turns evidence into a calibrated estimate and learns from every verified tree.
+
+Every draft candidate carries ``Evidence``: what the logits cache said (rank and the
+target's probability when it last processed the parent token), what retrieval said
+(the length of the match it continues, how often it followed that match, whether it
+followed the latest occurrence), or what prompt lookup said. ``Calibration`` keeps,
+per bucket of evidence, a decayed count of how often such a node was accepted given
+that its parent was, started from a prior that the raw evidence suggests:
+
+    estimate = (hits + PRIOR_WEIGHT * prior) / (seen + PRIOR_WEIGHT)
+
+Each verified tree is a batch of labelled examples: every node whose parent was
+accepted was either accepted or rejected; nodes below a rejection say nothing.
+
+Left out on purpose: any dependence on the token ids themselves (the table stays a
+few dozen cells, learns within a few steps and costs nothing to look up).
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Optional
+
+PRIOR_WEIGHT = 2.0   # the prior counts as this many observations
+DECAY = 0.99         # each new observation of a cell shrinks the old ones (memory ~100)
+PROB_EDGES = (0.05, 0.15, 0.3, 0.5, 0.7, 0.9)     # 7 buckets of the cached probability
+MATCH_EDGES = (3, 5, 8)                           # matches of 2, 3-4, 5-7, 8+ tokens
+RATIO_EDGES = (0.34, 0.67, 0.999)                 # how often it followed: <1/3, <2/3, <1, always
+# A match of m tokens, followed every time, is accepted about this often before any
+# observation (a guess; the table replaces it within a few steps).
+MATCH_PRIOR = {0: 0.3, 1: 0.45, 2: 0.6, 3: 0.75}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a node was drafted. Fields of a source that did not propose it are None."""
+    rank: Optional[int] = None     # logits cache: 0 = the cached top-1
+    prob: Optional[float] = None   # logits cache: the target's probability then
+    match: Optional[int] = None    # retrieval / prompt lookup: tokens matched before it
+    count: Optional[int] = None    # retrieval: times it followed the match
+    total: Optional[int] = None    # retrieval: times the match occurred
+    latest: bool = False           # retrieval: it followed the latest occurrence
+    lookup: bool = False           # prompt lookup's chain (match = n-gram length)
+
+    @property
+    def from_logits(self) -> bool:
+        return self.rank is not None
+
+    @property
+    def from_retrieval(self) -> bool:
+        return self.count is not None
+
+    def merged(self, other: "Evidence") -> "Evidence":
+        """Both sources proposed the same token: keep each one's fields."""
+        logits, retrieval = (self, other) if self.from_logits else (other, self)
+        return Evidence(logits.rank, logits.prob, retrieval.match, retrieval.count, retrieval.total,
+                        retrieval.latest)
+
+    def describe(self) -> str:
+        """A short account for hover text.
+
+        >>> Evidence(rank=0, prob=0.81, match=9, count=3, total=3).describe()
+        'cached #1 at p=0.81 · followed a 9-token match 3 of 3 times'
+        """
+        parts = []
+        if self.from_logits:
+            parts.append(f"cached #{self.rank + 1} at p={self.prob:.2f}")
+        if self.from_retrieval:
+            parts.append(f"followed a {self.match}-token match {self.count} of {self.total} times"
+                         + (" (the latest)" if self.latest and self.total > 1 else ""))
+        if self.lookup:
+            parts.append(f"copied after the latest {self.match}-token match")
+        return " · ".join(parts)
+
+
+def bucket_key(e: Evidence) -> tuple:
+    """The table cell of a piece of evidence.
+
+    >>> bucket_key(Evidence(rank=0, prob=0.95))
+    ('logits', 0, 6)
+    >>> bucket_key(Evidence(match=9, count=3, total=3, latest=True))
+    ('retrieval', 3, 3, True, True)
+    """
+    if e.lookup:
+        return ("lookup", _bucket(e.match, MATCH_EDGES))
+    if e.from_logits and e.from_retrieval:
+        return ("both", _bucket(e.prob, PROB_EDGES), _bucket(e.match, MATCH_EDGES))
+    if e.from_logits:
+        return ("logits", min(e.rank, 3), _bucket(e.prob, PROB_EDGES))
+    return ("retrieval", _bucket(e.match, MATCH_EDGES), _bucket(e.count / max(1, e.total), RATIO_EDGES),
+            e.latest, e.total > 1)
+
+
+def prior(e: Evidence) -> float:
+    """What the raw evidence suggests before any observation, in (0, 1)."""
+    p_retrieval = p_logits = 0.0
+    if e.from_logits:
+        p_logits = e.prob
+    if e.from_retrieval or e.lookup:
+        ratio = 1.0 if e.lookup else e.count / max(1, e.total)
+        p_retrieval = MATCH_PRIOR[_bucket(e.match, MATCH_EDGES)] * ratio
+    p = 1.0 - (1.0 - p_logits) * (1.0 - p_retrieval)   # either source may be right
+    return min(0.98, max(0.01, p))
+
+
+class Calibration:
+    """A table {evidence bucket: (decayed hits, decayed observations)}."""
+
+    def __init__(self) -> None:
+        self._cells: dict[tuple, list[float]] = {}
+
+    def estimate(self, e: Evidence) -> float:
+        """P(accepted | parent accepted) for a node with evidence ``e``."""
+        hits, seen = self._cells.get(bucket_key(e), (0.0, 0.0))
+        return (hits + PRIOR_WEIGHT * prior(e)) / (seen + PRIOR_WEIGHT)
+
+    def observe(self, e: Evidence, accepted: bool) -> None:
+        cell = self._cells.setdefault(bucket_key(e), [0.0, 0.0])
+        cell[0] = DECAY * cell[0] + float(accepted)
+        cell[1] = DECAY * cell[1] + 1.0
+
+    def cells(self) -> dict[tuple, tuple[float, float]]:
+        """A copy of the table: {bucket: (hits, observations)}."""
+        return {k: (h, n) for k, (h, n) in self._cells.items()}
+
+
+def _bucket(value: float, edges: tuple) -> int:
+    return bisect_right(edges, value)

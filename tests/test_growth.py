@@ -1,0 +1,190 @@
+"""Best-first trees, calibrated estimates and the tree size per step (issue 8):
+retrieval drafts at every budget, no node is created before a likelier candidate,
+the table converges to known acceptance rates, and the size follows the evidence.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+import pytest
+
+from racer.budget import EXPLORE_EVERY, AdaptiveBudget
+from racer.calibration import DECAY, Calibration, Evidence, bucket_key, prior
+from racer.drafters import RacerDrafter, learn
+from racer.growth import Candidate, grow
+from racer.logits_cache import TopK
+from racer.settings import Settings
+from racer.tree import LOGITS, RETRIEVAL, TreeBuilder
+
+PHRASE = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22]
+
+
+def no_logits(n: int, width: int = 8) -> TopK:
+    """Prefill rows that leave the logits cache empty-handed (all ids -1)."""
+    return TopK(np.full((n, width), -1), np.zeros((n, width), dtype=np.float32))
+
+
+def repeat_drafter(settings: Settings, use_logits: bool = True) -> RacerDrafter:
+    """The phrase, noise, then the phrase's first 6 tokens again: with root 17 the
+    context has a 6-token match (11..16) followed by 17 earlier, and the phrase goes
+    on 18, 19, ... after it."""
+    context = PHRASE + [1, 2, 3, 4, 5] + PHRASE[:6]
+    d = RacerDrafter(vocab_size=64, use_logits=use_logits)
+    d.reset(context, no_logits(len(context)), settings)
+    return d
+
+
+@pytest.mark.parametrize("budget", [2, 3, 4])
+def test_a_long_match_drafts_its_continuation_at_small_budgets(budget):
+    """The authors' pool counts the borders (here 6 of them) against the budget, so a
+    budget of 2-4 drafted nothing; borders now cost nothing."""
+    s = Settings(budget=budget, window=10)
+    for use_logits in (True, False):
+        tree, view = repeat_drafter(s, use_logits).propose(17, s, budget)
+        assert view.matched == (11, 12, 13, 14, 15, 16)
+        assert tree.tokens == (17,) + tuple(PHRASE[7:7 + budget - 1])
+        assert set(tree.sources[1:]) == {RETRIEVAL}
+
+
+def test_the_continuation_reaches_the_depth_cap():
+    s = Settings(budget=16, depth=5, window=10)
+    tree, _ = repeat_drafter(s).propose(17, s, 16)
+    assert tree.tokens[:6] == (17, 18, 19, 20, 21, 22) and tree.max_depth == 5
+
+
+# ------------------------------------------------------------------ best first
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_no_node_is_created_before_a_likelier_candidate(seed):
+    """Random candidates and estimates; the queue is replayed from a log of every
+    offer: each node, when created, has the highest path probability among all the
+    candidates offered so far and not yet created."""
+    rng = random.Random(seed)
+    handles = itertools.count(1)
+    offers: dict[int, list[tuple[int, int, float]]] = {}   # parent handle -> [(token, handle, path prob)]
+    prob_of = {0: 1.0}
+
+    def expand(token, handle):
+        parent = handle[0]
+        out = []
+        for tok in rng.sample(range(50), rng.randint(0, 4)):
+            h, est = next(handles), rng.random()
+            prob_of[h] = prob_of[parent] * est
+            offers.setdefault(parent, []).append((tok, h, prob_of[h]))
+            out.append((Candidate(tok, LOGITS, Evidence(rank=0, prob=est), (h,)), est))
+        return out
+
+    budget, depth = rng.randint(2, 30), rng.randint(1, 5)
+    tree = grow(0, (0,), budget, depth, expand)
+    assert len(tree) <= budget and tree.max_depth <= depth
+    handle_of = {0: 0}
+    pending = {h: p for _, h, p in offers.get(0, [])}
+    for i in sorted(range(1, len(tree)), key=lambda i: tree.created[i]):
+        h = next(h for tok, h, _ in offers[handle_of[tree.parents[i]]] if tok == tree.tokens[i])
+        handle_of[i] = h
+        assert pending.pop(h) >= max(pending.values(), default=0.0) - 1e-12, "a likelier candidate waited"
+        assert tree.path_probs()[i] == pytest.approx(prob_of[h])
+        pending.update({c: p for _, c, p in offers.get(h, [])})
+    if len(tree) < budget:   # stopped early: nothing was left to offer
+        assert not pending
+
+
+# ------------------------------------------------------------------ calibration
+
+
+def test_calibration_converges_to_known_acceptance_rates():
+    """A synthetic stream: logits-cache nodes whose true acceptance rate is 0.9 at
+    cached probability 0.95 and 0.2 at probability 0.35 (a prior of 0.95 and 0.35),
+    and retrieval nodes of 9-token matches accepted 0.6 of the time. After 2,000
+    examples each estimate is within 0.08 of its true rate (the table forgets with
+    a memory of about 100 examples, so its noise is about sqrt(.25 / 100) = 0.05)."""
+    rng = random.Random(0)
+    cal = Calibration()
+    cases = [(Evidence(rank=0, prob=0.95), 0.9), (Evidence(rank=1, prob=0.35), 0.2),
+             (Evidence(match=9, count=3, total=3, latest=True), 0.6)]
+    assert abs(cal.estimate(cases[1][0]) - 0.2) > 0.1   # the prior is off at first
+    for _ in range(2000):
+        evidence, rate = rng.choice(cases)
+        cal.observe(evidence, rng.random() < rate)
+    for evidence, rate in cases:
+        assert abs(cal.estimate(evidence) - rate) < 0.08, (bucket_key(evidence), cal.estimate(evidence))
+
+
+def test_learning_takes_only_nodes_whose_parent_was_accepted():
+    """root 0 -> 1 -> 2, and 0 -> 3; accepted path 0, 1: node 1 is a hit, node 3 a
+    miss, node 2 (below the accepted 1, rejected) a miss; nothing below a rejection."""
+    b = TreeBuilder(root=0, max_nodes=10, max_depth=3)
+    hit, miss = Evidence(rank=0, prob=0.5), Evidence(rank=1, prob=0.5)
+    b.add_child(0, 1, LOGITS, 0.5, hit)
+    b.add_child(0, 3, LOGITS, 0.5, miss)
+    b.add_child(1, 2, LOGITS, 0.5, miss)
+    b.add_child(2, 4, LOGITS, 0.5, hit)   # below the rejected 2: never tested
+    tree = b.build()
+    cal = Calibration()
+    learn(cal, tree, accepted=(0, tree.tokens.index(1)))
+    # two misses: the first one decayed once by the second
+    assert cal.cells() == {bucket_key(hit): (1.0, 1.0), bucket_key(miss): (0.0, pytest.approx(1 + DECAY))}
+
+
+def test_prior_reads_the_evidence():
+    assert prior(Evidence(rank=0, prob=0.8)) == pytest.approx(0.8)
+    assert prior(Evidence(match=9, count=1, total=2)) == pytest.approx(0.75 * 0.5)
+    both = Evidence(rank=0, prob=0.5).merged(Evidence(match=2, count=1, total=1))
+    assert prior(both) == pytest.approx(1 - 0.5 * 0.7)
+
+
+# ------------------------------------------------------------------ tree size
+
+
+def chain(estimates: list[float]):
+    b = TreeBuilder(root=0, max_nodes=len(estimates) + 1, max_depth=len(estimates))
+    node = 0
+    for k, e in enumerate(estimates, start=1):
+        node = b.add_child(node, k, RETRIEVAL, e, Evidence(match=9, count=3, total=3))
+    return b.build()
+
+
+def star(estimates: list[float]):
+    b = TreeBuilder(root=0, max_nodes=len(estimates) + 1, max_depth=1)
+    for k, e in enumerate(estimates, start=1):
+        b.add_child(0, k, LOGITS, e, Evidence(rank=k - 1, prob=e))
+    return b.build()
+
+
+COSTS = {1: 1.0, 2: 1.03, 4: 1.15, 8: 1.45, 16: 2.0, 32: 3.0, 64: 5.0}  # 16 nodes: 2x one
+
+
+def test_a_long_reliable_match_gets_a_deep_tree_and_no_evidence_a_small_one():
+    sizer = AdaptiveBudget(COSTS)
+    deep = sizer.choose(chain([0.95] * 15))
+    weak = sizer.choose(star([0.02] * 15))
+    assert deep >= 12 and weak == 1
+    # a 2-node tree costs 3% more than plain decoding: a 5% chance pays for it, no more
+    assert sizer.choose(star([0.05] * 15)) == 2
+    # expected accepted drafts of the chosen deep tree: 0.95 + 0.95^2 + ...
+    assert sizer.expected(chain([0.95] * 15))[3] == pytest.approx(0.95 + 0.95 ** 2)
+
+
+def test_the_size_stops_where_the_next_node_costs_more_than_it_brings():
+    """Chain of estimates 0.9 then 0.1: the second node adds 0.09 expected tokens
+    for 0.03 more time on 1.93 tokens -> not worth it (1.93/1.03 > 2.02/1.09...)."""
+    sizer = AdaptiveBudget({1: 1.0, 2: 1.03, 3: 1.09, 16: 2.0})
+    assert sizer.choose(chain([0.9, 0.1])) == 2
+
+
+def test_exploration_doubles_the_size_now_and_then():
+    sizer = AdaptiveBudget(COSTS)
+    choices = [sizer.choose(star([0.02] * 15)) for _ in range(EXPLORE_EVERY)]
+    assert choices[:-1] == [1] * (EXPLORE_EVERY - 1) and choices[-1] == 2
+
+
+def test_cost_curve_interpolates_and_follows_observed_times():
+    sizer = AdaptiveBudget({1: 1.0, 9: 2.0})
+    assert sizer.cost(5) == 1.5
+    assert sizer.cost(18) == 4.0  # linear beyond the last measured size
+    for _ in range(50):           # this run's forwards take twice as long, plus 0.5 s of drafting
+        sizer.observe(5, verify_s=3.0, other_s=0.5)
+    assert sizer.cost(5) == pytest.approx(3.0 + 0.5, rel=0.01)
