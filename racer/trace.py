@@ -11,9 +11,10 @@ reading the file (``emitted_text``) and ignored when loading.
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import asdict, fields, is_dataclass
 from typing import Callable, Sequence
 
+from .calibration import Evidence
 from .errors import UserError
 from .records import AutomatonView, StepRecord, Timings
 from .settings import Settings
@@ -21,6 +22,17 @@ from .tree import DraftTree
 
 FORMAT = "racer-explorer-trace/1"
 _NESTED = {"settings": Settings, "tree": DraftTree, "timings": Timings, "automaton": AutomatonView}
+_NESTED_EACH = {"evidence": Evidence}  # tuples of these (None where a node has none)
+
+
+def _json_value(obj):
+    """What ``json`` cannot write itself: a dataclass (a node's Evidence) as a dict, a
+    numpy scalar as a Python number."""
+    if is_dataclass(obj):
+        return asdict(obj)
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
 def _plain(obj) -> dict:
@@ -31,7 +43,7 @@ def _plain(obj) -> dict:
         if f.name in _NESTED and value is not None:
             value = _plain(value)
         elif isinstance(value, tuple):
-            value = json.loads(json.dumps(value))  # nested tuples -> nested lists
+            value = json.loads(json.dumps(value, default=_json_value))  # nested tuples -> nested lists
         out[f.name] = value
     return out
 
@@ -51,6 +63,8 @@ def _build(cls, data: dict):
             continue  # e.g. emitted_text, written for readers only
         if name in _NESTED and value is not None:
             value = _build(_NESTED[name], value)
+        elif name in _NESTED_EACH and value is not None:
+            value = tuple(None if v is None else _build(_NESTED_EACH[name], v) for v in value)
         else:
             value = _tuples(value)
         kwargs[name] = value

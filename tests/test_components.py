@@ -4,6 +4,7 @@ No model and no browser: every builder is a pure function of records and values.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import plotly.graph_objects as go
@@ -269,3 +270,14 @@ def test_timeline_and_baseline_cache():
     assert cache.get(("k", 2)) == ([1.0] * 3, 30.0)
     now[0] = 61.0  # too old: timed under conditions that may have changed
     assert cache.get(("k", 2)) == ([], 0.0)
+
+
+def test_trace_round_trips_a_tree_with_evidence():
+    from racer.calibration import Evidence
+
+    record = hand_record()
+    evidence = (None, Evidence(match=3, count=2, total=2, latest=True), Evidence(rank=1, prob=0.25)) + (None,) * 4
+    with_evidence = dataclasses.replace(record, tree=dataclasses.replace(record.tree, evidence=evidence))
+    trace = traces.trace_dict([with_evidence], prompt="p", prompt_ids=[1], output_ids=[11], final_text="x")
+    back = traces.records_from_trace(traces.loads(traces.dumps(trace)))
+    assert back == [with_evidence]
