@@ -276,7 +276,8 @@ def test_trace_round_trips_a_tree_with_evidence():
     from racer.calibration import Evidence
 
     record = hand_record()
-    evidence = (None, Evidence(match=3, count=2, total=2, latest=True), Evidence(rank=1, prob=0.25)) + (None,) * 4
+    evidence = (None, Evidence(match=3, count=2, total=2, latest=True),
+                Evidence(rank=1, prob=0.25)) + (None,) * 4
     with_evidence = dataclasses.replace(record, tree=dataclasses.replace(record.tree, evidence=evidence))
     trace = traces.trace_dict([with_evidence], prompt="p", prompt_ids=[1], output_ids=[11], final_text="x")
     back = traces.records_from_trace(traces.loads(traces.dumps(trace)))
