@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
+
 from .automaton import Automaton
 from .calibration import Calibration, Evidence
 from .errors import UserError
@@ -88,6 +90,7 @@ class RacerDrafter(Drafter):
         self.automaton: Automaton | None = None
         self.cache: LogitsCache | None = None
         self.calibration = Calibration()
+        self.length = 0   # context tokens so far (the logits cache's clock)
 
     def reset(self, context, top, settings) -> None:
         if self.use_retrieval:
@@ -104,7 +107,10 @@ class RacerDrafter(Drafter):
                 self.cache.ensure_width(width)
             else:
                 self.cache = LogitsCache(self.vocab_size, width)
-            self.cache.update(context, top)
+            # a row is stamped with the context length once its token is in it
+            start = self.length if self.keep_state else 0
+            self.cache.update(context, top, at=np.arange(start + 1, start + len(context) + 1))
+        self.length = (self.length if self.keep_state else 0) + len(context)
         if not self.keep_state:
             self.calibration = Calibration()
 
@@ -122,13 +128,14 @@ class RacerDrafter(Drafter):
             found = self.automaton.retrieve(root)
             borders = found.states
             view = AutomatonView(found.matched, found.borders, self.automaton.node_count, self.automaton.capacity)
-        width = settings.width
+        width, now = settings.width, self.length + 1   # the root is the next context token
 
         def expand(token: int, states: tuple) -> list[tuple[Candidate, float]]:
             found: dict[int, Candidate] = {}
             if self.cache is not None:
+                age = now - self.cache.written_at(token)
                 for rank, (tok, prob) in enumerate(self.cache.candidates(token, width)):
-                    found[tok] = Candidate(tok, LOGITS, Evidence(rank=rank, prob=prob))
+                    found[tok] = Candidate(tok, LOGITS, Evidence(rank=rank, prob=prob, age=age))
             if states:
                 for c in self.automaton.continuations(states, width):
                     evidence = Evidence(match=c.match, count=c.count, total=c.total, latest=c.latest)
@@ -141,7 +148,8 @@ class RacerDrafter(Drafter):
 
     def observe(self, tree, top, accepted) -> None:
         if self.cache is not None:
-            self.cache.update(tree.tokens, top)
+            self.cache.update(tree.tokens, top, at=self.length + 1 + np.asarray(tree.depths))
+        self.length += len(accepted)
         if self.automaton is not None:
             self.automaton.append([tree.tokens[i] for i in accepted])
         learn(self.calibration, tree, accepted)

@@ -59,6 +59,7 @@ class LogitsCache:
         self._rows = np.full((vocab_size, width), -1, dtype=np.int32)  # (V, k), -1 = empty
         self._probs = np.zeros((vocab_size, width), dtype=np.float32)  # (V, k)
         self._seen = np.zeros(vocab_size, dtype=bool)
+        self._written = np.zeros(vocab_size, dtype=np.int64)  # (V,) context length when written
 
     @property
     def width(self) -> int:
@@ -73,27 +74,34 @@ class LogitsCache:
             probs[:, : self.width] = self._probs
             self._rows, self._probs = rows, probs
 
-    def update(self, tokens: Sequence[int], top: TopK) -> None:
-        """top: the (n, k') top-k' at each of the n processed ``tokens``, best first.
+    def update(self, tokens: Sequence[int], top: TopK, at) -> None:
+        """top: the (n, k') top-k' at each of the n processed ``tokens``, best first;
+        at: the context length when they were processed (one int, or one per token).
 
         Later rows win when a token repeats (as if written in order).
         """
         tokens = np.asarray(tokens, dtype=np.int64)
+        at = np.broadcast_to(np.asarray(at, dtype=np.int64), tokens.shape)
         keep = (tokens >= 0) & (tokens < self.vocab_size)
-        tokens, ids, probs = tokens[keep], np.asarray(top.ids)[keep], np.asarray(top.probs)[keep]
+        tokens, ids, probs, at = tokens[keep], np.asarray(top.ids)[keep], np.asarray(top.probs)[keep], at[keep]
         if len(tokens) == 0:
             return
         # keep only the last occurrence of each token (numpy leaves the winner of
         # repeated fancy-index writes unspecified)
         _, first_from_end = np.unique(tokens[::-1], return_index=True)
         last = len(tokens) - 1 - first_from_end
-        tokens, ids, probs = tokens[last], ids[last], probs[last]
+        tokens, ids, probs, at = tokens[last], ids[last], probs[last], at[last]
         k = min(self.width, ids.shape[1])
         self._rows[tokens, :k] = ids[:, :k]
         self._rows[tokens, k:] = -1
         self._probs[tokens, :k] = probs[:, :k]
         self._probs[tokens, k:] = 0.0
         self._seen[tokens] = True
+        self._written[tokens] = at
+
+    def written_at(self, token: int) -> int:
+        """The context length when ``token``'s row was last written (0 if never)."""
+        return int(self._written[token]) if 0 <= token < self.vocab_size else 0
 
     def successors(self, token: int, k: int) -> list[int]:
         """Up to k cached next tokens for ``token``, best first; [] if never seen."""

@@ -74,7 +74,7 @@ def test_no_node_is_created_before_a_likelier_candidate(seed):
             h, est = next(handles), rng.random()
             prob_of[h] = prob_of[parent] * est
             offers.setdefault(parent, []).append((tok, h, prob_of[h]))
-            out.append((Candidate(tok, LOGITS, Evidence(rank=0, prob=est), (h,)), est))
+            out.append((Candidate(tok, LOGITS, Evidence(rank=0, prob=est, age=1), (h,)), est))
         return out
 
     budget, depth = rng.randint(2, 30), rng.randint(1, 5)
@@ -102,8 +102,8 @@ def test_calibration_converges_to_known_acceptance_rates():
     examples each estimate is within 0.08 of its true rate (the table forgets with
     a memory of about 100 examples, so its noise is about sqrt(.25 / 100) = 0.05)."""
     rng = random.Random(0)
-    cal = Calibration()
-    cases = [(Evidence(rank=0, prob=0.95), 0.9), (Evidence(rank=1, prob=0.35), 0.2),
+    cal = Calibration(fitted={})   # start from the raw evidence
+    cases = [(Evidence(rank=0, prob=0.95, age=1), 0.9), (Evidence(rank=1, prob=0.35, age=30), 0.2),
              (Evidence(match=9, count=3, total=3, latest=True), 0.6)]
     assert abs(cal.estimate(cases[1][0]) - 0.2) > 0.1   # the prior is off at first
     for _ in range(2000):
@@ -117,7 +117,7 @@ def test_learning_takes_only_nodes_whose_parent_was_accepted():
     """root 0 -> 1 -> 2, and 0 -> 3; accepted path 0, 1: node 1 is a hit, node 3 a
     miss, node 2 (below the accepted 1, rejected) a miss; nothing below a rejection."""
     b = TreeBuilder(root=0, max_nodes=10, max_depth=3)
-    hit, miss = Evidence(rank=0, prob=0.5), Evidence(rank=1, prob=0.5)
+    hit, miss = Evidence(rank=0, prob=0.5, age=3), Evidence(rank=1, prob=0.5, age=3)
     b.add_child(0, 1, LOGITS, 0.5, hit)
     b.add_child(0, 3, LOGITS, 0.5, miss)
     b.add_child(1, 2, LOGITS, 0.5, miss)
@@ -130,10 +130,24 @@ def test_learning_takes_only_nodes_whose_parent_was_accepted():
 
 
 def test_prior_reads_the_evidence():
-    assert prior(Evidence(rank=0, prob=0.8)) == pytest.approx(0.8)
+    assert prior(Evidence(rank=0, prob=0.8, age=1)) == pytest.approx(0.8)
     assert prior(Evidence(match=9, count=1, total=2)) == pytest.approx(0.75 * 0.5)
-    both = Evidence(rank=0, prob=0.5).merged(Evidence(match=2, count=1, total=1))
+    both = Evidence(rank=0, prob=0.5, age=1).merged(Evidence(match=2, count=1, total=1))
     assert prior(both) == pytest.approx(1 - 0.5 * 0.7)
+
+
+def test_the_start_is_the_measured_rate_pulled_to_the_raw_evidence():
+    """A bucket measured 30 of 100 times starts at (30 + 2 x raw) / 102; a bucket never
+    measured starts at the raw evidence; observations then move it."""
+    e = Evidence(rank=0, prob=0.95, age=1)
+    cal = Calibration(fitted={bucket_key(e): (30, 100)})
+    assert cal.start(e) == pytest.approx((30 + 2 * 0.95) / 102)
+    assert cal.estimate(e) == pytest.approx(cal.start(e))
+    other = Evidence(rank=1, prob=0.2, age=1)
+    assert cal.start(other) == pytest.approx(0.2)
+    for _ in range(50):
+        cal.observe(e, True)
+    assert cal.estimate(e) > 0.9
 
 
 # ------------------------------------------------------------------ tree size
@@ -150,7 +164,7 @@ def chain(estimates: list[float]):
 def star(estimates: list[float]):
     b = TreeBuilder(root=0, max_nodes=len(estimates) + 1, max_depth=1)
     for k, e in enumerate(estimates, start=1):
-        b.add_child(0, k, LOGITS, e, Evidence(rank=k - 1, prob=e))
+        b.add_child(0, k, LOGITS, e, Evidence(rank=k - 1, prob=e, age=1))
     return b.build()
 
 

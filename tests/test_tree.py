@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from racer.calibration import Calibration
 from racer.drafters import PromptLookupDrafter, RacerDrafter, find_continuation
 from racer.logits_cache import LogitsCache, TopK
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED
@@ -172,25 +173,27 @@ def top(ids, probs=None) -> TopK:
 def test_logits_cache_last_write_wins_and_rows_are_replaced_whole():
     c = LogitsCache(vocab_size=10, width=3)
     c.update([3, 5, 3, 6], top([[1, 2, 4], [4, 4, 4], [7, 8, 9], [0, 1, 2]],
-                               [[.5, .3, .1], [.4, .3, .2], [.6, .2, .1], [.9, .05, .01]]))
+                               [[.5, .3, .1], [.4, .3, .2], [.6, .2, .1], [.9, .05, .01]]), at=[1, 2, 3, 4])
     assert c.successors(3, 3) == [7, 8, 9]   # the later 3 wins
     assert c.candidates(3, 2) == [(7, pytest.approx(.6)), (8, pytest.approx(.2))]
     assert c.successors(5, 2) == [4, 4] and c.successors(6, 1) == [0]
     assert c.successors(4, 3) == []          # never processed: unseen
-    c.update([3], top([[6]]))                # fewer successors than the width
+    assert c.written_at(3) == 3 and c.written_at(4) == 0
+    c.update([3], top([[6]]), at=5)          # fewer successors than the width
     assert c.candidates(3, 3) == [(6, .5)]   # stale 8, 9 and their probabilities are gone
-    c.update([3], top([[1, 2, 3, 4, 5]]))
+    assert c.written_at(3) == 5
+    c.update([3], top([[1, 2, 3, 4, 5]]), at=6)
     assert c.successors(3, 8) == [1, 2, 3]   # more than the width: cut
-    c.update([-1, 10, 2], top([[1, 1, 1], [2, 2, 2], [5, 6, 7]]))  # out of range ignored
+    c.update([-1, 10, 2], top([[1, 1, 1], [2, 2, 2], [5, 6, 7]]), at=7)  # out of range ignored
     assert c.successors(2, 3) == [5, 6, 7] and c.successors(-1, 3) == [] and c.successors(10, 3) == []
 
 
 def test_logits_cache_ensure_width_keeps_rows():
     c = LogitsCache(vocab_size=4, width=2)
-    c.update([1], top([[2, 3]]))
+    c.update([1], top([[2, 3]]), at=1)
     c.ensure_width(4)
     assert c.width == 4 and c.candidates(1, 4) == [(2, .5), (3, .25)]
-    c.update([1], top([[3, 2, 1, 0]]))
+    c.update([1], top([[3, 2, 1, 0]]), at=2)
     assert c.successors(1, 4) == [3, 2, 1, 0]
     c.ensure_width(1)  # narrower asks read fewer; rows are kept
     assert c.width == 4 and c.successors(1, 1) == [3]
@@ -215,8 +218,8 @@ def test_racer_drafter_merges_retrieval_and_logits():
     by 4 -> borders (2,3,4) and (3,4), matched (2,3). (2,3,4) is a whole window;
     below (3,4) only 1 (twice of twice).
     Logits: token t's cached successors are t % 4 + 1, 20+t, 30+t, 40+t at
-    probabilities .6 .2 .1 .05. So 1 is proposed by both: estimate (an empty table:
-    the prior) 1 - (1 - .6)(1 - .3) = .72; then 24 .2, 34 .1, 44 .05; below 1 only the
+    probabilities .6 .2 .1 .05. So 1 is proposed by both: estimate (with no measured
+    table: the raw evidence) 1 - (1 - .6)(1 - .3) = .72; then 24 .2, 34 .1, 44 .05; below 1 only the
     cache: 2 at .72 x .6 = .432, 21 .144, 31 .072, 41 .036. Best first with a depth
     cap of 2: 1, 2, 24, 21, 34, 31, 44, 41 (nothing below 24.. : never seen).
     """
@@ -228,6 +231,7 @@ def test_racer_drafter_merges_retrieval_and_logits():
     def propose(settings, budget):
         drafter = RacerDrafter(vocab_size=48)
         drafter.reset(context, rows, s)
+        drafter.calibration = Calibration(fitted={})   # estimates from the raw evidence
         return drafter.propose(4, settings, budget)
 
     tree, view = propose(s, 10)
