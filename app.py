@@ -5,7 +5,8 @@ This file loads the model once (shared read-only), lays the page out in one
 ``components/handlers.py``, figures and HTML in the other ``components/`` modules (pure
 builders); each browser session's run is a ``Session`` held in ``gr.State``.
 
-Environment: ``RACER_MODEL`` picks the model (default: the packaged SmolLM2-135M-Instruct).
+Environment: ``RACER_MODEL`` picks the model (default: the packaged SmolLM2-135M-Instruct),
+``RACER_PRECISION`` its precision (default auto: the fastest exact one on this machine).
 A model that cannot load leaves a page that says why and how to fix it; the app reaches
 no network beyond the model hub (Gradio's analytics and version check are off).
 """
@@ -34,6 +35,7 @@ from components.tune_view import TABLE_HEADERS, heatmap_figure
 from racer.bench_data import TASKS
 from racer.generate import Generation
 from racer.loading import DEFAULT_MODEL, ModelLoadError, load_model, prompt_ids
+from racer.precision import precision_note
 from racer.model import TargetModel
 from racer.settings import Settings
 from racer.sweep import MAX_CELLS, MAX_PROMPTS
@@ -45,6 +47,7 @@ if not logging.getLogger().handlers:
 
 ASSETS = Path(__file__).parent / "assets"
 MODEL_NAME = os.environ.get("RACER_MODEL", "").strip() or DEFAULT_MODEL
+PRECISION = os.environ.get("RACER_PRECISION", "").strip() or "auto"  # see racer/precision.py
 # One model-using event at a time: two generations on the same CPU would slow each
 # other down, and every speedup on screen is a wall-clock measurement.
 MODEL_EVENT = dict(concurrency_id="model", concurrency_limit=1)
@@ -65,9 +68,10 @@ def _load_target() -> tuple[TargetModel | None, str]:
     start = time.perf_counter()
     log.info("Loading %s ...", MODEL_NAME)
     try:
-        model, tokenizer = load_model(MODEL_NAME)  # it logs its own progress
+        model, tokenizer = load_model(MODEL_NAME, precision=PRECISION)  # it logs its own progress
         target = TargetModel(model, tokenizer, name=MODEL_NAME)
         _warm_up(target, tokenizer)
+        precision = precision_note(target, prompt_ids)
     except ModelLoadError as e:
         log.error("Model not loaded: %s", e)
         return None, str(e)
@@ -76,7 +80,7 @@ def _load_target() -> tuple[TargetModel | None, str]:
         return None, f"loading '{MODEL_NAME}' failed ({type(e).__name__}: {e})"
     took = time.perf_counter() - start
     log.info("Model ready in %.1f s.", took)
-    return target, f"{MODEL_NAME} on {target.device} · loaded in {took:.1f} s"
+    return target, f"{MODEL_NAME} on {target.device} · {precision} · loaded in {took:.1f} s"
 
 
 def _warm_up(target: TargetModel, tokenizer) -> None:

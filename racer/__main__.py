@@ -14,6 +14,7 @@ from .generate import Generation
 from .loading import load_model, prompt_ids
 from .measure import mat
 from .model import TargetModel
+from .precision import PRECISIONS
 from .settings import Settings, add_flags, given_flags
 
 
@@ -21,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m racer", description=__doc__.splitlines()[0])
     p.add_argument("prompt", help="the user message (the model's chat template is applied)")
     p.add_argument("--model", default=None, help="hub id or local folder (default: packaged SmolLM2-135M-Instruct)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="numeric precision (auto: the fastest exact one on this machine)")
     add_flags(p)
     p.add_argument("--raw", action="store_true", help="do not apply the chat template")
     return p
@@ -30,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         settings = Settings(**given_flags(a))
-        model, tokenizer = load_model(a.model, progress=lambda line: print(line, file=sys.stderr))
+        model, tokenizer = load_model(a.model, progress=lambda line: print(line, file=sys.stderr),
+                                      precision=a.precision)
         target = TargetModel(model, tokenizer)
         gen = Generation(target, prompt_ids(tokenizer, a.prompt, use_chat_template=not a.raw), settings)
     except UserError as error:  # a model that cannot load is one too

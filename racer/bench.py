@@ -35,8 +35,8 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from .bench_data import TASKS, Question, anchor_outputs, load_questions, preset, select
-from .bench_report import check_equal, machine, report, summarise, verify_costs
+from .bench_data import TASKS, Question, anchor_outputs, anchor_prompts, load_questions, preset, select
+from .bench_report import check_equal, cost_table, machine, report, summarise, verify_costs
 from .drafters import PLAIN, make_drafter
 from .errors import UserError
 from .generate import Generation
@@ -205,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drafters", default="racer,prompt_lookup,plain",
                    help="comma list of methods: drafter[:setting=value...], hf_greedy, hf_pld")
     p.add_argument("--hf", action="store_true", help="add hf_greedy and hf_pld")
+    p.add_argument("--precision", default="auto",
+                   help="numeric precision, or a comma list with --verify-costs (auto: the fastest "
+                        "exact one on this machine)")
+    p.add_argument("--verify-costs", action="store_true",
+                   help="only measure the verify forward's cost by tree size and the chain check, "
+                        "per --precision")
     add_flags(p, [name for name in KNOBS if name not in NO_FLAG], defaults=False)
     p.add_argument("--state", choices=["fresh", "warm"], default="fresh",
                    help="fresh drafter per prompt, or RACER state kept across prompts")
@@ -219,6 +225,8 @@ def main(argv: Sequence[str] | None = None, target: TargetModel | None = None,
     """Runs the benchmark; ``target`` and ``prompts`` let tests pass a tiny model and
     token ids instead of loading the default model and tokenizing Spec-Bench."""
     args = build_parser().parse_args(argv)
+    if args.verify_costs:
+        return cost_report(args.model, args.precision.split(","))
     base = Settings(**given_flags(args))
     max_new_tokens = base.max_new_tokens
     methods = parse_methods(args.drafters + (",hf_greedy,hf_pld" if args.hf else ""), base)
@@ -259,7 +267,7 @@ def _target_and_prompts(args, target: TargetModel | None,
     """The model (loaded unless given) and the prompts (Spec-Bench's, tokenized, unless given)."""
     if target is None:
         from .loading import load_model
-        model, tokenizer = load_model(args.model)
+        model, tokenizer = load_model(args.model, precision=args.precision)
         target = TargetModel(model, tokenizer)
     if prompts is None:
         from .loading import prompt_ids
@@ -269,6 +277,29 @@ def _target_and_prompts(args, target: TargetModel | None,
     if not prompts:
         raise SystemExit("no prompts selected")
     return target, prompts
+
+
+COST_SIZES = (1, 2, 4, 8, 16, 32, 64)
+COST_CONTEXT = 300      # cached tokens under the tree
+COST_REPEATS = 9
+
+
+def cost_report(model_name: str | None, precisions: list[str]) -> dict:
+    """Per precision: one verify forward's median ms by tree size (a chain, 300 cached
+    tokens) and the chain check on three anchor prompts (48 tokens each)."""
+    from .loading import load_model
+    from .precision import chain_agreement
+    rows = {}
+    for precision in precisions:
+        model, tokenizer = load_model(model_name, precision=precision)
+        target = TargetModel(model, tokenizer)
+        ms = {k: 1000 * v for k, v in target.time_verify(COST_SIZES, COST_CONTEXT, COST_REPEATS).items()}
+        checks = [chain_agreement(target, p["input_ids"], 48) for p in anchor_prompts()[5:30:10]]
+        rows[f"{precision} ({str(model.dtype).removeprefix('torch.')})"] = dict(
+            ms=ms, agree=sum(c.agree for c in checks), total=sum(c.total for c in checks),
+            bitwise=sum(c.bitwise for c in checks), max_logit_diff=max(c.max_logit_diff for c in checks))
+    print(cost_table(rows, COST_SIZES))
+    return dict(machine=machine(), context=COST_CONTEXT, repeats=COST_REPEATS, rows=rows)
 
 
 def _run_dict(r: Run) -> dict:

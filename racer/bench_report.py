@@ -165,6 +165,18 @@ def report(tables: dict, costs: list[dict], mismatches: list[str], reference: st
     return "\n".join(out)
 
 
+def cost_table(rows: dict[str, dict], sizes: Sequence[int]) -> str:
+    """The verify-cost table: per path, ms by tree size, ratios to one node, and how
+    many positions' argmax a chain verify shares with one-token steps."""
+    body = [[path] + [r["ms"][k] for k in sizes] + [r["ms"][16] / r["ms"][1], r["ms"][64] / r["ms"][1],
+                                                    f"{r['agree']}/{r['total']}", f"{r['bitwise']}/{r['total']}",
+                                                    f"{r['max_logit_diff']:.1e}"]
+            for path, r in rows.items()]
+    headers = ["path"] + [f"{k} ms" for k in sizes] + ["t16/t1", "t64/t1", "argmax =", "bitwise =", "max diff"]
+    return ("verify forward by tree size (a chain on 300 cached tokens, median) and the chain check "
+            "(a chain verified in one forward against one-token steps)\n" + format_table(headers, body))
+
+
 def machine() -> dict:
     model_name = platform.processor()
     try:

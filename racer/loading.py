@@ -31,6 +31,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Pretra
 
 from .errors import ModelLoadError, UserError, first_line
 from .gguf import cache_complete, cache_root, convert_gguf, packaged_gguf
+from .precision import DTYPES, check_precision, choose_auto
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +46,20 @@ Progress = Callable[[str], None]
 
 
 def load_model(name: str | None = None, device: str | None = None,
-               progress: Progress | None = None):
+               progress: Progress | None = None, precision: str = "auto"):
     """Load a causal LM and its tokenizer, ready for inference.
 
-    Returns ``(model, tokenizer)``: the model in eval mode with "sdpa" attention,
-    float32 on CPU and float16 on CUDA. ``device=None`` picks CUDA when available.
-    ``progress`` receives short status lines (conversion, loading, ready).
+    Returns ``(model, tokenizer)``: the model in eval mode with "sdpa" attention, at
+    ``precision`` (see ``racer.precision``; ``auto`` measures which exact precision is
+    fastest here: float32 on most CPUs, float16 on CUDA). ``device=None`` picks CUDA
+    when available. ``progress`` receives short status lines (conversion, loading, ready).
     """
     report = _reporter(progress)
     name = (name or DEFAULT_MODEL).strip()
     device = _pick_device(device)
-    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    precision = check_precision(precision, device)
+    start = "float16" if device.startswith("cuda") else "float32"
+    dtype = DTYPES[start if precision == "auto" else precision]
 
     source, local_only = _resolve(name, report)
     config = _load_config(name, source, local_only)
@@ -71,7 +75,11 @@ def load_model(name: str | None = None, device: str | None = None,
         raise ModelLoadError(f"Could not load the weights or tokenizer of '{name}' "
                              f"({first_line(e)}); check that the model folder is complete.") from e
     model.to(device).eval()
-    report(f"{name} is ready on {device}.")
+    if precision == "auto":
+        chosen = choose_auto(model, tokenizer, device, report, prompt_ids)
+        if chosen != start:
+            model.to(DTYPES[chosen])
+    report(f"{name} is ready on {device} ({str(model.dtype).removeprefix('torch.')}).")
     return model, tokenizer
 
 

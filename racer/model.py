@@ -125,28 +125,32 @@ class TargetModel:
 
     def verify_costs(self, sizes=(1, 2, 4, 8, 16, 32, 64), context_len: int = 128,
                      repeats: int = 3) -> dict[int, float]:
-        """Seconds for one verify forward of a tree of each size on top of a
-        ``context_len`` cache on this machine (median of ``repeats``). Measured once
-        per model and process (about a second for SmolLM2-135M on 2 cores); the
-        adaptive budget reads it."""
+        """Seconds for one verify forward of a tree of each size on this machine,
+        measured once per model and process (about a second for SmolLM2-135M on 2
+        cores, see ``time_verify``); the adaptive budget reads it."""
         with self._costs_lock:
             if self._costs is None:
-                cache = self.new_cache()
-                context = [i % self.vocab_size for i in range(1, context_len + 1)]
-                self.prefill(context, cache, top_k=1)
-                self.verify(_chain(max(sizes)), cache, context_len)  # warm-up
-                self.commit(cache, context_len, [])
-                costs = {}
-                for size in sizes:
-                    times = []
-                    for _ in range(repeats):
-                        start = time.perf_counter()
-                        self.verify(_chain(size), cache, context_len)
-                        times.append(time.perf_counter() - start)
-                        self.commit(cache, context_len, [])
-                    costs[size] = statistics.median(times)
-                self._costs = costs
+                self._costs = self.time_verify(sizes, context_len, repeats)
             return dict(self._costs)
+
+    def time_verify(self, sizes, context_len: int, repeats: int) -> dict[int, float]:
+        """{size: median seconds of ``repeats`` verify forwards of a chain of ``size``
+        nodes on top of a ``context_len`` cache}, after one untimed warm-up."""
+        cache = self.new_cache()
+        context = [i % self.vocab_size for i in range(1, context_len + 1)]
+        self.prefill(context, cache, top_k=1)
+        self.verify(chain_tree(max(sizes)), cache, context_len)  # warm-up
+        self.commit(cache, context_len, [])
+        costs = {}
+        for size in sizes:
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                self.verify(chain_tree(size), cache, context_len)
+                times.append(time.perf_counter() - start)
+                self.commit(cache, context_len, [])
+            costs[size] = statistics.median(times)
+        return costs
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
@@ -164,10 +168,11 @@ def top_tokens(logits: torch.Tensor, k: int) -> TopK:
     return TopK(ids.cpu().numpy(), probs.cpu().numpy().astype(np.float32))
 
 
-def _chain(size: int) -> DraftTree:
+def chain_tree(size: int, tokens: tuple[int, ...] | None = None) -> DraftTree:
     """A single path of ``size`` nodes, all token 1 (valid in any vocabulary, even a
-    tiny test model's): what a verify costs depends on the node count, not on the tokens."""
-    return DraftTree((1,) * size, tuple(range(-1, size - 1)), tuple(range(size)),
+    tiny test model's): what a verify costs depends on the node count, not on the tokens.
+    ``tokens`` gives the chain's own tokens instead."""
+    return DraftTree(tokens or (1,) * size, tuple(range(-1, size - 1)), tuple(range(size)),
                      ("root",) + ("logits",) * (size - 1), tuple(range(size)))
 
 

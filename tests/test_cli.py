@@ -21,3 +21,8 @@ def test_cli_refuses_bad_settings_with_one_line(capsys):
 def test_cli_refuses_an_empty_prompt(capsys):
     assert main(["   "]) == 2
     assert "The prompt is empty" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_precision_this_machine_cannot_run(capsys):
+    assert main(["hello", "--precision", "float16"]) == 2
+    assert "error: float16 runs on CUDA only" in capsys.readouterr().err

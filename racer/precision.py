@@ -1,0 +1,135 @@
+"""The numeric precision the target runs at, and the checks that decide it.
+
+Greedy RACER must write what plain greedy decoding of the same model at the same
+precision writes. That holds only if a token's logits do not depend on how many tree
+nodes share its forward (closely enough that no argmax flips). ``chain_agreement``
+measures it: decode n tokens one forward at a time, then verify the same n tokens as
+one chain in a single forward, and count the positions whose argmax agrees.
+
+``auto`` picks, by measuring at start-up, the fastest precision that agrees on every
+position; it tries bfloat16 only where the CPU has bfloat16 instructions (AVX-512 BF16
+or AMX), since elsewhere it is emulated and slower than float32, and falls back to
+float32. CUDA keeps float16. A precision that is not exact may still be asked for by
+name: the app then says so.
+
+Left out on purpose: int8 and compiled paths (measured in the README, not shipped).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .errors import UserError
+from .model import TargetModel, chain_tree
+
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
+CHECK_TOKENS = 32          # positions the start-up check compares
+CHECK_PROMPT = "List the planets of the solar system, one per line, with one fact about each."
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """One chain-versus-steps check at one precision."""
+    agree: int             # positions whose argmax is the same both ways
+    total: int
+    bitwise: int           # positions whose logits are bit-for-bit equal
+    max_logit_diff: float
+
+    @property
+    def exact(self) -> bool:
+        return self.agree == self.total
+
+    def __str__(self) -> str:
+        return f"{self.agree}/{self.total} (max logit diff {self.max_logit_diff:.1e})"
+
+
+def check_precision(precision: str, device: str) -> str:
+    """The precision name, validated for ``device``; a UserError names the choices."""
+    if precision not in PRECISIONS:
+        raise UserError(f"precision must be one of {', '.join(PRECISIONS)}")
+    if precision == "float16" and not device.startswith("cuda"):
+        raise UserError("float16 runs on CUDA only; on a CPU use float32, bfloat16 or auto")
+    return precision
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo); empty where unreadable."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            line = next((ln for ln in f if ln.startswith("flags")), "")
+    except OSError:
+        return set()
+    return set(line.split(":", 1)[-1].split())
+
+
+def candidates(device: str, flags: set[str] | None = None) -> list[str]:
+    """Precisions ``auto`` measures, besides the safe default it falls back to."""
+    if device.startswith("cuda"):
+        return []
+    return ["bfloat16"] if BF16_FLAGS & (cpu_flags() if flags is None else flags) else []
+
+
+@torch.inference_mode()
+def chain_agreement(target: TargetModel, prompt_ids: list[int], n: int = CHECK_TOKENS) -> Agreement:
+    """Greedy-decode ``n`` tokens one forward each, then verify them as one chain on
+    the same prompt; compare each position's logits and argmax."""
+    cache = target.new_cache()
+    last, _ = target.prefill(prompt_ids, cache, top_k=1)
+    tokens, rows = [int(last.argmax())], []
+    for i in range(n):
+        step = target.verify(chain_tree(1, (tokens[-1],)), cache, len(prompt_ids) + i)
+        rows.append(step[0])
+        tokens.append(int(step[0].argmax()))
+    cache = target.new_cache()
+    target.prefill(prompt_ids, cache, top_k=1)
+    chain = target.verify(chain_tree(n, tuple(tokens[:n])), cache, len(prompt_ids))  # (n, V)
+    steps = torch.stack(rows)                                                      # (n, V)
+    return Agreement(agree=int((chain.argmax(-1) == steps.argmax(-1)).sum()), total=n,
+                     bitwise=int((chain == steps).all(-1).sum()),
+                     max_logit_diff=float((chain - steps).abs().max()))
+
+
+def choose_auto(model, tokenizer, device: str, report: Callable[[str], None],
+                prompt_ids: Callable[[object, str], list[int]]) -> str:
+    """``auto``: the fastest precision whose chain check agrees everywhere; float32
+    (float16 on CUDA) when no candidate does. Returns the name; the model is left in
+    float32 (or float16) for the caller to convert."""
+    default = "float16" if device.startswith("cuda") else "float32"
+    tried = candidates(device)
+    if not tried:
+        return default
+    ids = prompt_ids(tokenizer, CHECK_PROMPT)
+    best, best_s = default, TargetModel(model, tokenizer).time_verify((1,), 128, 5)[1]
+    for name in tried:
+        trial = TargetModel(_converted(model, DTYPES[name]), tokenizer)
+        agreement = chain_agreement(trial, ids)
+        seconds = trial.time_verify((1,), 128, 5)[1]
+        report(f"precision {name}: chain check {agreement}, one-token step "
+               f"{1000 * seconds:.1f} ms against {1000 * best_s:.1f} ms")
+        if agreement.exact and seconds < best_s:
+            best, best_s = name, seconds
+    return best
+
+
+def precision_note(target: TargetModel, prompt_ids: Callable[[object, str], list[int]]) -> str:
+    """What the page says about the precision. float32 (and float16 on CUDA) need no
+    words; any other precision gets the chain check, and a sentence when it is not
+    exact, since RACER's text may then part from plain decoding's."""
+    name = str(target.dtype).removeprefix("torch.")
+    if name == "float32" or (name == "float16" and target.device.type == "cuda"):
+        return name
+    agreement = chain_agreement(target, prompt_ids(target.tokenizer, CHECK_PROMPT))
+    if agreement.exact:
+        return f"{name} (a tree verify agreed with one-token steps at all {agreement.total} positions checked)"
+    return (f"{name}: fast, not bit-exact (a tree verify agreed with one-token steps at "
+            f"{agreement.agree} of {agreement.total} positions), so RACER's text can part from "
+            f"plain decoding's where two tokens are nearly tied")
+
+
+def _converted(model, dtype: torch.dtype):
+    import copy
+    return copy.deepcopy(model).to(dtype)

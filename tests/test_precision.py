@@ -1,0 +1,85 @@
+"""Precision: names are checked, ``auto`` measures only where bfloat16 has hardware and
+keeps float32 unless a candidate is both exact and faster, and the chain check
+compares a one-forward chain with one-token steps."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from racer import precision
+from racer.bench_report import cost_table
+from racer.errors import UserError
+from racer.precision import Agreement, candidates, chain_agreement, check_precision, choose_auto, precision_note
+from tests.tiny import TinyTokenizer, target, tiny_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_names_are_checked_with_a_sentence():
+    assert check_precision("auto", "cpu") == "auto"
+    assert check_precision("bfloat16", "cpu") == "bfloat16"
+    with pytest.raises(UserError, match="one of auto, float32, bfloat16, float16"):
+        check_precision("int3", "cpu")
+    with pytest.raises(UserError, match="CUDA only"):
+        check_precision("float16", "cpu")
+
+
+def test_bfloat16_is_a_candidate_only_with_bfloat16_hardware():
+    assert candidates("cpu", flags={"avx2", "fma"}) == []          # AMD EPYC here: emulated, slower
+    assert candidates("cpu", flags={"avx512f", "amx_bf16"}) == ["bfloat16"]
+    assert candidates("cpu", flags={"avx512_bf16"}) == ["bfloat16"]
+    assert candidates("cuda:0", flags={"amx_bf16"}) == []
+
+
+def tiny_fp32():
+    return tiny_model(dtype=torch.float32, init_std=1.0)
+
+
+def test_auto_without_candidates_keeps_float32_and_measures_nothing(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("nothing to compare: auto must not measure")
+    monkeypatch.setattr(precision.TargetModel, "time_verify", no_timing)
+    assert choose_auto(tiny_fp32(), TinyTokenizer(), "cpu", print, lambda tok, text: [1, 2, 3]) == "float32"
+
+
+@pytest.mark.parametrize("agree, faster, expected", [
+    (32, True, "bfloat16"),     # exact and faster: taken
+    (31, True, "float32"),      # one position parts: never taken by auto
+    (32, False, "float32"),     # exact but slower: no reason to switch
+])
+def test_auto_takes_a_candidate_only_if_exact_and_faster(monkeypatch, agree, faster, expected):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"amx_bf16"})
+    monkeypatch.setattr(precision, "chain_agreement", lambda t, ids: Agreement(agree, 32, 0, 0.5))
+
+    def timing(self, sizes, context_len, repeats):
+        bf16 = self.dtype == torch.bfloat16
+        return {1: (0.5 if faster else 2.0) if bf16 else 1.0}
+    monkeypatch.setattr(precision.TargetModel, "time_verify", timing)
+    lines = []
+    assert choose_auto(tiny_fp32(), TinyTokenizer(), "cpu", lines.append, lambda tok, text: [1, 2]) == expected
+    assert len(lines) == 1 and "bfloat16" in lines[0] and f"{agree}/32" in lines[0]
+
+
+def test_chain_check_agrees_everywhere_in_float64():
+    """float64 on a tiny model: a chain verify and one-token steps agree at every
+    position (cpu-notes: float32 can flip a near-tie on a random model)."""
+    t = target(tiny_model())
+    a = chain_agreement(t, [3, 5, 7, 9, 11] * 3, n=12)
+    assert a.total == 12 and a.exact and a.max_logit_diff < 1e-9
+
+
+def test_precision_note_names_float32_and_explains_an_inexact_precision(monkeypatch):
+    assert precision_note(target(tiny_fp32()), lambda tok, text: [1, 2]) == "float32"
+    monkeypatch.setattr(precision, "chain_agreement", lambda t, ids: Agreement(139, 144, 20, 0.8))
+    bf16 = target(tiny_model(dtype=torch.bfloat16, seed=1))
+    note = precision_note(bf16, lambda tok, text: [1, 2])
+    assert note.startswith("bfloat16: fast, not bit-exact") and "139 of 144" in note
+
+
+def test_cost_table_shows_ratios_and_the_check():
+    rows = {"float32 (float32)": dict(ms={1: 50.0, 16: 100.0, 64: 150.0}, agree=144, total=144, bitwise=40,
+                                      max_logit_diff=7e-5)}
+    table = cost_table(rows, (1, 16, 64))
+    assert "2.00" in table and "3.00" in table and "144/144" in table and "40/144" in table
