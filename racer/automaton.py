@@ -11,6 +11,7 @@ Each decoding step the drafter calls:
 
 1. ``retrieve(root)``: every suffix on the chain with a child for the root token is a
    *border*: a place where the same context tokens were followed by the root before.
+   The root token's own node (what followed it anywhere) comes last, as a 1-token match.
 2. ``continuations(states)``: the tokens that followed a border (then a continuation,
    and so on), each with the longest match it continues, how often it followed that
    match, and whether it followed the match's latest occurrence.
@@ -19,9 +20,9 @@ Each decoding step the drafter calls:
 Worked example, window 3, context [1, 2, 3, 1, 2]:
     trie: 1 (x2), 1 2 (x2), 1 2 3, 2 (x2), 2 3, 2 3 1, 3, 3 1, 3 1 2; state (3, 1, 2).
     retrieve(3): the chain (3,1,2) -> (1,2) -> (2,) -> root; (1,2) and (2,) have a
-    child 3 -> borders (1,2,3) and (2,3), matched (1,2).
-    continuations of those borders: (1,2,3) is at the window's depth, (2,3) has the
-    child 1 -> token 1, match 2 (the border (2,3)), followed 1 time of 1.
+    child 3 -> borders (1,2,3) and (2,3), matched (1,2); then the node (3,).
+    continuations: (1,2,3) is at the window's depth; (2,3) has the child 1 -> token 1,
+    match 2 (the border (2,3)), followed 1 time of 1; (3,) adds nothing new.
 
 Departures from the authors' automaton (see the README): a string enters the trie as
 soon as its last token does, not once a whole window starting with it is complete, so
@@ -62,7 +63,8 @@ class Retrieval:
 
     borders: per border, the context tokens it matched before the root, deepest first.
     matched: the deepest border's; () if none.
-    states:  the border nodes, deepest first (opaque: pass them to ``continuations``).
+    states:  the border nodes, deepest first, then the root token's own node (opaque:
+             pass them to ``continuations``).
     """
     borders: tuple[tuple[int, ...], ...]
     matched: tuple[int, ...]
@@ -74,7 +76,7 @@ class Continuation:
     """One token that followed a match earlier in the context.
 
     match:  tokens matched just before it (context tokens, the root, drafted tokens);
-            at least 2, since a border holds a context token and the root.
+            1 when only the root token itself matched.
     count:  how often it followed that match; total: how often the match occurred.
     latest: it followed the match's latest occurrence (what prompt lookup would copy).
     states: its nodes under every match that it followed, deepest first (opaque).
@@ -166,14 +168,18 @@ class Automaton:
 
     def retrieve(self, root: int) -> Retrieval:
         """Borders for ``root``: context suffixes (one token at least) that were followed
-        by ``root`` before, deepest first. Changes nothing."""
+        by ``root`` before, deepest first. The states to continue from are the borders
+        and, last, the root token's own node (a 1-token match: what followed the root
+        token anywhere, as prompt lookup's shortest key). Changes nothing."""
         borders = []
         for node in self._chain():
             child = node.children.get(root)
             if child is not None and node.depth >= 1:
                 borders.append(child)
         matched = tuple(self._spell(b.parent) for b in borders)
-        return Retrieval(matched, matched[0] if matched else (), tuple(borders))
+        alone = self._root.children.get(root)
+        states = tuple(borders) + ((alone,) if alone is not None else ())
+        return Retrieval(matched, matched[0] if matched else (), states)
 
     def continuations(self, states: tuple, limit: int = 8) -> list[Continuation]:
         """Tokens that followed ``states`` (borders, or a continuation's states), at

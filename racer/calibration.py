@@ -35,12 +35,12 @@ FITTED = Path(__file__).resolve().parent / "data" / "calibration_prior.json"
 PRIOR_WEIGHT = 4.0   # the starting table counts as this many observations of each cell
 DECAY = 0.99         # each new observation of a cell shrinks the old ones (memory ~100)
 PROB_EDGES = (0.05, 0.15, 0.3, 0.5, 0.7, 0.9)     # 7 buckets of the cached probability
-MATCH_EDGES = (3, 5, 8)                           # matches of 2, 3-4, 5-7, 8+ tokens
+MATCH_EDGES = (2, 3, 5, 8)                        # matches of 1 (the root alone), 2, 3-4, 5-7, 8+ tokens
 RATIO_EDGES = (0.34, 0.67, 0.999)                 # how often it followed: <1/3, <2/3, <1, always
 AGE_EDGES = (2, 16, 64)   # a row written at the parent's own position is the most telling
 # A match of m tokens, followed every time, is accepted about this often before any
 # observation (a guess; the table replaces it within a few steps).
-MATCH_PRIOR = {0: 0.3, 1: 0.45, 2: 0.6, 3: 0.75}
+MATCH_PRIOR = {0: 0.15, 1: 0.3, 2: 0.45, 3: 0.6, 4: 0.75}
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def bucket_key(e: Evidence) -> tuple:
     >>> bucket_key(Evidence(rank=0, prob=0.95, age=1))
     ('logits', 0, 6, 0)
     >>> bucket_key(Evidence(match=9, count=3, total=3, latest=True))
-    ('retrieval', 3, 3, True, True)
+    ('retrieval', 4, 3, True, True)
     """
     if e.lookup:
         return ("lookup", _bucket(e.match, MATCH_EDGES))

@@ -125,20 +125,21 @@ def test_continuations_rank_by_count_then_recency_and_report_a_token_once():
     assert r.borders == ((y, a_), (a_,))
     assert conts(a, r.states) == [(y, 2, 2, 3, True), (x, 2, 1, 3, False)]
     assert conts(a, r.states, limit=1) == [(y, 2, 2, 3, True)]
-    # below y: (b, y) was followed by a twice; its states continue the path
+    # below y: (a, b, y) is a whole window, but (b, y), reached from the root token
+    # alone, was followed by a both times
     below_y = a.continuations(r.states)[0].states
-    assert conts(a, below_y) == []   # (a, b, y) is a whole window: nothing below it
+    assert conts(a, below_y) == [(a_, 2, 2, 2, True)]
 
 
 def test_a_token_under_two_matches_keeps_the_deepest():
     """window 4, context 7 1 2 5 . 1 2 6 . 2 9 . 7 1, root 2: borders (7,1,2) and (1,2);
     (1,2) (2 times) was followed by 5 and 6, (7,1,2) by 5 only -> 5 is reported with
-    the 3-token match and 6 with the 2-token one."""
+    the 3-token match and 6 with the 2-token one; the root token alone (3 times) adds 9."""
     a = Automaton(window=4, capacity=BIG)
     a.reset([7, 1, 2, 5, 0, 1, 2, 6, 0, 2, 9, 0, 7, 1])
     r = a.retrieve(2)
     assert r.borders == ((7, 1), (1,))
-    assert conts(a, r.states) == [(5, 3, 1, 1, True), (6, 2, 1, 2, True)]
+    assert conts(a, r.states) == [(5, 3, 1, 1, True), (6, 2, 1, 2, True), (9, 1, 1, 3, True)]
 
 
 def test_retrieve_changes_nothing():
@@ -212,7 +213,8 @@ def check_retrieval(a: Automaton, context: list[int], root: int, limit: int) -> 
     assert r.borders == tuple(matches)
     assert r.matched == (matches[0] if matches else ())
     stamp = stamps(context, a.window)
-    borders = [m + (root,) for m in matches]
+    # the borders, then the root token alone (a 1-token match)
+    borders = [m + (root,) for m in matches] + ([(root,)] if (root,) in counts else [])
     got = conts(a, r.states, limit)
     assert [g[:4] for g in got] == [e[:4] for e in reference_continuations(counts, stamp, borders, limit)]
     # "latest" marks a continuation of the newest occurrence (stamps may tie)
@@ -310,7 +312,7 @@ def test_capacity_is_never_exceeded_and_only_leaves_are_recycled(seed):
         r = a.retrieve(root)
         assert all(m + (root,) in paths for m in r.borders)
         for c in a.continuations(r.states):
-            assert any(m + (root, c.token) in paths for m in r.borders)
+            assert any(m + (root, c.token) in paths for m in r.borders + ((),))
         if step % 50 == 0:
             check_failure_links(a)
         tokens = [root] + random_context(rng, rng.randint(0, 3))

@@ -216,7 +216,8 @@ def test_racer_drafter_merges_retrieval_and_logits():
 
     Retrieval: the context's suffixes (1,2,3) (2,3) (3,); (2,3) and (3,) were followed
     by 4 -> borders (2,3,4) and (3,4), matched (2,3). (2,3,4) is a whole window;
-    below (3,4) only 1 (twice of twice).
+    below (3,4) only 1 (twice of twice); below that, from the root token alone, (4,1)
+    was followed by 2 twice of twice.
     Logits: token t's cached successors are t % 4 + 1, 20+t, 30+t, 40+t at
     probabilities .6 .2 .1 .05. So 1 is proposed by both: estimate (with no measured
     table: the raw evidence) 1 - (1 - .6)(1 - .3) = .72; then 24 .2, 34 .1, 44 .05; below 1 only the
@@ -237,9 +238,9 @@ def test_racer_drafter_merges_retrieval_and_logits():
     tree, view = propose(s, 10)
     assert tree.tokens == (4, 1, 24, 34, 44, 2, 21, 31, 41)
     assert tree.parents == (-1, 0, 0, 0, 0, 1, 1, 1, 1)
-    assert tree.sources == (ROOT, BOTH) + (LOGITS,) * 7
+    assert tree.sources == (ROOT, BOTH) + (LOGITS,) * 3 + (BOTH,) + (LOGITS,) * 3
     assert tree.created == (0, 1, 3, 5, 7, 2, 4, 6, 8)
-    assert tree.estimates == pytest.approx((1.0, .72, .2, .1, .05, .6, .2, .1, .05))
+    assert tree.estimates == pytest.approx((1.0, .72, .2, .1, .05, .72, .2, .1, .05))
     assert view.matched == (2, 3) and view.borders == ((2, 3), (3,))
     assert tree.evidence[1].match == 2 and tree.evidence[1].count == 2 and tree.evidence[1].rank == 0
     # a depth cap of 1 and a budget of 3 cut the same drafts down, best first
