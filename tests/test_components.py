@@ -217,7 +217,7 @@ def test_generated_text_is_escaped_and_coloured():
 def test_outcome_names_the_rejection_and_the_models_choice():
     page = outcome_html(hand_record(), text_of, speedup=1.5)
     assert "accepted <b>2</b>" in page
-    assert "node 5 “␣on”" in page and "“␣mat”" in page  # rejected under the last accepted node; wanted 99
+    assert "offered “␣on”" in page and "“␣mat”" in page  # rejected under the last accepted node; wanted 99
     assert "1.50×" in page
 
 
