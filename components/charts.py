@@ -184,10 +184,11 @@ def calibration_figure(bins: list[ReliabilityBin]) -> go.Figure:
         fig.add_annotation(text="Fills in as trees are verified.", x=0.5, y=0.5, xref="paper", yref="paper",
                            showarrow=False, font=dict(color="#777777"))
     tested = sum(b.tested for b in bins)
-    fig.update_xaxes(title_text="estimated chance of acceptance", range=[0, 1], gridcolor="#eeeeee",
-                     fixedrange=True)
-    fig.update_yaxes(title_text="share accepted", range=[0, 1.02], tickformat=".0%", gridcolor="#eeeeee",
-                     fixedrange=True)
+    # a little room beyond 0 and 1, so that points on the edges are drawn whole
+    fig.update_xaxes(title_text="estimated chance of acceptance", range=[-0.04, 1.04], gridcolor="#eeeeee",
+                     fixedrange=True, zeroline=False)
+    fig.update_yaxes(title_text="share accepted", range=[-0.06, 1.06], tickformat=".0%", gridcolor="#eeeeee",
+                     fixedrange=True, zeroline=False)
     fig.update_layout(height=380, margin=dict(l=50, r=20, t=40, b=40), plot_bgcolor="white",
                       paper_bgcolor="white",
                       title=dict(text=f"Estimates vs outcomes ({tested:,} tested nodes)", font=dict(size=13),

@@ -95,9 +95,7 @@ def outcome_html(record: StepRecord | None, token_text: TokenText, speedup: floa
                    ("speedup so far", "—" if speedup is None else f"{speedup:.2f}×")]
         ms = (f"draft {t.draft_s * 1e3:.0f} ms · verify {t.verify_s * 1e3:.0f} ms · "
               f"update {t.update_s * 1e3:.0f} ms")
-    why = [] if record.tree is None else [account.size.sentence]
-    if account.size.plain:  # the root alone: say why each source had nothing to add
-        why += [s.sentence for s in account.shortfalls]
+    why = [] if record.tree is None else [account.size.sentence]  # each source's part: caption, narration
     if record.finished:
         why.append(f"<b>Finished.</b> {account.ending}")
     chips = "".join(f'<span class="num"><span class="k">{html.escape(k)}</span> '

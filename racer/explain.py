@@ -251,10 +251,9 @@ def _size_sentence(record: StepRecord, size: str) -> str:
     if size == ADAPTIVE_PLAIN:
         offers = record.automaton.offered + record.automaton.cached
         best = f" (the likeliest estimated {max(e for _, e in offers):.2f})" if offers else ""
-        guesses = ("the one guess proposed was not" if proposed == 2 else
-                   f"none of the {proposed - 1} guesses proposed was")
-        return (f"The adaptive budget chose a plain step: {guesses} likely enough{best} to pay for a bigger "
-                f"forward on this machine, so {one}.")
+        guesses = "the one guess proposed was" if proposed == 2 else f"the {proposed - 1} guesses proposed were"
+        return (f"The adaptive budget chose a plain step: on this machine {guesses}{best} not expected to pay "
+                f"for a bigger forward, so {one}.")
     if size == ADAPTIVE:
         if n == proposed:
             return f"The adaptive budget verified all {_count(n, 'node')} proposed."
@@ -317,9 +316,9 @@ def _tally(record: StepRecord) -> str:
 
 
 def _prefill(record: StepRecord, quote: Quote, prompt_len: int) -> Account:
-    prompt = f"{_count(prompt_len, 'token')} of the prompt" if prompt_len else "the prompt"
+    prompt = f"the {prompt_len}-token prompt" if prompt_len else "the prompt"
     first = quote([record.emitted[0]]) if record.emitted else "nothing"
-    size = SizeAccount(PREFILL, f"Prefill: the model read {prompt} in one forward pass and chose {first} "
+    size = SizeAccount(PREFILL, f"The model read {prompt} in one forward pass (the prefill) and chose {first} "
                                 f"as its first token. There is no draft yet: from step 1 on, each forward "
                                 f"checks a tree of guesses.")
     return Account(record.index, (), size, "", _ending(record), "", record.changed)

@@ -173,7 +173,7 @@ def test_a_plain_step_chosen_by_the_adaptive_budget_says_so():
     a = account("plain step chosen by the budget")
     assert a.size.reason == ex.ADAPTIVE_PLAIN and a.size.plain
     assert "The adaptive budget chose a plain step" in a.size.sentence
-    assert "(the likeliest estimated 0.35)" in a.size.sentence
+    assert "the 15 guesses proposed were (the likeliest estimated 0.35) not expected to pay" in a.size.sentence
     assert {s.reason for s in a.sources} == {ex.PLAIN_STEP}
     assert "Nothing was drafted" not in plain_text(caption(CASES["plain step chosen by the budget"], text_of))
 
@@ -214,7 +214,7 @@ def test_the_prefill_is_the_prompt_in_one_forward_with_no_speedup():
                          forwards=1, timings=Timings(0.0, 0.3, 0.01), budget=1)
     a = ex.explain(prefill, q, prompt_len=81)
     assert a.size.reason == ex.PREFILL
-    assert "read 81 tokens of the prompt in one forward pass" in a.size.sentence
+    assert "read the 81-token prompt in one forward pass (the prefill)" in a.size.sentence
     page = outcome_html(prefill, text_of, speedup=0.77, prompt_len=81)
     assert a.size.sentence in page and "speedup" not in page and "0.77" not in page
     assert "prompt tokens" in page
@@ -238,7 +238,7 @@ def test_every_view_tells_the_accounts_story(name):
     if len(record.tree) == 1:  # the root alone: the caption says why, in the same words
         shown = plain_text(" ".join(ann.text for ann in tree_figure(record, text_of).layout.annotations))
         for sentence in [a.size.sentence] + [s.sentence for s in a.shortfalls]:
-            assert sentence in shown and sentence in outcome, (name, sentence)
+            assert sentence in shown, (name, sentence)
 
 
 # -- hover and calibration ------------------------------------------------------------------
