@@ -176,7 +176,8 @@ def narration(record: StepRecord | None, token_text: TokenText, prompt_len: int 
     parts = [f"The root {root} is already decided (the model chose it last step)."]
     parts += [s.sentence for s in account.sources] + [account.size.sentence]
     if len(record.tree) > 1:
-        parts.append(f"One forward pass checked all {len(record.tree)} nodes at once, each seeing only its "
-                     f"own ancestors (the attention mask below).")
+        n = len(record.tree)
+        parts.append(f"One forward pass checked {'both' if n == 2 else f'all {n}'} nodes at once, each seeing "
+                     f"only its own ancestors (the attention mask below).")
     parts += [account.verdict, account.ending, account.tally]
     return " ".join(p for p in parts if p)

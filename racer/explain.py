@@ -251,8 +251,9 @@ def _size_sentence(record: StepRecord, size: str) -> str:
     if size == ADAPTIVE_PLAIN:
         offers = record.automaton.offered + record.automaton.cached
         best = f" (the likeliest estimated {max(e for _, e in offers):.2f})" if offers else ""
-        guesses = "the one guess proposed was" if proposed == 2 else f"the {proposed - 1} guesses proposed were"
-        return (f"The adaptive budget chose a plain step: on this machine {guesses}{best} not expected to pay "
+        guesses = ("the one guess proposed" + best + " was" if proposed == 2 else
+                   f"the {proposed - 1} guesses proposed{best} were")
+        return (f"The adaptive budget chose a plain step: on this machine {guesses} not expected to pay "
                 f"for a bigger forward, so {one}.")
     if size == ADAPTIVE:
         if n == proposed:

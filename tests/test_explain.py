@@ -173,7 +173,7 @@ def test_a_plain_step_chosen_by_the_adaptive_budget_says_so():
     a = account("plain step chosen by the budget")
     assert a.size.reason == ex.ADAPTIVE_PLAIN and a.size.plain
     assert "The adaptive budget chose a plain step" in a.size.sentence
-    assert "the 15 guesses proposed were (the likeliest estimated 0.35) not expected to pay" in a.size.sentence
+    assert "the 15 guesses proposed (the likeliest estimated 0.35) were not expected to pay" in a.size.sentence
     assert {s.reason for s in a.sources} == {ex.PLAIN_STEP}
     assert "Nothing was drafted" not in plain_text(caption(CASES["plain step chosen by the budget"], text_of))
 
