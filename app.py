@@ -247,8 +247,8 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
     # the settings controls reach every handler by name (``**controls``), as the API names them
     controls = {**settings, MEASURE: measure}
     NAMED = dict(inputs_kwargs=controls, **RAW)
-    views = [tree_plot, outcome, text_box, speed_plot, mask_plot, automaton_box, narration_box,
-             scrubber, status, calibration_plot]
+    views = [tree_plot, outcome, text_box, speed_plot, calibration_plot, mask_plot, automaton_box, narration_box,
+             scrubber, status]
     # the status line shows a waiting visitor's place in the queue
     step_btn.click(HANDLERS.on_step, [session, prompt], [session, *views], api_name="step",
                    show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT)

@@ -33,8 +33,8 @@ from .tree_view import tree_figure
 # Stop click taking 20 s to land).
 FRAME_S = 0.25
 RESET_DURING_RUN = "Reset: the run was dropped. Press Step or Run to start again."
-VIEWS = ("tree", "outcome", "text", "speedup", "mask", "automaton", "narration", "scrubber", "status",
-         "calibration")
+VIEWS = ("tree", "outcome", "text", "speedup", "calibration", "mask", "automaton", "narration", "scrubber",
+         "status")
 
 
 def prompt_with_note(target: TargetModel, prompt) -> tuple[list[int], str]:
@@ -74,7 +74,7 @@ class Handlers:
 
     def _render(self, session: Session, index: int | None = None, status: str = "") -> tuple:
         """Every view of one step (the latest unless ``index``): tree, outcome, text, speedup
-        chart, mask, automaton, narration, history slider, status line, calibration chart."""
+        chart, calibration chart, mask, automaton, narration, history slider, status line."""
         record = session.last if index is None else (session.record_at(index) or session.last)
         latest = record is None or record is session.last
         stat = session.stat_at(record.index) if record is not None else None
@@ -93,12 +93,12 @@ class Handlers:
             outcome_html(record, self.token_text, stat.speedup if stat else None, len(session.prompt_ids)),
             text,
             speedup_figure(session.stats, viewing=record.index if record is not None else None),
+            calibration_figure(session.reliability.bins()),
             mask_figure(record, self.token_text),
             automaton_html(record, self.token_text),
             narration(record, self.token_text, len(session.prompt_ids)),
             scrubber,
             status,
-            calibration_figure(session.reliability.bins()),
         )
 
     def _prepare(self, session: Session, prompt, controls: dict) -> str:

@@ -276,7 +276,7 @@ def test_reliability_bins_estimates_against_outcomes_and_the_figure_plots_them()
 
 def test_every_setting_changed_between_steps_is_named_in_the_record(one_thread):
     tm = target(tiny_model("llama", 0))
-    gen = Generation(tm, repetitive_prompt(0), Settings(max_new_tokens=30))
+    gen = Generation(tm, repetitive_prompt(0), Settings(max_new_tokens=400))
     gen.step()
     gen.step()
     gen.settings = gen.settings.with_changes(width=3, depth=5, window=4)
@@ -321,9 +321,16 @@ def test_a_root_alone_is_explained_by_what_the_sources_offered(one_thread):
     assert len(seen) >= 2
 
 
-def test_no_speedup_is_claimed_at_the_prefill(one_thread):
+def test_no_speedup_is_claimed_at_the_prefill(one_thread, monkeypatch):
+    import functools
+
+    import components.session
+    from racer.baseline import BaselineCache, LiveBaseline
+    # a cache of its own: another test's plain timeline of the same tiny prompt must not be reused
+    monkeypatch.setattr(components.session, "LiveBaseline", functools.partial(LiveBaseline, cache=BaselineCache()))
     tm = target(tiny_model("llama", 0))
     session = Session()
+    session.settings = Settings(adaptive_budget=False)  # trees every step, whatever the machine's speed
     prompt = repetitive_prompt(0)
     session.start(tm, "a prompt", prompt)
     for _ in range(3):
