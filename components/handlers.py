@@ -115,7 +115,9 @@ class Handlers:
         session.apply(settings)  # the step's record names what changed (``_summary``)
         session.measure = measure
         if session.started and not session.finished and prompt == session.prompt:
-            return adjusted(notes)
+            seed = ("The seed applies from the next new generation (Reset or a new prompt)."
+                    if settings.seed != session.generation.settings.seed else "")
+            return join(adjusted(notes), seed)
         ids, prompt_note = prompt_with_note(self.target, prompt)
         why = ("Started a new generation." if not session.started else
                "New prompt: started over." if prompt != session.prompt else
@@ -130,8 +132,8 @@ class Handlers:
         if stat is None:
             return ""
         if stat.index == 0:
-            return (f"Step 0 · prefill: the prompt's {count(len(session.prompt_ids), 'token')} in one forward, "
-                    f"and the first token · engine time {stat.engine_s:.1f} s")
+            return (f"Step 0 · prefill: the prompt's {count(len(session.prompt_ids), 'token')} read in one "
+                    f"forward, the first token chosen · engine time {stat.engine_s:.1f} s")
         changed = f" · settings changed at this step: {stat.changed}" if stat.changed else ""
         speed = (f"measured speedup **{stat.speedup:.2f}×** ({session.baseline.provenance(stat.total_tokens)})"
                  if stat.speedup is not None else
