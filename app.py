@@ -21,16 +21,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from components.charts import compare_figure, mask_figure, speedup_figure
+from components.charts import calibration_figure, compare_figure, mask_figure, speedup_figure
 from components.compare_handlers import TABLE_HEADERS as COMPARE_HEADERS
 from components.compare_handlers import CompareHandlers
-from components.controls import MEASURE, compare_controls, grid_control, setting_controls
+from components.controls import MEASURE, compare_controls, grid_control, setting_controls, tune_tokens_control
 from components.handlers import Handlers, busy_buttons, idle_buttons
 from components.session import Session
 from components.text_view import automaton_html, generated_html, narration, outcome_html
 from components.tree_view import tree_figure
-from components.tune_handlers import (GRID_SETTINGS, MAX_TOKENS, SOURCES, TuneHandlers, TuneState,
-                                      source_visibility)
+from components.tune_handlers import GRID_SETTINGS, SOURCES, TuneHandlers, TuneState, source_visibility
 from components.tune_view import TABLE_HEADERS, heatmap_figure
 from racer.bench_data import TASKS
 from racer.generate import Generation
@@ -172,9 +171,15 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
                     gr.Markdown("#### Generated text · coloured by how each token was produced",
                                 elem_classes="section")
                     text_box = gr.HTML(generated_html([]), label="Generated text", elem_id="generated")
-                    gr.Markdown("#### Running speedup", elem_classes="section")
-                    speed_plot = gr.Plot(speedup_figure([]), label="Running speedup", show_label=False,
-                                         elem_id="speed-plot")
+                    gr.Markdown("#### Running speedup · and how the drafter's estimates held up",
+                                elem_classes="section")
+                    with gr.Row(equal_height=False):
+                        with gr.Column(scale=3, min_width=320):
+                            speed_plot = gr.Plot(speedup_figure([]), label="Running speedup", show_label=False,
+                                                 elem_id="speed-plot")
+                        with gr.Column(scale=2, min_width=240):
+                            calibration_plot = gr.Plot(calibration_figure([]), label="Calibration",
+                                                       show_label=False, elem_id="calibration-plot")
                     gr.Markdown(SPEEDUP_METHOD, elem_id="method")
                     with gr.Accordion("Inside the step: automaton match and tree attention mask", open=True):
                         gr.Markdown("#### What retrieval matched", elem_classes="section")
@@ -215,8 +220,7 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
                     with gr.Row():
                         tune_category = gr.Dropdown(list(TASKS), value="translation", label="Category")
                         tune_count = gr.Slider(1, MAX_PROMPTS, value=2, step=1, label="How many")
-                    tune_tokens = gr.Slider(4, MAX_TOKENS, value=32, step=1, label="New tokens per prompt",
-                                            elem_id="tune-tokens")
+                    tune_tokens = tune_tokens_control()
                     tune_widths = grid_control("width", ticked=[2, 4, 8])
                     tune_depths = grid_control("depth", ticked=[2, 4, 8])
                     with gr.Accordion("Also vary (optional)", open=False):
@@ -247,7 +251,7 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
     # the settings controls reach every handler by name (``**controls``), as the API names them
     controls = {**settings, MEASURE: measure}
     NAMED = dict(inputs_kwargs=controls, **RAW)
-    views = [tree_plot, outcome, text_box, speed_plot, mask_plot, automaton_box, narration_box,
+    views = [tree_plot, outcome, text_box, speed_plot, calibration_plot, mask_plot, automaton_box, narration_box,
              scrubber, status]
     # the status line shows a waiting visitor's place in the queue
     step_btn.click(HANDLERS.on_step, [session, prompt], [session, *views], api_name="step",
@@ -269,7 +273,8 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
                     **QUICK_EVENT)
     scrubber.release(HANDLERS.on_view, [session, scrubber], views, api_name="view_step",
                      show_progress="hidden", **RAW, **QUICK_EVENT)
-    export_btn.click(HANDLERS.on_export, [session], [trace_file], api_name="export", **QUICK_EVENT)
+    export_btn.click(HANDLERS.on_export, [session], [trace_file], api_name="export", **QUICK_EVENT).then(
+        HANDLERS.show_file, [trace_file], [trace_file], queue=False, show_progress="hidden", **PRIVATE)
     compare_btn.click(lambda: gr.Button(interactive=False), None, [compare_btn], queue=False, **PRIVATE).then(
         COMPARE.on_compare, [session, prompt, compare_tokens, compare_drafters],
         [compare_status, compare_table, compare_plot, compare_note], api_name="compare",

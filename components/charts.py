@@ -1,5 +1,6 @@
-"""Charts over a run: speedup and accepted lengths over steps, the tree attention mask
-of one step, and the drafter comparison.
+"""Charts over a run: speedup and accepted lengths over steps, the drafter's estimates
+against the model's verdicts, the tree attention mask of one step, and the drafter
+comparison.
 
 Every builder takes plain values (``StepStat`` rows, records, ``DrafterResult``
 rows) and returns a new figure; none runs the engine.
@@ -13,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from racer import measure
+from racer.calibration import ReliabilityBin
 from racer.compare import DrafterResult
 from racer.records import StepRecord
 
@@ -159,4 +161,36 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
     fig.update_layout(height=400, margin=dict(l=40, r=20, t=60, b=60), plot_bgcolor="white",
                       paper_bgcolor="white", barmode="group",
                       legend=dict(orientation="h", yanchor="top", y=-0.18, x=0.5, xanchor="left"))
+    return fig
+
+
+def calibration_figure(bins: list[ReliabilityBin]) -> go.Figure:
+    """Estimated against observed acceptance over the run so far: one point per bin of
+    estimates (``racer.calibration.Reliability``), sized by how many tested nodes it
+    holds. On the diagonal, the drafter's estimates are right; below it, too hopeful."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", hoverinfo="skip", showlegend=False,
+                             line=dict(color="#888888", width=1, dash="dash")))
+    if bins:
+        most = max(b.tested for b in bins)
+        fig.add_trace(go.Scatter(
+            x=[round(b.estimated, 3) for b in bins], y=[round(b.observed, 3) for b in bins],
+            mode="lines+markers", line=dict(color=MAT_COLOUR, width=1.5), showlegend=False,
+            marker=dict(size=[6 + 14 * (b.tested / most) ** 0.5 for b in bins], color=MAT_COLOUR),
+            customdata=[[b.low, b.high, b.tested] for b in bins],
+            hovertemplate=("estimated %{customdata[0]:.1f}–%{customdata[1]:.1f}: %{customdata[2]} tested nodes, "
+                           "mean estimate %{x:.2f}, accepted %{y:.0%}<extra></extra>")))
+    else:
+        fig.add_annotation(text="Fills in as trees are verified.", x=0.5, y=0.5, xref="paper", yref="paper",
+                           showarrow=False, font=dict(color="#777777"))
+    tested = sum(b.tested for b in bins)
+    # a little room beyond 0 and 1, so that points on the edges are drawn whole
+    fig.update_xaxes(title_text="estimated chance of acceptance", range=[-0.04, 1.04], gridcolor="#eeeeee",
+                     fixedrange=True, zeroline=False)
+    fig.update_yaxes(title_text="share accepted", range=[-0.06, 1.06], tickformat=".0%", gridcolor="#eeeeee",
+                     fixedrange=True, zeroline=False)
+    fig.update_layout(height=380, margin=dict(l=50, r=20, t=40, b=40), plot_bgcolor="white",
+                      paper_bgcolor="white",
+                      title=dict(text=f"Estimates vs outcomes ({tested:,} tested nodes)", font=dict(size=13),
+                                 x=0.02, y=0.97))
     return fig

@@ -20,6 +20,8 @@ from racer.settings import KNOBS, Knob, Settings
 
 MEASURE = "measure"  # the one Explore control that is not a setting: time plain decoding alongside
 COMPARE_TOKENS = Knob("New tokens per drafter", "new tokens per drafter", span=(4, 512), kind=int)
+# with 36 settings x 6 prompts, 256 tokens each is already a long wait
+TUNE_TOKENS = Knob("New tokens per prompt", "new tokens per prompt", span=(4, 256), kind=int)
 # A prompt may hold at most this many characters per token of the model's context, so
 # a pasted book is refused before tokenising it (English runs at about 4 per token).
 PROMPT_CHARS_PER_TOKEN = 16
@@ -52,6 +54,11 @@ def compare_controls() -> tuple[gr.Slider, gr.CheckboxGroup]:
     menu = drafter_menu()
     drafters = gr.CheckboxGroup(menu, value=[name for _, name in menu], label="Drafters", scale=3)
     return tokens, drafters
+
+
+def tune_tokens_control() -> gr.Slider:
+    """The Tune tab's tokens per prompt: the slider offers what the sweep accepts."""
+    return gr.Slider(*TUNE_TOKENS.span, value=32, step=1, label=TUNE_TOKENS.label, elem_id="tune-tokens")
 
 
 def grid_control(name: str, ticked: Sequence[int] = (), info: str | None = None) -> gr.CheckboxGroup:

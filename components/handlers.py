@@ -20,7 +20,7 @@ from racer import trace as traces
 from racer.loading import special_tokens_in
 from racer.model import TargetModel
 
-from .charts import mask_figure, speedup_figure
+from .charts import calibration_figure, mask_figure, speedup_figure
 from .controls import MEASURE, checked_prompt_ids, flag, read_controls
 from .messages import adjusted, count, error_message, join, status_line
 from .session import HISTORY_CAP, Session
@@ -33,7 +33,8 @@ from .tree_view import tree_figure
 # Stop click taking 20 s to land).
 FRAME_S = 0.25
 RESET_DURING_RUN = "Reset: the run was dropped. Press Step or Run to start again."
-VIEWS = ("tree", "outcome", "text", "speedup", "mask", "automaton", "narration", "scrubber", "status")
+VIEWS = ("tree", "outcome", "text", "speedup", "calibration", "mask", "automaton", "narration", "scrubber",
+         "status")
 
 
 def prompt_with_note(target: TargetModel, prompt) -> tuple[list[int], str]:
@@ -73,7 +74,7 @@ class Handlers:
 
     def _render(self, session: Session, index: int | None = None, status: str = "") -> tuple:
         """Every view of one step (the latest unless ``index``): tree, outcome, text, speedup
-        chart, mask, automaton, narration, history slider, status line."""
+        chart, calibration chart, mask, automaton, narration, history slider, status line."""
         record = session.last if index is None else (session.record_at(index) or session.last)
         latest = record is None or record is session.last
         stat = session.stat_at(record.index) if record is not None else None
@@ -89,9 +90,10 @@ class Handlers:
                               finish=session.finish_text() if latest else "")
         return (
             tree_figure(record, self.token_text),
-            outcome_html(record, self.token_text, stat.speedup if stat else None, stat.changed if stat else ""),
+            outcome_html(record, self.token_text, stat.speedup if stat else None, len(session.prompt_ids)),
             text,
             speedup_figure(session.stats, viewing=record.index if record is not None else None),
+            calibration_figure(session.reliability.bins()),
             mask_figure(record, self.token_text),
             automaton_html(record, self.token_text),
             narration(record, self.token_text, len(session.prompt_ids)),
@@ -110,10 +112,12 @@ class Handlers:
         measure = flag(controls[MEASURE], "measure speedup")
         if notes:
             gr.Warning(adjusted(notes))
-        note = session.apply(settings)
+        session.apply(settings)  # the step's record names what changed (``_summary``)
         session.measure = measure
         if session.started and not session.finished and prompt == session.prompt:
-            return join(adjusted(notes), note)
+            seed = ("The seed applies from the next new generation (Reset or a new prompt)."
+                    if settings.seed != session.generation.settings.seed else "")
+            return join(adjusted(notes), seed)
         ids, prompt_note = prompt_with_note(self.target, prompt)
         why = ("Started a new generation." if not session.started else
                "New prompt: started over." if prompt != session.prompt else
@@ -127,13 +131,17 @@ class Handlers:
         stat = session.stats[-1] if session.stats else None
         if stat is None:
             return ""
+        if stat.index == 0:
+            return (f"Step 0 · prefill: the prompt's {count(len(session.prompt_ids), 'token')} read in one "
+                    f"forward, the first token chosen · engine time {stat.engine_s:.1f} s")
+        changed = f" · settings changed at this step: {stat.changed}" if stat.changed else ""
         speed = (f"measured speedup **{stat.speedup:.2f}×** ({session.baseline.provenance(stat.total_tokens)})"
                  if stat.speedup is not None else
                  "speedup not measured (turn on *measure speedup*)" if session.baseline is None
                  else "speedup: plain decoding stopped earlier, nothing to compare")
         return (f"Step {stat.index} · {count(stat.total_tokens, 'token')} in "
                 f"{count(stat.forwards, 'forward')} · "
-                f"MAT **{stat.mat:.2f}** · {speed} · engine time {stat.engine_s:.1f} s")
+                f"MAT **{stat.mat:.2f}** · {speed} · engine time {stat.engine_s:.1f} s{changed}")
 
     def _fail(self, session: Session, error: Exception) -> tuple:
         """An error as a toast and a status line, never a traceback; the session stays
@@ -229,20 +237,30 @@ class Handlers:
             status_line(f"Viewing step {index}; the run continues from step {session.last.index}.")
         return self._render(session, index, status)
 
+    @staticmethod
+    def show_file(path):
+        """The export's file box appears once it holds a file."""
+        return gr.File(visible=path is not None)
+
     def on_export(self, session: Session):
         if not session.records:
             gr.Warning("Nothing to export yet: run a few steps first.")
             return gr.skip()
         output = session.output_ids()
+        text, dropped = self.target.readable(output)
         trace = traces.trace_dict(
             list(session.records), prompt=session.prompt, prompt_ids=session.prompt_ids,
-            output_ids=output, final_text=self.target.decode(output), model=self.model_name,
+            output_ids=output, final_text=text, model=self.model_name,
             token_text=self.token_text,
-            extra={"history_cap": HISTORY_CAP, "finished": session.finished,
+            extra={"special_tokens_dropped": dropped,
+                   "special_tokens_note": "final_text is the text as read: special tokens (chat markup such as "
+                                          "<|im_end|>, the end of the answer) are left out of it and listed in "
+                                          "special_tokens_dropped; output_ids holds every token",
+                   "history_cap": HISTORY_CAP, "finished": session.finished,
                    "speedup": session.stats[-1].speedup if session.stats else None,
                    "speedup_method": "plain decoding of the same prompt on the same machine, engine step timings"})
         folder = Path(tempfile.gettempdir()) / "racer-explorer"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"racer-trace-{int(time.time() * 1000)}.json"
         path.write_text(traces.dumps(trace), encoding="utf-8")
-        return gr.File(value=str(path), visible=True)
+        return str(path)  # the API answers with the file itself; ``show_file`` reveals the box

@@ -10,6 +10,7 @@ from collections import deque
 from typing import Sequence
 
 from racer.baseline import LiveBaseline
+from racer.calibration import Reliability
 from racer.generate import Generation
 from racer.model import TargetModel
 from racer.records import StepRecord
@@ -41,6 +42,7 @@ class Session:
         self.records: deque[StepRecord] = deque(maxlen=HISTORY_CAP)
         self.stats: list[StepStat] = []
         self.marks: list[TokenMark] = []
+        self.reliability = Reliability()     # the drafter's estimates against the model's verdicts
         self.stop_requested = False
         self.running = False                 # a Run or a comparison is iterating
         self.epoch = 0                       # bumped by reset; a running loop from before stops
@@ -71,6 +73,7 @@ class Session:
             self.records.clear()
             self.stats.clear()
             self.marks.clear()
+            self.reliability = Reliability()
 
     def reset(self) -> None:
         with self._lock:
@@ -82,25 +85,30 @@ class Session:
             self.records.clear()
             self.stats.clear()
             self.marks.clear()
+            self.reliability = Reliability()
 
     def apply(self, settings: Settings) -> str:
-        """New settings from the controls; returns a sentence on when they apply.
+        """New settings from the controls; returns a sentence naming every setting that
+        will differ from the last step's, and when that applies.
 
         They reach the generation at the start of its next step (``step``), in the
         thread that steps it: a control moved while a Run streams never changes the
-        settings of a forward pass already under way.
+        settings of a forward pass already under way. Sliders report one at a time, so
+        the sentence compares with what last ran, not with the previous control value.
         """
         old, self.settings = self.settings, settings
-        change = settings_change(old, settings)
         gen = self.generation
-        if gen is None or gen.finished:
+        running = gen is not None and not gen.finished
+        ran = gen.settings if running else self.records[-1].settings if self.records else Settings()
+        change = settings_change(ran, settings)
+        if not running:
             return f"Settings updated ({change})." if change else ""
         if not change:
-            return ""
+            return "" if old == settings else "No change pending: the settings are those of the last step again."
         notes = []
-        if settings.drafter != old.drafter:
+        if settings.drafter != ran.drafter:
             notes.append("the new drafter starts from the whole text so far")
-        if settings.seed != gen.settings.seed:
+        if settings.seed != ran.seed:
             notes.append("the seed applies from the next new generation (Reset or a new prompt)")
         return f"Changed {change}; applies from the next step" + ("; " + "; ".join(notes) if notes else "") + "."
 
@@ -122,11 +130,12 @@ class Session:
                 return record
             prev = self.stats[-1] if self.stats else None
             engine_s = (prev.engine_s if prev else 0.0) + record.timings.total_s
-            speedup = self.baseline.speedup(record.total_tokens, engine_s) if self.baseline else None
-            before = self.records[-1].settings if self.records else None
+            # no speedup at the prefill: it reads the prompt, plain decoding does the same
+            measured = self.baseline is not None and record.tree is not None
+            speedup = self.baseline.speedup(record.total_tokens, engine_s) if measured else None
             self.stats.append(StepStat(record.index, len(record.emitted), record.total_tokens,
-                                       record.forwards, engine_s, speedup,
-                                       settings_change(before, record.settings)))
+                                       record.forwards, engine_s, speedup, record.changed))
+            self.reliability.add_step(record.tree, record.accepted)
             self.records.append(record)
             self.marks.extend(marks_of(record, token_text))
         return record

@@ -11,9 +11,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 from racer.drafters import find_drafter
-from racer.records import REJECTED, StepRecord
+from racer.explain import Account, explain
+from racer.records import StepRecord
+from racer.tree import RETRIEVAL
 
-from .tokens import TokenText, colour, drafter_label, label, quoted
+from .tokens import TokenText, colour, drafter_label, label, quoter
 
 TEXT_SOURCES = ("bonus", "retrieval", "logits", "both")
 TEXT_LABELS = {"bonus": "the model's own token (root / bonus)", "retrieval": "accepted from retrieval",
@@ -67,50 +69,47 @@ def source_counts(record: StepRecord) -> Counter:
     return Counter(record.tree.sources[1:]) if record.tree is not None else Counter()
 
 
-def rejections(record: StepRecord) -> list[int]:
-    """The drafted children of the last accepted node: the tokens the tree offered where
-    the model chose otherwise, in the tree's order (its best guess first)."""
-    if record.tree is None or not record.accepted:
-        return []
-    last = record.accepted[-1]
-    return [i for i, p in enumerate(record.tree.parents) if p == last and record.verdicts[i] == REJECTED]
-
-
-def first_rejection(record: StepRecord) -> int | None:
-    found = rejections(record)
-    return found[0] if found else None
+def account_of(record: StepRecord, token_text: TokenText, prompt_len: int = 0) -> Account:
+    """The step's one account (``racer.explain``), its tokens shown as on the page."""
+    return explain(record, quoter(token_text), prompt_len)
 
 
 def outcome_html(record: StepRecord | None, token_text: TokenText, speedup: float | None = None,
-                 changed: str = "") -> str:
-    """The verification outcome of one step in words and numbers."""
+                 prompt_len: int = 0) -> str:
+    """The verification outcome of one step in words and numbers (the words are the
+    step's account: the same sentences as the narration and the tree's caption)."""
     if record is None:
         return '<div class="outcome muted">No step yet.</div>'
+    account = account_of(record, token_text, prompt_len)
     t = record.timings
-    ms = (f"draft {t.draft_s * 1e3:.0f} ms · verify {t.verify_s * 1e3:.0f} ms · "
-          f"update {t.update_s * 1e3:.0f} ms")
-    if record.tree is None:
-        head = f"<b>Step 0 — prefill.</b> First token {quoted(token_text(record.emitted[0]))}." \
-            if record.emitted else "<b>Step 0 — prefill.</b>"
-        numbers = [("tokens", record.total_tokens), ("forwards", record.forwards)]
+    if record.tree is None:  # the prefill: the prompt in one forward, nothing to compare yet
+        head = f"<b>Step 0 — prefill.</b> {account.size.sentence}"
+        numbers = ([("prompt tokens", prompt_len)] if prompt_len else []) + [
+            ("forwards", record.forwards), ("prefill", f"{t.verify_s * 1e3:.0f} ms")]
+        ms = ""
     else:
-        head = _verify_head(record, token_text)
+        head = f"{_verify_head(record)} {account.verdict}"
         numbers = [("accepted", record.accepted_drafts), ("tokens this forward", len(record.emitted)),
                    ("tree nodes", len(record.tree)), ("budget", record.budget), ("tokens", record.total_tokens),
-                   ("forwards", record.forwards), ("MAT", f"{record.mat:.2f}")]
-    numbers.append(("speedup so far", "—" if speedup is None else f"{speedup:.2f}×"))
+                   ("forwards", record.forwards), ("MAT", f"{record.mat:.2f}"),
+                   ("speedup so far", "—" if speedup is None else f"{speedup:.2f}×")]
+        ms = (f"draft {t.draft_s * 1e3:.0f} ms · verify {t.verify_s * 1e3:.0f} ms · "
+              f"update {t.update_s * 1e3:.0f} ms")
+    why = [] if record.tree is None else [account.size.sentence]  # each source's part: caption, narration
     if record.finished:
-        head += f" <b>Finished</b> ({html.escape(record.finish_reason or 'done')})."
+        why.append(f"<b>Finished.</b> {account.ending}")
     chips = "".join(f'<span class="num"><span class="k">{html.escape(k)}</span> '
                     f'<span class="v">{html.escape(str(v))}</span></span>' for k, v in numbers)
-    change = f'<div class="changed">Settings changed before this step: {html.escape(changed)}</div>' \
-        if changed else ""
-    return (f'<div class="outcome"><div>{head}</div><div class="nums">{chips}</div>'
-            f'<div class="muted small">{ms}</div>{change}</div>')
+    reasons = f'<div class="why">{" ".join(why)}</div>' if why else ""
+    timing = f'<div class="muted small">{ms}</div>' if ms else ""
+    change = (f'<div class="changed">Settings changed before this step: {html.escape(account.changed)}</div>'
+              if account.changed else "")
+    return (f'<div class="outcome"><div>{head}</div>{reasons}<div class="nums">{chips}</div>'
+            f'{timing}{change}</div>')
 
 
-def _verify_head(record: StepRecord, token_text: TokenText) -> str:
-    """A verify step in words: the tree, what was accepted and what the model wanted."""
+def _verify_head(record: StepRecord) -> str:
+    """A verify step in numbers: the tree by source, and the tokens it gave."""
     n = len(record.tree)
     acc = record.accepted_drafts
     counts = source_counts(record)
@@ -120,26 +119,9 @@ def _verify_head(record: StepRecord, token_text: TokenText) -> str:
             f"{counts.get('both', 0)} both) → accepted <b>{acc}</b> drafted "
             f"token{'s' if acc != 1 else ''}")
     if kept == acc + 1:
-        head += f" + the model's own = <b>{kept}</b> token{'s' if kept != 1 else ''} from one forward."
-    else:  # an EOS among the drafts, or the token limit, ended the output early
-        cut = {"eos": "an end-of-sequence token", "length": "the max-new-tokens limit"}.get(
-            record.finish_reason or "", "the end of the run")
-        head += (f"; <b>{kept}</b> token{'s' if kept != 1 else ''} reached the output "
-                 f"({record.emitted_drafts} of the drafts, then {cut} ended it).")
-    wanted = ""
-    if record.bonus is not None:
-        wanted = f"{quoted(token_text(record.bonus))} (probability {record.bonus_prob:.2f})"
-    rej = first_rejection(record)
-    if rej is not None and wanted:
-        p = record.target_probs[rej] if rej < len(record.target_probs) else None
-        ptxt = "" if p is None else f" (model probability {p:.2f})"
-        others = len(rejections(record)) - 1
-        more = f" and {others} other{'s' if others != 1 else ''} there" if others > 0 else ""
-        head += (f" Rejected node {rej} {quoted(token_text(record.tree.tokens[rej]))}{ptxt}{more}: "
-                 f"the model wanted {wanted} instead.")
-    elif wanted and n > 1:
-        head += f" The tree had nothing after the accepted path; the model added {wanted}."
-    return head
+        return head + f" + the model's own = <b>{kept}</b> token{'s' if kept != 1 else ''} from one forward."
+    # an EOS among the drafts, or the token limit, ended the output early
+    return head + f"; <b>{kept}</b> token{'s' if kept != 1 else ''} reached the output."
 
 
 def _uses_automaton(drafter: str) -> bool:
@@ -148,7 +130,8 @@ def _uses_automaton(drafter: str) -> bool:
 
 
 def automaton_html(record: StepRecord | None, token_text: TokenText) -> str:
-    """What retrieval matched this step: the context suffix and each border."""
+    """What retrieval matched this step: the account's sentence on retrieval, then the
+    context suffix of each border."""
     if record is None or record.tree is None:
         return '<div class="muted">The automaton is consulted from step 1 on.</div>'
     view = record.automaton
@@ -158,6 +141,7 @@ def automaton_html(record: StepRecord | None, token_text: TokenText) -> str:
         return (f'<div class="muted">The {name} drafter uses no automaton; '
                 f'switch the drafter to RACER or retrieval only (it takes over from the next step).</div>')
     root = record.tree.tokens[0]
+    said = account_of(record, token_text).source(RETRIEVAL).sentence
 
     def chips(tokens, cls="ctx"):
         return "".join(f'<span class="chip {cls}">{label(token_text(t), 16)}</span>' for t in tokens)
@@ -167,80 +151,33 @@ def automaton_html(record: StepRecord | None, token_text: TokenText) -> str:
         share = min(100.0, 100.0 * view.node_count / view.capacity)
         usage = (f'<div class="usage">automaton: {view.node_count:,} of {view.capacity:,} nodes '
                  f'<span class="bar"><span style="width:{share:.1f}%"></span></span></div>')
-    if not view.matched and not view.borders:
-        return (f'<div class="automaton"><div>No earlier occurrence of the context\'s end followed '
-                f'by the root {chips([root], "root")} — retrieval proposed nothing this step.</div>'
-                f'{usage}</div>')
+    if not view.borders:
+        return f'<div class="automaton"><div>{said}</div>{usage}</div>'
     rows = "".join(f'<li>{chips(b)}<span class="arrow">→</span>{chips([root], "root")}'
                    f'<span class="muted small"> ({len(b)} token{"s" if len(b) != 1 else ""} matched)</span></li>'
                    for b in view.borders)
-    return (f'<div class="automaton"><div>Context ends with {chips(view.matched)} and then the root '
-            f'{chips([root], "root")}: this suffix occurred earlier in the text.</div>'
-            f'<div class="small">Borders used (each a shorter suffix that also occurred before the '
-            f'root; retrieval drafts what followed them):</div><ol>{rows}</ol>{usage}</div>')
+    return (f'<div class="automaton"><div>{said}</div>'
+            f'<div class="small">Borders (each a suffix of the context that occurred before the root '
+            f'earlier; retrieval drafts what followed them):</div><ol>{rows}</ol>{usage}</div>')
 
 
 def narration(record: StepRecord | None, token_text: TokenText, prompt_len: int = 0) -> str:
-    """A short story of the step in plain words (Markdown-free HTML)."""
+    """A short story of the step in plain words (Markdown-free HTML): the step's account
+    in order."""
     if record is None:
         return "Press <b>Step</b> to run the first forward pass (the prefill)."
+    account = account_of(record, token_text, prompt_len)
     if record.tree is None:
-        first = quoted(token_text(record.emitted[0])) if record.emitted else "nothing"
         s = record.settings
-        size = f"{prompt_len}-token " if prompt_len else ""
-        return (f"The model read the {size}prompt in one forward pass and chose {first} as its first "
-                f"token. Meanwhile the drafters got ready: the automaton indexed every "
+        return (f"{account.size.sentence} Meanwhile the drafters got ready: the automaton indexed every "
                 f"{s.window}-token window of the prompt, and the logits cache stored the model's "
-                f"top-{s.width} guesses after each prompt token. From step 1 on they propose drafts.")
-    tree, root = record.tree, record.tree.tokens[0]
-    parts = [f"The root {quoted(token_text(root))} is already decided (the model chose it last step)."]
-    parts += _drafting_story(record, token_text)
-    if len(tree) == 1:
-        parts.append("Nothing was drafted, so this step was plain decoding: one forward, one token.")
-    else:
-        parts.append(f"One forward pass checked all {len(tree)} nodes at once, each seeing only its "
-                     f"own ancestors (the attention mask below).")
-    acc = record.accepted_drafts
-    if acc:
-        words = "".join(token_text(tree.tokens[i]) for i in record.accepted[1:])
-        parts.append(f"The model accepted {acc} drafted token{'s' if acc != 1 else ''} in a row "
-                     f"({quoted(words, 40)})")
-    else:
-        parts.append("The model accepted 0 drafted tokens")
-    rej = first_rejection(record)
-    if record.bonus is not None and rej is not None:
-        parts[-1] += (f", then wanted {quoted(token_text(record.bonus))} where the tree offered "
-                      f"{quoted(token_text(tree.tokens[rej]))}.")
-    elif record.bonus is not None:
-        parts[-1] += f", then added its own next token {quoted(token_text(record.bonus))}."
-    else:
-        parts[-1] += "."
-    n = len(record.emitted)
-    parts.append(f"This forward produced {n} token{'s' if n != 1 else ''} where plain decoding makes 1; "
-                 f"so far {record.total_tokens} tokens in {record.forwards} forwards "
-                 f"(MAT {record.mat:.2f}).")
-    return " ".join(parts)
-
-
-def _drafting_story(record: StepRecord, token_text: TokenText) -> list[str]:
-    """Sentences on where this step's drafts came from: retrieval, then the logits cache."""
-    counts = source_counts(record)
-    parts = []
-    retrieved = counts.get("retrieval", 0) + counts.get("both", 0)
-    if record.automaton.matched:
-        tail = "".join(token_text(t) for t in record.automaton.matched[-6:])
-        parts.append(f"The context ends with {quoted(tail, 40)}, which appeared before followed by "
-                     f"the root, so retrieval proposed {retrieved} token{'s' if retrieved != 1 else ''} "
-                     f"from what came next there.")
-    elif _uses_automaton(record.settings.drafter):
-        parts.append("The end of the context never appeared before the root, so retrieval had nothing.")
-    elif retrieved:  # a drafter that copies from the context without the automaton
-        parts.append(f"{drafter_label(record.settings.drafter).capitalize()} copied {retrieved} tokens "
-                     "that followed an earlier match.")
-    logits = counts.get("logits", 0) + counts.get("both", 0)
-    if logits:
-        parts.append(f"The logits cache proposed {logits} token{'s' if logits != 1 else ''}: the "
-                     f"model's own earlier top guesses after each token"
-                     + (f" ({counts['both']} of them retrieval proposed too)" if counts.get("both") else "")
-                     + ".")
-    return parts
+                f"top-{s.width} guesses after each prompt token.")
+    root = quoter(token_text)([record.tree.root])
+    parts = [f"The root {root} is already decided (the model chose it last step)."]
+    parts += [s.sentence for s in account.sources] + [account.size.sentence]
+    if len(record.tree) > 1:
+        n = len(record.tree)
+        parts.append(f"One forward pass checked {'both' if n == 2 else f'all {n}'} nodes at once, each seeing "
+                     f"only its own ancestors (the attention mask below).")
+    parts += [account.verdict, account.ending, account.tally]
+    return " ".join(p for p in parts if p)

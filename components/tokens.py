@@ -7,7 +7,7 @@ The palette is Okabe-Ito (safe for the common colour-vision deficiencies), so
 from __future__ import annotations
 
 import html
-from typing import Callable
+from typing import Callable, Sequence
 
 from racer.drafters import find_drafter
 
@@ -74,3 +74,9 @@ def label(text: str, limit: int | None = None, quote: bool = False) -> str:
 def quoted(text: str, limit: int | None = 24) -> str:
     """Visible, escaped token text in typographic quotes, for sentences."""
     return f"“{label(text, limit)}”"
+
+
+def quoter(token_text: TokenText) -> Callable[[Sequence[int]], str]:
+    """How ``racer.explain`` names tokens on the page: quoted, visible and escaped, so
+    its sentences are safe HTML. One token keeps 24 characters, a run of tokens 40."""
+    return lambda ids: quoted("".join(token_text(t) for t in ids), 24 if len(ids) == 1 else 40)

@@ -11,14 +11,16 @@ first, so a two-pass layout (rows for leaves, then parents) is exact and tiny.
 """
 from __future__ import annotations
 
+import html
+import textwrap
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from racer.drafters import PLAIN
+from racer.explain import explain
 from racer.records import ACCEPTED, REJECTED, StepRecord
 
-from .tokens import SOURCE_STYLE, TokenText, colour, label
+from .tokens import SOURCE_STYLE, TokenText, colour, label, quoter
 
 ROW_PX = 36          # vertical room per row: a marker plus its label above it
 LEGEND_PX = 70       # the legend (up to three lines) sits above the plotting area
@@ -37,6 +39,8 @@ class Node:
     source: str      # root / retrieval / logits / both / bonus
     verdict: str     # accepted / rejected / not_reached / bonus
     prob: float | None
+    estimate: float | None = None   # the drafter's chance of acceptance given the parent's
+    evidence: object = None         # why it was drafted (racer.calibration.Evidence)
 
 
 def drawn_nodes(record: StepRecord) -> list[Node]:
@@ -46,7 +50,9 @@ def drawn_nodes(record: StepRecord) -> list[Node]:
         return []
     nodes = [Node(i, tree.tokens[i], tree.parents[i], tree.depths[i], tree.sources[i],
                   record.verdicts[i] if i < len(record.verdicts) else REJECTED,
-                  record.target_probs[i] if i < len(record.target_probs) else None)
+                  record.target_probs[i] if i < len(record.target_probs) else None,
+                  tree.estimates[i] if i < len(tree.estimates) else None,
+                  tree.evidence[i] if i < len(tree.evidence) else None)
              for i in range(len(tree))]
     bonus = record.bonus
     if bonus is not None and record.accepted:
@@ -124,9 +130,10 @@ def tree_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
         fig.add_trace(_bonus_trace(nodes[-1], pos[-1], token_text, limit, emitted_bonus))
 
     if len(record.tree) == 1:
-        fig.add_annotation(text=_why_no_draft(record), x=0.5, y=0.02, xref="paper", yref="paper",
+        note = caption(record, token_text)
+        fig.add_annotation(text=note, x=0.5, y=0.02, xref="paper", yref="paper",
                            showarrow=False, font=dict(size=13, color="#555555"))
-        rows += 3  # room for the note (up to three lines)
+        rows += note.count("<br>") + 1  # room for the note
     height = max(MIN_HEIGHT, ROW_PX * rows + 60 + LEGEND_PX)
     fig.update_layout(
         height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
@@ -173,12 +180,7 @@ def _node_trace(nodes, pos, members, source, token_text: TokenText, limit: int) 
         opacity.append(1.0 if accepted else FADED)
         outline.append(3 if accepted else 1)
         text_colour.append("#111111" if accepted else "#9a9a9a")
-        prob = "—" if n.prob is None else f"{n.prob:.3f}"
-        verdict = {"accepted": "accepted", "rejected": "rejected (the model chose otherwise here)",
-                   "not_reached": "not reached (an ancestor was rejected)"}.get(n.verdict, n.verdict)
-        hovers.append(f"<b>{label(raw, 40)}</b><br>token id {n.token}<br>source: {n.source}"
-                      f"<br>depth {n.depth} · node {n.index}<br>target probability: {prob}"
-                      f"<br>{verdict}")
+        hovers.append(hover_text(n, raw))
     size = 20 if source == "root" else 15
     return go.Scatter(
         x=[pos[i][0] for i in members], y=[-pos[i][1] for i in members],
@@ -189,6 +191,24 @@ def _node_trace(nodes, pos, members, source, token_text: TokenText, limit: int) 
                     line=dict(width=outline, color="#111111")),
         hovertext=hovers, hovertemplate="%{hovertext}<extra></extra>",
         name=SOURCE_STYLE[source][1])
+
+
+VERDICT_WORDS = {"accepted": "accepted", "rejected": "rejected (the model chose otherwise here)",
+                 "not_reached": "not reached (an ancestor was rejected)"}
+
+
+def hover_text(node: Node, raw: str) -> str:
+    """A tree node's hover: its token, source and place, then what the drafter expected
+    against what the model decided ("estimated 0.72 · accepted") and why it was drafted."""
+    judged = VERDICT_WORDS.get(node.verdict, node.verdict)
+    if node.estimate is not None and node.source != "root":
+        judged = f"estimated {node.estimate:.2f} · {judged}"
+    lines = [f"<b>{label(raw, 40)}</b>", f"token id {node.token}", f"source: {node.source}",
+             f"depth {node.depth} · node {node.index}", judged]
+    if node.evidence is not None:
+        lines.append(html.escape(node.evidence.describe()))
+    lines.append("target probability: " + ("—" if node.prob is None else f"{node.prob:.3f}"))
+    return "<br>".join(lines)
 
 
 def _bonus_trace(node: Node, xy, token_text: TokenText, limit: int, emitted: bool) -> go.Scatter:
@@ -204,19 +224,13 @@ def _bonus_trace(node: Node, xy, token_text: TokenText, limit: int, emitted: boo
         hovertemplate="%{hovertext}<extra></extra>", name="the model's own token (next root)")
 
 
-def _why_no_draft(record: StepRecord) -> str:
-    s = record.settings
-    if s.drafter == PLAIN:
-        why = "the plain drafter never drafts"
-    elif s.depth == 0:
-        why = "tree depth is 0"
-    elif record.budget <= 1:
-        why = "the draft budget for this step was 1 node"
-    else:
-        why = ("no source had a guess:<br>no earlier match of the context, and no cached successors "
-               "of the root")
-    # short lines: a Plotly annotation does not wrap, and a long one is cut off at both sides
-    return f"Nothing was drafted ({why}),<br>so this step was plain decoding: one forward, one token."
+def caption(record: StepRecord, token_text: TokenText, width: int = 100) -> str:
+    """Why a step verified the root alone, or what the prefill did: the step's account
+    (``racer.explain``), the same sentences as the outcome and the narration, in short
+    lines (a Plotly annotation does not wrap, and a long line is cut off at both sides)."""
+    account = explain(record, quoter(token_text))
+    said = [account.size.sentence] + [s.sentence for s in account.shortfalls]
+    return "<br>".join(line for sentence in said for line in textwrap.wrap(sentence, width))
 
 
 def _prefill_figure(record: StepRecord, token_text: TokenText) -> go.Figure:
@@ -227,9 +241,7 @@ def _prefill_figure(record: StepRecord, token_text: TokenText) -> go.Figure:
     fig = go.Figure(_bonus_trace(Node(-1, token, -1, 0, "bonus", "bonus", None), (0, 0),
                                  token_text, 24, True))
     fig.add_annotation(
-        text="Prefill: the model read the whole prompt in one forward pass and picked its first "
-             "token.<br>There is nothing to draft from yet; that token is the root of step 1's tree.",
-        x=0.5, y=0.15, xref="paper", yref="paper", showarrow=False,
+        text=caption(record, token_text), x=0.5, y=0.15, xref="paper", yref="paper", showarrow=False,
         font=dict(size=13, color="#555555"))
     fig.update_layout(height=MIN_HEIGHT, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
                       paper_bgcolor="white", showlegend=True,

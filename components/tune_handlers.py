@@ -21,14 +21,13 @@ from racer.model import TargetModel
 from racer.settings import KNOBS
 from racer.sweep import MAX_PROMPTS, Grid, Progress, SweepResult, sweep
 
-from .controls import as_float, checked_prompt_ids, read_controls
+from .controls import TUNE_TOKENS, as_float, checked_prompt_ids, number, read_controls
 from .handlers import FRAME_S
 from .messages import adjusted, error_message
 from .tune_view import best_markdown, heatmap_figure, progress_text, status_html, table_rows
 
 # the settings a sweep varies, as Grid's fields hold them; tick boxes offer each knob's grid values
 GRID_SETTINGS = ("width", "depth", "window", "budget")
-MAX_TOKENS = 256  # new tokens per prompt: with 36 settings x 6 prompts, already a long wait
 SOURCES = [("Spec-Bench category", "category"), ("the prompt in the Explore tab", "current")]
 
 
@@ -131,7 +130,7 @@ class TuneHandlers:
             raise UserError(f"No model is loaded: {self.model_note}")
         grid = Grid(*(grid_values(values, name) for values, name in zip(ticked, GRID_SETTINGS)))
         base, notes = read_controls(controls)  # the Explore tab's settings, for what the grid does not vary
-        base = base.with_changes(max_new_tokens=whole(tokens, "new tokens per prompt", 1, MAX_TOKENS))
+        base = base.with_changes(max_new_tokens=number(tokens, TUNE_TOKENS, notes))
         prompts, which = self.prompts(source, prompt, category, count)
         return base, grid, prompts, which, f" {adjusted(notes)}" if notes else ""
 

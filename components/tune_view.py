@@ -107,7 +107,7 @@ def _panel(result: SweepResult, metric: str, window: int, budget: int, values: l
             cell = by_key.get((window, budget, w, d))
             v = None if cell is None else _value(result, cell, metric)
             z_row.append(None if v is None else round(v, 4))
-            mark = "★ " if cell is not None and cell is best else ""
+            mark = "★ " if cell is not None and cell is best and result.total_cells > 1 else ""
             t_row.append("" if v is None else mark + fmt.format(v))
             h_row.append(f"width {w} · depth {d}: not run yet" if cell is None else _hover(result, cell))
             if v is not None:
@@ -138,7 +138,13 @@ def best_markdown(result: SweepResult | None, stopped: bool = False) -> str:
     else:
         partial = "The "
     others = f"window {s.window}, budget {s.budget}, capacity {s.capacity}"
-    if speedup is None:
+    single = result.total_cells == 1   # nothing to rank: say what was measured, and no more
+    if single:
+        measured = "speedup not measured" if speedup is None else f"{speedup:.2f}× plain decoding"
+        lines = [f"**One setting only, so this sweep compares nothing**: {_cell_words(best, result)} ({others}) "
+                 f"ran at {measured}, MAT {best.mat:.2f}, {scope}. Tick two or more widths or depths to "
+                 "compare settings."]
+    elif speedup is None:
         lines = [f"{partial}**highest MAT: {_cell_words(best, result)}** ({others}) — MAT {best.mat:.2f} "
                  f"{scope}. Speedup was not measured."]
     elif speedup < 1.0:
@@ -148,7 +154,7 @@ def best_markdown(result: SweepResult | None, stopped: bool = False) -> str:
     else:
         lines = [f"{partial}**best measured speedup: {_cell_words(best, result)}** ({others}) — "
                  f"**{speedup:.2f}×** plain decoding, MAT {best.mat:.2f}, {scope}."]
-    if speedup is not None:
+    if speedup is not None and not single:
         close = [c for c in result.cells if c is not best and (result.speedup(c) or 0) >= speedup * (1 - NOISE)]
         if close:
             names = "; ".join(f"{_cell_words(c, result)} ({result.speedup(c):.2f}×)" for c in close[:3])

@@ -31,6 +31,7 @@ class AdaptiveBudget:
         self._scale = 1.0      # observed / measured verify time
         self._overhead = 0.0   # seconds per step outside the verify forward
         self._steps = 0
+        self.explored = False  # the last choice was an exploration step's bigger tree
 
     def cost(self, size: int) -> float:
         """Predicted seconds for a step with a tree of ``size`` nodes: the verify
@@ -67,9 +68,9 @@ class AdaptiveBudget:
             rate = (1.0 + expected[b]) / self.cost(b)
             if rate > best_rate:
                 best, best_rate = b, rate
-        if self._steps % EXPLORE_EVERY == 0:
-            best = min(len(tree), max(2, 2 * best))
-        return best
+        explore = min(len(tree), max(2, 2 * best)) if self._steps % EXPLORE_EVERY == 0 else best
+        self.explored = explore != best
+        return explore
 
     def observe(self, size: int, verify_s: float, other_s: float) -> None:
         """One step's times: its verify forward of ``size`` nodes and the rest."""

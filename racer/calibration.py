@@ -158,3 +158,48 @@ def fitted_table() -> dict[tuple, tuple[int, int]]:
 
 def _bucket(value: float, edges: tuple) -> int:
     return bisect_right(edges, value)
+
+
+# -- how well the estimates held up over a run --------------------------------------
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """The tested nodes whose estimate fell in [low, high)."""
+    low: float
+    high: float
+    tested: int        # nodes the target tested (their parent was accepted)
+    estimated: float   # their mean estimate
+    observed: float    # the share of them accepted
+
+
+class Reliability:
+    """Estimated against observed acceptance over a run: every node the target tested
+    (``DraftTree.tested``), binned by its estimate. A well calibrated drafter's bins sit
+    on the diagonal. Keeps three numbers per bin, however long the run.
+
+    >>> r = Reliability(bins=2)
+    >>> r.add(0.8, True); r.add(0.9, False); r.add(0.2, False)
+    >>> [(b.tested, round(b.estimated, 2), b.observed) for b in r.bins()]
+    [(1, 0.2, 0.0), (2, 0.85, 0.5)]
+    """
+
+    def __init__(self, bins: int = 10) -> None:
+        self._sums = [[0.0, 0, 0] for _ in range(bins)]   # per bin: sum of estimates, accepted, tested
+
+    def add(self, estimate: float, accepted: bool) -> None:
+        cell = self._sums[min(len(self._sums) - 1, max(0, int(estimate * len(self._sums))))]
+        cell[0] += estimate
+        cell[1] += int(accepted)
+        cell[2] += 1
+
+    def add_step(self, tree, accepted) -> None:
+        """Every tested node of one verified tree (a tree without estimates adds nothing)."""
+        if tree is not None and tree.estimates:
+            for i, hit in tree.tested(accepted):
+                self.add(tree.estimates[i], hit)
+
+    def bins(self) -> list[ReliabilityBin]:
+        """The bins that hold at least one tested node, lowest estimates first."""
+        n = len(self._sums)
+        return [ReliabilityBin(k / n, (k + 1) / n, tested, total / tested, hits / tested)
+                for k, (total, hits, tested) in enumerate(self._sums) if tested]

@@ -64,10 +64,9 @@ class PlainDrafter(Drafter):
 def learn(calibration: Calibration, tree: DraftTree, accepted: Sequence[int]) -> None:
     """Every node whose parent was accepted is a labelled example: accepted or not.
     Nodes below a rejected one were never tested and teach nothing."""
-    on_path = set(accepted)
-    for i in range(1, len(tree)):
-        if tree.parents[i] in on_path and tree.evidence and tree.evidence[i] is not None:
-            calibration.observe(tree.evidence[i], i in on_path)
+    for i, hit in tree.tested(accepted):
+        if tree.evidence and tree.evidence[i] is not None:
+            calibration.observe(tree.evidence[i], hit)
 
 
 class RacerDrafter(Drafter):
@@ -123,11 +122,10 @@ class RacerDrafter(Drafter):
             self.cache.ensure_width(settings.width)
 
     def propose(self, root, settings, budget):
-        view, borders = AutomatonView(), ()
+        retrieved, borders = None, ()
         if self.automaton is not None:
-            found = self.automaton.retrieve(root)
-            borders = found.states
-            view = AutomatonView(found.matched, found.borders, self.automaton.node_count, self.automaton.capacity)
+            retrieved = self.automaton.retrieve(root)
+            borders = retrieved.states
         width, now = settings.width, self.length + 1   # the root is the next context token
 
         def expand(token: int, states: tuple) -> list[tuple[Candidate, float]]:
@@ -144,7 +142,18 @@ class RacerDrafter(Drafter):
                                       Candidate(c.token, BOTH, other.evidence.merged(evidence), c.states))
             return [(c, self.calibration.estimate(c.evidence)) for c in found.values()]
 
-        return grow(root, borders, budget, settings.depth, expand), view
+        tree = grow(root, borders, budget, settings.depth, expand)
+        return tree, self._view(retrieved, expand(root, borders))  # expand reads, never writes
+
+    def _view(self, retrieved, below_root: list[tuple[Candidate, float]]) -> AutomatonView:
+        """What each source offered below the root, likeliest first (for the step's account)."""
+        ranked = sorted(below_root, key=lambda ce: -ce[1])
+        offered = tuple((c.token, e) for c, e in ranked if c.source in (RETRIEVAL, BOTH))
+        cached = tuple((c.token, e) for c, e in ranked if c.source in (LOGITS, BOTH))
+        if retrieved is None:
+            return AutomatonView(cached=cached)
+        return AutomatonView(retrieved.matched, retrieved.borders, self.automaton.node_count, self.automaton.capacity,
+                             offered, cached)
 
     def observe(self, tree, top, accepted) -> None:
         if self.cache is not None:

@@ -23,7 +23,7 @@ from .errors import UserError
 from .logits_cache import TopK
 from .model import TargetModel, top_tokens
 from .records import AutomatonView, StepRecord, Timings
-from .settings import Settings
+from .settings import Settings, settings_change
 from .tree import DraftTree, root_only
 from .verify import bonus_probability, node_probs, pick_token, verdicts, walk_tree
 
@@ -51,6 +51,7 @@ class Generation:
         self._generator.manual_seed(settings.seed)
         self._applied = settings
         self._adaptive: AdaptiveBudget | None = None
+        self._explored = False   # this step's size was the adaptive budget's exploration
         self._tops: list[TopK] = []  # the target's top-k at every context position, in chunks
 
     def steps(self) -> Iterator[StepRecord]:
@@ -63,13 +64,14 @@ class Generation:
         if self.forwards == 0:
             record = self._prefill()
         else:
+            changed = settings_change(self._applied, self.settings)
             if self.settings != self._applied:
                 if self.settings.drafter != self.drafter.name:
                     self._switch_drafter()
                 else:
                     self.drafter.reconfigure(self.settings, self.context)
                 self._applied = self.settings
-            record = self._verify_step()
+            record = self._verify_step(changed)
         if self.finished:  # it never steps again: let the KV cache's memory go now
             self.cache = None
         return record
@@ -96,12 +98,12 @@ class Generation:
             timings=Timings(0.0, t1 - t0, t2 - t1), budget=1,
             bonus_prob=bonus_probability(last, root, s), finished=self.finished, finish_reason=self.finish_reason)
 
-    def _verify_step(self) -> StepRecord:
+    def _verify_step(self, changed: str) -> StepRecord:
         s = self.settings
         root = self.output[-1]
         context_len = len(self.context)
         t0 = time.perf_counter()
-        tree, view, budget = self._draft(root, s, context_len)
+        tree, view, budget, proposed = self._draft(root, s, context_len)
         t1 = time.perf_counter()
         logits = self.target.verify(tree, self.cache, context_len)  # (n, V)
         t2 = time.perf_counter()
@@ -131,7 +133,8 @@ class Generation:
             emitted_drafts=min(len(drafted), len(emitted)), bonus_prob=bonus_prob,
             total_tokens=len(self.output), forwards=self.forwards,
             timings=Timings(t1 - t0, t2 - t1, t3 - t2), automaton=view, budget=budget,
-            finished=self.finished, finish_reason=self.finish_reason)
+            finished=self.finished, finish_reason=self.finish_reason, proposed=proposed,
+            explored=self._explored, changed=changed)
 
     # -- helpers --------------------------------------------------------------
 
@@ -143,23 +146,26 @@ class Generation:
         self.drafter.reset(self.context, top, self.settings)
         self._tops = [top]
 
-    def _draft(self, root: int, s: Settings, context_len: int) -> tuple[DraftTree, AutomatonView, int]:
-        """This step's tree, what retrieval saw, and the budget it was cut to.
+    def _draft(self, root: int, s: Settings, context_len: int) -> tuple[DraftTree, AutomatonView, int, int]:
+        """This step's tree, what retrieval saw, the budget it was cut to, and the size
+        of the drafter's proposal before that cut (0 when no drafter was asked).
 
         The budget setting is a ceiling, capped so the tree and the bonus token after
         it fit the model's context window. With the adaptive budget the drafter builds
         its best tree up to the ceiling and ``AdaptiveBudget`` keeps the prefix that is
         expected to give the most tokens per second."""
         ceiling = max(1, min(s.budget, self.target.max_context - context_len - 1))
+        self._explored = False
         if ceiling == 1 or s.depth == 0:
-            return root_only(root), AutomatonView(), 1
+            return root_only(root), AutomatonView(), 1, 0
         tree, view = self.drafter.propose(root, s, ceiling)
         if not s.adaptive_budget or len(tree) == 1:
-            return tree, view, ceiling
+            return tree, view, ceiling, len(tree)
         if self._adaptive is None:
             self._adaptive = AdaptiveBudget(self.target.verify_costs())
         size = self._adaptive.choose(tree)
-        return tree.prefix(size), view, size
+        self._explored = self._adaptive.explored
+        return tree.prefix(size), view, size, len(tree)
 
     def _emit(self, tokens: list[int]) -> list[int]:
         """Appends tokens to the output, cutting at EOS and at max_new_tokens; marks

@@ -155,6 +155,13 @@ class TargetModel:
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
 
+    def readable(self, ids: list[int]) -> tuple[str, list[str]]:
+        """The text as a person reads it, and the special tokens (``<|im_end|>``, chat
+        markup) left out of it, in order."""
+        special = set(self.tokenizer.all_special_ids)
+        dropped = [self.tokenizer.decode([i], skip_special_tokens=False) for i in ids if i in special]
+        return self.tokenizer.decode(ids, skip_special_tokens=True), dropped
+
     def token_texts(self, ids: list[int]) -> list[str]:
         """Text of each token alone (for labels)."""
         return [self.tokenizer.decode([i], skip_special_tokens=False) for i in ids]

@@ -15,11 +15,18 @@ ACCEPTED, REJECTED, NOT_REACHED = "accepted", "rejected", "not_reached"
 
 @dataclass(frozen=True)
 class AutomatonView:
-    """What retrieval saw this step (empty for drafters without an automaton)."""
+    """What the draft sources saw for this step's root: the automaton's match (empty
+    for drafters without an automaton), and the first draft tokens each source offered
+    below the root, drafted or not (``racer.explain`` says why one was not)."""
     matched: tuple[int, ...] = ()           # longest context suffix followed by the root earlier
     borders: tuple[tuple[int, ...], ...] = ()  # per border: context tokens matched before the root
     node_count: int = 0
     capacity: int = 0
+    # (token, estimate) per candidate below the root, likeliest first: what followed the
+    # match (retrieval), and the root's cached successors (logits cache; () = the root
+    # was never processed, so nothing is cached for it). A token both offered is in both.
+    offered: tuple[tuple[int, float], ...] = ()
+    cached: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,12 @@ class StepRecord:
     emitted_drafts: int = 0          # accepted drafts that made it into the output (EOS / max tokens can cut)
     bonus_prob: float = 1.0          # the target's probability of its own token after the accepted path
     finished: bool = False
-    finish_reason: str | None = None  # "eos" / "length" / None
+    finish_reason: str | None = None  # "eos" / "length" / "context" / None
+    # nodes the drafter proposed (root included) before the adaptive budget kept the
+    # first ``budget`` of them; 0 when no drafter was asked (prefill, depth 0, budget 1)
+    proposed: int = 0
+    explored: bool = False           # the adaptive budget tried a bigger tree than it expected to pay
+    changed: str = ""                # settings changed since the previous step, in words
 
     @property
     def accepted_drafts(self) -> int:

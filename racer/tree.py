@@ -73,6 +73,15 @@ class DraftTree:
             created=tuple(rank[i] for i in kept),
             estimates=pick(self.estimates), evidence=pick(self.evidence))
 
+    def tested(self, accepted) -> list[tuple[int, bool]]:
+        """(node, was it accepted) for every node the target tested: the drafted nodes
+        whose parent was accepted. Nodes below a rejected one were never tested.
+
+        parents (-1, 0, 0, 1, 2), accepted (0, 1) -> [(1, True), (2, False), (3, False)]
+        """
+        on_path = set(accepted)
+        return [(i, i in on_path) for i in range(1, len(self)) if self.parents[i] in on_path]
+
     def children(self) -> list[list[int]]:
         """children()[i] = indices of node i's children, in index order."""
         kids: list[list[int]] = [[] for _ in self.tokens]

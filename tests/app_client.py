@@ -22,7 +22,8 @@ def controls(**changes) -> dict:
 
 def plain_greedy_text(prompt: str, max_new_tokens: int) -> str:
     """Reference: transformers' own greedy ``generate`` on the app's model (imports the
-    app, which loads the model), no speculation involved."""
+    app, which loads the model), no speculation involved; as read (special tokens left
+    out, as the export's ``final_text``)."""
     import torch
 
     import app
@@ -31,4 +32,4 @@ def plain_greedy_text(prompt: str, max_new_tokens: int) -> str:
     with torch.inference_mode():
         out = app.TARGET.model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False,
                                         eos_token_id=sorted(app.TARGET.eos_ids))
-    return app.TARGET.decode(out[0, len(ids):].tolist())
+    return app.TARGET.readable(out[0, len(ids):].tolist())[0]

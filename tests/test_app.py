@@ -30,7 +30,7 @@ def controls(max_new_tokens=TOKENS, measure=True, **changes) -> dict:
     return named_controls(max_new_tokens=max_new_tokens, measure=measure, **changes)
 
 
-VIEWS = ("tree", "outcome", "text", "speed", "mask", "automaton", "narration", "scrubber", "status")
+VIEWS = ("tree", "outcome", "text", "speed", "calibration", "mask", "automaton", "narration", "scrubber", "status")
 
 
 def views(result) -> dict:
@@ -88,10 +88,38 @@ def test_run_to_the_end_equals_plain_greedy(client):
     speed = plot_data(final["speed"])
     assert len(speed[0]["x"]) == steps  # MAT per step
 
-    with open(value_of(client.predict(api_name="/export")), encoding="utf-8") as f:
+    path = client.predict(api_name="/export")
+    assert isinstance(path, str), path  # the API answers with the file, not a component update
+    with open(path, encoding="utf-8") as f:
         trace = json.load(f)
     assert trace["final_text"] == plain_greedy_text(PROMPT, TOKENS)
     assert trace["steps"][-1]["finished"] and trace["speedup"] is not None
+    assert plot_data(final["calibration"])[1]["x"]  # estimated vs observed, binned
+
+
+def test_the_exported_text_is_the_text_as_read(client):
+    """The answer ends in <|im_end|>: the export's text leaves it out and says so."""
+    client.predict(api_name="/reset")
+    final = views(client.submit("Reply with just the word yes.", **controls(max_new_tokens=40, measure=False),
+                                api_name="/run").result(timeout=600))
+    assert "end-of-sequence" in final["status"], final["status"]
+    with open(client.predict(api_name="/export"), encoding="utf-8") as f:
+        trace = json.load(f)
+    assert "<|im_end|>" not in trace["final_text"] and trace["special_tokens_dropped"] == ["<|im_end|>"]
+    assert trace["final_text"] == plain_greedy_text("Reply with just the word yes.", 40)
+
+
+def test_the_status_line_names_every_setting_moved_since_the_last_step(client):
+    client.predict(api_name="/reset")
+    for _ in range(2):
+        client.predict(PROMPT, **controls(measure=False), api_name="/step")
+    for moved in (dict(width=3), dict(width=3, depth=5), dict(width=3, depth=5, window=4)):
+        note = client.predict(**controls(measure=False, **moved), api_name="/settings")
+    assert "tree width 8 → 3, tree depth 12 → 5, retrieval window 10 → 4; applies from the next step" in note
+    v = views(client.predict(PROMPT, **controls(measure=False, width=3, depth=5, window=4), api_name="/step"))
+    assert "settings changed at this step: tree width 8 → 3, tree depth 12 → 5, retrieval window 10 → 4" \
+        in v["status"], v["status"]
+    assert "tree width 8 → 3, tree depth 12 → 5, retrieval window 10 → 4" in v["outcome"]
 
 
 def test_stop_mid_run_keeps_everything(client):

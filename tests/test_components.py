@@ -43,7 +43,8 @@ def hand_record() -> StepRecord:
         target_probs=(1.0, 0.9, 0.05, 0.8, 0.1, 0.02, 0.5),
         accepted=(0, 1, 3), emitted=(11, 12, 99), emitted_sources=("retrieval", "both", "bonus"),
         context_len=40, total_tokens=9, forwards=4, timings=Timings(0.001, 0.2, 0.01),
-        automaton=AutomatonView(matched=(7, 8, 9), borders=((8, 9), (9,)), node_count=120, capacity=10000),
+        automaton=AutomatonView(matched=(7, 8, 9), borders=((8, 9), (9,)), node_count=120, capacity=10000,
+                                offered=((11, 0.9),), cached=((13, 0.4), (12, 0.3))),
         budget=8)
 
 
@@ -217,14 +218,14 @@ def test_generated_text_is_escaped_and_coloured():
 def test_outcome_names_the_rejection_and_the_models_choice():
     page = outcome_html(hand_record(), text_of, speedup=1.5)
     assert "accepted <b>2</b>" in page
-    assert "node 5 “␣on”" in page and "“␣mat”" in page  # rejected under the last accepted node; wanted 99
+    assert "offered “␣on”" in page and "“␣mat”" in page  # rejected under the last accepted node; wanted 99
     assert "1.50×" in page
 
 
 def test_narration_tells_the_step():
     story = narration(hand_record(), text_of)
     assert "accepted 2 drafted tokens" in story
-    assert "“␣mat”" in story and "retrieval proposed" in story
+    assert "“␣mat”" in story and "Retrieval: the context's last 3 tokens followed by the root" in story
     assert "3 tokens" in story
     assert "first token" in narration(prefill_record(), text_of, prompt_len=12)
 

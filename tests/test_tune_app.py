@@ -46,6 +46,16 @@ def test_grid_values_from_raw_api_input(raw, expected):
             grid_values(raw, "width")
 
 
+def test_the_tokens_slider_offers_what_the_sweep_runs():
+    """The slider's minimum is the sweep's: a smaller value typed or sent is raised to it, with a note."""
+    from components.controls import TUNE_TOKENS, number, tune_tokens_control
+    slider = tune_tokens_control()
+    assert (slider.minimum, slider.maximum) == TUNE_TOKENS.span
+    notes = []
+    assert number(1, TUNE_TOKENS, notes) == slider.minimum
+    assert notes == [f"new tokens per prompt 1 → {slider.minimum} (below its range, {slider.minimum} to 256)"]
+
+
 def test_bad_requests_end_in_a_sentence_without_a_model():
     assert whole("12", "new tokens per prompt", 1, 256) == 12
     with pytest.raises(ValueError, match="from 1 to 256"):

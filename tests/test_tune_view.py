@@ -75,9 +75,17 @@ def test_best_setting_in_words():
     assert "Stopped after 2 of 4 settings" in best_markdown(result([FAST, DEEP]), stopped=True)
     assert "highest MAT, 5.00 at width 8 · depth 6, was slower (0.80×)" in text
     assert "✓ Every setting produced exactly plain decoding's text" in text
-    slow = best_markdown(result([DEEP], total=1))
-    assert slow.startswith("The **fastest setting did not beat plain decoding**")
+    slow = best_markdown(result([DEEP], total=2))
+    assert slow.startswith("So far (1 of 2 settings), the **fastest setting did not beat plain decoding**")
     assert best_markdown(None) == "" and best_markdown(result([])) == ""
+
+
+def test_a_one_setting_sweep_says_it_compares_nothing():
+    one = result([FAST], grid=Grid((4,), (2,)), total=1)
+    text = best_markdown(one)
+    assert text.startswith("**One setting only, so this sweep compares nothing**")
+    assert "2.00× plain decoding" in text and "best" not in text.lower()
+    assert "★" not in str(heatmap_figure(one, "speedup").data[0].text)  # no star on a field of one
 
 
 def test_near_ties_are_called_noise_and_wrong_text_is_flagged():
