@@ -160,15 +160,20 @@ def _retrieval(record: StepRecord, quote: Quote, size: str) -> SourceAccount:
     view, root = record.automaton, record.tree.root
     drafted, accepted = _counts(record, (RETRIEVAL, BOTH))
     last = "last token" if len(view.matched) == 1 else f"last {len(view.matched)} tokens"
-    match = f"the context's {last} followed by the root {quote([root])} occurred earlier in the text"
+    if view.borders:
+        match = f"the context's {last} followed by the root {quote([root])} occurred earlier in the text"
+    else:  # retrieval continues from the root token alone too (a 1-token match)
+        match = (f"the context's last token never came before the root {quote([root])} earlier, but the "
+                 f"root itself occurred earlier in the text (a 1-token match)")
     if drafted:
         reason, clause = DRAFTED, (f"{match}; it drafted {_count(drafted, 'token')} from what followed there, "
                                    f"{accepted} accepted")
     elif record.proposed == 0:
         reason, clause = NOT_ASKED, "not consulted, as this step drafted nothing (below)"
-    elif not view.borders:
+    elif not view.borders and not view.offered:
         reason, clause = NO_MATCH, (f"nowhere earlier in the text did the context's last token come before "
-                                    f"the root {quote([root])}, so there was no match to copy from")
+                                    f"the root {quote([root])}, nor was the root itself followed by anything "
+                                    f"earlier, so there was no match to copy from")
     elif not view.offered:
         reason, clause = NOTHING_FOLLOWED, (
             f"{match}, but nothing follows that match in the automaton yet (it comes at the very end of "

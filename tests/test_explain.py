@@ -102,6 +102,9 @@ CASES = {
     "eos": step(chain(12, (11, EOS, 13), "retrieval"), 3, 14, budget=4,
                 view=AutomatonView(MATCH[:3], BORDERS[-3:], 300, 10000, offered=((11, 0.8),)),
                 emitted=(11, EOS), finish="eos"),
+    # no border, but the root token alone occurred before: retrieval drafts what followed it
+    "root alone": step(chain(10, (11,), "retrieval"), 1, 12, budget=2, proposed=2,
+                       view=AutomatonView((), (), 300, 10000, offered=((11, 0.4),), cached=())),
     # the max-new-tokens limit falls after two of four tokens
     "length limit": step(chain(10, (11, 12, 10), "both"), 3, 13, budget=4, emitted=(11, 12),
                          view=AutomatonView(MATCH, BORDERS, 300, 10000, offered=((11, 0.9),),
@@ -147,6 +150,13 @@ def test_a_match_outranked_by_likelier_nodes_says_what_it_offered_and_why_it_los
     assert "1 continuation (the likeliest “␣hiking”, estimated 0.30)" in r.sentence
     assert "the 3 drafted nodes of this tree went to likelier guesses (estimated 0.70 or more" in r.sentence
     assert a.size.reason == ex.BUDGET_FULL and "budget of 4 nodes" in a.size.sentence
+
+
+def test_a_one_token_match_is_named_as_such_not_as_no_match():
+    r = account("root alone").source("retrieval")
+    assert r.reason == ex.DRAFTED and r.drafted == 1
+    assert "the root itself occurred earlier in the text (a 1-token match)" in r.sentence
+    assert "no match" not in r.sentence
 
 
 def test_an_unseen_root_has_nothing_cached_and_nothing_was_drafted():
@@ -316,7 +326,7 @@ def test_a_root_alone_is_explained_by_what_the_sources_offered(one_thread):
             if view.borders:
                 assert a.source("retrieval").reason != ex.NO_MATCH
             if a.source("retrieval").reason == ex.DRAFTED:
-                assert view.borders
+                assert view.borders or view.offered   # a border, or the root token alone
             assert a.source("logits").drafted + a.source("retrieval").drafted >= len(record.tree) - 1
     assert len(seen) >= 2
 
