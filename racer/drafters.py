@@ -20,7 +20,7 @@ so a new drafter is a ``register`` call here and nothing elsewhere.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -144,7 +144,12 @@ class RacerDrafter(Drafter):
                                       Candidate(c.token, BOTH, other.evidence.merged(evidence), c.states))
             return [(c, self.calibration.estimate(c.evidence)) for c in found.values()]
 
-        return grow(root, borders, budget, settings.depth, expand), view
+        tree = grow(root, borders, budget, settings.depth, expand)
+        if self.automaton is not None:  # the trie around the match, with what retrieval drafted
+            drafted = [[tree.tokens[j] for j in tree.path_to(i)[1:]] for i in range(1, len(tree))
+                       if tree.sources[i] in (RETRIEVAL, BOTH)]
+            view = replace(view, trie=self.automaton.view(root, drafted))
+        return tree, view
 
     def observe(self, tree, top, accepted) -> None:
         if self.cache is not None:

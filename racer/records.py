@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import measure
+from .automaton import TrieView
 from .settings import Settings
 from .tree import DraftTree
 
@@ -20,6 +21,7 @@ class AutomatonView:
     borders: tuple[tuple[int, ...], ...] = ()  # per border: context tokens matched before the root
     node_count: int = 0
     capacity: int = 0
+    trie: TrieView | None = None            # the trie around the match, for drawing (Automaton.view)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict, fields, is_dataclass
 from typing import Callable, Sequence
 
+from .automaton import TrieView
 from .calibration import Evidence
 from .errors import UserError
 from .records import AutomatonView, StepRecord, Timings
@@ -21,7 +22,8 @@ from .settings import Settings
 from .tree import DraftTree
 
 FORMAT = "racer-explorer-trace/1"
-_NESTED = {"settings": Settings, "tree": DraftTree, "timings": Timings, "automaton": AutomatonView}
+_NESTED = {"settings": Settings, "tree": DraftTree, "timings": Timings, "automaton": AutomatonView,
+           "trie": TrieView}
 _NESTED_EACH = {"evidence": Evidence}  # tuples of these (None where a node has none)
 
 
