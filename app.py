@@ -27,6 +27,7 @@ from components.controls import MEASURE, compare_controls, grid_control, setting
 from components.handlers import Handlers, busy_buttons, idle_buttons
 from components.session import Session
 from components.text_view import automaton_html, generated_html, narration, outcome_html
+from components.tokens import colour, css_variables
 from components.tree_view import tree_figure
 from components.tune_handlers import (GRID_SETTINGS, MAX_TOKENS, SOURCES, TuneHandlers, TuneState,
                                       source_visibility)
@@ -117,8 +118,8 @@ HEADER = f"""
 <div id="header">
 <h1>RACER Explorer</h1>
 <p>Speculative decoding without a draft model, one forward pass at a time. Each step RACER
-drafts a <b>tree</b> of guesses from two free sources — <span style="color:#0072B2"><b>retrieval</b></span>
-(what followed the same words earlier in the text) and the <span style="color:#E69F00"><b>logits cache</b></span>
+drafts a <b>tree</b> of guesses from two free sources — <span style="color:{colour('retrieval')}"><b>retrieval</b></span>
+(what followed the same words earlier in the text) and the <span style="color:{colour('logits')}"><b>logits cache</b></span>
 (what the model itself predicted after these tokens before) — and the model checks the whole tree in
 <b>one</b> forward pass. Every token it agrees with is free; the output is exactly what the model alone
 would write.</p>
@@ -290,7 +291,7 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
 demo.queue(default_concurrency_limit=1)
 
 THEME = gr.themes.Soft(primary_hue="blue", secondary_hue="orange")
-CSS = (ASSETS / "style.css").read_text(encoding="utf-8")
+CSS = css_variables() + (ASSETS / "style.css").read_text(encoding="utf-8")
 # Gradio 6 takes theme and css at launch()
 LAUNCH = dict(theme=THEME, css=CSS, state_session_capacity=SESSIONS_KEPT)
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from racer import measure
+from racer import measure, palette
 from racer.compare import DrafterResult
 from racer.records import StepRecord
 
 from .tokens import TokenText, drafter_colour, drafter_label, label
 
-MAT_COLOUR, SPEEDUP_COLOUR, BAR_COLOUR = "#0072B2", "#D55E00", "#56B4E9"
+MAT_COLOUR, SPEEDUP_COLOUR, BAR_COLOUR = palette.MAT, palette.SPEEDUP, palette.BARS
 
 
 @dataclass(frozen=True)
@@ -61,22 +61,22 @@ def speedup_figure(stats: list[StepStat], viewing: int | None = None) -> go.Figu
                              connectgaps=False), row=1, col=1)
     fig.add_trace(go.Bar(x=xs, y=[s.emitted for s in steps], name="tokens this forward",
                          marker=dict(color=BAR_COLOUR), showlegend=True), row=2, col=1)
-    fig.add_hline(y=1.0, line=dict(color="#888888", width=1, dash="dash"), row=1, col=1)
+    fig.add_hline(y=1.0, line=dict(color=palette.GUIDE, width=1, dash="dash"), row=1, col=1)
     for s in steps:
         if s.changed:
-            fig.add_vline(x=s.index - 0.5, line=dict(color="#999999", width=1, dash="dot"))
+            fig.add_vline(x=s.index - 0.5, line=dict(color=palette.GUIDE, width=1, dash="dot"))
     if viewing is not None and steps and viewing != steps[-1].index:
-        fig.add_vrect(x0=viewing - 0.5, x1=viewing + 0.5, fillcolor="#CC79A7", opacity=0.18,
+        fig.add_vrect(x0=viewing - 0.5, x1=viewing + 0.5, fillcolor=palette.VIEWING, opacity=0.18,
                       line_width=0)
-    fig.update_yaxes(title_text="MAT · speedup", rangemode="tozero", row=1, col=1, gridcolor="#eeeeee")
-    fig.update_yaxes(title_text="tokens", rangemode="tozero", row=2, col=1, gridcolor="#eeeeee")
+    fig.update_yaxes(title_text="MAT · speedup", rangemode="tozero", row=1, col=1, gridcolor=palette.GRID)
+    fig.update_yaxes(title_text="tokens", rangemode="tozero", row=2, col=1, gridcolor=palette.GRID)
     fig.update_xaxes(title_text="step (target forward)", row=2, col=1)
     if len(steps) <= 20:  # whole steps only; plotly would otherwise tick at halves
         fig.update_xaxes(tick0=0, dtick=1)
     _base_layout(fig, 380)
     if not steps:
         fig.add_annotation(text="The chart fills in as steps run.", x=0.5, y=0.5, xref="paper",
-                           yref="paper", showarrow=False, font=dict(color="#777777"))
+                           yref="paper", showarrow=False, font=dict(color=palette.FAINT))
     return fig
 
 
@@ -87,7 +87,7 @@ def mask_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
     if record is None or record.tree is None:
         fig.add_annotation(text="No draft tree at this step (the prefill attends causally).",
                            x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                           font=dict(color="#777777"))
+                           font=dict(color=palette.FAINT))
         fig.update_layout(height=220, xaxis=dict(visible=False), yaxis=dict(visible=False),
                           plot_bgcolor="white", paper_bgcolor="white")
         return fig
@@ -102,10 +102,10 @@ def mask_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
     hover = [[f"node {names[i]} sees the {record.context_len} context tokens"] +
              [f"node {names[i]} {'sees' if mask[i][j] else 'does not see'} node {names[j]}"
               for j in range(n)] for i in range(n)]
+    hidden, seen, on_path = palette.MASK
     fig.add_trace(go.Heatmap(
         z=z, x=list(range(n + 1)), y=list(range(n)), zmin=0, zmax=2, showscale=False, xgap=1, ygap=1,
-        colorscale=[[0, "#f4f4f4"], [0.33, "#f4f4f4"], [0.34, "#9ecae1"], [0.66, "#9ecae1"],
-                    [0.67, "#08519c"], [1, "#08519c"]],
+        colorscale=[[0, hidden], [0.33, hidden], [0.34, seen], [0.66, seen], [0.67, on_path], [1, on_path]],
         text=hover, hovertemplate="%{text}<extra></extra>"))
     cell = 14 if n > 32 else 20
     tick_font = 9 if n > 32 else 11
@@ -146,14 +146,14 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
         fig.add_trace(go.Bar(x=ks, y=[counts.get(k, 0) / total for k in ks], name=name, marker_color=c,
                              hovertemplate=f"{name}: %{{y:.0%}} of forwards gave %{{x}} tokens<extra></extra>"),
                       row=1, col=3)
-    fig.add_hline(y=1.0, line=dict(color="#888888", width=1, dash="dash"), row=1, col=1)
-    fig.add_hline(y=1.0, line=dict(color="#888888", width=1, dash="dash"), row=1, col=2)
+    fig.add_hline(y=1.0, line=dict(color=palette.GUIDE, width=1, dash="dash"), row=1, col=1)
+    fig.add_hline(y=1.0, line=dict(color=palette.GUIDE, width=1, dash="dash"), row=1, col=2)
     # headroom for the value labels above the bars
     top_mat = max([r.mat for r in results] + [1.0])
     top_speed = max([r.speedup or 0.0 for r in results] + [1.0])
     fig.update_yaxes(range=[0, top_mat * 1.2], row=1, col=1)
     fig.update_yaxes(range=[0, top_speed * 1.2], row=1, col=2)
-    fig.update_yaxes(gridcolor="#eeeeee")
+    fig.update_yaxes(gridcolor=palette.GRID)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=3)
     fig.update_xaxes(title_text="tokens produced by one forward", dtick=1, row=1, col=3)
     fig.update_layout(height=400, margin=dict(l=40, r=20, t=60, b=60), plot_bgcolor="white",
