@@ -4,6 +4,9 @@ Pure serialisation, no I/O: ``trace_dict`` builds a JSON-ready dict, ``dumps`` /
 ``loads`` turn it into text and back, and ``records_from_trace`` rebuilds the
 ``StepRecord`` objects, equal to the originals (``loads(dumps(t))`` round-trips).
 
+``tree_node_link`` gives one step's draft tree as networkx node-link JSON, for tools
+that read graphs.
+
 Fields are read with ``dataclasses.fields``, so a field added to a record later is
 saved and restored without touching this file. Token texts are added for people
 reading the file (``emitted_text``) and ignored when loading.
@@ -13,6 +16,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, fields, is_dataclass
 from typing import Callable, Sequence
+
+import networkx as nx
 
 from .automaton import TrieView
 from .calibration import Evidence
@@ -117,3 +122,36 @@ def loads(text: str) -> dict:
 
 def records_from_trace(trace: dict) -> list[StepRecord]:
     return [record_from_dict(step) for step in trace["steps"]]
+
+
+def draft_tree_graph(record: StepRecord, token_text: Callable[[int], str] | None = None) -> nx.DiGraph:
+    """The step's draft tree as a directed graph, parent -> child, node ids the tree's
+    indices (0 = the root). Node attributes: token, source, depth, verdict,
+    target_prob, estimate (None without one), accepted (on the accepted path) and,
+    with ``token_text``, text. Graph attributes: step, bonus (the model's own token
+    after the accepted path). An empty graph for the prefill.
+
+    root 5 -> children 7 (accepted), 8 (rejected): nodes 0, 1, 2; edges (0, 1), (0, 2).
+    """
+    g = nx.DiGraph(step=record.index, bonus=record.bonus)
+    tree = record.tree
+    if tree is None:
+        return g
+    on_path = set(record.accepted)
+    for i in range(len(tree)):
+        attrs = dict(token=tree.tokens[i], source=tree.sources[i], depth=tree.depths[i],
+                     verdict=record.verdicts[i] if i < len(record.verdicts) else None,
+                     target_prob=record.target_probs[i] if i < len(record.target_probs) else None,
+                     estimate=tree.estimates[i] if tree.estimates else None, accepted=i in on_path)
+        if token_text is not None:
+            attrs["text"] = token_text(tree.tokens[i])
+        g.add_node(i, **attrs)
+        if tree.parents[i] >= 0:
+            g.add_edge(tree.parents[i], i)
+    return g
+
+
+def tree_node_link(record: StepRecord, token_text: Callable[[int], str] | None = None) -> dict:
+    """``draft_tree_graph`` as node-link JSON (``networkx.node_link_data``, edges under
+    "edges"); ``networkx.node_link_graph(data, edges="edges")`` reads it back."""
+    return nx.node_link_data(draft_tree_graph(record, token_text), edges="edges")
