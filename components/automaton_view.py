@@ -1,5 +1,5 @@
-"""The retrieval automaton of one step as a graph: networkx holds the structure and
-lays it out, Plotly draws it.
+"""The retrieval automaton of one step as a graph: networkx holds the structure (the
+trie, its failure links) and walks it for the layout, Plotly draws it.
 
 It reads only the step record: ``record.automaton.trie`` (``racer.automaton.TrieView``,
 plain ints) and ``record.tree``. Drawn: the piece of the trie around the match, depth
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import html
 import math
-from collections import Counter
 
 import networkx as nx
 import plotly.graph_objects as go
@@ -63,25 +62,43 @@ def trie_graph(view: TrieView) -> nx.MultiDiGraph:
     return g
 
 
-def trie_layout(g: nx.MultiDiGraph, first: list[int]) -> dict[int, tuple[float, float]]:
-    """(x, y) per node: columns by depth (``nx.multipartite_layout``), each column in the
-    trie's depth-first order, so siblings sit together and ``first`` (the matched
-    path) leads its column."""
-    tree = nx.DiGraph((u, v) for u, v, kind in g.edges(data="kind") if kind != "failure")
+def trie_layout(g: nx.MultiDiGraph, first: list[int]) -> dict[int, tuple[int, int]]:
+    """(column, row) per node: the column is the string's length; rows come from a
+    depth-first walk of networkx (children of the matched path ``first`` first):
+    each leaf takes the next row, a parent its first child's. A node shown without its
+    upper path starts a piece of its own, put in the first rows where its cells are
+    free, so the context's suffixes (one node each, at different depths) share a row.
+
+    (``nx.multipartite_layout`` centres each column on its own, which crossed the edges.)
+    """
+    tree = nx.DiGraph((u, v) for u, v, kind in g.edges(data="kind") if kind == "child")
     tree.add_nodes_from(g.nodes)
+    depth = nx.get_node_attributes(g, "depth")
     lead = set(first)
-    order: list[int] = []
-    stack = [0]
-    while stack:   # depth first, children of the matched path first
-        node = stack.pop()
-        order.append(node)
-        kids = sorted(tree.successors(node), key=lambda k: (k not in lead, k))
-        stack.extend(reversed(kids))
-    ordered = nx.DiGraph()
-    ordered.add_nodes_from((n, {"depth": g.nodes[n]["depth"]}) for n in order)
-    pos = nx.multipartite_layout(ordered, subset_key="depth")
-    # multipartite puts a column's first node at the bottom: flip so it leads from the top
-    return {n: (float(x), -float(y)) for n, (x, y) in pos.items()}
+
+    def children(nodes):
+        return sorted(nodes, key=lambda k: (k not in lead, k))
+
+    pieces = [0] + [n for n in sorted(g.nodes) if n and tree.in_degree(n) == 0]
+    taken: set[tuple[int, int]] = set()
+    out: dict[int, tuple[int, int]] = {}
+    for top in pieces:
+        rows: dict[int, int] = {}
+        leaves = 0
+        for node in nx.dfs_postorder_nodes(tree, top, sort_neighbors=children):
+            kids = children(tree.successors(node))
+            if kids:
+                rows[node] = rows[kids[0]]
+            else:
+                rows[node] = leaves
+                leaves += 1
+        shift = 0
+        while any((depth[n], r + shift) in taken for n, r in rows.items()):
+            shift += 1
+        for n, r in rows.items():
+            out[n] = (depth[n], r + shift)
+            taken.add(out[n])
+    return out
 
 
 def drafted_sources(view: TrieView, record: StepRecord) -> dict[int, str]:
@@ -121,12 +138,12 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
         return _note(f"No automaton view for this step: {why}.")
     g = trie_graph(view)
     matched = view.path_to(view.borders[0]) if view.borders else []
-    pos = trie_layout(g, matched)
+    pos = {n: (float(c), -float(r)) for n, (c, r) in trie_layout(g, matched).items()}
     drafted = drafted_sources(view, record)
     on_path = set(matched)
 
-    fullest = max(Counter(view.depths).values())
-    height = max(MIN_HEIGHT, min(MAX_HEIGHT, MARGIN["t"] + MARGIN["b"] + ROW_PX * (fullest + 1)))
+    rows = 1 - min(y for _, y in pos.values())
+    height = max(MIN_HEIGHT, min(MAX_HEIGHT, MARGIN["t"] + MARGIN["b"] + ROW_PX * (rows + 1)))
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     plot_h = height - MARGIN["t"] - MARGIN["b"]
@@ -138,8 +155,7 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
     px = {n: ((x - x0) * sx, (y1 - y) * sy) for n, (x, y) in pos.items()}
 
     fig = go.Figure()
-    columns = max(view.depths)
-    _edges(fig, g, pos, on_path, (max(xs) - min(xs)) / columns if columns else 1.0)
+    _edges(fig, g, pos, on_path, 1.0)
     _failures(fig, view, pos)
     nodes = list(range(len(view)))
     raws = [token_text(view.tokens[n]) if n else "" for n in nodes]

@@ -20,6 +20,7 @@ from racer import trace as traces
 from racer.loading import special_tokens_in
 from racer.model import TargetModel
 
+from .automaton_view import automaton_figure
 from .charts import mask_figure, speedup_figure
 from .controls import MEASURE, checked_prompt_ids, flag, read_controls
 from .messages import adjusted, count, error_message, join, status_line
@@ -33,7 +34,8 @@ from .tree_view import tree_figure
 # Stop click taking 20 s to land).
 FRAME_S = 0.25
 RESET_DURING_RUN = "Reset: the run was dropped. Press Step or Run to start again."
-VIEWS = ("tree", "outcome", "text", "speedup", "mask", "automaton", "narration", "scrubber", "status")
+VIEWS = ("tree", "outcome", "text", "speedup", "mask", "automaton", "narration", "scrubber", "status",
+         "automaton graph")
 
 
 def prompt_with_note(target: TargetModel, prompt) -> tuple[list[int], str]:
@@ -73,7 +75,7 @@ class Handlers:
 
     def _render(self, session: Session, index: int | None = None, status: str = "") -> tuple:
         """Every view of one step (the latest unless ``index``): tree, outcome, text, speedup
-        chart, mask, automaton, narration, history slider, status line."""
+        chart, mask, automaton, narration, history slider, status line, automaton graph."""
         record = session.last if index is None else (session.record_at(index) or session.last)
         latest = record is None or record is session.last
         stat = session.stat_at(record.index) if record is not None else None
@@ -97,6 +99,7 @@ class Handlers:
             narration(record, self.token_text, len(session.prompt_ids)),
             scrubber,
             status,
+            automaton_figure(record, self.token_text),
         )
 
     def _prepare(self, session: Session, prompt, controls: dict) -> str:

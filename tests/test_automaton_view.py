@@ -49,17 +49,16 @@ def test_the_graph_holds_trie_edges_and_failure_links():
     assert {g.nodes[n]["count"] for n in g} >= {2}
 
 
-def test_layout_puts_depths_in_columns_and_the_matched_path_first():
+def test_layout_puts_depths_in_columns_and_the_matched_path_on_top():
     view = automaton_record().automaton.trie
     path = view.path_to(view.borders[0])
     pos = trie_layout(trie_graph(view), path)
-    by_depth: dict[int, list] = {}
-    for n, (x, y) in pos.items():
-        by_depth.setdefault(view.depths[n], []).append((x, y, n))
-    xs = [sorted({round(x, 6) for x, _, _ in col}) for _, col in sorted(by_depth.items())]
-    assert all(len(x) == 1 for x in xs) and [x[0] for x in xs] == sorted(x[0] for x in xs)
-    for n in path[1:]:   # the matched path leads (is highest in) its column
-        assert pos[n][1] == max(y for _, y, _ in by_depth[view.depths[n]])
+    assert all(pos[n][0] == view.depths[n] for n in pos)          # a column per string length
+    assert all(pos[n][1] == 0 for n in path)                      # the matched path is the top row
+    assert len(set(pos.values())) == len(pos)                     # no two nodes on one spot
+    for n, p in enumerate(view.parents):                          # a parent sits on its first child's row
+        if p >= 0 and min(c for c, q in enumerate(view.parents) if q == p) == n:
+            assert pos[p][1] == pos[n][1]
 
 
 def test_drafted_continuations_are_found_below_their_border():

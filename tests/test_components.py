@@ -136,8 +136,9 @@ def test_compare_figure_has_one_distribution_per_drafter():
     results = [DrafterResult("plain", 10, 10, 2.0, 1.0, (1,) * 9, "x"),
                DrafterResult("racer", 10, 4, 1.0, 2.0, (3, 2, 4), "x")]
     fig = compare_figure(results)
-    assert list(fig.data[0].y) == [1.0, 2.5]
-    assert list(fig.data[1].y) == [1.0, 2.0]
+    assert list(fig.data[0].x) == [1.0, 2.5] and fig.data[0].orientation == "h"  # names read across
+    assert list(fig.data[0].y) == ["plain decoding", "RACER"]
+    assert list(fig.data[1].x) == [1.0, 2.0]
     assert len(fig.data) == 2 + len(results)
     # each drafter keeps its registry colour, whichever others are compared
     assert list(fig.data[0].marker.color) == [drafter_colour("plain"), drafter_colour("racer")]
