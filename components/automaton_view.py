@@ -15,7 +15,6 @@ the nodes.
 """
 from __future__ import annotations
 
-import html
 import math
 
 import networkx as nx
@@ -27,13 +26,14 @@ from racer.records import StepRecord
 from racer.tree import BOTH, RETRIEVAL
 
 from .tokens import TokenText, colour, is_glyph, label, visible
-from .tree_view import FONT_PX, GLYPH_FONT_PX, PLOT_WIDTH_PX, place_labels, visible_cut
+from .tree_view import FONT_PX, GLYPH_FONT_PX, PLOT_WIDTH_PX, label_trace, place_labels, visible_cut
 
 ROW_PX = 44          # vertical room per node of the fullest column
 MIN_HEIGHT, MAX_HEIGHT = 280, 560
 MARGIN = dict(l=10, r=10, t=54, b=10)
 NODE_PX = 15
 SIDE_PX = 44         # room around the outermost nodes, for their labels
+REACH = {"diamond": 1.3}   # Plotly's diamond reaches this far beyond half its size
 PATH_COLOUR = palette.BLUE      # the matched path is retrieval's find
 ROLES = ("trie root", "border: the root after a match", "matched context", "drafted by retrieval",
          "drafted by both sources", "state: the context's end", "context suffix", "other continuation")
@@ -162,24 +162,25 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
     texts = ["trie root" if n == 0 else f"{visible_cut(visible(raws[n]), 8)} ×{view.counts[n]}" for n in nodes]
     fonts = [GLYPH_FONT_PX if n and is_glyph(raws[n]) else FONT_PX for n in nodes]
     order = sorted(nodes, key=lambda n: (n not in on_path, n not in drafted, n not in view.borders, n))
-    labels = place_labels([px[n] for n in nodes], [NODE_PX / 2] * len(nodes), texts, fonts, order,
-                          (0, 0, PLOT_WIDTH_PX, plot_h))
     role = {n: _role(n, view, on_path, drafted) for n in nodes}
+    size = {n: NODE_PX + (3 if role[n][0] in ROLES[:2] else 0) for n in nodes}
+    reach = {n: REACH.get(role[n][2], 1.0) * size[n] / 2 for n in nodes}   # how far each marker reaches
+    labels = place_labels([px[n] for n in nodes], [reach[n] for n in nodes], texts, fonts, order,
+                          (0, 0, PLOT_WIDTH_PX, plot_h))
     for name in ROLES:
         members = [n for n in nodes if role[n][0] == name]
         if not members:
             continue
         fig.add_trace(go.Scatter(
-            x=[pos[n][0] for n in members], y=[pos[n][1] for n in members], mode="markers+text",
+            x=[pos[n][0] for n in members], y=[pos[n][1] for n in members], mode="markers",
             cliponaxis=False, name=name,
-            text=[html.escape(labels[n].text, quote=False) if labels[n] else "" for n in members],
-            textposition=[labels[n].position if labels[n] else "top center" for n in members],
-            textfont=dict(size=[fonts[n] for n in members],
-                          color=[palette.INK if n in on_path or n in drafted else palette.MUTED for n in members]),
-            marker=dict(size=NODE_PX + (3 if n_is_big(name) else 0), symbol=role[members[0]][2],
+            marker=dict(size=size[members[0]], symbol=role[members[0]][2],
                         color=role[members[0]][1], line=dict(width=2, color=role[members[0]][3])),
             hovertext=[_hover(n, view, raws[n], role[n][0]) for n in members],
             hovertemplate="%{hovertext}<extra></extra>"))
+    fig.add_trace(label_trace(labels, fonts, [False] * len(nodes),
+                              [palette.INK if n in on_path or n in drafted else palette.MUTED for n in nodes],
+                              lambda x, y: (x0 + x / sx, y1 - y / sy)))
     hidden = sum(1 for lab in labels if lab is None)
     if hidden:
         fig.add_annotation(text=f"{hidden} labels left out for room: hover a node", x=1, y=0, xref="paper",
@@ -198,10 +199,6 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
         xaxis=dict(visible=False, range=[x0, x1], fixedrange=True),
         yaxis=dict(visible=False, range=[y0, y1], fixedrange=True))
     return fig
-
-
-def n_is_big(role_name: str) -> bool:
-    return role_name in ROLES[:2]
 
 
 def _role(n: int, view: TrieView, on_path: set[int], drafted: dict[int, str]) -> tuple[str, str, str, str]:

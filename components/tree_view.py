@@ -46,6 +46,7 @@ MAX_PLOT_PX = 380    # the plotting area grows to this before rows get closer (a
 MIN_HEIGHT = 260
 FONT_PX, GLYPH_FONT_PX = 12, 16
 REJECTED_SYMBOL = "circle-x"   # no source is drawn with it
+STAR_REACH = 1.35    # Plotly's star reaches this far beyond half its size (measured in Chromium)
 SOURCES = ("root", "retrieval", "logits", "both")
 
 
@@ -122,8 +123,17 @@ Box = tuple[float, float, float, float]   # x0, y0, x1, y1 in pixels, y downward
 @dataclass(frozen=True)
 class Label:
     text: str        # visible text as placed (maybe shortened), not yet escaped
-    position: str    # Plotly textposition: "top center" / "bottom center"
     box: Box
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2
+
+
+def label_height(size: float) -> float:
+    """A label's height in pixels: Chromium's text box of a line is about 1.25 font
+    sizes, around the centre Plotly gives "middle center" text."""
+    return 1.3 * size + 2
 
 
 def text_width(text: str, size: float) -> float:
@@ -158,14 +168,14 @@ def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], 
         tries = [full] + [visible_cut(full, n) for n in (8, 5, 3) if len(full) > n]
         done = False
         for text in tries:
-            w, h = text_width(text, size), size + 3
-            for position, top in (("top center", y - r - 1 - h), ("bottom center", y + r + 1)):
+            w, h = text_width(text, size), label_height(size)
+            for top in (y - r - 1 - h, y + r + 1):   # above the marker, else below it
                 box = (x - w / 2, top, x + w / 2, top + h)
                 inside = area[0] <= box[0] and box[2] <= area[2] and area[1] <= box[1] and box[3] <= area[3]
                 if inside and not any(_overlaps(box, m) for m in markers) \
                         and not any(_overlaps(box, p) for p in placed):
                     placed.append(box)
-                    out[i] = Label(text, position, box)
+                    out[i] = Label(text, box)
                     done = True
                     break
             if done:
@@ -210,6 +220,10 @@ class Frame:
         """Pixel centre of a grid cell, from the plotting area's top left corner."""
         return (column + 0.6) * self.col_px, TOP_ROOM_PX + row * self.row_px
 
+    def data(self, x: float, y: float) -> tuple[float, float]:
+        """Data coordinates of a pixel (the inverse of ``px``, y = -row)."""
+        return x / self.col_px - 0.6, -(y - TOP_ROOM_PX) / self.row_px
+
     @classmethod
     def fit(cls, columns: int, rows: int, extra_rows: int = 0) -> "Frame":
         """Rows as far apart as ``ROW_PX`` allows within ``MAX_PLOT_PX``, never closer than
@@ -245,23 +259,30 @@ def tree_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
 
     base = marker_px(frame.row_px)
     # markers in neighbouring rows or columns never touch: none is wider than a row or a column
-    sizes = [min(_marker_size(n, base), frame.row_px - 1, frame.col_px - 1) for n in nodes]
+    reach = [STAR_REACH if n.source == "bonus" else 1.0 for n in nodes]
+    sizes = [min(_marker_size(n, base), (frame.row_px - 1) / k, (frame.col_px - 1) / k)
+             for n, k in zip(nodes, reach)]
     raws = [token_text(n.token) for n in nodes]
     fonts = [GLYPH_FONT_PX if is_glyph(raw) else FONT_PX for raw in raws]
     points = [frame.px(c, r) for c, r in pos]
     priority = {"bonus": 0, ACCEPTED: 0, REJECTED: 1, NOT_REACHED: 2}
     order = sorted(range(len(nodes)), key=lambda i: (priority.get(nodes[i].verdict, 2), pos[i][0], pos[i][1]))
     area = (0.0, 0.0, PLOT_WIDTH_PX, frame.plot_h)
-    labels = place_labels(points, [s / 2 for s in sizes], [visible(raw) for raw in raws], fonts, order, area)
+    labels = place_labels(points, [s / 2 * k for s, k in zip(sizes, reach)], [visible(raw) for raw in raws],
+                          fonts, order, area)
 
     fig = go.Figure()
     _add_edges(fig, nodes, pos)
     for source in SOURCES:
         members = [i for i, n in enumerate(nodes) if n.source == source]
         if members:
-            fig.add_trace(_node_trace(nodes, pos, members, raws, sizes, fonts, labels))
+            fig.add_trace(_node_trace(nodes, pos, members, raws, sizes))
     if has_bonus:
-        fig.add_trace(_bonus_trace(nodes[-1], pos[-1], raws[-1], sizes[-1], labels[-1], emitted_bonus))
+        fig.add_trace(_bonus_trace(nodes[-1], pos[-1], raws[-1], sizes[-1], emitted_bonus))
+    bold = [n.verdict in (ACCEPTED, "bonus") for n in nodes]
+    ink = [colour("bonus") if n.source == "bonus" else palette.INK if n.verdict == ACCEPTED else palette.MUTED
+           for n in nodes]
+    fig.add_trace(label_trace(labels, fonts, bold, ink, frame.data))
     _add_legend(fig, {n.source for n in nodes}, {n.verdict for n in nodes})
 
     hidden = sum(1 for lab in labels if lab is None)
@@ -323,17 +344,30 @@ def node_hover(node: Node, raw: str) -> str:
             f"<br>depth {node.depth} · node {node.index}<br>target probability: {prob}<br>{verdict}")
 
 
-def _shown(lab: Label | None, bold: bool) -> str:
-    if lab is None:
-        return ""
-    text = html.escape(lab.text, quote=False)
-    return f"<b>{text}</b>" if bold else text
+def label_trace(labels: Sequence[Label | None], fonts: Sequence[float], bold: Sequence[bool],
+                colours: Sequence[str], to_data) -> go.Scatter:
+    """Every placed label as text centred on its spot (``to_data``: pixels -> data
+    coordinates). Drawn apart from the markers: Plotly's own "top center" offset is
+    a fixed share of the marker's size, which a star's points overreach."""
+    xs, ys, texts, sizes, inks = [], [], [], [], []
+    for lab, font, strong, ink in zip(labels, fonts, bold, colours):
+        if lab is None:
+            continue
+        x, y = to_data(*lab.centre)
+        text = html.escape(lab.text, quote=False)
+        xs.append(x)
+        ys.append(y)
+        texts.append(f"<b>{text}</b>" if strong else text)
+        sizes.append(font)
+        inks.append(ink)
+    return go.Scatter(x=xs, y=ys, mode="text", text=texts, textposition="middle center", cliponaxis=False,
+                      textfont=dict(size=sizes, color=inks), hoverinfo="skip", showlegend=False, name="labels")
 
 
-def _node_trace(nodes, pos, members, raws, sizes, fonts, labels) -> go.Scatter:
+def _node_trace(nodes, pos, members, raws, sizes) -> go.Scatter:
     """One source's nodes: fill = the source's colour; the verdict is the shape."""
     source = nodes[members[0]].source
-    symbols, widths, line_colours, text_colours = [], [], [], []
+    symbols, widths, line_colours = [], [], []
     for i in members:
         n = nodes[i]
         accepted = n.verdict == ACCEPTED
@@ -343,13 +377,8 @@ def _node_trace(nodes, pos, members, raws, sizes, fonts, labels) -> go.Scatter:
             symbols.append(REJECTED_SYMBOL if n.verdict == REJECTED else "circle")
         widths.append(2.5 if accepted else 2 if n.verdict == REJECTED else 1)
         line_colours.append(palette.INK if n.verdict in (ACCEPTED, REJECTED) else palette.PAPER)
-        text_colours.append(palette.INK if accepted else palette.MUTED)
     return go.Scatter(
-        x=[pos[i][0] for i in members], y=[-pos[i][1] for i in members],
-        mode="markers+text", cliponaxis=False,
-        text=[_shown(labels[i], nodes[i].verdict == ACCEPTED) for i in members],
-        textposition=[labels[i].position if labels[i] else "top center" for i in members],
-        textfont=dict(size=[fonts[i] for i in members], color=text_colours),
+        x=[pos[i][0] for i in members], y=[-pos[i][1] for i in members], mode="markers", cliponaxis=False,
         marker=dict(size=[sizes[i] for i in members], color=colour(source), opacity=1.0, symbol=symbols,
                     line=dict(width=widths, color=line_colours)),
         hovertext=[node_hover(nodes[i], raws[i]) for i in members],
@@ -375,13 +404,11 @@ def _add_legend(fig: go.Figure, sources: set[str], verdicts: set[str]) -> None:
               line=dict(width=1, color=palette.MUTED))
 
 
-def _bonus_trace(node: Node, xy, raw: str, size: float, lab: Label | None, emitted: bool) -> go.Scatter:
+def _bonus_trace(node: Node, xy, raw: str, size: float, emitted: bool) -> go.Scatter:
     note = ("emitted; it is the root of the next step" if emitted
             else "not emitted: the generation stopped first")
     return go.Scatter(
-        x=[xy[0]], y=[-xy[1]], mode="markers+text", cliponaxis=False, text=[_shown(lab, True)],
-        textposition=lab.position if lab else "top center",
-        textfont=dict(size=GLYPH_FONT_PX if is_glyph(raw) else FONT_PX, color=colour("bonus")),
+        x=[xy[0]], y=[-xy[1]], mode="markers", cliponaxis=False,
         marker=dict(size=size, symbol="star", color=colour("bonus"), line=dict(width=1, color=palette.INK)),
         hovertext=[f"<b>{label(raw, 40)}</b><br>token id {node.token}<br>the model's own token "
                    f"after the accepted path<br>{note}"],
@@ -410,9 +437,10 @@ def _prefill_figure(record: StepRecord, token_text: TokenText) -> go.Figure:
     token = record.emitted[0]
     raw = token_text(token)
     text = visible_cut(visible(raw), 24)
-    fig = go.Figure(_bonus_trace(Node(-1, token, -1, 0, "bonus", "bonus", None), (0, 0), raw, 20,
-                                 Label(text, "top center", (0, 0, 0, 0)), True))
+    fig = go.Figure(_bonus_trace(Node(-1, token, -1, 0, "bonus", "bonus", None), (0, 0), raw, 20, True))
     fig.data[0].showlegend = True
+    size = GLYPH_FONT_PX if is_glyph(raw) else FONT_PX   # the label clear of the star's points (y = 0.3)
+    fig.add_trace(label_trace([Label(text, (0, 0, 0, 0))], [size], [True], [colour("bonus")], lambda x, y: (0, 0.3)))
     fig.add_annotation(
         text="Prefill: the model read the whole prompt in one forward pass and picked its first "
              "token.<br>There is nothing to draft from yet; that token is the root of step 1's tree.",

@@ -76,9 +76,11 @@ def test_figure_draws_path_failures_counts_and_drafts():
     assert by_name["matched path"].line.width >= 4
     assert by_name["failure link (→ longest suffix)"].line.dash == "dash"
     drafted = by_name["drafted by retrieval"]
-    assert drafted.marker.color == colour("retrieval") and "␣one ×1" in drafted.text[0]
-    matched = by_name["matched context"]
-    assert any("×2" in t for t in matched.text)   # "1" and "1 2" occurred twice
+    assert drafted.marker.color == colour("retrieval") and len(drafted.x) == 1
+    texts = by_name["labels"].text
+    assert "␣one ×1" in texts                                 # the drafted continuation, with its count
+    assert texts.count("␣two ×2") == 2 and "␣one ×2" in texts  # "1", "1 2" and "2" occurred twice
+    assert "trie root" in texts
     assert by_name["border: the root after a match"].marker.symbol == "diamond"
     json.loads(fig.to_json())
 

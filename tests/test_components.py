@@ -93,8 +93,8 @@ def test_hover_shows_id_source_depth_and_probability():
 
 def test_token_text_is_escaped_in_the_figure():
     fig = tree_figure(hand_record(), text_of)
-    logits = next(t for t in fig.data if t.name == "logits cache")
-    assert "&lt;b&gt;" in logits.text[1] and "<b>" not in logits.text[1]
+    labels = next(t for t in fig.data if t.name == "labels").text
+    assert "&lt;b&gt;" in labels and "<b>" not in labels  # token 16 is "<b>"; it is rejected, so not bold
 
 
 def test_prefill_and_empty_figures_build():

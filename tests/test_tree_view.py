@@ -12,7 +12,7 @@ import pytest
 from components.charts import mask_figure
 from components.tokens import colour, is_glyph, visible
 from components.tree_view import (FONT_PX, GLYPH_FONT_PX, MARGIN_PX, PLOT_WIDTH_PX, REJECTED_SYMBOL,
-                                  Frame, place_labels, text_width, tree_figure)
+                                  STAR_REACH, Frame, label_height, place_labels, text_width, tree_figure)
 from racer import palette
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
 from racer.settings import Settings
@@ -31,17 +31,22 @@ def legend_entries(fig: go.Figure) -> dict[str, go.Scatter]:
 
 
 def points(fig: go.Figure) -> list[dict]:
-    """Every drawn node as a dict: x, y, symbol, size, colour, text, position, font."""
+    """Every drawn node as a dict: x, y, symbol, size, colour, name."""
     out = []
     for t in node_traces(fig):
         n = len(t.x)
         def each(v):
             return list(v) if isinstance(v, (list, tuple)) else [v] * n
-        for x, y, sym, size, text, pos, font in zip(t.x, t.y, each(t.marker.symbol), each(t.marker.size),
-                                                    each(t.text), each(t.textposition), each(t.textfont.size)):
-            out.append(dict(x=x, y=y, symbol=sym or "circle", size=size, colour=t.marker.color, text=text,
-                            position=pos, font=font, name=t.name))
+        for x, y, sym, size in zip(t.x, t.y, each(t.marker.symbol), each(t.marker.size)):
+            out.append(dict(x=x, y=y, symbol=sym or "circle", size=size, colour=t.marker.color, name=t.name))
     return out
+
+
+def labels(fig: go.Figure) -> list[dict]:
+    """Every label as a dict: text (as drawn, maybe bold), plain (as read), x, y, font."""
+    trace = next(t for t in fig.data if t.name == "labels")
+    return [dict(text=text, plain=html.unescape(re.sub(r"</?b>", "", text)), x=x, y=y, font=font)
+            for text, x, y, font in zip(trace.text, trace.x, trace.y, trace.textfont.size)]
 
 
 def bushy_record(n: int = 64, fanout: int = 3) -> StepRecord:
@@ -121,16 +126,16 @@ def test_accepted_path_is_bold_and_on_the_top_row():
     assert len(path) == 1 and path[0].line.width >= 4
     assert [x for x in path[0].x if x is not None] == [0, 1, 1, 2]  # 10->11 and 11->12
     assert all(y == 0 for y in path[0].y if y is not None)
-    bold = [p for p in points(fig) if p["text"].startswith("<b>")]
-    assert {p["y"] for p in bold} == {0}  # accepted labels are bold, and only they
+    bold = {lab["plain"] for lab in labels(fig) if lab["text"].startswith("<b>")}
+    assert bold == {"The", "␣cat", "␣sat", "␣mat"}  # the accepted path and the model's token, and only they
     star = next(p for p in points(fig) if p["symbol"] == "star")
-    assert "mat" in star["text"] and star["y"] == 0
+    assert star["y"] == 0 and star["x"] == 3
 
 
 def test_whitespace_and_punctuation_get_large_glyphs():
     fig = tree_figure(hand_record(), text_of)   # token 15 is "\n"
-    newline = next(p for p in points(fig) if "↵" in p["text"])
-    word = next(p for p in points(fig) if "cat" in p["text"])
+    newline = next(lab for lab in labels(fig) if lab["plain"] == "↵")
+    word = next(lab for lab in labels(fig) if lab["plain"] == "␣cat")
     assert newline["font"] == GLYPH_FONT_PX > word["font"] == FONT_PX
     assert is_glyph(" ") and is_glyph(",") and is_glyph("\n") and not is_glyph(" a")
 
@@ -145,17 +150,16 @@ def label_boxes(fig: go.Figure) -> tuple[list, list, tuple]:
     y0, y1 = lay.yaxis.range
     plot_h = lay.height - lay.margin.t - lay.margin.b
     sx, sy = PLOT_WIDTH_PX / (x1 - x0), plot_h / (y1 - y0)
-    labels, markers = [], []
+    boxes, markers = [], []
     for p in points(fig):
         x, y = (p["x"] - x0) * sx, (y1 - p["y"]) * sy
-        r = p["size"] / 2
+        r = p["size"] / 2 * (STAR_REACH if p["symbol"] == "star" else 1.0)
         markers.append((x - r, y - r, x + r, y + r))
-        text = html.unescape(re.sub(r"</?b>", "", p["text"]))
-        if text:
-            w, h = text_width(text, p["font"]), p["font"] + 3
-            top = y - r - 1 - h if p["position"] == "top center" else y + r + 1
-            labels.append((x - w / 2, top, x + w / 2, top + h))
-    return labels, markers, (0, 0, PLOT_WIDTH_PX, plot_h)
+    for lab in labels(fig):
+        x, y = (lab["x"] - x0) * sx, (y1 - lab["y"]) * sy
+        w, h = text_width(lab["plain"], lab["font"]), label_height(lab["font"])
+        boxes.append((x - w / 2, y - h / 2, x + w / 2, y + h / 2))
+    return boxes, markers, (0, 0, PLOT_WIDTH_PX, plot_h)
 
 
 def overlaps(a, b) -> bool:
@@ -171,12 +175,13 @@ def test_labels_never_overlap_markers_or_each_other(case):
     else:
         record = bushy_record(64, fanout=3 if case == "bushy-64" else 8)
         fig = tree_figure(record, spaced_text)
-    labels, markers, area = label_boxes(fig)
-    assert labels, "no label at all"
-    for i, a in enumerate(labels):
-        assert area[0] <= a[0] and a[2] <= area[2] and area[1] <= a[1] and a[3] <= area[3]
+    boxes, markers, area = label_boxes(fig)
+    assert boxes, "no label at all"
+    slack = 1e-6
+    for i, a in enumerate(boxes):
+        assert area[0] - slack <= a[0] and a[2] <= area[2] + slack and area[1] - slack <= a[1] and a[3] <= area[3] + slack
         assert not any(overlaps(a, m) for m in markers)
-        assert not any(overlaps(a, b) for b in labels[i + 1:])
+        assert not any(overlaps(a, b) for b in boxes[i + 1:])
     for i, a in enumerate(markers):  # markers do not touch either
         assert not any(overlaps(a, b) for b in markers[i + 1:])
 
@@ -184,13 +189,12 @@ def test_labels_never_overlap_markers_or_each_other(case):
 def test_a_dense_tree_thins_its_labels_and_says_so():
     record = bushy_record(64, fanout=8)
     fig = tree_figure(record, spaced_text)
-    drawn = points(fig)
-    shown = [p for p in drawn if p["text"]]
+    drawn, shown = points(fig), labels(fig)
     assert len(drawn) == 65 and len(shown) < len(drawn)
     note = fig.layout.annotations[-1].text
     assert f"{len(drawn) - len(shown)} of 65 labels left out" in note
-    # the top row (what the step emitted) keeps its labels
-    assert all(p["text"] for p in drawn if p["y"] == 0)
+    # the top row (what the step emitted: three nodes and the model's token) keeps its labels
+    assert sum(lab["text"].startswith("<b>") for lab in shown) == 4
     chain = tree_figure(chain_record(), spaced_text)
     assert len(node_traces(chain)) >= 1 and chain.layout.height <= 460
     json.loads(fig.to_json())  # serialises for the browser
@@ -198,7 +202,7 @@ def test_a_dense_tree_thins_its_labels_and_says_so():
 
 def test_a_small_tree_labels_every_node():
     fig = tree_figure(hand_record(), text_of)
-    assert all(p["text"] for p in points(fig))
+    assert len(labels(fig)) == len(points(fig)) == 8
     assert not fig.layout.annotations
 
 
