@@ -196,8 +196,8 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
                             gr.Markdown("The finished run against plain decoding of the same prompt, each text "
                                         "appearing at the pace it was measured on this machine.")
                             with gr.Row():
-                                race_btn = gr.Button("Race: replay this run against plain decoding",
-                                                     variant="primary", elem_id="race-btn", scale=0)
+                                race_btn = gr.Button("Race this run against plain decoding", variant="primary",
+                                                     elem_id="race-btn", scale=0, min_width=320)
                             race_status = gr.Markdown(label="Race status", show_label=False, elem_id="race-status")
                             race_box = gr.HTML(label="Race", elem_id="race")
                             race_plot = gr.Plot(label="Race chart", show_label=False, elem_id="race-plot")
@@ -265,8 +265,8 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
     # the settings controls reach every handler by name (``**controls``), as the API names them
     controls = {**settings, MEASURE: measure}
     NAMED = dict(inputs_kwargs=controls, **RAW)
-    views = [tree_plot, outcome, text_box, speed_plot, mask_plot, automaton_box, narration_box,
-             scrubber, status, automaton_plot]
+    views = [tree_plot, outcome, text_box, speed_plot, mask_plot, automaton_box, automaton_plot, narration_box,
+             scrubber, status]
     # the status line shows a waiting visitor's place in the queue
     step_btn.click(HANDLERS.on_step, [session, prompt], [session, *views], api_name="step",
                    show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT)

@@ -34,8 +34,8 @@ from .tree_view import tree_figure
 # Stop click taking 20 s to land).
 FRAME_S = 0.25
 RESET_DURING_RUN = "Reset: the run was dropped. Press Step or Run to start again."
-VIEWS = ("tree", "outcome", "text", "speedup", "mask", "automaton", "narration", "scrubber", "status",
-         "automaton graph")
+VIEWS = ("tree", "outcome", "text", "speedup", "mask", "automaton", "automaton graph", "narration", "scrubber",
+         "status")
 
 
 def prompt_with_note(target: TargetModel, prompt) -> tuple[list[int], str]:
@@ -75,7 +75,7 @@ class Handlers:
 
     def _render(self, session: Session, index: int | None = None, status: str = "") -> tuple:
         """Every view of one step (the latest unless ``index``): tree, outcome, text, speedup
-        chart, mask, automaton, narration, history slider, status line, automaton graph."""
+        chart, mask, automaton (in words and as a graph), narration, history slider, status line."""
         record = session.last if index is None else (session.record_at(index) or session.last)
         latest = record is None or record is session.last
         stat = session.stat_at(record.index) if record is not None else None
@@ -96,10 +96,10 @@ class Handlers:
             speedup_figure(session.stats, viewing=record.index if record is not None else None),
             mask_figure(record, self.token_text),
             automaton_html(record, self.token_text),
+            automaton_figure(record, self.token_text),
             narration(record, self.token_text, len(session.prompt_ids)),
             scrubber,
             status,
-            automaton_figure(record, self.token_text),
         )
 
     def _prepare(self, session: Session, prompt, controls: dict) -> str:

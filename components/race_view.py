@@ -95,6 +95,7 @@ def race_html(run: Lane, plain: Lane, replay: int = 0, provenance: str = "") -> 
     summary = (f"{html.escape(faster.label)} finished first, {ratio:.2f}× as fast as {html.escape(slower.label)}"
                if ratio and len(plain.times) == len(run.times) else
                "plain decoding stopped earlier, so the lanes wrote different lengths")
+    summary = summary[:1].upper() + summary[1:]
     note = (f"<b>Replay of measured times.</b> Each token appears when the engine had produced it "
             f"(its own step timings, prefill included; page rendering not counted); plain decoding is "
             f"the same prompt on the same machine{', ' + html.escape(provenance) if provenance else ''}. "

@@ -6,7 +6,8 @@ replays it; the Compare tab draws its charts; a 64-node tree thins its labels.
 
 Screenshots go to artifacts/ for a person to look at (the README shows some of them,
 copied to assets/): explore_step0/1/5.png, automaton.png, browser_run.png,
-race.png (mid-race) and race_end.png, browser_compare.png, tree_64.png.
+race.png (mid-race) and race_end.png, browser_compare.png, tree_64.png and
+automaton_64.png (the automaton of that step).
 """
 from __future__ import annotations
 
@@ -74,6 +75,12 @@ def set_number(page, elem_id: str, value: int) -> None:
     box.press("Enter")
 
 
+def advanced(page) -> None:
+    """Opens or closes the Advanced accordion by its header."""
+    page.locator("#advanced").get_by_text("Advanced", exact=True).click()
+    page.wait_for_timeout(300)
+
+
 def step(page, index: int) -> None:
     page.click("#step-btn")
     status_has(page, f"Step {index}")
@@ -102,9 +109,9 @@ def in_view(page, selector: str) -> bool:
 
 def test_step_draws_the_tree_above_the_fold(page):
     page.fill("#controls textarea", PROMPT)
-    page.click("#advanced")  # open the accordion and shorten the run
+    advanced(page)  # open the accordion and lengthen the run a little
     set_number(page, "max-new-tokens", 48)
-    page.click("#advanced")  # and close it again
+    advanced(page)  # and close it again
     step(page, 0)
     assert page.locator("#tree-plot .scatterlayer .point").count() == 1  # prefill: the first token
     page.screenshot(path=str(ARTIFACTS / "explore_step0.png"))
@@ -134,7 +141,7 @@ def test_automaton_graph_draws_the_trie(page):
     plot = page.locator("#automaton-plot")
     plot.scroll_into_view_if_needed()
     assert page.locator("#automaton-plot .scatterlayer .point").count() >= 3
-    legend = page.locator("#automaton-plot .legendtext").all_inner_texts()
+    legend = page.locator("#automaton-plot .legendtext").evaluate_all("es => es.map(e => e.textContent)")
     assert "trie root" in legend and any("failure link" in t for t in legend)
     assert not overlapping_labels(page, "#automaton-plot")
     plot.screenshot(path=str(ARTIFACTS / "automaton.png"))
@@ -191,7 +198,7 @@ def test_compare_tab_draws_side_by_side(page):
     # every drafter's name is whole and inside the chart ("plain decoding" used to be cut)
     svg = page.locator("#compare-plot .main-svg").first.bounding_box()
     ticks = page.locator("#compare-plot .yaxislayer-above .ytick text")
-    names = ticks.all_inner_texts()
+    names = ticks.evaluate_all("es => es.map(e => e.textContent)")
     assert "plain decoding" in names and "RACER" in names
     for tick in ticks.all():
         box = tick.bounding_box()
@@ -203,10 +210,10 @@ def test_compare_tab_draws_side_by_side(page):
 def test_a_64_node_tree_thins_its_labels(page):
     page.get_by_role("tab", name="Explore").click()
     page.click("#reset-btn")
-    page.click("#advanced")
+    advanced(page)
     set_number(page, "budget", 64)
     page.locator("#adaptive-budget input[type=checkbox]").uncheck()
-    page.click("#advanced")
+    advanced(page)
     step(page, 0)
     step(page, 1)
     nodes = page.locator("#tree-plot .scatterlayer .point").count()
@@ -216,4 +223,9 @@ def test_a_64_node_tree_thins_its_labels(page):
     assert 0 < len(labels) < nodes  # labels thin out instead of colliding
     page.locator("#tree-plot").scroll_into_view_if_needed()
     page.locator("#tree-plot").screenshot(path=str(ARTIFACTS / "tree_64.png"))
+    page.get_by_role("tab", name="Automaton").click()   # a big tree drafts many continuations
+    page.wait_for_timeout(800)
+    page.locator("#automaton-plot").scroll_into_view_if_needed()
+    assert not overlapping_labels(page, "#automaton-plot")
+    page.locator("#automaton-plot").screenshot(path=str(ARTIFACTS / "automaton_64.png"))
     assert not page.errors, page.errors

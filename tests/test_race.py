@@ -46,7 +46,7 @@ def test_the_replay_times_are_the_measured_times(measured):
         assert plain == pytest.approx(session.baseline.timeline[:tokens], abs=5e-4)
     assert len(plain) == tokens and plain == sorted(plain) and plain[0] > 0
     finishes = [float(t) for t in re.findall(r"in <b>([0-9.]+) s</b> \(measured\)", page)]
-    assert finishes == pytest.approx([run_times[-1], plain[-1]], abs=5e-3)
+    assert finishes == pytest.approx([run_times[-1], plain[-1]], abs=6e-3)   # shown to 2 decimals
     # the chart is the same race
     lines = [t for t in fig.data if t.mode == "lines"]
     assert list(lines[0].x[1:]) == pytest.approx(run_times) and list(lines[1].x[1:]) == pytest.approx(plain, abs=5e-4)
