@@ -26,11 +26,12 @@ from racer.records import StepRecord
 from racer.tree import BOTH, RETRIEVAL
 
 from .tokens import TokenText, colour, is_glyph, label, visible
-from .tree_view import FONT_PX, GLYPH_FONT_PX, PLOT_WIDTH_PX, label_trace, place_labels, visible_cut
+from .tree_view import (FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, PLOT_WIDTH_PX, label_trace, legend_px,
+                        place_labels, visible_cut)
 
 ROW_PX = 44          # vertical room per node of the fullest column
 MIN_HEIGHT, MAX_HEIGHT = 280, 560
-MARGIN = dict(l=10, r=10, t=54, b=10)
+MARGIN = dict(l=10, r=10, b=10)   # the top one holds the legend (legend_px)
 NODE_PX = 15
 SIDE_PX = 44         # room around the outermost nodes, for their labels
 REACH = {"diamond": 1.3}   # Plotly's diamond reaches this far beyond half its size
@@ -141,12 +142,17 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
     pos = {n: (float(c), -float(r)) for n, (c, r) in trie_layout(g, matched).items()}
     drafted = drafted_sources(view, record)
     on_path = set(matched)
+    nodes = list(range(len(view)))
+    role = {n: _role(n, view, on_path, drafted) for n in nodes}
+    entries = len({r[0] for r in role.values()}) + (len(matched) > 1) + bool(view.failures) + \
+        any(p < 0 for p in view.parents[1:])
+    margin = dict(MARGIN, t=legend_px(entries))
 
     rows = 1 - min(y for _, y in pos.values())
-    height = max(MIN_HEIGHT, min(MAX_HEIGHT, MARGIN["t"] + MARGIN["b"] + ROW_PX * (rows + 1)))
+    height = max(MIN_HEIGHT, min(MAX_HEIGHT, margin["t"] + margin["b"] + ROW_PX * (rows + 1)))
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
-    plot_h = height - MARGIN["t"] - MARGIN["b"]
+    plot_h = height - margin["t"] - margin["b"]
     # room in pixels around the outer nodes for their labels
     sx = (PLOT_WIDTH_PX - 2 * SIDE_PX) / ((max(xs) - min(xs)) or 1.0)
     sy = (plot_h - 2 * SIDE_PX) / ((max(ys) - min(ys)) or 1.0)
@@ -156,17 +162,16 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
 
     fig = go.Figure()
     _edges(fig, g, pos, on_path, 1.0)
-    _failures(fig, view, pos)
-    nodes = list(range(len(view)))
+    heads = _failures(fig, view, pos)
     raws = [token_text(view.tokens[n]) if n else "" for n in nodes]
     texts = ["trie root" if n == 0 else f"{visible_cut(visible(raws[n]), 8)} ×{view.counts[n]}" for n in nodes]
     fonts = [GLYPH_FONT_PX if n and is_glyph(raws[n]) else FONT_PX for n in nodes]
     order = sorted(nodes, key=lambda n: (n not in on_path, n not in drafted, n not in view.borders, n))
-    role = {n: _role(n, view, on_path, drafted) for n in nodes}
     size = {n: NODE_PX + (3 if role[n][0] in ROLES[:2] else 0) for n in nodes}
     reach = {n: REACH.get(role[n][2], 1.0) * size[n] / 2 for n in nodes}   # how far each marker reaches
+    arrows = [((x - x0) * sx, (y1 - y) * sy) for x, y in heads]
     labels = place_labels([px[n] for n in nodes], [reach[n] for n in nodes], texts, fonts, order,
-                          (0, 0, PLOT_WIDTH_PX, plot_h))
+                          (0, 0, PLOT_WIDTH_PX, plot_h), [(x - 7, y - 7, x + 7, y + 7) for x, y in arrows])
     for name in ROLES:
         members = [n for n in nodes if role[n][0] == name]
         if not members:
@@ -192,10 +197,10 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
                            x=0.98, y=0.98, xref="paper", yref="paper", xanchor="right", yanchor="top",
                            showarrow=False, align="right", font=dict(size=13, color=palette.MUTED))
     fig.update_layout(
-        height=height, margin=MARGIN, plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
+        height=height, margin=margin, plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
         hovermode="closest", dragmode=False,
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font=dict(size=12),
-                    entrywidth=160, entrywidthmode="pixels", itemclick=False, itemdoubleclick=False),
+                    entrywidth=LEGEND_ENTRY_PX, entrywidthmode="pixels", itemclick=False, itemdoubleclick=False),
         xaxis=dict(visible=False, range=[x0, x1], fixedrange=True),
         yaxis=dict(visible=False, range=[y0, y1], fixedrange=True))
     return fig
@@ -255,9 +260,9 @@ def _edges(fig: go.Figure, g: nx.MultiDiGraph, pos, on_path: set[int], column: f
                                      name=names[key], showlegend=key != "child"))
 
 
-def _failures(fig: go.Figure, view: TrieView, pos) -> None:
+def _failures(fig: go.Figure, view: TrieView, pos) -> list[tuple[float, float]]:
     """Failure links as dashed arcs, bowed so they do not hide the trie edges, with an
-    arrowhead at the suffix they point to."""
+    arrowhead short of the suffix they point to; returns where the arrowheads are."""
     xs, ys, heads_x, heads_y = [], [], [], []
     for node, target in view.failures:
         (ax, ay), (bx, by) = pos[node], pos[target]
@@ -282,12 +287,13 @@ def _failures(fig: go.Figure, view: TrieView, pos) -> None:
         heads_x.append(None)
         heads_y.append(None)
     if not xs:
-        return
+        return []
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=palette.MUTED, width=1.3, dash="dash"),
                              hoverinfo="skip", name="failure link (→ longest suffix)"))
     fig.add_trace(go.Scatter(x=heads_x, y=heads_y, mode="markers", hoverinfo="skip", showlegend=False,
                              marker=dict(symbol="arrow", size=[0, 10, 0] * len(view.failures),
                                          angleref="previous", color=palette.MUTED)))
+    return [(x, y) for x, y in zip(heads_x[1::3], heads_y[1::3])]
 
 
 def _note(text: str) -> go.Figure:

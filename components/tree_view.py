@@ -38,8 +38,8 @@ from .tokens import SOURCE_LABELS, TokenText, colour, is_glyph, label, visible
 
 PLOT_WIDTH_PX = 840  # the narrowest the tree's plotting area gets in the app (its column's min width)
 MARGIN_PX = 10
-LEGEND_PX = 54       # the legend (two lines) sits in the top margin, above the plotting area
 LEGEND_ENTRY_PX = 160  # four legend entries a line (the symbol comes on top)
+LEGEND_PX = 54       # = legend_px(8): the legend (up to 8 entries) sits in the top margin, above the plot
 TOP_ROOM_PX = 34     # above the top row: its labels
 ROW_PX, MIN_ROW_PX = 38, 12   # vertical room per row: ideal, and the least before the figure grows
 MAX_PLOT_PX = 380    # the plotting area grows to this before rows get closer (a 1440x900 screen)
@@ -131,9 +131,17 @@ class Label:
 
 
 def label_height(size: float) -> float:
-    """A label's height in pixels: Chromium's text box of a line is about 1.25 font
-    sizes, around the centre Plotly gives "middle center" text."""
+    """A label's height in pixels: Chromium's box of one line of Plotly text is about
+    1.16 font sizes (measured), with room to spare."""
     return 1.3 * size + 2
+
+
+
+def legend_px(entries: int) -> int:
+    """The top margin that holds a legend of ``entries`` entries, four a line: a legend
+    taller than its margin would push the plotting area down and every label placed in
+    pixels off its spot."""
+    return 14 + 20 * max(1, -(-entries // 4))
 
 
 def text_width(text: str, size: float) -> float:
@@ -146,12 +154,14 @@ def _overlaps(a: Box, b: Box) -> bool:
 
 
 def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], texts: Sequence[str],
-                 sizes: Sequence[float], order: Sequence[int], area: Box) -> list[Label | None]:
+                 sizes: Sequence[float], order: Sequence[int], area: Box,
+                 obstacles: Sequence[Box] = ()) -> list[Label | None]:
     """A spot per label (None: no room), never on a marker or an earlier label.
 
     points: marker centres in pixels; radii: marker radii; texts: the full visible
     labels; sizes: font sizes; order: which labels choose first; area: the box the
-    labels must stay in. Each label tries above its marker, then below, in full, then
+    labels must stay in; obstacles: other boxes to keep clear of (arrowheads). Each
+    label tries above its marker, then below, in full, then
     shortened to 8, 5 and 3 characters (with "…").
 
     Two markers 40 px apart on one row fit "ab" twice but not two 10-letter words:
@@ -160,6 +170,7 @@ def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], 
     ['ab', 'ab…']
     """
     markers = [(x - r - 1, y - r - 1, x + r + 1, y + r + 1) for (x, y), r in zip(points, radii)]
+    markers += list(obstacles)
     placed: list[Box] = []
     out: list[Label | None] = [None] * len(points)
     for i in order:
@@ -353,7 +364,7 @@ def label_trace(labels: Sequence[Label | None], fonts: Sequence[float], bold: Se
     for lab, font, strong, ink in zip(labels, fonts, bold, colours):
         if lab is None:
             continue
-        x, y = to_data(*lab.centre)
+        x, y = to_data(*lab.centre)   # Chromium centres the text box on it (measured: within a pixel)
         text = html.escape(lab.text, quote=False)
         xs.append(x)
         ys.append(y)

@@ -9,6 +9,7 @@ import networkx as nx
 
 from components.automaton_view import automaton_figure, drafted_sources, trie_graph, trie_layout
 from components.tokens import colour
+from components.tree_view import legend_px
 from racer.automaton import Automaton
 from racer.records import ACCEPTED, REJECTED, AutomatonView, StepRecord
 from racer.settings import Settings
@@ -82,6 +83,8 @@ def test_figure_draws_path_failures_counts_and_drafts():
     assert texts.count("␣two ×2") == 2 and "␣one ×2" in texts  # "1", "1 2" and "2" occurred twice
     assert "trie root" in texts
     assert by_name["border: the root after a match"].marker.symbol == "diamond"
+    legend = [t for t in fig.data if t.showlegend is not False and t.name]
+    assert fig.layout.margin.t >= legend_px(len(legend))   # a taller legend would shift every label
     json.loads(fig.to_json())
 
 

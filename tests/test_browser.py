@@ -95,8 +95,9 @@ def overlapping_labels(page, selector: str, slack: float = 1.5) -> list[str]:
     bad = []
     labels = boxes["labels"]
     for i, (text, *box) in enumerate(labels):
-        if any(hit(box, m) for m in boxes["markers"]):
-            bad.append(f"{text!r} on a marker")
+        for m in boxes["markers"]:
+            if hit(box, m):
+                bad.append(f"{text!r} {[round(v) for v in box]} on a marker {[round(v) for v in m]}")
         if any(hit(box, other[1:]) for other in labels[i + 1:]):
             bad.append(f"{text!r} on a label")
     return bad
@@ -112,6 +113,7 @@ def test_step_draws_the_tree_above_the_fold(page):
     advanced(page)  # open the accordion and lengthen the run a little
     set_number(page, "max-new-tokens", 48)
     advanced(page)  # and close it again
+    page.evaluate("window.scrollTo(0, 0)")  # the number box was scrolled to
     step(page, 0)
     assert page.locator("#tree-plot .scatterlayer .point").count() == 1  # prefill: the first token
     page.screenshot(path=str(ARTIFACTS / "explore_step0.png"))

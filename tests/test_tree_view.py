@@ -12,7 +12,7 @@ import pytest
 from components.charts import mask_figure
 from components.tokens import colour, is_glyph, visible
 from components.tree_view import (FONT_PX, GLYPH_FONT_PX, MARGIN_PX, PLOT_WIDTH_PX, REJECTED_SYMBOL,
-                                  STAR_REACH, Frame, label_height, place_labels, text_width, tree_figure)
+                                  STAR_REACH, Frame, label_height, legend_px, place_labels, text_width, tree_figure)
 from racer import palette
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
 from racer.settings import Settings
@@ -223,3 +223,10 @@ def test_rows_shrink_to_fit_the_screen_before_the_figure_grows():
     assert tree_figure(record, text_of).layout.height > 460
     assert mask_figure(record, text_of).layout.height > 600
     assert MARGIN_PX >= 0
+
+
+def test_the_top_margin_holds_the_legend():
+    fig = tree_figure(bushy_record(64, fanout=3), spaced_text)
+    entries = [t for t in fig.data if t.showlegend is not False and t.name]
+    assert len(entries) <= 8 and fig.layout.margin.t >= legend_px(len(entries))
+    assert legend_px(4) < legend_px(5) < legend_px(9)
