@@ -197,7 +197,7 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
                                         "appearing at the pace it was measured on this machine.")
                             with gr.Row():
                                 race_btn = gr.Button("Race this run against plain decoding", variant="primary",
-                                                     elem_id="race-btn", scale=0, min_width=320)
+                                                     elem_id="race-btn", scale=0, min_width=400)
                             race_status = gr.Markdown(label="Race status", show_label=False, elem_id="race-status")
                             race_box = gr.HTML(label="Race", elem_id="race")
                             race_plot = gr.Plot(label="Race chart", show_label=False, elem_id="race-plot")

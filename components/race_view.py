@@ -109,6 +109,7 @@ def race_html(run: Lane, plain: Lane, replay: int = 0, provenance: str = "") -> 
 def race_figure(run: Lane, plain: Lane) -> go.Figure:
     """Tokens out against measured seconds for both lanes, finish times marked."""
     fig = go.Figure()
+    first = run if run.finish_s <= plain.finish_s else plain
     for lane in (run, plain):
         xs = [0.0] + list(lane.times)
         ys = [0] + list(range(1, len(lane.times) + 1))
@@ -117,7 +118,10 @@ def race_figure(run: Lane, plain: Lane) -> go.Figure:
                                  hovertemplate=f"{lane.label}: %{{y}} tokens after %{{x:.2f}} s<extra></extra>"))
         if lane.times:
             fig.add_trace(go.Scatter(x=[lane.finish_s], y=[len(lane.times)], mode="markers+text",
-                                     text=[f"{lane.finish_s:.2f} s"], textposition="middle right",
+                                     # the first to finish is labelled above-left, the other below-right,
+                                     # so two close finishes do not print over each other
+                                     text=[f"{lane.finish_s:.2f} s"],
+                                     textposition="top left" if lane is first else "bottom right",
                                      marker=dict(size=10, color=drafter_colour(lane.drafter)),
                                      showlegend=False, hoverinfo="skip", cliponaxis=False))
     end = max(run.finish_s, plain.finish_s, 0.1)
