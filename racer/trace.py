@@ -133,16 +133,17 @@ def draft_tree_graph(record: StepRecord, token_text: Callable[[int], str] | None
 
     root 5 -> children 7 (accepted), 8 (rejected): nodes 0, 1, 2; edges (0, 1), (0, 2).
     """
-    g = nx.DiGraph(step=record.index, bonus=record.bonus)
+    bonus = record.bonus
+    g = nx.DiGraph(step=record.index, bonus=None if bonus is None else int(bonus))
     tree = record.tree
     if tree is None:
         return g
     on_path = set(record.accepted)
-    for i in range(len(tree)):
-        attrs = dict(token=tree.tokens[i], source=tree.sources[i], depth=tree.depths[i],
+    for i in range(len(tree)):   # plain Python numbers, so json.dumps takes the node-link data as it is
+        attrs = dict(token=int(tree.tokens[i]), source=tree.sources[i], depth=int(tree.depths[i]),
                      verdict=record.verdicts[i] if i < len(record.verdicts) else None,
-                     target_prob=record.target_probs[i] if i < len(record.target_probs) else None,
-                     estimate=tree.estimates[i] if tree.estimates else None, accepted=i in on_path)
+                     target_prob=float(record.target_probs[i]) if i < len(record.target_probs) else None,
+                     estimate=float(tree.estimates[i]) if tree.estimates else None, accepted=i in on_path)
         if token_text is not None:
             attrs["text"] = token_text(tree.tokens[i])
         g.add_node(i, **attrs)
