@@ -21,8 +21,6 @@ SOURCE_LABELS = {   # in legends
     "both": "both sources",
     "bonus": "the model's own token",
 }
-# source -> (colour, label in legends)
-SOURCE_STYLE = {s: (palette.SOURCE_COLOURS[s], text) for s, text in SOURCE_LABELS.items()}
 
 _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 
