@@ -24,11 +24,14 @@ import gradio as gr
 from components.charts import calibration_figure, compare_figure, mask_figure, speedup_figure
 from components.compare_handlers import TABLE_HEADERS as COMPARE_HEADERS
 from components.compare_handlers import CompareHandlers
+from components.automaton_view import automaton_figure
 from components.controls import MEASURE, compare_controls, grid_control, setting_controls, tune_tokens_control
 from components.handlers import Handlers, busy_buttons, idle_buttons
+from components.race_handlers import RaceHandlers
 from components.session import Session
 from components.text_view import automaton_html, generated_html, narration, outcome_html
-from components.tree_view import tree_figure
+from components.tokens import colour, css_variables
+from components.tree_view import PLOT_WIDTH_PX, tree_figure
 from components.tune_handlers import GRID_SETTINGS, SOURCES, TuneHandlers, TuneState, source_visibility
 from components.tune_view import TABLE_HEADERS, heatmap_figure
 from racer.bench_data import TASKS
@@ -101,6 +104,7 @@ MODEL_FIX = (f"Set RACER_MODEL to a small Llama-family causal LM (a model hub id
 HANDLERS = Handlers(TARGET, MODEL_NAME, MODEL_NOTE if TARGET is not None else f"{MODEL_NOTE} {MODEL_FIX}")
 COMPARE = CompareHandlers(TARGET, MODEL_NOTE)
 TUNE = TuneHandlers(TARGET, MODEL_NOTE)
+RACE = RaceHandlers(TARGET)
 token_text = HANDLERS.token_text
 
 
@@ -116,16 +120,16 @@ EXAMPLES = _examples()
 
 MODEL_LINE = (html.escape(MODEL_NOTE) if TARGET is not None else
               f"not loaded — {html.escape(MODEL_NOTE.rstrip('.'))}. {html.escape(MODEL_FIX)}")
+# one short header: on a 1440x900 screen the buttons, the tree and the outcome fit below it
 HEADER = f"""
 <div id="header">
-<h1>RACER Explorer</h1>
-<p>Speculative decoding without a draft model, one forward pass at a time. Each step RACER
-drafts a <b>tree</b> of guesses from two free sources — <span style="color:#0072B2"><b>retrieval</b></span>
-(what followed the same words earlier in the text) and the <span style="color:#E69F00"><b>logits cache</b></span>
-(what the model itself predicted after these tokens before) — and the model checks the whole tree in
-<b>one</b> forward pass. Every token it agrees with is free; the output is exactly what the model alone
-would write.</p>
-<p class="{'model-line' if TARGET is not None else 'model-error'}">Model: {MODEL_LINE}</p>
+<h1>RACER Explorer <span class="subtitle">speculative decoding without a draft model, one forward pass at
+a time</span></h1>
+<p>Each step drafts a <b>tree</b> of guesses from <span style="color:{colour('retrieval')}"><b>retrieval</b></span>
+(what followed the same words earlier) and the <span style="color:{colour('logits')}"><b>logits cache</b></span>
+(what the model predicted here before); the model checks the whole tree in <b>one</b> forward pass, and every
+token it agrees with is free. The output is exactly the model's own.
+<span class="{'model-line' if TARGET is not None else 'model-error'}">Model: {MODEL_LINE}</span></p>
 </div>
 """
 
@@ -138,9 +142,10 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
     tune_state = gr.State(TuneState(), time_to_live=SESSION_TTL_S)
     with gr.Tabs() as tabs:
         with gr.Tab("Explore", id="explore"):
+            # above the fold: the buttons, the step's outcome and its tree; the rest in tabs below them
             with gr.Row(equal_height=False):
                 with gr.Column(scale=4, min_width=320, elem_id="controls"):
-                    prompt = gr.Textbox(label="Prompt", lines=6, max_lines=16, value=EXAMPLES[0]["prompt"],
+                    prompt = gr.Textbox(label="Prompt", lines=4, max_lines=8, value=EXAMPLES[0]["prompt"],
                                         placeholder="Ask something, or paste a text to summarise or edit…")
                     with gr.Row():
                         step_btn = gr.Button("Step", variant="primary", elem_id="step-btn")
@@ -156,41 +161,59 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
                                 example_labels=[f"{e['category']}: {e['prompt'][:60]}…" for e in EXAMPLES],
                                 examples_per_page=8,
                                 label="Example prompts: retrieval show-offs, then one per Spec-Bench category")
-                with gr.Column(scale=8):
+                # the tree's labels are placed for a plot at least PLOT_WIDTH_PX wide (tree_view)
+                with gr.Column(scale=8, min_width=PLOT_WIDTH_PX + 40, elem_id="step-view"):
                     status = gr.Markdown(
                         "" if TARGET is not None else f"⚠ No model is loaded: {MODEL_NOTE} {MODEL_FIX}",
                         label="Status", show_label=False, elem_id="status")
-                    outcome = gr.HTML(outcome_html(None, token_text), label="Step outcome")
-                    gr.Markdown("#### Draft tree · top row = what this step emitted; hover a node for details",
-                                elem_classes="section")
+                    outcome = gr.HTML(outcome_html(None, token_text), label="Step outcome", elem_id="outcome")
                     tree_plot = gr.Plot(tree_figure(None, token_text), label="Draft tree", show_label=False,
                                         elem_id="tree-plot")
                     scrubber = gr.Slider(0, 1, value=0, step=1, label="History: step 0 of 0",
                                          interactive=False, elem_id="scrubber")
-                    narration_box = gr.HTML(narration(None, token_text), label="Narration", elem_id="narration")
-                    gr.Markdown("#### Generated text · coloured by how each token was produced",
-                                elem_classes="section")
-                    text_box = gr.HTML(generated_html([]), label="Generated text", elem_id="generated")
-                    gr.Markdown("#### Running speedup · and how the drafter's estimates held up",
-                                elem_classes="section")
-                    with gr.Row(equal_height=False):
-                        with gr.Column(scale=3, min_width=320):
-                            speed_plot = gr.Plot(speedup_figure([]), label="Running speedup", show_label=False,
-                                                 elem_id="speed-plot")
-                        with gr.Column(scale=2, min_width=240):
-                            calibration_plot = gr.Plot(calibration_figure([]), label="Calibration",
-                                                       show_label=False, elem_id="calibration-plot")
-                    gr.Markdown(SPEEDUP_METHOD, elem_id="method")
-                    with gr.Accordion("Inside the step: automaton match and tree attention mask", open=True):
-                        gr.Markdown("#### What retrieval matched", elem_classes="section")
-                        automaton_box = gr.HTML(automaton_html(None, token_text), label="Automaton match")
-                        gr.Markdown("#### Tree attention mask · row = node, column = what it may attend to",
-                                    elem_classes="section")
-                        mask_plot = gr.Plot(mask_figure(None, token_text), label="Tree attention mask",
-                                            show_label=False, elem_id="mask-plot")
-                    with gr.Row():
-                        export_btn = gr.Button("Export the run as JSON", size="sm")
-                        trace_file = gr.File(label="Run trace", interactive=False, visible=False)
+                    # the rest of the step, below the fold
+                    with gr.Tabs(elem_id="step-tabs"):
+                        with gr.Tab("What happened", id="story"):
+                            narration_box = gr.HTML(narration(None, token_text), label="Narration",
+                                                    elem_id="narration")
+                            gr.Markdown("#### Generated text · coloured by how each token was produced",
+                                        elem_classes="section")
+                            text_box = gr.HTML(generated_html([]), label="Generated text", elem_id="generated")
+                        with gr.Tab("Automaton", id="automaton"):
+                            gr.Markdown("#### The retrieval automaton around this step's match · a column per "
+                                        "string length; hover a node for its string's count",
+                                        elem_classes="section")
+                            automaton_plot = gr.Plot(automaton_figure(None, token_text), label="Automaton graph",
+                                                     show_label=False, elem_id="automaton-plot")
+                            automaton_box = gr.HTML(automaton_html(None, token_text), label="Automaton match")
+                        with gr.Tab("Speedup", id="speedup"):
+                            gr.Markdown("#### Running speedup · and how the drafter's estimates held up",
+                                        elem_classes="section")
+                            with gr.Row(equal_height=False):
+                                with gr.Column(scale=3, min_width=320):
+                                    speed_plot = gr.Plot(speedup_figure([]), label="Running speedup",
+                                                         show_label=False, elem_id="speed-plot")
+                                with gr.Column(scale=2, min_width=240):
+                                    calibration_plot = gr.Plot(calibration_figure([]), label="Calibration",
+                                                               show_label=False, elem_id="calibration-plot")
+                            gr.Markdown(SPEEDUP_METHOD, elem_id="method")
+                        with gr.Tab("Attention mask", id="mask"):
+                            gr.Markdown("#### Tree attention mask · row = node, column = what it may attend to",
+                                        elem_classes="section")
+                            mask_plot = gr.Plot(mask_figure(None, token_text), label="Tree attention mask",
+                                                show_label=False, elem_id="mask-plot")
+                        with gr.Tab("Race", id="race"):
+                            gr.Markdown("The finished run against plain decoding of the same prompt, each text "
+                                        "appearing at the pace it was measured on this machine.")
+                            with gr.Row():
+                                race_btn = gr.Button("Race this run against plain decoding", variant="primary",
+                                                     elem_id="race-btn", scale=0, min_width=400)
+                            race_status = gr.Markdown(label="Race status", show_label=False, elem_id="race-status")
+                            race_box = gr.HTML(label="Race", elem_id="race")
+                            race_plot = gr.Plot(label="Race chart", show_label=False, elem_id="race-plot")
+            with gr.Row():
+                export_btn = gr.Button("Export the run as JSON", size="sm")
+                trace_file = gr.File(label="Run trace", interactive=False, visible=False)
         with gr.Tab("Compare drafters", id="compare"):
             gr.Markdown("Runs the prompt from the Explore tab to the end with each drafter, using the "
                         "settings there, and compares tokens per forward and measured speedup. Plain "
@@ -251,8 +274,8 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
     # the settings controls reach every handler by name (``**controls``), as the API names them
     controls = {**settings, MEASURE: measure}
     NAMED = dict(inputs_kwargs=controls, **RAW)
-    views = [tree_plot, outcome, text_box, speed_plot, calibration_plot, mask_plot, automaton_box, narration_box,
-             scrubber, status]
+    views = [tree_plot, outcome, text_box, speed_plot, calibration_plot, mask_plot, automaton_box, automaton_plot,
+             narration_box, scrubber, status]
     # the status line shows a waiting visitor's place in the queue
     step_btn.click(HANDLERS.on_step, [session, prompt], [session, *views], api_name="step",
                    show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT)
@@ -273,6 +296,8 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
                     **QUICK_EVENT)
     scrubber.release(HANDLERS.on_view, [session, scrubber], views, api_name="view_step",
                      show_progress="hidden", **RAW, **QUICK_EVENT)
+    race_btn.click(RACE.on_race, [session], [race_box, race_plot, race_status], api_name="race",
+                   show_progress="minimal", show_progress_on=[race_status], **MODEL_EVENT)
     export_btn.click(HANDLERS.on_export, [session], [trace_file], api_name="export", **QUICK_EVENT).then(
         HANDLERS.show_file, [trace_file], [trace_file], queue=False, show_progress="hidden", **PRIVATE)
     compare_btn.click(lambda: gr.Button(interactive=False), None, [compare_btn], queue=False, **PRIVATE).then(
@@ -299,7 +324,7 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
 demo.queue(default_concurrency_limit=1)
 
 THEME = gr.themes.Soft(primary_hue="blue", secondary_hue="orange")
-CSS = (ASSETS / "style.css").read_text(encoding="utf-8")
+CSS = css_variables() + (ASSETS / "style.css").read_text(encoding="utf-8")
 # Gradio 6 takes theme and css at launch()
 LAUNCH = dict(theme=THEME, css=CSS, state_session_capacity=SESSIONS_KEPT)
 

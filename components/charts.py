@@ -13,14 +13,14 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from racer import measure
+from racer import measure, palette
 from racer.calibration import ReliabilityBin
 from racer.compare import DrafterResult
 from racer.records import StepRecord
 
 from .tokens import TokenText, drafter_colour, drafter_label, label
 
-MAT_COLOUR, SPEEDUP_COLOUR, BAR_COLOUR = "#0072B2", "#D55E00", "#56B4E9"
+MAT_COLOUR, SPEEDUP_COLOUR, BAR_COLOUR = palette.MAT, palette.SPEEDUP, palette.BARS
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ class StepStat:
 
 
 def _base_layout(fig: go.Figure, height: int) -> None:
-    fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), plot_bgcolor="white",
-                      paper_bgcolor="white", hovermode="x unified",
+    fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), plot_bgcolor=palette.PAPER,
+                      paper_bgcolor=palette.PAPER, hovermode="x unified",
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"))
 
 
@@ -63,22 +63,22 @@ def speedup_figure(stats: list[StepStat], viewing: int | None = None) -> go.Figu
                              connectgaps=False), row=1, col=1)
     fig.add_trace(go.Bar(x=xs, y=[s.emitted for s in steps], name="tokens this forward",
                          marker=dict(color=BAR_COLOUR), showlegend=True), row=2, col=1)
-    fig.add_hline(y=1.0, line=dict(color="#888888", width=1, dash="dash"), row=1, col=1)
+    fig.add_hline(y=1.0, line=dict(color=palette.GUIDE, width=1, dash="dash"), row=1, col=1)
     for s in steps:
         if s.changed:
-            fig.add_vline(x=s.index - 0.5, line=dict(color="#999999", width=1, dash="dot"))
+            fig.add_vline(x=s.index - 0.5, line=dict(color=palette.GUIDE, width=1, dash="dot"))
     if viewing is not None and steps and viewing != steps[-1].index:
-        fig.add_vrect(x0=viewing - 0.5, x1=viewing + 0.5, fillcolor="#CC79A7", opacity=0.18,
+        fig.add_vrect(x0=viewing - 0.5, x1=viewing + 0.5, fillcolor=palette.VIEWING, opacity=0.18,
                       line_width=0)
-    fig.update_yaxes(title_text="MAT · speedup", rangemode="tozero", row=1, col=1, gridcolor="#eeeeee")
-    fig.update_yaxes(title_text="tokens", rangemode="tozero", row=2, col=1, gridcolor="#eeeeee")
+    fig.update_yaxes(title_text="MAT · speedup", rangemode="tozero", row=1, col=1, gridcolor=palette.GRID)
+    fig.update_yaxes(title_text="tokens", rangemode="tozero", row=2, col=1, gridcolor=palette.GRID)
     fig.update_xaxes(title_text="step (target forward)", row=2, col=1)
     if len(steps) <= 20:  # whole steps only; plotly would otherwise tick at halves
         fig.update_xaxes(tick0=0, dtick=1)
     _base_layout(fig, 380)
     if not steps:
         fig.add_annotation(text="The chart fills in as steps run.", x=0.5, y=0.5, xref="paper",
-                           yref="paper", showarrow=False, font=dict(color="#777777"))
+                           yref="paper", showarrow=False, font=dict(color=palette.FAINT))
     return fig
 
 
@@ -89,9 +89,9 @@ def mask_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
     if record is None or record.tree is None:
         fig.add_annotation(text="No draft tree at this step (the prefill attends causally).",
                            x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                           font=dict(color="#777777"))
+                           font=dict(color=palette.FAINT))
         fig.update_layout(height=220, xaxis=dict(visible=False), yaxis=dict(visible=False),
-                          plot_bgcolor="white", paper_bgcolor="white")
+                          plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER)
         return fig
     tree = record.tree
     mask = tree.ancestor_mask()
@@ -104,16 +104,16 @@ def mask_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
     hover = [[f"node {names[i]} sees the {record.context_len} context tokens"] +
              [f"node {names[i]} {'sees' if mask[i][j] else 'does not see'} node {names[j]}"
               for j in range(n)] for i in range(n)]
+    hidden, seen, on_path = palette.MASK
     fig.add_trace(go.Heatmap(
         z=z, x=list(range(n + 1)), y=list(range(n)), zmin=0, zmax=2, showscale=False, xgap=1, ygap=1,
-        colorscale=[[0, "#f4f4f4"], [0.33, "#f4f4f4"], [0.34, "#9ecae1"], [0.66, "#9ecae1"],
-                    [0.67, "#08519c"], [1, "#08519c"]],
+        colorscale=[[0, hidden], [0.33, hidden], [0.34, seen], [0.66, seen], [0.67, on_path], [1, on_path]],
         text=hover, hovertemplate="%{text}<extra></extra>"))
     cell = 14 if n > 32 else 20
     tick_font = 9 if n > 32 else 11
     fig.update_layout(
         height=max(260, cell * n + 140), margin=dict(l=110, r=10, t=110, b=10),
-        plot_bgcolor="white", paper_bgcolor="white",
+        plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
         xaxis=dict(side="top", tickmode="array", tickvals=list(range(n + 1)),
                    ticktext=[f"context ({record.context_len})"] + (names if n <= 32 else [str(i) for i in range(n)]),
                    tickangle=-60,
@@ -126,19 +126,20 @@ def mask_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
 
 def compare_figure(results: list[DrafterResult]) -> go.Figure:
     """Side by side per drafter: MAT, measured speedup, and how often a forward
-    produced 1, 2, 3... tokens."""
-    fig = make_subplots(rows=1, cols=3, column_widths=[0.25, 0.25, 0.5], horizontal_spacing=0.08,
+    produced 1, 2, 3... tokens. MAT and speedup are horizontal bars, so a drafter's
+    name ("plain decoding") is read across, never cut or turned on its side."""
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.25, 0.25, 0.5], horizontal_spacing=0.07,
                         subplot_titles=("tokens per forward (MAT)", "measured speedup vs plain",
                                         "tokens per forward: share of forwards"))
     names = [drafter_label(r.drafter) for r in results]
     colours = [drafter_colour(r.drafter) for r in results]
-    fig.add_trace(go.Bar(x=names, y=[round(r.mat, 2) for r in results], marker_color=colours,
-                         text=[f"{r.mat:.2f}" for r in results], textposition="outside",
-                         showlegend=False, hovertemplate="%{x}: MAT %{y}<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Bar(x=names, y=[None if r.speedup is None else round(r.speedup, 2) for r in results],
-                         marker_color=colours, showlegend=False,
+    fig.add_trace(go.Bar(y=names, x=[round(r.mat, 2) for r in results], orientation="h", marker_color=colours,
+                         text=[f"{r.mat:.2f}" for r in results], textposition="outside", cliponaxis=False,
+                         showlegend=False, hovertemplate="%{y}: MAT %{x}<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Bar(y=names, x=[None if r.speedup is None else round(r.speedup, 2) for r in results],
+                         orientation="h", marker_color=colours, showlegend=False, cliponaxis=False,
                          text=["—" if r.speedup is None else f"{r.speedup:.2f}×" for r in results],
-                         textposition="outside", hovertemplate="%{x}: %{y}×<extra></extra>"),
+                         textposition="outside", hovertemplate="%{y}: %{x}×<extra></extra>"),
                   row=1, col=2)
     longest = max((max(r.accept_lengths, default=1) for r in results), default=1)
     ks = list(range(1, longest + 1))
@@ -148,18 +149,20 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
         fig.add_trace(go.Bar(x=ks, y=[counts.get(k, 0) / total for k in ks], name=name, marker_color=c,
                              hovertemplate=f"{name}: %{{y:.0%}} of forwards gave %{{x}} tokens<extra></extra>"),
                       row=1, col=3)
-    fig.add_hline(y=1.0, line=dict(color="#888888", width=1, dash="dash"), row=1, col=1)
-    fig.add_hline(y=1.0, line=dict(color="#888888", width=1, dash="dash"), row=1, col=2)
-    # headroom for the value labels above the bars
+    fig.add_vline(x=1.0, line=dict(color=palette.GUIDE, width=1, dash="dash"), row=1, col=1)
+    fig.add_vline(x=1.0, line=dict(color=palette.GUIDE, width=1, dash="dash"), row=1, col=2)
+    # headroom for the value labels beside the bars
     top_mat = max([r.mat for r in results] + [1.0])
     top_speed = max([r.speedup or 0.0 for r in results] + [1.0])
-    fig.update_yaxes(range=[0, top_mat * 1.2], row=1, col=1)
-    fig.update_yaxes(range=[0, top_speed * 1.2], row=1, col=2)
-    fig.update_yaxes(gridcolor="#eeeeee")
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=3)
+    fig.update_xaxes(range=[0, top_mat * 1.3], gridcolor=palette.GRID, row=1, col=1)
+    fig.update_xaxes(range=[0, top_speed * 1.3], gridcolor=palette.GRID, row=1, col=2)
+    # the first drafter on top; the speedup bars read against the names of the MAT bars
+    fig.update_yaxes(autorange="reversed", automargin=True, row=1, col=1)
+    fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=2)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero", gridcolor=palette.GRID, row=1, col=3)
     fig.update_xaxes(title_text="tokens produced by one forward", dtick=1, row=1, col=3)
-    fig.update_layout(height=400, margin=dict(l=40, r=20, t=60, b=60), plot_bgcolor="white",
-                      paper_bgcolor="white", barmode="group",
+    fig.update_layout(height=400, margin=dict(l=10, r=20, t=60, b=60), plot_bgcolor=palette.PAPER,
+                      paper_bgcolor=palette.PAPER, barmode="group",
                       legend=dict(orientation="h", yanchor="top", y=-0.18, x=0.5, xanchor="left"))
     return fig
 

@@ -20,6 +20,7 @@ from racer import trace as traces
 from racer.loading import special_tokens_in
 from racer.model import TargetModel
 
+from .automaton_view import automaton_figure
 from .charts import calibration_figure, mask_figure, speedup_figure
 from .controls import MEASURE, checked_prompt_ids, flag, read_controls
 from .messages import adjusted, count, error_message, join, status_line
@@ -33,8 +34,8 @@ from .tree_view import tree_figure
 # Stop click taking 20 s to land).
 FRAME_S = 0.25
 RESET_DURING_RUN = "Reset: the run was dropped. Press Step or Run to start again."
-VIEWS = ("tree", "outcome", "text", "speedup", "calibration", "mask", "automaton", "narration", "scrubber",
-         "status")
+VIEWS = ("tree", "outcome", "text", "speedup", "calibration", "mask", "automaton", "automaton graph",
+         "narration", "scrubber", "status")
 
 
 def prompt_with_note(target: TargetModel, prompt) -> tuple[list[int], str]:
@@ -74,7 +75,8 @@ class Handlers:
 
     def _render(self, session: Session, index: int | None = None, status: str = "") -> tuple:
         """Every view of one step (the latest unless ``index``): tree, outcome, text, speedup
-        chart, calibration chart, mask, automaton, narration, history slider, status line."""
+        chart, calibration chart, mask, automaton (in words and as a graph), narration, history slider,
+        status line."""
         record = session.last if index is None else (session.record_at(index) or session.last)
         latest = record is None or record is session.last
         stat = session.stat_at(record.index) if record is not None else None
@@ -96,6 +98,7 @@ class Handlers:
             calibration_figure(session.reliability.bins()),
             mask_figure(record, self.token_text),
             automaton_html(record, self.token_text),
+            automaton_figure(record, self.token_text),
             narration(record, self.token_text, len(session.prompt_ids)),
             scrubber,
             status,

@@ -1,32 +1,39 @@
 """Shared vocabulary of the views: how a token's text is shown, which colour each way
 of producing a token gets, and a drafter's label and colour (from ``racer.drafters``).
 
-The palette is Okabe-Ito (safe for the common colour-vision deficiencies), so
-"retrieval", "logits" and "both" stay distinguishable for a whole class.
+Colours come from ``racer.palette`` (Okabe-Ito, checked under simulated colour-vision
+deficiencies), so "retrieval", "logits" and "both" stay distinguishable for a whole class.
 """
 from __future__ import annotations
 
 import html
 from typing import Callable, Sequence
 
+from racer import palette
 from racer.drafters import find_drafter
 
 TokenText = Callable[[int], str]  # token id -> its text alone (e.g. TargetModel.token_texts)
 
-# source -> (colour, label in legends)
-SOURCE_STYLE = {
-    "root": ("#3b3b3b", "root (already committed)"),
-    "retrieval": ("#0072B2", "retrieval (automaton)"),
-    "logits": ("#E69F00", "logits cache"),
-    "both": ("#009E73", "both sources"),
-    "bonus": ("#CC79A7", "the model's own token"),
+SOURCE_LABELS = {   # in legends
+    "root": "root (already committed)",
+    "retrieval": "retrieval (automaton)",
+    "logits": "logits cache",
+    "both": "both sources",
+    "bonus": "the model's own token",
 }
 
 _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 
 
 def colour(source: str) -> str:
-    return SOURCE_STYLE.get(source, ("#888888", source))[0]
+    return palette.SOURCE_COLOURS.get(source, palette.UNKNOWN)
+
+
+def css_variables() -> str:
+    """The palette as CSS custom properties (``--c-retrieval``, ``--c-error``...), put
+    before ``assets/style.css`` so the stylesheet names colours instead of copying them."""
+    named = {**palette.SOURCE_COLOURS, "error": palette.ERROR, "paper": palette.PAPER, "ink": palette.INK}
+    return ":root {" + " ".join(f"--c-{k}: {v};" for k, v in named.items()) + "}\n"
 
 
 def drafter_label(name: str) -> str:
@@ -37,7 +44,7 @@ def drafter_label(name: str) -> str:
 
 def drafter_colour(name: str) -> str:
     spec = find_drafter(name)
-    return spec.colour if spec else "#888888"
+    return spec.colour if spec else palette.UNKNOWN
 
 
 def visible(text: str, limit: int | None = None) -> str:
@@ -60,6 +67,16 @@ def visible(text: str, limit: int | None = None) -> str:
     if limit is not None and len(shown) > limit:
         shown = shown[: max(1, limit - 1)] + "…"
     return shown
+
+
+def is_glyph(text: str) -> bool:
+    """A token with no letter or digit (whitespace, punctuation, symbols): drawn larger,
+    since a lone "." or "␣" at text size is a speck.
+
+    >>> is_glyph(" "), is_glyph(".!"), is_glyph(" the"), is_glyph("")
+    (True, True, False, False)
+    """
+    return bool(text) and not any(ch.isalnum() for ch in text)
 
 
 def label(text: str, limit: int | None = None, quote: bool = False) -> str:

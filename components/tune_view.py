@@ -14,6 +14,7 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from racer import palette
 from racer.sweep import Pass, Progress, SweepResult
 
 from .messages import ICONS
@@ -24,8 +25,8 @@ METRICS = {  # metric -> (colour-bar title, value format)
 }
 # MAT: white (1 token per forward, nothing gained) to blue. Speedup: vermillion below
 # 1 (slower than plain decoding), white at 1, blue above; Okabe-Ito ends.
-MAT_SCALE = [[0.0, "#f7fbff"], [1.0, "#0072B2"]]
-SPEEDUP_SCALE = [[0.0, "#D55E00"], [0.5, "#f7f7f7"], [1.0, "#0072B2"]]
+MAT_SCALE = [[0.0, palette.LOW], [1.0, palette.BLUE]]
+SPEEDUP_SCALE = [[0.0, palette.SLOWER], [0.5, palette.NEUTRAL], [1.0, palette.FASTER]]
 NOISE = 0.05  # two speedups closer than this are a tie on a shared CPU
 TABLE_HEADERS = ["width", "depth", "window", "budget", "MAT", "tokens/s", "plain tokens/s", "speedup ×",
                  "same text as plain"]
@@ -60,9 +61,9 @@ def heatmap_figure(result: SweepResult | None, metric: str) -> go.Figure:
     if result is None:
         fig = go.Figure()
         fig.add_annotation(text="Run a sweep to fill this in.", x=0.5, y=0.5, xref="paper", yref="paper",
-                           showarrow=False, font=dict(color="#777777"))
+                           showarrow=False, font=dict(color=palette.FAINT))
         fig.update_layout(height=260, xaxis=dict(visible=False), yaxis=dict(visible=False),
-                          plot_bgcolor="white", paper_bgcolor="white", margin=dict(l=20, r=20, t=20, b=20))
+                          plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER, margin=dict(l=20, r=20, t=20, b=20))
         return fig
     panels = _panels(result)
     cols = min(len(panels), 3)
@@ -88,7 +89,7 @@ def heatmap_figure(result: SweepResult | None, metric: str) -> go.Figure:
         colour = dict(colorscale=SPEEDUP_SCALE, cmin=1.0 - spread, cmax=1.0 + spread)
     fig.update_layout(
         coloraxis=dict(**colour, colorbar=dict(title=dict(text=title), thickness=14, len=0.9)),
-        height=max(240, rows * (44 * len(ys) + 110) + 40), plot_bgcolor="white", paper_bgcolor="white",
+        height=max(240, rows * (44 * len(ys) + 110) + 40), plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
         margin=dict(l=60, r=20, t=40 if titles else 16, b=50))
     return fig
 

@@ -20,7 +20,7 @@ so a new drafter is a ``register`` call here and nothing elsewhere.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -30,6 +30,7 @@ from .calibration import Calibration, Evidence
 from .errors import UserError
 from .growth import Candidate, grow
 from .logits_cache import LogitsCache, TopK
+from .palette import BLUE, BLUISH_GREEN, ORANGE, PLAIN_GREY, SKY_BLUE
 from .records import AutomatonView
 from .settings import Settings
 from .tree import BOTH, LOGITS, RETRIEVAL, DraftTree, TreeBuilder, root_only
@@ -48,6 +49,11 @@ class Drafter:
         """A tree of at most ``budget`` nodes (root included), depth at most settings.depth,
         its nodes created likeliest first."""
         return root_only(root), AutomatonView()
+
+    def with_trie(self, tree: DraftTree, view: AutomatonView) -> AutomatonView:
+        """``view`` with the piece of the automaton's trie around the match, showing what
+        retrieval drafted in ``tree`` (the tree as verified, after any cut); for drawing."""
+        return view
 
     def observe(self, tree: DraftTree, top: TopK, accepted: Sequence[int]) -> None:
         """After a verify: the target's top-k at every tree node (n, k), and the
@@ -155,6 +161,13 @@ class RacerDrafter(Drafter):
         return AutomatonView(retrieved.matched, retrieved.borders, self.automaton.node_count, self.automaton.capacity,
                              offered, cached)
 
+    def with_trie(self, tree, view):
+        if self.automaton is None:
+            return view
+        drafted = [[tree.tokens[j] for j in tree.path_to(i)[1:]] for i in range(1, len(tree))
+                   if tree.sources[i] in (RETRIEVAL, BOTH)]
+        return replace(view, trie=self.automaton.view(tree.root, drafted))
+
     def observe(self, tree, top, accepted) -> None:
         if self.cache is not None:
             self.cache.update(tree.tokens, top, at=self.length + 1 + np.asarray(tree.depths))
@@ -223,7 +236,7 @@ class DrafterSpec:
     """One drafter, as everything outside this file sees it."""
     name: str                                # Settings.drafter, the CLI choice, the bench method
     label: str                               # in tables, legends and sentences: "retrieval only"
-    colour: str                              # its bars in the comparison charts
+    colour: str                              # its bars in the comparison charts (racer.palette)
     factory: Callable[[int, bool], Drafter]  # (vocab_size, keep_state) -> a new drafter
     uses_automaton: bool = False             # drafts from the retrieval automaton
     uses_logits_cache: bool = False          # drafts from the logits cache
@@ -275,13 +288,13 @@ def make_drafter(name: str, vocab_size: int, keep_state: bool = False) -> Drafte
     return drafter
 
 
-register(DrafterSpec("racer", "RACER", "#0072B2", lambda vocab, keep: RacerDrafter(vocab, keep_state=keep),
+register(DrafterSpec("racer", "RACER", BLUE, lambda vocab, keep: RacerDrafter(vocab, keep_state=keep),
                      uses_automaton=True, uses_logits_cache=True, menu="RACER (retrieval + logits)"))
-register(DrafterSpec("retrieval", "retrieval only", "#56B4E9",
+register(DrafterSpec("retrieval", "retrieval only", SKY_BLUE,
                      lambda vocab, keep: RacerDrafter(vocab, use_logits=False, keep_state=keep),
                      uses_automaton=True))
-register(DrafterSpec("logits", "logits only", "#E69F00",
+register(DrafterSpec("logits", "logits only", ORANGE,
                      lambda vocab, keep: RacerDrafter(vocab, use_retrieval=False, keep_state=keep),
                      uses_logits_cache=True))
-register(DrafterSpec("prompt_lookup", "prompt lookup", "#009E73", lambda vocab, keep: PromptLookupDrafter()))
-register(DrafterSpec(PLAIN, "plain decoding", "#7f7f7f", lambda vocab, keep: PlainDrafter()))
+register(DrafterSpec("prompt_lookup", "prompt lookup", BLUISH_GREEN, lambda vocab, keep: PromptLookupDrafter()))
+register(DrafterSpec(PLAIN, "plain decoding", PLAIN_GREY, lambda vocab, keep: PlainDrafter()))

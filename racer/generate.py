@@ -159,13 +159,14 @@ class Generation:
         if ceiling == 1 or s.depth == 0:
             return root_only(root), AutomatonView(), 1, 0
         tree, view = self.drafter.propose(root, s, ceiling)
-        if not s.adaptive_budget or len(tree) == 1:
-            return tree, view, ceiling, len(tree)
-        if self._adaptive is None:
-            self._adaptive = AdaptiveBudget(self.target.verify_costs())
-        size = self._adaptive.choose(tree)
-        self._explored = self._adaptive.explored
-        return tree.prefix(size), view, size, len(tree)
+        proposed, budget = len(tree), ceiling
+        if s.adaptive_budget and len(tree) > 1:
+            if self._adaptive is None:
+                self._adaptive = AdaptiveBudget(self.target.verify_costs())
+            budget = self._adaptive.choose(tree)
+            self._explored = self._adaptive.explored
+            tree = tree.prefix(budget)
+        return tree, self.drafter.with_trie(tree, view), budget, proposed
 
     def _emit(self, tokens: list[int]) -> list[int]:
         """Appends tokens to the output, cutting at EOS and at max_new_tokens; marks

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import measure
+from .automaton import TrieView
 from .settings import Settings
 from .tree import DraftTree
 
@@ -27,6 +28,7 @@ class AutomatonView:
     # was never processed, so nothing is cached for it). A token both offered is in both.
     offered: tuple[tuple[int, float], ...] = ()
     cached: tuple[tuple[int, float], ...] = ()
+    trie: TrieView | None = None            # the trie around the match, for drawing (Automaton.view)
 
 
 @dataclass(frozen=True)

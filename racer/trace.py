@@ -4,6 +4,9 @@ Pure serialisation, no I/O: ``trace_dict`` builds a JSON-ready dict, ``dumps`` /
 ``loads`` turn it into text and back, and ``records_from_trace`` rebuilds the
 ``StepRecord`` objects, equal to the originals (``loads(dumps(t))`` round-trips).
 
+``tree_node_link`` gives one step's draft tree as networkx node-link JSON, for tools
+that read graphs.
+
 Fields are read with ``dataclasses.fields``, so a field added to a record later is
 saved and restored without touching this file. Token texts are added for people
 reading the file (``emitted_text``) and ignored when loading.
@@ -14,6 +17,9 @@ import json
 from dataclasses import asdict, fields, is_dataclass
 from typing import Callable, Sequence
 
+import networkx as nx
+
+from .automaton import TrieView
 from .calibration import Evidence
 from .errors import UserError
 from .records import AutomatonView, StepRecord, Timings
@@ -21,7 +27,8 @@ from .settings import Settings
 from .tree import DraftTree
 
 FORMAT = "racer-explorer-trace/1"
-_NESTED = {"settings": Settings, "tree": DraftTree, "timings": Timings, "automaton": AutomatonView}
+_NESTED = {"settings": Settings, "tree": DraftTree, "timings": Timings, "automaton": AutomatonView,
+           "trie": TrieView}
 _NESTED_EACH = {"evidence": Evidence}  # tuples of these (None where a node has none)
 
 
@@ -115,3 +122,37 @@ def loads(text: str) -> dict:
 
 def records_from_trace(trace: dict) -> list[StepRecord]:
     return [record_from_dict(step) for step in trace["steps"]]
+
+
+def draft_tree_graph(record: StepRecord, token_text: Callable[[int], str] | None = None) -> nx.DiGraph:
+    """The step's draft tree as a directed graph, parent -> child, node ids the tree's
+    indices (0 = the root). Node attributes: token, source, depth, verdict,
+    target_prob, estimate (None without one), accepted (on the accepted path) and,
+    with ``token_text``, text. Graph attributes: step, bonus (the model's own token
+    after the accepted path). An empty graph for the prefill.
+
+    root 5 -> children 7 (accepted), 8 (rejected): nodes 0, 1, 2; edges (0, 1), (0, 2).
+    """
+    bonus = record.bonus
+    g = nx.DiGraph(step=record.index, bonus=None if bonus is None else int(bonus))
+    tree = record.tree
+    if tree is None:
+        return g
+    on_path = set(record.accepted)
+    for i in range(len(tree)):   # plain Python numbers, so json.dumps takes the node-link data as it is
+        attrs = dict(token=int(tree.tokens[i]), source=tree.sources[i], depth=int(tree.depths[i]),
+                     verdict=record.verdicts[i] if i < len(record.verdicts) else None,
+                     target_prob=float(record.target_probs[i]) if i < len(record.target_probs) else None,
+                     estimate=float(tree.estimates[i]) if tree.estimates else None, accepted=i in on_path)
+        if token_text is not None:
+            attrs["text"] = token_text(tree.tokens[i])
+        g.add_node(i, **attrs)
+        if tree.parents[i] >= 0:
+            g.add_edge(tree.parents[i], i)
+    return g
+
+
+def tree_node_link(record: StepRecord, token_text: Callable[[int], str] | None = None) -> dict:
+    """``draft_tree_graph`` as node-link JSON (``networkx.node_link_data``, edges under
+    "edges"); ``networkx.node_link_graph(data, edges="edges")`` reads it back."""
+    return nx.node_link_data(draft_tree_graph(record, token_text), edges="edges")

@@ -30,7 +30,8 @@ def controls(max_new_tokens=TOKENS, measure=True, **changes) -> dict:
     return named_controls(max_new_tokens=max_new_tokens, measure=measure, **changes)
 
 
-VIEWS = ("tree", "outcome", "text", "speed", "calibration", "mask", "automaton", "narration", "scrubber", "status")
+VIEWS = ("tree", "outcome", "text", "speed", "calibration", "mask", "automaton", "automaton graph", "narration",
+         "scrubber", "status")
 
 
 def views(result) -> dict:

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from racer.automaton import Automaton, Retrieval
+from racer.automaton import Automaton, Retrieval, TrieView
 
 BIG = 10**9  # capacity that never recycles
 
@@ -336,3 +336,88 @@ def test_small_capacity_still_retrieves_a_recent_repeat():
     below = a.continuations(r.states)[0].states
     assert conts(a, below) == [(14, 3, 1, 1, True)]   # from (11, 12, 13)
     assert a.node_count <= 60
+
+
+# ------------------------------------------------------------ the read-only view
+
+
+def spelled(view, node: int) -> tuple[int, ...] | None:
+    """The string a view node spells, None when its upper path is left out."""
+    path = view.path_to(node)
+    return tuple(view.tokens[i] for i in path[1:]) if path[0] == 0 else None
+
+
+def test_view_shows_the_matched_path_the_chain_and_failure_links():
+    """window 3, context [1, 2, 3, 1, 2], root 3: borders (1,2,3) and (2,3); the state
+    (3,1,2) fails to (1,2), which fails to (2,); (1,2,3) fails to (2,3)."""
+    a = Automaton(window=3, capacity=BIG)
+    a.reset([1, 2, 3, 1, 2])
+    before = (trie(a), a.state_tokens(), a.retrieve(3))
+    v = a.view(3)
+    assert (trie(a), a.state_tokens(), a.retrieve(3)) == before   # read-only
+    assert v.tokens[0] == -1 and v.parents[0] == -1 and v.depths[0] == 0
+    assert all(v.parents[i] < i and v.depths[i] == (v.depths[v.parents[i]] + 1 if v.parents[i] >= 0 else v.depths[i])
+               for i in range(1, len(v)))   # parents first, depths consistent
+    assert [spelled(v, b) for b in v.borders] == [(1, 2, 3), (2, 3)]
+    matched = v.path_to(v.borders[0])
+    assert [v.tokens[i] for i in matched] == [-1, 1, 2, 3]
+    assert [v.counts[i] for i in matched] == [0, 2, 2, 1]   # 1 and 1 2 occur twice
+    # the state is shown alone (its upper path left out), at depth 3
+    assert v.parents[v.state] == -1 and v.depths[v.state] == 3 and v.tokens[v.state] == 2
+    node = {spelled(v, i): i for i in range(len(v)) if spelled(v, i) is not None}
+    links = set(v.failures)
+    assert (v.state, node[(1, 2)]) in links and (node[(1, 2)], node[(2,)]) in links
+    assert (node[(1, 2, 3)], node[(2, 3)]) in links
+    assert all(v.depths[t] >= 1 for _, t in v.failures)  # links to the trie root left out
+
+
+def test_view_shows_drafted_continuations_under_the_deepest_border_that_holds_them():
+    """(1,2,3) is a whole window: nothing below it. What was drafted after the root, 1,
+    hangs under the shallower border (2,3)."""
+    a = Automaton(window=3, capacity=BIG)
+    a.reset([1, 2, 3, 1, 2])
+    v = a.view(3, drafted=[(1,)])
+    drafted = [i for i in range(len(v)) if v.parents[i] == v.borders[1] and v.tokens[i] == 1]
+    assert len(drafted) == 1 and spelled(v, drafted[0]) == (2, 3, 1)
+    long = Automaton(window=10, capacity=BIG)
+    long.reset([5, 6, 7, 5, 6])
+    v = long.view(7, drafted=[(5,), (5, 6)])
+    assert [v.tokens[i] for i in v.path_to(len(v) - 1)] == [-1, 5, 6, 7, 5, 6]  # one contiguous path
+
+
+def test_view_of_a_root_never_seen_has_no_borders_and_respects_its_size():
+    a = Automaton(window=4, capacity=BIG)
+    a.reset([1, 2, 3, 4, 1, 2, 3, 4, 1, 2])
+    v = a.view(9)
+    assert v.borders == () and v.state >= 0
+    small = a.view(3, max_nodes=2)   # the matched path (4 1 2 3) does not fit; two chain nodes do
+    assert len(small) == 3 and small.borders == () and small.parents == (-1, -1, -1)
+    assert Automaton(window=3, capacity=10).view(1) == TrieView(
+        tokens=(-1,), counts=(0,), depths=(0,), parents=(-1,), failures=(), state=0, borders=())
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_view_counts_and_links_equal_brute_force(seed):
+    rng = random.Random(2000 + seed)
+    window = rng.randint(2, 6)
+    a = Automaton(window, BIG)
+    context = random_context(rng, 40)
+    a.reset(context)
+    counts, paths = substring_counts(context, window), set(trie(a))
+    root = rng.randrange(6)
+    found = a.continuations(a.retrieve(root).states)
+    v = a.view(root, drafted=[[c.token] for c in found], max_nodes=30)
+    assert len(v) <= 31
+    for i in range(1, len(v)):
+        s = spelled(v, i)
+        if s is not None:
+            assert v.counts[i] == counts[s] and v.depths[i] == len(s)
+    for node, target in v.failures:
+        s, t = spelled(v, node), spelled(v, target)
+        if s is not None and t is not None:
+            assert t == longest_suffix_in(list(s[1:]), paths)
+    matches = a.retrieve(root).borders
+    assert all(v.tokens[b] == root for b in v.borders)
+    assert [v.depths[b] - 1 for b in v.borders] == [len(m) for m in matches][: len(v.borders)]
+    if v.borders:   # the deepest border comes with its whole path: the matched path
+        assert spelled(v, v.borders[0]) == matches[0] + (root,)

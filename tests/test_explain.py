@@ -20,7 +20,7 @@ from components.charts import calibration_figure
 from components.session import Session
 from components.text_view import automaton_html, narration, outcome_html
 from components.tokens import quoter
-from components.tree_view import caption, drawn_nodes, hover_text, tree_figure
+from components.tree_view import caption, drawn_nodes, node_hover, tree_figure
 from racer import explain as ex
 from racer.calibration import Evidence, Reliability
 from racer.generate import Generation
@@ -258,11 +258,11 @@ def test_the_hover_reads_estimate_then_verdict_then_evidence():
                      (None, Evidence(rank=0, prob=0.81, age=1, match=9, count=3, total=3), Evidence(rank=1, prob=0.1)))
     record = step(tree, 1, 12, budget=3, proposed=3)
     nodes = drawn_nodes(record)
-    hover = hover_text(nodes[1], text_of(11))
+    hover = node_hover(nodes[1], text_of(11))
     assert "estimated 0.72 · accepted" in hover
     assert "cached #1 at p=0.81 · followed a 9-token match 3 of 3 times" in hover
-    assert "estimated 0.20 · rejected" in hover_text(nodes[2], text_of(13))
-    assert "estimated" not in hover_text(nodes[0], text_of(10))  # the root is not a guess
+    assert "estimated 0.20 · rejected" in node_hover(nodes[2], text_of(13))
+    assert "estimated" not in node_hover(nodes[0], text_of(10))  # the root is not a guess
 
 
 def test_reliability_bins_estimates_against_outcomes_and_the_figure_plots_them():

@@ -81,6 +81,7 @@ def check_records(records: list[StepRecord], prompt: list[int], output: list[int
             assert list(r.emitted_sources) == full_sources[: len(r.emitted)]
             assert r.emitted_drafts == sum(src != "bonus" for src in r.emitted_sources)
             assert 0.0 < r.bonus_prob <= 1.0
+            check_trie(r)
         total += len(r.emitted)
         assert r.total_tokens == total and r.mat == total / (k + 1)
     assert [tok for r in records for tok in r.emitted] == output
@@ -89,6 +90,24 @@ def check_records(records: list[StepRecord], prompt: list[int], output: list[int
     if last.finish_reason == "length":
         assert len(output) == last.settings.max_new_tokens
     assert len(output) <= last.settings.max_new_tokens
+
+
+def check_trie(r: StepRecord) -> None:
+    """The automaton's view in the record: borders end in the root; every node drafted
+    from retrieval at depth 1 is shown below a border or below the root token's own node
+    (a 1-token match) (there is room for them)."""
+    trie, t = r.automaton.trie, r.tree
+    if r.settings.drafter not in ("racer", "retrieval"):
+        assert trie is None
+        return
+    if trie is None:   # nothing was proposed: a budget of 1 or depth 0
+        assert len(t) == 1
+        return
+    assert all(trie.tokens[b] == t.root for b in trie.borders)
+    starts = set(trie.borders) | {i for i in range(len(trie)) if trie.depths[i] == 1 and trie.tokens[i] == t.root}
+    below_borders = {trie.tokens[i] for i in range(len(trie)) if trie.parents[i] in starts}
+    first = {t.tokens[i] for i in range(len(t)) if t.depths[i] == 1 and t.sources[i] in (RETRIEVAL, BOTH)}
+    assert first <= below_borders
 
 
 def accepted_by_source(records: list[StepRecord]) -> dict[str, int]:
@@ -281,7 +300,8 @@ def test_no_retrieval_match_falls_back(drafter):
     out, records = run(target(tiny_model("llama", 1)), prompt, Settings(drafter=drafter, max_new_tokens=NEW))
     assert out == reference("llama", 1, tuple(prompt))
     assert records[1].automaton.matched == () and records[1].automaton.borders == ()
-    unmatched = [r for r in records[1:] if not r.automaton.borders]
+    # steps where retrieval had nothing to offer: no border, nor anything after the root token alone
+    unmatched = [r for r in records[1:] if not r.automaton.borders and not r.automaton.offered]
     assert len(unmatched) >= 5
     for r in unmatched:
         assert set(r.tree.sources[1:]) <= ({LOGITS} if drafter == "racer" else set())

@@ -1,0 +1,305 @@
+"""The retrieval automaton of one step as a graph: networkx holds the structure (the
+trie, its failure links) and walks it for the layout, Plotly draws it.
+
+It reads only the step record: ``record.automaton.trie`` (``racer.automaton.TrieView``,
+plain ints) and ``record.tree``. Drawn: the piece of the trie around the match, depth
+left to right (a column per string length); the matched path (the context's longest
+suffix that was followed by the root before, then the root) in bold; failure links
+dashed (a string -> its longest proper suffix in the trie; those to the trie root
+are left out); each node's count (how often its string occurred); the continuations
+retrieval drafted in their source's colour, the others hollow. A node whose upper
+path is left out hangs from a dotted line.
+
+Left out on purpose: the whole trie (up to 200,000 nodes); ``Automaton.view`` picks
+the nodes.
+"""
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import plotly.graph_objects as go
+
+from racer import palette
+from racer.automaton import TrieView
+from racer.records import StepRecord
+from racer.tree import BOTH, RETRIEVAL
+
+from .tokens import TokenText, colour, is_glyph, label, visible
+from .tree_view import (FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, PLOT_WIDTH_PX, label_trace, legend_px,
+                        place_labels, visible_cut)
+
+ROW_PX = 44          # vertical room per node of the fullest column
+MIN_HEIGHT, MAX_HEIGHT = 280, 560
+MARGIN = dict(l=10, r=10, b=10)   # the top one holds the legend (legend_px)
+NODE_PX = 15
+SIDE_PX = 44         # room around the outermost nodes, for their labels
+REACH = {"diamond": 1.3}   # Plotly's diamond reaches this far beyond half its size
+PATH_COLOUR = palette.BLUE      # the matched path is retrieval's find
+ROLES = ("trie root", "border: the root after a match", "matched context", "drafted by retrieval",
+         "drafted by both sources", "state: the context's end", "context suffix", "other continuation")
+
+
+def trie_graph(view: TrieView) -> nx.MultiDiGraph:
+    """The view as a graph: node attributes token, count, depth; edges of kind
+    "child" (parent -> child), "elided" (trie root -> a node shown without its upper
+    path) and "failure" (node -> its longest proper suffix in the trie).
+
+    >>> from racer.automaton import Automaton
+    >>> a = Automaton(window=3, capacity=100); a.reset([1, 2, 3, 1, 2])
+    >>> g = trie_graph(a.view(3))
+    >>> sorted(k for _, _, k in g.edges(data="kind"))[:3], g.nodes[0]["depth"]
+    (['child', 'child', 'child'], 0)
+    """
+    g = nx.MultiDiGraph()
+    for i in range(len(view)):
+        g.add_node(i, token=view.tokens[i], count=view.counts[i], depth=view.depths[i])
+    for i, p in enumerate(view.parents):
+        if i == 0:
+            continue
+        g.add_edge(p if p >= 0 else 0, i, kind="child" if p >= 0 else "elided")
+    for node, target in view.failures:
+        g.add_edge(node, target, kind="failure")
+    return g
+
+
+def trie_layout(g: nx.MultiDiGraph, first: list[int]) -> dict[int, tuple[int, int]]:
+    """(column, row) per node: the column is the string's length; rows come from a
+    depth-first walk of networkx (children of the matched path ``first`` first):
+    each leaf takes the next row, a parent its first child's. A node shown without its
+    upper path starts a piece of its own, put in the first rows where its cells are
+    free, so the context's suffixes (one node each, at different depths) share a row.
+
+    (``nx.multipartite_layout`` centres each column on its own, which crossed the edges.)
+    """
+    tree = nx.DiGraph((u, v) for u, v, kind in g.edges(data="kind") if kind == "child")
+    tree.add_nodes_from(g.nodes)
+    depth = nx.get_node_attributes(g, "depth")
+    lead = set(first)
+
+    def children(nodes):
+        return sorted(nodes, key=lambda k: (k not in lead, k))
+
+    pieces = [0] + [n for n in sorted(g.nodes) if n and tree.in_degree(n) == 0]
+    taken: set[tuple[int, int]] = set()
+    out: dict[int, tuple[int, int]] = {}
+    for top in pieces:
+        rows: dict[int, int] = {}
+        leaves = 0
+        for node in nx.dfs_postorder_nodes(tree, top, sort_neighbors=children):
+            kids = children(tree.successors(node))
+            if kids:
+                rows[node] = rows[kids[0]]
+            else:
+                rows[node] = leaves
+                leaves += 1
+        shift = 0
+        while any((depth[n], r + shift) in taken for n, r in rows.items()):
+            shift += 1
+        for n, r in rows.items():
+            out[n] = (depth[n], r + shift)
+            taken.add(out[n])
+    return out
+
+
+def drafted_sources(view: TrieView, record: StepRecord) -> dict[int, str]:
+    """View node -> the source of the draft-tree node it stands for: a node below a
+    border whose tokens after the border spell a retrieval (or both) node's path."""
+    tree = record.tree
+    if tree is None:
+        return {}
+    wanted: dict[tuple[int, ...], str] = {}
+    for i in range(1, len(tree)):
+        if tree.sources[i] in (RETRIEVAL, BOTH):
+            wanted[tuple(tree.tokens[j] for j in tree.path_to(i)[1:])] = tree.sources[i]
+    borders = set(view.borders)
+    found = {}
+    for node in range(len(view)):
+        tokens, up = [], node
+        while up >= 0 and up not in borders:
+            tokens.append(view.tokens[up])
+            up = view.parents[up]
+        if up >= 0 and tokens:
+            source = wanted.get(tuple(reversed(tokens)))
+            if source:
+                found[node] = source
+    return found
+
+
+def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
+    """The trie around this step's match (a short note when there is none)."""
+    if record is None:
+        return _note("No step yet: the automaton appears once a step has drafted.")
+    view = record.automaton.trie
+    if view is None:
+        why = ("the prefill drafts nothing" if record.tree is None else
+               f"the {record.settings.drafter} drafter does not use the automaton"
+               if record.settings.drafter not in ("racer", "retrieval") else
+               "nothing was drafted this step (a budget of one node, or depth 0)")
+        return _note(f"No automaton view for this step: {why}.")
+    g = trie_graph(view)
+    matched = view.path_to(view.borders[0]) if view.borders else []
+    pos = {n: (float(c), -float(r)) for n, (c, r) in trie_layout(g, matched).items()}
+    drafted = drafted_sources(view, record)
+    on_path = set(matched)
+    nodes = list(range(len(view)))
+    role = {n: _role(n, view, on_path, drafted) for n in nodes}
+    entries = len({r[0] for r in role.values()}) + (len(matched) > 1) + bool(view.failures) + \
+        any(p < 0 for p in view.parents[1:])
+    margin = dict(MARGIN, t=legend_px(entries))
+
+    rows = 1 - min(y for _, y in pos.values())
+    height = max(MIN_HEIGHT, min(MAX_HEIGHT, margin["t"] + margin["b"] + ROW_PX * (rows + 1)))
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    plot_h = height - margin["t"] - margin["b"]
+    # room in pixels around the outer nodes for their labels
+    sx = (PLOT_WIDTH_PX - 2 * SIDE_PX) / ((max(xs) - min(xs)) or 1.0)
+    sy = (plot_h - 2 * SIDE_PX) / ((max(ys) - min(ys)) or 1.0)
+    x0, x1 = min(xs) - SIDE_PX / sx, max(xs) + SIDE_PX / sx
+    y0, y1 = min(ys) - SIDE_PX / sy, max(ys) + SIDE_PX / sy
+    px = {n: ((x - x0) * sx, (y1 - y) * sy) for n, (x, y) in pos.items()}
+
+    fig = go.Figure()
+    _edges(fig, g, pos, on_path, 1.0)
+    heads = _failures(fig, view, pos)
+    raws = [token_text(view.tokens[n]) if n else "" for n in nodes]
+    texts = ["trie root" if n == 0 else f"{visible_cut(visible(raws[n]), 8)} ×{view.counts[n]}" for n in nodes]
+    fonts = [GLYPH_FONT_PX if n and is_glyph(raws[n]) else FONT_PX for n in nodes]
+    order = sorted(nodes, key=lambda n: (n not in on_path, n not in drafted, n not in view.borders, n))
+    size = {n: NODE_PX + (3 if role[n][0] in ROLES[:2] else 0) for n in nodes}
+    reach = {n: REACH.get(role[n][2], 1.0) * size[n] / 2 for n in nodes}   # how far each marker reaches
+    arrows = [((x - x0) * sx, (y1 - y) * sy) for x, y in heads]
+    labels = place_labels([px[n] for n in nodes], [reach[n] for n in nodes], texts, fonts, order,
+                          (0, 0, PLOT_WIDTH_PX, plot_h), [(x - 7, y - 7, x + 7, y + 7) for x, y in arrows])
+    for name in ROLES:
+        members = [n for n in nodes if role[n][0] == name]
+        if not members:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[pos[n][0] for n in members], y=[pos[n][1] for n in members], mode="markers",
+            cliponaxis=False, name=name,
+            marker=dict(size=size[members[0]], symbol=role[members[0]][2],
+                        color=role[members[0]][1], line=dict(width=2, color=role[members[0]][3])),
+            hovertext=[_hover(n, view, raws[n], role[n][0]) for n in members],
+            hovertemplate="%{hovertext}<extra></extra>"))
+    fig.add_trace(label_trace(labels, fonts, [False] * len(nodes),
+                              [palette.INK if n in on_path or n in drafted else palette.MUTED for n in nodes],
+                              lambda x, y: (x0 + x / sx, y1 - y / sy)))
+    hidden = sum(1 for lab in labels if lab is None)
+    if hidden:
+        fig.add_annotation(text=f"{hidden} labels left out for room: hover a node", x=1, y=0, xref="paper",
+                           yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
+                           font=dict(size=11, color=palette.MUTED))
+    if not view.borders:
+        fig.add_annotation(text="No earlier occurrence of the context's end followed by the root:<br>"
+                                "no border, so retrieval had nothing to draft.",
+                           x=0.98, y=0.98, xref="paper", yref="paper", xanchor="right", yanchor="top",
+                           showarrow=False, align="right", font=dict(size=13, color=palette.MUTED))
+    fig.update_layout(
+        height=height, margin=margin, plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
+        hovermode="closest", dragmode=False,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font=dict(size=12),
+                    entrywidth=LEGEND_ENTRY_PX, entrywidthmode="pixels", itemclick=False, itemdoubleclick=False),
+        xaxis=dict(visible=False, range=[x0, x1], fixedrange=True),
+        yaxis=dict(visible=False, range=[y0, y1], fixedrange=True))
+    return fig
+
+
+def _role(n: int, view: TrieView, on_path: set[int], drafted: dict[int, str]) -> tuple[str, str, str, str]:
+    """(legend name, fill, symbol, outline) of a node; the first that applies."""
+    if n == 0:
+        return "trie root", palette.DARK_GREY, "square", palette.INK
+    if n in view.borders:
+        return "border: the root after a match", colour("root"), "diamond", palette.INK
+    if n in on_path:
+        return "matched context", PATH_COLOUR, "circle", palette.INK
+    if n in drafted:
+        source = drafted[n]
+        return f"drafted by {'retrieval' if source == RETRIEVAL else 'both sources'}", colour(source), "circle", \
+            palette.INK
+    if n == view.state:
+        return "state: the context's end", palette.PAPER, "circle", PATH_COLOUR
+    below_border = False
+    up = view.parents[n]
+    while up >= 0:
+        if up in view.borders:
+            below_border = True
+            break
+        up = view.parents[up]
+    if below_border:
+        return "other continuation", palette.PAPER, "circle", palette.EDGE
+    return "context suffix", palette.PAPER, "circle", palette.MUTED
+
+
+def _hover(n: int, view: TrieView, raw: str, role: str) -> str:
+    if n == 0:
+        return "the trie root: the empty string"
+    return (f"<b>{label(raw, 30)}</b> · token id {view.tokens[n]}<br>a string of {view.depths[n]} tokens, "
+            f"seen {view.counts[n]} time{'s' if view.counts[n] != 1 else ''} in the context<br>{role}")
+
+
+def _edges(fig: go.Figure, g: nx.MultiDiGraph, pos, on_path: set[int], column: float) -> None:
+    """Trie edges; a node shown without its upper path gets a short dotted stub instead
+    (``column``: the distance between two depths)."""
+    groups = {"child": ([], []), "path": ([], []), "elided": ([], [])}
+    for u, v, kind in g.edges(data="kind"):
+        if kind == "failure":
+            continue
+        key = "path" if kind == "child" and u in on_path and v in on_path else kind
+        xs, ys = groups[key]
+        start = (pos[v][0] - 0.45 * column, pos[v][1]) if kind == "elided" else pos[u]
+        xs += [start[0], pos[v][0], None]
+        ys += [start[1], pos[v][1], None]
+    styles = {"child": dict(color=palette.EDGE, width=1.5), "path": dict(color=PATH_COLOUR, width=5),
+              "elided": dict(color=palette.EDGE, width=1.2, dash="dot")}
+    names = {"child": "trie edge", "path": "matched path", "elided": "upper path left out"}
+    for key, (xs, ys) in groups.items():
+        if xs:
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=styles[key], hoverinfo="skip",
+                                     name=names[key], showlegend=key != "child"))
+
+
+def _failures(fig: go.Figure, view: TrieView, pos) -> list[tuple[float, float]]:
+    """Failure links as dashed arcs, bowed so they do not hide the trie edges, with an
+    arrowhead short of the suffix they point to; returns where the arrowheads are."""
+    xs, ys, heads_x, heads_y = [], [], [], []
+    for node, target in view.failures:
+        (ax, ay), (bx, by) = pos[node], pos[target]
+        mx, my = (ax + bx) / 2, (ay + by) / 2
+        dx, dy = bx - ax, by - ay
+        length = math.hypot(dx, dy) or 1.0
+        bend = 0.18 * length
+        cx, cy = mx - dy / length * bend, my + dx / length * bend   # control point off the chord
+        def at(t: float) -> tuple[float, float]:   # the quadratic Bezier curve at t
+            return ((1 - t) ** 2 * ax + 2 * (1 - t) * t * cx + t ** 2 * bx,
+                    (1 - t) ** 2 * ay + 2 * (1 - t) * t * cy + t ** 2 * by)
+        for k in range(13):
+            x, y = at(k / 12)
+            xs.append(x)
+            ys.append(y)
+        xs.append(None)
+        ys.append(None)
+        for t in (0.72, 0.8):   # the arrowhead short of the node, pointing along the curve
+            x, y = at(t)
+            heads_x.append(x)
+            heads_y.append(y)
+        heads_x.append(None)
+        heads_y.append(None)
+    if not xs:
+        return []
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=palette.MUTED, width=1.3, dash="dash"),
+                             hoverinfo="skip", name="failure link (→ longest suffix)"))
+    fig.add_trace(go.Scatter(x=heads_x, y=heads_y, mode="markers", hoverinfo="skip", showlegend=False,
+                             marker=dict(symbol="arrow", size=[0, 10, 0] * len(view.failures),
+                                         angleref="previous", color=palette.MUTED)))
+    return [(x, y) for x, y in zip(heads_x[1::3], heads_y[1::3])]
+
+
+def _note(text: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=14, color=palette.MUTED))
+    fig.update_layout(height=200, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor=palette.PAPER,
+                      paper_bgcolor=palette.PAPER, xaxis=dict(visible=False), yaxis=dict(visible=False))
+    return fig

@@ -1,0 +1,76 @@
+"""The race replays measured times: every token of the run appears at the engine
+seconds its step had reached, every token of plain decoding at its own measured
+timeline, and the finish times shown are those measurements."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from components.race_handlers import NOT_FINISHED, RaceHandlers
+from components.race_view import Lane, race_figure, race_html, race_lanes
+from components.session import Session
+from racer import measure
+from racer.settings import Settings
+from tests.tiny import repetitive_prompt, target, tiny_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def delays(page: str, cls: str) -> list[float]:
+    return [float(d) for d in re.findall(rf'class="{cls}[^"]*" style="animation-delay:([0-9.]+)s', page)]
+
+
+def finished_session(drafter: str = "racer", measure_speedup: bool = True) -> Session:
+    tm = target(tiny_model("llama", 0))
+    session = Session()
+    session.settings = Settings(drafter=drafter, max_new_tokens=30, adaptive_budget=False)
+    session.measure = measure_speedup
+    session.start(tm, "tiny prompt", repetitive_prompt(0))
+    while not session.finished:
+        session.step(lambda t: f"<{t}>")
+    return session
+
+
+@pytest.mark.parametrize("measured", [True, False])
+def test_the_replay_times_are_the_measured_times(measured):
+    session = finished_session(measure_speedup=measured)
+    tm = target(tiny_model("llama", 0))
+    page, fig, status = RaceHandlers(tm).on_race(session)
+    assert "Replay of measured times" in page and status.startswith("✓")
+    run_times = measure.timeline_of(session.records)   # the engine's own step timings
+    tokens = len(session.marks)
+    assert delays(page, "race-tok race-") == pytest.approx(run_times, abs=5e-4)
+    plain = delays(page, "race-tok")[tokens:]   # the plain lane comes second
+    if measured:   # the very timeline the run's speedups were measured against
+        assert plain == pytest.approx(session.baseline.timeline[:tokens], abs=5e-4)
+    assert len(plain) == tokens and plain == sorted(plain) and plain[0] > 0
+    finishes = [float(t) for t in re.findall(r"in <b>([0-9.]+) s</b> \(measured\)", page)]
+    assert finishes == pytest.approx([run_times[-1], plain[-1]], abs=6e-3)   # shown to 2 decimals
+    # the chart is the same race
+    lines = [t for t in fig.data if t.mode == "lines"]
+    assert list(lines[0].x[1:]) == pytest.approx(run_times) and list(lines[1].x[1:]) == pytest.approx(plain, abs=5e-4)
+
+
+def test_a_run_that_is_not_finished_is_not_raced():
+    tm = target(tiny_model("llama", 0))
+    session = Session()
+    session.start(tm, "tiny prompt", repetitive_prompt(0))
+    session.step(lambda t: f"<{t}>")
+    page, fig, status = RaceHandlers(tm).on_race(session)
+    assert NOT_FINISHED in status
+
+
+def test_lanes_and_html_by_hand():
+    from components.charts import StepStat
+    from components.text_view import TokenMark
+    marks = [TokenMark(1, "A", "bonus", 0), TokenMark(2, " b", "retrieval", 1), TokenMark(3, "<c>", "bonus", 1)]
+    stats = [StepStat(0, 1, 1, 1, 0.25, None), StepStat(1, 2, 3, 2, 0.5, 1.5)]
+    run, plain = race_lanes(marks, stats, "racer", [0.2, 0.45, 0.7, 0.9])
+    assert run.times == (0.25, 0.5, 0.5) and plain.times == (0.2, 0.45, 0.7)   # plain: as many tokens as the run
+    assert plain.texts == run.texts and run.finish_s == 0.5
+    page = race_html(run, plain, replay=3)
+    assert 'data-replay="3"' in page and "&lt;c&gt;" in page and "<c>" not in page
+    assert "RACER finished first, 1.40× as fast as plain decoding" in page
+    assert race_html(Lane("racer", (), (), ()), plain).count("Nothing to race") == 1
+    assert len(race_figure(run, plain).data) == 4
