@@ -112,6 +112,15 @@ class LiveBaseline:
             self.cache.put(self.key, self.timeline)
         self.finished = self._gen.finished and len(self._own) >= len(self.timeline)
 
+    def release(self) -> None:
+        """Lets go of the plain run's KV cache (``Generation.release``); a later ``cover``
+        rebuilds it, untimed, and goes on timing from where it stopped."""
+        if self._gen is not None:
+            self._gen.release()
+
+    def held_bytes(self) -> int:
+        return self._gen.held_bytes() if self._gen is not None else 0
+
     def speedup(self, tokens: int, seconds: float) -> float | None:
         return speedup_at(self.timeline, tokens, seconds)
 

@@ -35,6 +35,11 @@ from .settings import Settings
 from .tree import BOTH, LOGITS, RETRIEVAL, DraftTree, TreeBuilder, root_only
 
 
+# One automaton node's memory: the node, its entry in its parent's children and its LRU
+# entry (measured with tracemalloc: 412-429 bytes at windows 4-32).
+AUTOMATON_NODE_BYTES = 430
+
+
 class Drafter:
     """Interface, and the plain drafter's behaviour: propose the root alone."""
 
@@ -55,6 +60,10 @@ class Drafter:
 
     def reconfigure(self, settings: Settings, context: Sequence[int]) -> None:
         """Settings changed between steps; ``context`` is everything in the KV cache."""
+
+    def held_bytes(self) -> int:
+        """About how much memory its state holds (what a server weighs to free)."""
+        return 0
 
 
 class PlainDrafter(Drafter):
@@ -145,6 +154,10 @@ class RacerDrafter(Drafter):
             return [(c, self.calibration.estimate(c.evidence)) for c in found.values()]
 
         return grow(root, borders, budget, settings.depth, expand), view
+
+    def held_bytes(self) -> int:
+        nodes = self.automaton.node_count if self.automaton is not None else 0
+        return (self.cache.nbytes if self.cache is not None else 0) + AUTOMATON_NODE_BYTES * nodes
 
     def observe(self, tree, top, accepted) -> None:
         if self.cache is not None:
