@@ -8,6 +8,7 @@ state of unfinished runs (KV caches, drafter state) and the step histories.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 import weakref
@@ -35,6 +36,20 @@ HISTORY_BUDGET = 256 << 20   # the step records of all sessions together (``reco
 # A step record's memory, measured with tracemalloc over runs with trees of 16 to 256
 # nodes: about 8 KiB, plus 400 bytes per tree node.
 RECORD_BYTES, NODE_BYTES = 8 << 10, 400
+
+
+def _heap_trimmer():
+    """glibc's malloc_trim, or nothing elsewhere. Freed memory stays resident in glibc's
+    arenas (one per server thread) until trimmed: without it the app's resident memory
+    after runs end is ~200 MiB above what it uses (measured after 75 short sessions)."""
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: trim(0)
+
+
+give_back_freed_memory = _heap_trimmer()   # ~10 ms
 
 
 def record_bytes(record: StepRecord) -> int:
@@ -93,12 +108,16 @@ class Keeper:
         everyone = self.sessions()
         others = [s for s in everyone if s is not session]
         engine = sum(s.engine_held for s in everyone)
+        parked = 0
         for other in others:
             if engine <= self.engine_budget:
                 break
             freed = other.park()
             engine -= freed
-            self.parked += freed > 0
+            parked += freed > 0
+        if parked:
+            self.parked += parked
+            give_back_freed_memory()
         history = sum(s.history_held for s in everyone)
         for other in others:
             if history <= self.history_budget:
@@ -180,6 +199,7 @@ class Session:
     def close(self) -> None:
         """Gradio drops the session (its time to live is over): free everything now."""
         self.reset()
+        give_back_freed_memory()
 
     def park(self) -> int:
         """Frees the engine state of this session's run unless it is stepping right now
@@ -264,6 +284,8 @@ class Session:
             self.records.append(record)
             self.history_held += record_bytes(record)
             self.marks.extend(marks_of(record, token_text))
+        if gen.finished:
+            give_back_freed_memory()
         self.keeper.used(self)
         return record
 
