@@ -270,7 +270,7 @@ class Session:
             if gen.finished:  # it never steps again: free its KV caches and drafter state now
                 gen.release()
                 if baseline is not None:
-                    baseline.release()
+                    baseline.close()
             self.engine_held = gen.held_bytes() + (baseline.held_bytes() if baseline is not None else 0)
             prev = self.stats[-1] if self.stats else None
             engine_s = (prev.engine_s if prev else 0.0) + record.timings.total_s

@@ -238,14 +238,14 @@ def test_memory_after_100_sessions_is_within_300_mib_of_after_10(app_url, monkey
     them in this process, so its resident memory is read here. Gradio still holds all
     of them at the end; what bounds the memory is that a finished run holds no engine
     state and the abandoned ones are parked beyond the engine budget (lowered here to
-    128 MiB so that 25 abandoned runs go over it). Before the fix this grew ~10 MiB a
+    64 MiB so that 25 abandoned runs go over it). Before the fix this grew ~10 MiB a
     session (+960 MiB from session 10 to 100); after it, +100 MiB, most of it from the
     long example prompts' first prefills."""
     from gradio_client import Client
 
     import app
     from components.session import KEEPER
-    monkeypatch.setattr(KEEPER, "engine_budget", 128 << 20)
+    monkeypatch.setattr(KEEPER, "engine_budget", 64 << 20)
     parked = KEEPER.parked
     client = Client(app_url, verbose=False)
     rss = {}
@@ -258,8 +258,10 @@ def test_memory_after_100_sessions_is_within_300_mib_of_after_10(app_url, monkey
             client.predict(prompt, **controls(max_new_tokens=8, measure=True), api_name="/step")
         if i in (10, SESSIONS):
             rss[i] = settled_rss_mib()
+    engine, history = KEEPER.totals()
     print(f"{SESSIONS} sessions in {time.perf_counter() - start:.0f} s; resident memory after 10: "
-          f"{rss[10]:.0f} MiB, after {SESSIONS}: {rss[SESSIONS]:.0f} MiB")  # -rP shows it
+          f"{rss[10]:.0f} MiB, after {SESSIONS}: {rss[SESSIONS]:.0f} MiB; runs parked: {KEEPER.parked - parked}; "
+          f"engine state {engine / 2**20:.0f} MiB, histories {history / 2**20:.1f} MiB")  # -rP shows it
     assert len(app.demo.state_holder.session_data) >= SESSIONS  # none was dropped by Gradio
     assert KEEPER.parked > parked and KEEPER.totals()[0] <= KEEPER.engine_budget
     assert rss[SESSIONS] - rss[10] < 300, rss
