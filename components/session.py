@@ -28,14 +28,16 @@ from .tokens import TokenText
 log = logging.getLogger(__name__)
 
 HISTORY_CAP = 2000     # full step records kept per session (numbers for the charts: all steps)
-# The KV caches and drafter state of all unfinished runs together. SmolLM2-135M holds
-# 45 KiB per context token (twice with the plain run measured alongside) and a 3.4 MiB
-# logits cache, so a class of 30 runs of 500-token prompts fits in about 0.7 GiB.
-ENGINE_BUDGET = 1 << 30
+# The KV caches and drafter state of all unfinished runs together. A SmolLM2-135M run
+# holds 45 KiB per context token, twice with the plain run measured alongside, and a
+# 3.4 MiB logits cache: ~20 MiB for the example prompts (160 tokens on average), ~50
+# MiB for a 500-token prompt, so a class of 30 such runs fits. Beyond it runs are parked
+# and rebuilt, which costs a prefill at each step when all of them keep stepping.
+ENGINE_BUDGET = 2 << 30
 HISTORY_BUDGET = 256 << 20   # the step records of all sessions together (``record_bytes``)
-# A step record's memory, measured with tracemalloc over runs with trees of 16 to 256
-# nodes: about 8 KiB, plus 400 bytes per tree node.
-RECORD_BYTES, NODE_BYTES = 8 << 10, 400
+# A step record's memory, measured with tracemalloc (what deleting the records of runs
+# with budgets of 1 to 256 nodes freed): 1-2 KiB, plus about 300 bytes per tree node.
+RECORD_BYTES, NODE_BYTES = 2 << 10, 320
 
 
 def _heap_trimmer():
@@ -53,7 +55,8 @@ give_back_freed_memory = _heap_trimmer()   # ~10 ms
 
 
 def record_bytes(record: StepRecord) -> int:
-    """Estimated memory of one step record: the prefill 8 KiB, a 16-node step 14.4 KiB."""
+    """Estimated memory of one step record (a little over): the prefill 2 KiB, a 16-node
+    step 7 KiB."""
     return RECORD_BYTES + NODE_BYTES * (len(record.tree) if record.tree is not None else 0)
 
 
@@ -154,7 +157,7 @@ class Session:
         self.engine_held = 0                 # bytes of KV caches and drafter state (``Keeper``)
         self.history_held = 0                # estimated bytes of ``records``
         self._lock = threading.Lock()
-        self._stepping = threading.Lock()    # held while the engine steps; parking waits for none
+        self._stepping = threading.Lock()    # held while the engine steps; ``park`` skips it then
 
     def __deepcopy__(self, memo) -> "Session":
         return Session(self.keeper)

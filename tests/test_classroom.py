@@ -180,16 +180,18 @@ def test_a_classroom_of_30_sessions_stepping_at_once_each_get_their_exact_output
     only takes longer."""
     from gradio_client import Client
 
+    from components.session import KEEPER
     prompts = examples(CLASS)
     with ThreadPoolExecutor(8) as pool:
         clients = list(pool.map(lambda _: Client(app_url, verbose=False), prompts))
-    open_runs, most_open = set(), 0
+    open_runs, most_open, most_held = set(), 0, 0
 
     def lesson(i: int) -> dict:
-        nonlocal most_open
+        nonlocal most_open, most_held
         for _ in range(CLASS_TOKENS):  # every step emits a token at least
             status = clients[i].predict(prompts[i], **controls(max_new_tokens=CLASS_TOKENS, measure=True),
                                         api_name="/step")[-1]
+            most_held = max(most_held, KEEPER.totals()[0])
             if "Finished" in status:
                 open_runs.discard(i)
                 return exported(clients[i])
@@ -201,7 +203,8 @@ def test_a_classroom_of_30_sessions_stepping_at_once_each_get_their_exact_output
     with ThreadPoolExecutor(CLASS) as pool:
         traces = list(pool.map(lesson, range(CLASS)))
     print(f"{CLASS} sessions of {CLASS_TOKENS} tokens stepped at once in {time.perf_counter() - start:.0f} s; "
-          f"at most {most_open} runs under way together")  # -rP shows it
+          f"at most {most_open} runs under way together, holding at most {most_held / 2**20:.0f} MiB of "
+          "engine state")  # -rP shows it
     assert most_open >= CLASS // 2  # they really were under way together
     references = {p: plain_greedy_ids(p, CLASS_TOKENS) for p in set(prompts)}
     for prompt, trace in zip(prompts, traces):
