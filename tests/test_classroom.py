@@ -236,14 +236,14 @@ def settled_rss_mib() -> float:
 @pytest.mark.real_model
 def test_memory_after_100_sessions_is_within_300_mib_of_after_10(app_url, monkeypatch):
     """100 sessions one after another, the examples cycled (their first 300 characters:
-    the two longest take 20x longer to prefill than the rest), speedup measured: three
+    the two longest take over 10x longer to prefill than most), speedup measured: three
     of four run to the end, every fourth takes one step and is abandoned. The app serves
     them in this process, so its resident memory is read here. Gradio still holds all
     of them at the end; what bounds the memory is that a finished run holds no engine
     state and the abandoned ones are parked beyond the engine budget (lowered here to
-    64 MiB so that 25 abandoned runs go over it). Before the fix this grew ~10 MiB a
-    session (+960 MiB from session 10 to 100); after it, +100 MiB, most of it from the
-    long example prompts' first prefills."""
+    64 MiB so that 25 abandoned runs go over it). Measured: +53 and +144 MiB in two
+    runs, up to 61 MiB of it the abandoned runs' state within the budget; before the fix
+    every session kept its run's KV caches, logits cache and automaton: +500 MiB."""
     from gradio_client import Client
 
     import app
