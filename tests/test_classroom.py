@@ -110,7 +110,7 @@ def test_the_keeper_parks_the_least_recently_used_runs_beyond_its_budget(one_thr
         step_until_finished(session)
     for session, prompt in zip(sessions, prompts):
         assert session.output_ids() == hf_greedy(tiny.model, prompt, NEW)
-        assert session.baseline.timeline  # the plain run was rebuilt too, and timed on
+        assert len(session.baseline.timeline) >= NEW  # the plain run was rebuilt too, and timed on
     assert keeper.totals()[0] == 0
 
 
