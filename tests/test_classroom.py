@@ -212,6 +212,24 @@ def test_a_classroom_of_30_sessions_stepping_at_once_each_get_their_exact_output
         assert trace["output_ids"] == references[prompt], prompt[:60]
 
 
+@pytest.mark.real_model
+def test_a_run_of_the_real_model_parked_after_every_step_keeps_its_tokens():
+    """Each rebuild prefills the whole text in one forward; in float32 that must still
+    lead to plain greedy decoding's tokens (the prompt itself is prefilled that way)."""
+    import app
+    from racer.loading import prompt_ids
+    prompt = examples(3)[2]  # the packing list: retrieval and the logits cache both draft
+    session = Session(Keeper())
+    session.apply(Settings(max_new_tokens=24))
+    session.start(app.TARGET, prompt, prompt_ids(app.TARGET.tokenizer, prompt))
+    parked = 0
+    while not session.finished:
+        session.step(app.token_text)
+        parked += session.park() > 0
+    assert parked >= 3 and session.engine_held == 0
+    assert session.output_ids() == plain_greedy_ids(prompt, 24)
+
+
 # -- memory after many sessions -------------------------------------------------------------
 
 SESSIONS = 100
