@@ -112,12 +112,26 @@ class LiveBaseline:
             self.cache.put(self.key, self.timeline)
         self.finished = self._gen.finished and len(self._own) >= len(self.timeline)
 
+    def release(self) -> None:
+        """Lets go of the plain run's KV cache (``Generation.release``); a later ``cover``
+        rebuilds it, untimed, and goes on timing from where it stopped."""
+        if self._gen is not None:
+            self._gen.release()
+
+    def close(self) -> None:
+        """The run it measures has ended: the plain run goes, its timeline stays."""
+        self._gen = None
+        self.finished = True
+
+    def held_bytes(self) -> int:
+        return self._gen.held_bytes() if self._gen is not None else 0
+
     def speedup(self, tokens: int, seconds: float) -> float | None:
         return speedup_at(self.timeline, tokens, seconds)
 
     def provenance(self, tokens: int) -> str:
         """Where the plain timing for ``tokens`` tokens came from, in words."""
-        if self._gen is None and tokens <= self.cached:
+        if not self._own and tokens <= self.cached:
             when = "under a minute" if self.age_s < 60 else f"{self.age_s / 60:.0f} min"
             return f"plain run reused from {when} ago"
         return "plain run timed alongside"

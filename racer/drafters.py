@@ -36,6 +36,11 @@ from .settings import Settings
 from .tree import BOTH, LOGITS, RETRIEVAL, DraftTree, TreeBuilder, root_only
 
 
+# One automaton node's memory: the node, its entry in its parent's children and its LRU
+# entry (measured with tracemalloc: 412-429 bytes at windows 4-32).
+AUTOMATON_NODE_BYTES = 430
+
+
 class Drafter:
     """Interface, and the plain drafter's behaviour: propose the root alone."""
 
@@ -61,6 +66,10 @@ class Drafter:
 
     def reconfigure(self, settings: Settings, context: Sequence[int]) -> None:
         """Settings changed between steps; ``context`` is everything in the KV cache."""
+
+    def held_bytes(self) -> int:
+        """About how much memory its state holds (what a server weighs to free)."""
+        return 0
 
 
 class PlainDrafter(Drafter):
@@ -167,6 +176,10 @@ class RacerDrafter(Drafter):
         drafted = [[tree.tokens[j] for j in tree.path_to(i)[1:]] for i in range(1, len(tree))
                    if tree.sources[i] in (RETRIEVAL, BOTH)]
         return replace(view, trie=self.automaton.view(tree.root, drafted))
+
+    def held_bytes(self) -> int:
+        nodes = self.automaton.node_count if self.automaton is not None else 0
+        return (self.cache.nbytes if self.cache is not None else 0) + AUTOMATON_NODE_BYTES * nodes
 
     def observe(self, tree, top, accepted) -> None:
         if self.cache is not None:

@@ -40,7 +40,7 @@ class Generation:
         self.target = target
         self.prompt_ids = list(prompt_ids)
         self.settings = settings
-        self.drafter = drafter or make_drafter(settings.drafter, target.vocab_size)
+        self.drafter: Drafter | None = drafter or make_drafter(settings.drafter, target.vocab_size)
         self.output: list[int] = []       # generated tokens, root of the next step included
         self.context: list[int] = []      # tokens whose KV entries are in the cache
         self.cache = None
@@ -64,6 +64,8 @@ class Generation:
         if self.forwards == 0:
             record = self._prefill()
         else:
+            if self.cache is None:  # released while idle
+                self._rebuild()
             changed = settings_change(self._applied, self.settings)
             if self.settings != self._applied:
                 if self.settings.drafter != self.drafter.name:
@@ -75,6 +77,27 @@ class Generation:
         if self.finished:  # it never steps again: let the KV cache's memory go now
             self.cache = None
         return record
+
+    def release(self) -> None:
+        """Lets go of the KV cache and the drafter's state, the memory a run holds between
+        steps: a server frees it when a run sits idle, and a finished run needs neither.
+
+        The next step rebuilds both from the context: the KV cache in one prefill forward
+        (untimed: memory housekeeping, not decoding), the drafter from the whole context
+        as after a drafter switch. Its drafts can then differ from those of a run never
+        released; the tokens do not (acceptance is lossless). A drafter passed in to
+        keep its state across generations is dropped too.
+        """
+        if self.forwards == 0:
+            return  # nothing built yet
+        self.cache = None
+        self.drafter = None
+        if self.finished:
+            self._tops = []
+
+    def held_bytes(self) -> int:
+        """About how much memory ``release`` would free."""
+        return self.target.cache_bytes(self.cache) + (self.drafter.held_bytes() if self.drafter else 0)
 
     # -- stages ---------------------------------------------------------------
 
@@ -137,6 +160,13 @@ class Generation:
             explored=self._explored, changed=changed)
 
     # -- helpers --------------------------------------------------------------
+
+    def _rebuild(self) -> None:
+        """After ``release``: the KV cache of the context, and the drafter."""
+        self.cache = self.target.new_cache()
+        self.target.prefill(self.context, self.cache, top_k=1)
+        self._switch_drafter()
+        self._applied = self.settings
 
     def _switch_drafter(self) -> None:
         """Builds the newly chosen drafter from the context so far, as if it had

@@ -65,6 +65,11 @@ class LogitsCache:
     def width(self) -> int:
         return self._rows.shape[1]
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes its arrays hold (vocab 49152, width 8 -> 3.4 MiB, the stamps included)."""
+        return sum(a.nbytes for a in (self._rows, self._probs, self._seen, self._written))
+
     def ensure_width(self, width: int) -> None:
         """Grows the rows when a wider tree is asked for; narrower asks just read fewer."""
         if width > self.width:

@@ -71,6 +71,15 @@ class TargetModel:
     def new_cache(self) -> DynamicCache:
         return DynamicCache(config=self.model.config)
 
+    @staticmethod
+    def cache_bytes(cache: DynamicCache | None) -> int:
+        """Bytes a KV cache's tensors hold (SmolLM2-135M in float32: 45 KiB per token). A
+        cache cropped after a tree keeps its storage until it next grows, so this counts it."""
+        if cache is None:
+            return 0
+        tensors = [getattr(layer, name, None) for layer in cache.layers for name in ("keys", "values")]
+        return sum(t.untyped_storage().nbytes() for t in tensors if isinstance(t, torch.Tensor))
+
     @torch.inference_mode()
     def prefill(self, ids: list[int], cache: DynamicCache, top_k: int) -> tuple[torch.Tensor, TopK]:
         """Runs the prompt; returns (last logits (V,), the top-k at every prompt token (n, k))."""
