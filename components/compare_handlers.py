@@ -4,12 +4,15 @@ and a note on losslessness. Stop is the Explore tab's (the same ``Session`` flag
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import gradio as gr
 
 from racer import UserError
-from racer.compare import DrafterResult, run_drafters, run_order
+from racer.compare import Divergence, DrafterResult, first_divergence, run_drafters, run_order
 from racer.drafters import drafter_names
 from racer.model import TargetModel
+from racer.precision import exact_by_default
 from racer.settings import Settings
 
 from .charts import compare_figure
@@ -17,7 +20,7 @@ from .controls import COMPARE_TOKENS, number, read_controls
 from .handlers import prompt_with_note
 from .messages import adjusted, count, error_message, join, status_line
 from .session import Session
-from .tokens import drafter_label
+from .tokens import drafter_label, quoted
 
 TABLE_HEADERS = ["drafter", "tokens", "forwards", "MAT", "engine s", "tokens/s", "speedup ×",
                  "mean tokens/forward"]
@@ -32,18 +35,32 @@ def table_rows(results: list[DrafterResult]) -> list[list]:
             for r in results]
 
 
-def lossless_note(results: list[DrafterResult], settings: Settings) -> str:
+def lossless_note(results: list[DrafterResult], settings: Settings, divergence: Divergence | None = None,
+                  exact: bool = True, token: Callable[[int], str] = str) -> str:
+    """The note under the comparison: same text, or where and why the texts part.
+    ``exact``: the model runs at a precision whose tree verify is bit-exact here."""
     if len(results) < 2:
         return ""
-    same = len({r.text for r in results}) == 1
-    if settings.greedy:
+    if not settings.greedy:
+        return ("Sampling (temperature > 0): each drafter's output is a sample from the model's own "
+                "distribution with the same seed, so texts may differ; speedups compare the first "
+                "tokens both runs produced.")
+    if len({r.text for r in results}) == 1:
         return ("✓ **Lossless:** with greedy decoding every drafter produced exactly the same text; "
-                "they differ only in how many forwards it took." if same else
-                "⚠ **The outputs differ** under greedy decoding. That should not happen; please "
-                "export a trace and report it.")
-    return ("Sampling (temperature > 0): each drafter's output is a sample from the model's own "
-            "distribution with the same seed, so texts may differ; speedups compare the first "
-            "tokens both runs produced.")
+                "they differ only in how many forwards it took.")
+    where = "" if divergence is None else (
+        f" They first part at generated token {divergence.position + 1}: "
+        f"{drafter_label(divergence.reference)} wrote {quoted(token(divergence.ours))} "
+        f"(logit {divergence.logit_ours:.4f}), {drafter_label(divergence.drafter)} wrote "
+        f"{quoted(token(divergence.theirs))} (logit {divergence.logit_theirs:.4f}), "
+        f"a gap of {divergence.gap:.4f}.")
+    if exact:
+        return ("⚠ **The outputs differ** under greedy decoding. That should not happen; please "
+                "export a trace and report it." + where)
+    return ("⚠ **Not bit-exact:** the model runs at a fast precision whose tree verify rounds "
+            "differently from one-token steps, so greedy outputs can part where two tokens are "
+            "nearly tied." + where + " A rounding near-tie, not a drafting error: at float32 the "
+            "outputs are the same.")
 
 
 class CompareHandlers:
@@ -105,4 +122,11 @@ class CompareHandlers:
             return
         done = f"Done: {count(len(results), 'drafter')}, {settings.max_new_tokens} new tokens at most."
         yield (status_line(done, "done"), table_rows(results), compare_figure(results),
-               lossless_note(results, settings))
+               self._note(ids, results, settings))
+
+    def _note(self, ids: list[int], results: list[DrafterResult], settings: Settings) -> str:
+        """The lossless note; where greedy outputs part, the model's logits there."""
+        parted = settings.greedy and len({r.text for r in results}) > 1
+        divergence = first_divergence(self.target, ids, results) if parted else None
+        return lossless_note(results, settings, divergence, exact=exact_by_default(self.target),
+                             token=lambda t: self.target.token_texts([t])[0])

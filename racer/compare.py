@@ -32,6 +32,7 @@ class DrafterResult:
     speedup: float | None
     accept_lengths: tuple[int, ...]   # tokens per verify forward (prefill left out)
     text: str
+    output_ids: tuple[int, ...] = ()
 
     @property
     def mat(self) -> float:
@@ -79,5 +80,43 @@ def run_drafters(target: TargetModel, prompt_ids: Sequence[int], settings: Setti
                 engine_s=mine[-1] if mine else 0.0,
                 speedup=measure.speedup_at(plain, t, mine[t - 1]) if t else None,
                 accept_lengths=tuple(len(r.emitted) for r in records if r.tree is not None),
-                text=target.decode(gen.output)))
+                text=target.decode(gen.output), output_ids=tuple(gen.output)))
     yield "", 0, [r for d in drafters for r in results if r.drafter == d]
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where a drafter's greedy output first parts from the reference's, and the
+    model's logits of the two tokens there."""
+    drafter: str
+    reference: str
+    position: int            # index into the generated tokens
+    ours: int                # the reference's token there
+    theirs: int              # the drafter's token there
+    logit_ours: float
+    logit_theirs: float
+
+    @property
+    def gap(self) -> float:
+        return abs(self.logit_ours - self.logit_theirs)
+
+
+def first_divergence(target: TargetModel, prompt_ids: Sequence[int],
+                     results: Sequence[DrafterResult]) -> Divergence | None:
+    """The earliest position where some result's tokens part from the first
+    result's (plain decoding's, by ``run_order``), with the two tokens' logits from
+    one forward over the prompt and the common text; None when no two outputs part
+    (an output that stops early, at EOS or a stop, does not part)."""
+    if len(results) < 2:
+        return None
+    ref, found = results[0], None
+    for r in results[1:]:
+        at = next((i for i, (a, b) in enumerate(zip(ref.output_ids, r.output_ids)) if a != b), None)
+        if at is not None and (found is None or at < found[1]):
+            found = (r, at)
+    if found is None:
+        return None
+    other, at = found
+    logits, _ = target.prefill(list(prompt_ids) + list(ref.output_ids[:at]), target.new_cache(), top_k=1)
+    a, b = ref.output_ids[at], other.output_ids[at]
+    return Divergence(other.drafter, ref.drafter, at, a, b, float(logits[a]), float(logits[b]))

@@ -115,12 +115,19 @@ def choose_auto(model, tokenizer, device: str, report: Callable[[str], None],
     return best
 
 
+def exact_by_default(target: TargetModel) -> bool:
+    """The precisions this project ships as exact: float32 (and float64) anywhere,
+    float16 on CUDA. Others are exact only where ``chain_agreement`` says so."""
+    return target.dtype in (torch.float32, torch.float64) or (
+        target.dtype == torch.float16 and target.device.type == "cuda")
+
+
 def precision_note(target: TargetModel, prompt_ids: Callable[[object, str], list[int]]) -> str:
     """What the page says about the precision. float32 (and float16 on CUDA) need no
     words; any other precision gets the chain check, and a sentence when it is not
     exact, since RACER's text may then part from plain decoding's."""
     name = str(target.dtype).removeprefix("torch.")
-    if name == "float32" or (name == "float16" and target.device.type == "cuda"):
+    if exact_by_default(target):
         return name
     agreement = chain_agreement(target, prompt_ids(target.tokenizer, CHECK_PROMPT))
     if agreement.exact:

@@ -83,3 +83,37 @@ def test_cost_table_shows_ratios_and_the_check():
                                       max_logit_diff=7e-5)}
     table = cost_table(rows, (1, 16, 64))
     assert "2.00" in table and "3.00" in table and "144/144" in table and "40/144" in table
+
+
+# -- the Compare tab's note where greedy outputs part ---------------------------------------
+
+def test_where_greedy_outputs_part_the_note_shows_the_position_and_both_logits():
+    """A precision that is not bit-exact can make a drafter's greedy text part from plain
+    decoding's; the Compare note names the first such position and the model's logits of
+    both tokens there, from one forward over the prompt and the common text."""
+    from components.compare_handlers import lossless_note
+    from racer.compare import DrafterResult, first_divergence
+    from racer.settings import Settings
+    t = target(tiny_model("llama", 3))
+    prompt = [1, 2, 3, 4]
+    plain = DrafterResult("plain", 5, 5, 1.0, 1.0, (1,) * 4, "a", output_ids=(7, 8, 9, 10, 11))
+    racer = DrafterResult("racer", 5, 3, 0.5, 2.0, (2, 2), "b", output_ids=(7, 8, 20, 21, 22))
+    same = DrafterResult("logits", 3, 2, 0.5, 2.0, (2,), "c", output_ids=(7, 8, 9))  # stops early: not parted
+    d = first_divergence(t, prompt, [plain, same, racer])
+    assert (d.drafter, d.reference, d.position, d.ours, d.theirs) == ("racer", "plain", 2, 9, 20)
+    logits, _ = t.prefill(prompt + [7, 8], t.new_cache(), top_k=1)
+    assert (d.logit_ours, d.logit_theirs) == (float(logits[9]), float(logits[20]))
+    assert first_divergence(t, prompt, [plain, same]) is None
+
+    note = lossless_note([plain, racer], Settings(), d, exact=False, token=lambda i: f"t{i}")
+    assert "Not bit-exact" in note and "generated token 3" in note
+    assert "“t9” (logit" in note and "“t20” (logit" in note and f"gap of {d.gap:.4f}" in note
+    # at an exact precision, a parting is a bug to report, still located
+    bug = lossless_note([plain, racer], Settings(), d, exact=True, token=str)
+    assert "should not happen" in bug and "generated token 3" in bug
+    assert "Lossless" in lossless_note([plain, plain], Settings(), None)
+
+
+def test_only_float32_and_cuda_float16_are_exact_by_default():
+    assert precision.exact_by_default(target(tiny_model("llama", 0, dtype=torch.float32)))
+    assert not precision.exact_by_default(target(tiny_model("llama", 0, dtype=torch.bfloat16)))
