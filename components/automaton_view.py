@@ -1,7 +1,7 @@
 """The retrieval automaton of one step as a graph: networkx holds the structure (the
 trie, its failure links) and walks it for the layout, Plotly draws it.
 
-It reads only the step record: ``record.automaton.trie`` (``racer.automaton.TrieView``,
+It reads only the step record: ``record.automaton.trie`` (``racer.trie_view.TrieView``,
 plain ints) and ``record.tree``. Drawn: the piece of the trie around the match, depth
 left to right (a column per string length); the matched path (the context's longest
 suffix that was followed by the root before, then the root) in bold; failure links
@@ -10,7 +10,7 @@ are left out); each node's count (how often its string occurred); the continuati
 retrieval drafted in their source's colour, the others hollow. A node whose upper
 path is left out hangs from a dotted line.
 
-Left out on purpose: the whole trie (up to 200,000 nodes); ``Automaton.view`` picks
+Left out on purpose: the whole trie (up to 200,000 nodes); ``racer.trie_view`` picks
 the nodes.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import networkx as nx
 import plotly.graph_objects as go
 
 from racer import palette
-from racer.automaton import TrieView
+from racer.trie_view import TrieView
 from racer.records import StepRecord
 from racer.tree import BOTH, RETRIEVAL
 
@@ -46,8 +46,9 @@ def trie_graph(view: TrieView) -> nx.MultiDiGraph:
     path) and "failure" (node -> its longest proper suffix in the trie).
 
     >>> from racer.automaton import Automaton
+    >>> from racer.trie_view import trie_view
     >>> a = Automaton(window=3, capacity=100); a.reset([1, 2, 3, 1, 2])
-    >>> g = trie_graph(a.view(3))
+    >>> g = trie_graph(trie_view(a, 3))
     >>> sorted(k for _, _, k in g.edges(data="kind"))[:3], g.nodes[0]["depth"]
     (['child', 'child', 'child'], 0)
     """
