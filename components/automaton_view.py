@@ -25,9 +25,9 @@ from racer.trie_view import TrieView
 from racer.records import StepRecord
 from racer.tree import BOTH, RETRIEVAL
 
+from .labels import FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, label_trace, legend_px, place_labels, visible_cut
 from .tokens import TokenText, colour, is_glyph, label, visible
-from .tree_view import (FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, PLOT_WIDTH_PX, label_trace, legend_px,
-                        place_labels, visible_cut)
+from .tree_layout import PLOT_WIDTH_PX
 
 ROW_PX = 44          # vertical room per node of the fullest column
 MIN_HEIGHT, MAX_HEIGHT = 280, 560

@@ -8,8 +8,8 @@ import json
 import networkx as nx
 
 from components.automaton_view import automaton_figure, drafted_sources, trie_graph, trie_layout
+from components.labels import legend_px
 from components.tokens import colour
-from components.tree_view import legend_px
 from racer.automaton import Automaton
 from racer.records import ACCEPTED, REJECTED, AutomatonView, StepRecord
 from racer.settings import Settings

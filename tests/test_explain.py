@@ -20,7 +20,8 @@ from components.charts import calibration_figure
 from components.session import Session
 from components.text_view import automaton_html, narration, outcome_html
 from components.tokens import quoter
-from components.tree_view import caption, drawn_nodes, node_hover, tree_figure
+from components.tree_layout import drawn_nodes
+from components.tree_view import caption, node_hover, tree_figure
 from racer import explain as ex
 from racer.calibration import Evidence, Reliability
 from racer.generate import Generation
