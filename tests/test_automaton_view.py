@@ -7,7 +7,8 @@ import json
 
 import networkx as nx
 
-from components.automaton_view import automaton_figure, drafted_sources, trie_graph, trie_layout
+from components.automaton_layout import drafted_sources, trie_graph, trie_layout
+from components.automaton_view import automaton_figure
 from components.labels import legend_px
 from components.tokens import colour
 from racer.automaton import Automaton
