@@ -31,7 +31,8 @@ from components.race_handlers import RaceHandlers
 from components.session import Session
 from components.text_view import automaton_html, generated_html, narration, outcome_html
 from components.tokens import colour, css_variables
-from components.tree_view import PLOT_WIDTH_PX, tree_figure
+from components.tree_layout import PLOT_WIDTH_PX
+from components.tree_view import tree_figure
 from components.tune_handlers import GRID_SETTINGS, SOURCES, TuneHandlers, TuneState, source_visibility
 from components.tune_view import TABLE_HEADERS, heatmap_figure
 from racer.bench_data import TASKS
@@ -162,7 +163,7 @@ with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
                                 example_labels=[f"{e['category']}: {e['prompt'][:60]}…" for e in EXAMPLES],
                                 examples_per_page=8,
                                 label="Example prompts: retrieval show-offs, then one per Spec-Bench category")
-                # the tree's labels are placed for a plot at least PLOT_WIDTH_PX wide (tree_view)
+                # the tree's labels are placed for a plot at least PLOT_WIDTH_PX wide (tree_layout)
                 with gr.Column(scale=8, min_width=PLOT_WIDTH_PX + 40, elem_id="step-view"):
                     status = gr.Markdown(
                         "" if TARGET is not None else f"⚠ No model is loaded: {MODEL_NOTE} {MODEL_FIX}",

@@ -1,7 +1,8 @@
 """The retrieval automaton of one step as a graph: networkx holds the structure (the
-trie, its failure links) and walks it for the layout, Plotly draws it.
+trie, its failure links) and walks it for the layout (``components.automaton_layout``),
+Plotly draws it.
 
-It reads only the step record: ``record.automaton.trie`` (``racer.automaton.TrieView``,
+It reads only the step record: ``record.automaton.trie`` (``racer.trie_view.TrieView``,
 plain ints) and ``record.tree``. Drawn: the piece of the trie around the match, depth
 left to right (a column per string length); the matched path (the context's longest
 suffix that was followed by the root before, then the root) in bold; failure links
@@ -10,24 +11,26 @@ are left out); each node's count (how often its string occurred); the continuati
 retrieval drafted in their source's colour, the others hollow. A node whose upper
 path is left out hangs from a dotted line.
 
-Left out on purpose: the whole trie (up to 200,000 nodes); ``Automaton.view`` picks
+Left out on purpose: the whole trie (up to 200,000 nodes); ``racer.trie_view`` picks
 the nodes.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import networkx as nx
 import plotly.graph_objects as go
 
 from racer import palette
-from racer.automaton import TrieView
 from racer.records import StepRecord
-from racer.tree import BOTH, RETRIEVAL
+from racer.tree import RETRIEVAL
+from racer.trie_view import TrieView
 
+from .automaton_layout import drafted_sources, trie_graph, trie_layout
+from .labels import FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, label_trace, legend_px, place_labels, visible_cut
 from .tokens import TokenText, colour, is_glyph, label, visible
-from .tree_view import (FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, PLOT_WIDTH_PX, label_trace, legend_px,
-                        place_labels, visible_cut)
+from .tree_layout import PLOT_WIDTH_PX
 
 ROW_PX = 44          # vertical room per node of the fullest column
 MIN_HEIGHT, MAX_HEIGHT = 280, 560
@@ -40,91 +43,6 @@ ROLES = ("trie root", "border: the root after a match", "matched context", "draf
          "drafted by both sources", "state: the context's end", "context suffix", "other continuation")
 
 
-def trie_graph(view: TrieView) -> nx.MultiDiGraph:
-    """The view as a graph: node attributes token, count, depth; edges of kind
-    "child" (parent -> child), "elided" (trie root -> a node shown without its upper
-    path) and "failure" (node -> its longest proper suffix in the trie).
-
-    >>> from racer.automaton import Automaton
-    >>> a = Automaton(window=3, capacity=100); a.reset([1, 2, 3, 1, 2])
-    >>> g = trie_graph(a.view(3))
-    >>> sorted(k for _, _, k in g.edges(data="kind"))[:3], g.nodes[0]["depth"]
-    (['child', 'child', 'child'], 0)
-    """
-    g = nx.MultiDiGraph()
-    for i in range(len(view)):
-        g.add_node(i, token=view.tokens[i], count=view.counts[i], depth=view.depths[i])
-    for i, p in enumerate(view.parents):
-        if i == 0:
-            continue
-        g.add_edge(p if p >= 0 else 0, i, kind="child" if p >= 0 else "elided")
-    for node, target in view.failures:
-        g.add_edge(node, target, kind="failure")
-    return g
-
-
-def trie_layout(g: nx.MultiDiGraph, first: list[int]) -> dict[int, tuple[int, int]]:
-    """(column, row) per node: the column is the string's length; rows come from a
-    depth-first walk of networkx (children of the matched path ``first`` first):
-    each leaf takes the next row, a parent its first child's. A node shown without its
-    upper path starts a piece of its own, put in the first rows where its cells are
-    free, so the context's suffixes (one node each, at different depths) share a row.
-
-    (``nx.multipartite_layout`` centres each column on its own, which crossed the edges.)
-    """
-    tree = nx.DiGraph((u, v) for u, v, kind in g.edges(data="kind") if kind == "child")
-    tree.add_nodes_from(g.nodes)
-    depth = nx.get_node_attributes(g, "depth")
-    lead = set(first)
-
-    def children(nodes):
-        return sorted(nodes, key=lambda k: (k not in lead, k))
-
-    pieces = [0] + [n for n in sorted(g.nodes) if n and tree.in_degree(n) == 0]
-    taken: set[tuple[int, int]] = set()
-    out: dict[int, tuple[int, int]] = {}
-    for top in pieces:
-        rows: dict[int, int] = {}
-        leaves = 0
-        for node in nx.dfs_postorder_nodes(tree, top, sort_neighbors=children):
-            kids = children(tree.successors(node))
-            if kids:
-                rows[node] = rows[kids[0]]
-            else:
-                rows[node] = leaves
-                leaves += 1
-        shift = 0
-        while any((depth[n], r + shift) in taken for n, r in rows.items()):
-            shift += 1
-        for n, r in rows.items():
-            out[n] = (depth[n], r + shift)
-            taken.add(out[n])
-    return out
-
-
-def drafted_sources(view: TrieView, record: StepRecord) -> dict[int, str]:
-    """View node -> the source of the draft-tree node it stands for: a node below a
-    border whose tokens after the border spell a retrieval (or both) node's path."""
-    tree = record.tree
-    if tree is None:
-        return {}
-    wanted: dict[tuple[int, ...], str] = {}
-    for i in range(1, len(tree)):
-        if tree.sources[i] in (RETRIEVAL, BOTH):
-            wanted[tuple(tree.tokens[j] for j in tree.path_to(i)[1:])] = tree.sources[i]
-    borders = set(view.borders)
-    found = {}
-    for node in range(len(view)):
-        tokens, up = [], node
-        while up >= 0 and up not in borders:
-            tokens.append(view.tokens[up])
-            up = view.parents[up]
-        if up >= 0 and tokens:
-            source = wanted.get(tuple(reversed(tokens)))
-            if source:
-                found[node] = source
-    return found
-
 
 def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
     """The trie around this step's match (a short note when there is none)."""
@@ -132,11 +50,7 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
         return _note("No step yet: the automaton appears once a step has drafted.")
     view = record.automaton.trie
     if view is None:
-        why = ("the prefill drafts nothing" if record.tree is None else
-               f"the {record.settings.drafter} drafter does not use the automaton"
-               if record.settings.drafter not in ("racer", "retrieval") else
-               "nothing was drafted this step (a budget of one node, or depth 0)")
-        return _note(f"No automaton view for this step: {why}.")
+        return _note(f"No automaton view for this step: {_why_no_view(record)}.")
     g = trie_graph(view)
     matched = view.path_to(view.borders[0]) if view.borders else []
     pos = {n: (float(c), -float(r)) for n, (c, r) in trie_layout(g, matched).items()}
@@ -146,19 +60,7 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
     role = {n: _role(n, view, on_path, drafted) for n in nodes}
     entries = len({r[0] for r in role.values()}) + (len(matched) > 1) + bool(view.failures) + \
         any(p < 0 for p in view.parents[1:])
-    margin = dict(MARGIN, t=legend_px(entries))
-
-    rows = 1 - min(y for _, y in pos.values())
-    height = max(MIN_HEIGHT, min(MAX_HEIGHT, margin["t"] + margin["b"] + ROW_PX * (rows + 1)))
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    plot_h = height - margin["t"] - margin["b"]
-    # room in pixels around the outer nodes for their labels
-    sx = (PLOT_WIDTH_PX - 2 * SIDE_PX) / ((max(xs) - min(xs)) or 1.0)
-    sy = (plot_h - 2 * SIDE_PX) / ((max(ys) - min(ys)) or 1.0)
-    x0, x1 = min(xs) - SIDE_PX / sx, max(xs) + SIDE_PX / sx
-    y0, y1 = min(ys) - SIDE_PX / sy, max(ys) + SIDE_PX / sy
-    px = {n: ((x - x0) * sx, (y1 - y) * sy) for n, (x, y) in pos.items()}
+    canvas = _Canvas.fit(pos, legend_px(entries))
 
     fig = go.Figure()
     _edges(fig, g, pos, on_path, 1.0)
@@ -169,11 +71,74 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
     order = sorted(nodes, key=lambda n: (n not in on_path, n not in drafted, n not in view.borders, n))
     size = {n: NODE_PX + (3 if role[n][0] in ROLES[:2] else 0) for n in nodes}
     reach = {n: REACH.get(role[n][2], 1.0) * size[n] / 2 for n in nodes}   # how far each marker reaches
-    arrows = [((x - x0) * sx, (y1 - y) * sy) for x, y in heads]
-    labels = place_labels([px[n] for n in nodes], [reach[n] for n in nodes], texts, fonts, order,
-                          (0, 0, PLOT_WIDTH_PX, plot_h), [(x - 7, y - 7, x + 7, y + 7) for x, y in arrows])
+    arrows = [canvas.px(x, y) for x, y in heads]
+    labels = place_labels([canvas.px(*pos[n]) for n in nodes], [reach[n] for n in nodes], texts, fonts, order,
+                          (0, 0, PLOT_WIDTH_PX, canvas.plot_h), [(x - 7, y - 7, x + 7, y + 7) for x, y in arrows])
+    _add_nodes(fig, view, pos, role, size, raws)
+    fig.add_trace(label_trace(labels, fonts, [False] * len(nodes),
+                              [palette.INK if n in on_path or n in drafted else palette.MUTED for n in nodes],
+                              canvas.data))
+    _add_notes(fig, view, hidden=sum(1 for lab in labels if lab is None))
+    fig.update_layout(
+        height=canvas.height, margin=canvas.margin, plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
+        hovermode="closest", dragmode=False,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font=dict(size=12),
+                    entrywidth=LEGEND_ENTRY_PX, entrywidthmode="pixels", itemclick=False, itemdoubleclick=False),
+        xaxis=dict(visible=False, range=[canvas.x0, canvas.x1], fixedrange=True),
+        yaxis=dict(visible=False, range=[canvas.y0, canvas.y1], fixedrange=True))
+    return fig
+
+
+def _why_no_view(record: StepRecord) -> str:
+    return ("the prefill drafts nothing" if record.tree is None else
+            f"the {record.settings.drafter} drafter does not use the automaton"
+            if record.settings.drafter not in ("racer", "retrieval") else
+            "nothing was drafted this step (a budget of one node, or depth 0)")
+
+
+@dataclass(frozen=True)
+class _Canvas:
+    """Where data coordinates (x = depth, y = -row) land in pixels, from the plotting
+    area's top left corner: a plot ``PLOT_WIDTH_PX`` wide, ``ROW_PX`` a row within
+    ``MIN_HEIGHT``..``MAX_HEIGHT``, with ``SIDE_PX`` around the outer nodes for labels."""
+    height: float
+    margin: dict
+    plot_h: float
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    sx: float     # pixels per data unit
+    sy: float
+
+    @classmethod
+    def fit(cls, pos: dict[int, tuple[float, float]], top: int) -> "_Canvas":
+        """The canvas for node positions ``pos``, under a legend ``top`` pixels tall."""
+        margin = dict(MARGIN, t=top)
+        rows = 1 - min(y for _, y in pos.values())
+        height = max(MIN_HEIGHT, min(MAX_HEIGHT, margin["t"] + margin["b"] + ROW_PX * (rows + 1)))
+        xs = [p[0] for p in pos.values()]
+        ys = [p[1] for p in pos.values()]
+        plot_h = height - margin["t"] - margin["b"]
+        # room in pixels around the outer nodes for their labels
+        sx = (PLOT_WIDTH_PX - 2 * SIDE_PX) / ((max(xs) - min(xs)) or 1.0)
+        sy = (plot_h - 2 * SIDE_PX) / ((max(ys) - min(ys)) or 1.0)
+        return cls(height, margin, plot_h, min(xs) - SIDE_PX / sx, max(xs) + SIDE_PX / sx,
+                   min(ys) - SIDE_PX / sy, max(ys) + SIDE_PX / sy, sx, sy)
+
+    def px(self, x: float, y: float) -> tuple[float, float]:
+        """Pixels of a point in data coordinates."""
+        return (x - self.x0) * self.sx, (self.y1 - y) * self.sy
+
+    def data(self, x: float, y: float) -> tuple[float, float]:
+        """Data coordinates of a pixel (the inverse of ``px``)."""
+        return self.x0 + x / self.sx, self.y1 - y / self.sy
+
+
+def _add_nodes(fig: go.Figure, view: TrieView, pos, role: dict, size: dict, raws: list[str]) -> None:
+    """A marker trace per role (one legend entry each), in ``ROLES`` order."""
     for name in ROLES:
-        members = [n for n in nodes if role[n][0] == name]
+        members = [n for n in range(len(view)) if role[n][0] == name]
         if not members:
             continue
         fig.add_trace(go.Scatter(
@@ -183,10 +148,10 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
                         color=role[members[0]][1], line=dict(width=2, color=role[members[0]][3])),
             hovertext=[_hover(n, view, raws[n], role[n][0]) for n in members],
             hovertemplate="%{hovertext}<extra></extra>"))
-    fig.add_trace(label_trace(labels, fonts, [False] * len(nodes),
-                              [palette.INK if n in on_path or n in drafted else palette.MUTED for n in nodes],
-                              lambda x, y: (x0 + x / sx, y1 - y / sy)))
-    hidden = sum(1 for lab in labels if lab is None)
+
+
+def _add_notes(fig: go.Figure, view: TrieView, hidden: int) -> None:
+    """How many labels were left out for room; why there is no border."""
     if hidden:
         fig.add_annotation(text=f"{hidden} labels left out for room: hover a node", x=1, y=0, xref="paper",
                            yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
@@ -196,14 +161,6 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
                                 "no border, so retrieval had nothing to draft.",
                            x=0.98, y=0.98, xref="paper", yref="paper", xanchor="right", yanchor="top",
                            showarrow=False, align="right", font=dict(size=13, color=palette.MUTED))
-    fig.update_layout(
-        height=height, margin=margin, plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
-        hovermode="closest", dragmode=False,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font=dict(size=12),
-                    entrywidth=LEGEND_ENTRY_PX, entrywidthmode="pixels", itemclick=False, itemdoubleclick=False),
-        xaxis=dict(visible=False, range=[x0, x1], fixedrange=True),
-        yaxis=dict(visible=False, range=[y0, y1], fixedrange=True))
-    return fig
 
 
 def _role(n: int, view: TrieView, on_path: set[int], drafted: dict[int, str]) -> tuple[str, str, str, str]:

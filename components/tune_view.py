@@ -128,33 +128,9 @@ def best_markdown(result: SweepResult | None, stopped: bool = False) -> str:
     if result is None or not result.cells:
         return ""
     best, top_mat = result.best(), result.best_mat()
-    s = best.settings
     speedup = result.speedup(best)
-    scope = (f"over {result.prompt_count} prompt{'s' if result.prompt_count > 1 else ''}, "
-             f"{s.max_new_tokens} new tokens at most each")
-    if stopped:
-        partial = f"Stopped after {len(result.cells)} of {result.total_cells} settings; of those, the "
-    elif not result.complete:
-        partial = f"So far ({len(result.cells)} of {result.total_cells} settings), the "
-    else:
-        partial = "The "
-    others = f"window {s.window}, budget {s.budget}, capacity {s.capacity}"
     single = result.total_cells == 1   # nothing to rank: say what was measured, and no more
-    if single:
-        measured = "speedup not measured" if speedup is None else f"{speedup:.2f}× plain decoding"
-        lines = [f"**One setting only, so this sweep compares nothing**: {_cell_words(best, result)} ({others}) "
-                 f"ran at {measured}, MAT {best.mat:.2f}, {scope}. Tick two or more widths or depths to "
-                 "compare settings."]
-    elif speedup is None:
-        lines = [f"{partial}**highest MAT: {_cell_words(best, result)}** ({others}) — MAT {best.mat:.2f} "
-                 f"{scope}. Speedup was not measured."]
-    elif speedup < 1.0:
-        lines = [f"{partial}**fastest setting did not beat plain decoding** on these prompts here: "
-                 f"**{_cell_words(best, result)}** ({others}) ran at {speedup:.2f}× (MAT {best.mat:.2f}) "
-                 f"{scope}. Try smaller trees, or turn on the adaptive budget in the Explore tab."]
-    else:
-        lines = [f"{partial}**best measured speedup: {_cell_words(best, result)}** ({others}) — "
-                 f"**{speedup:.2f}×** plain decoding, MAT {best.mat:.2f}, {scope}."]
+    lines = [_headline(result, best, speedup, stopped)]
     if speedup is not None and not single:
         close = [c for c in result.cells if c is not best and (result.speedup(c) or 0) >= speedup * (1 - NOISE)]
         if close:
@@ -178,6 +154,35 @@ def best_markdown(result: SweepResult | None, stopped: bool = False) -> str:
         lines.append("⚠ Some settings produced a different text from plain decoding under greedy "
                      "decoding. That should not happen; please report it.")
     return "\n\n".join(lines)
+
+
+def _headline(result: SweepResult, best: Pass, speedup: float | None, stopped: bool) -> str:
+    """The first paragraph: the best setting (the only one, for a sweep of one) and how
+    far the sweep got."""
+    s = best.settings
+    scope = (f"over {result.prompt_count} prompt{'s' if result.prompt_count > 1 else ''}, "
+             f"{s.max_new_tokens} new tokens at most each")
+    if stopped:
+        partial = f"Stopped after {len(result.cells)} of {result.total_cells} settings; of those, the "
+    elif not result.complete:
+        partial = f"So far ({len(result.cells)} of {result.total_cells} settings), the "
+    else:
+        partial = "The "
+    others = f"window {s.window}, budget {s.budget}, capacity {s.capacity}"
+    if result.total_cells == 1:
+        measured = "speedup not measured" if speedup is None else f"{speedup:.2f}× plain decoding"
+        return (f"**One setting only, so this sweep compares nothing**: {_cell_words(best, result)} ({others}) "
+                f"ran at {measured}, MAT {best.mat:.2f}, {scope}. Tick two or more widths or depths to "
+                "compare settings.")
+    if speedup is None:
+        return (f"{partial}**highest MAT: {_cell_words(best, result)}** ({others}) — MAT {best.mat:.2f} "
+                f"{scope}. Speedup was not measured.")
+    if speedup < 1.0:
+        return (f"{partial}**fastest setting did not beat plain decoding** on these prompts here: "
+                f"**{_cell_words(best, result)}** ({others}) ran at {speedup:.2f}× (MAT {best.mat:.2f}) "
+                f"{scope}. Try smaller trees, or turn on the adaptive budget in the Explore tab.")
+    return (f"{partial}**best measured speedup: {_cell_words(best, result)}** ({others}) — "
+            f"**{speedup:.2f}×** plain decoding, MAT {best.mat:.2f}, {scope}.")
 
 
 def _duration(seconds: float) -> str:

@@ -17,8 +17,9 @@ Each decoding step the drafter calls:
    match, and whether it followed the match's latest occurrence.
 3. ``append(tokens)`` with the root and the accepted drafts.
 
-``view(root, drafted)`` is the read-only public view for drawing: a small piece of the
-trie around the state, as plain ints (``TrieView``).
+``retrieve`` and ``continuations`` return the plain values of ``racer.retrieval``.
+``racer.trie_view`` reads the nodes (``root_node``, ``state_node``, ``chain_nodes``,
+``failure``) to draw a small piece of the trie around the state, as plain ints.
 
 Worked example, window 3, context [1, 2, 3, 1, 2]:
     trie: 1 (x2), 1 2 (x2), 1 2 3, 2 (x2), 2 3, 2 3 1, 3, 3 1, 3 1 2; state (3, 1, 2).
@@ -39,8 +40,9 @@ module works on plain int token ids.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence
+
+from .retrieval import Continuation, Retrieval
 
 
 class _Node:
@@ -58,79 +60,6 @@ class _Node:
         self.fail: Optional[_Node] = None
         self.fail_version = -1    # structure version ``fail`` was computed at
         self.uid = uid            # creation order; breaks ties deterministically
-
-
-@dataclass(frozen=True)
-class Retrieval:
-    """What ``Automaton.retrieve`` found for one root token.
-
-    borders: per border, the context tokens it matched before the root, deepest first.
-    matched: the deepest border's; () if none.
-    states:  the border nodes, deepest first, then the root token's own node (opaque:
-             pass them to ``continuations``).
-    """
-    borders: tuple[tuple[int, ...], ...]
-    matched: tuple[int, ...]
-    states: tuple
-
-
-@dataclass(frozen=True)
-class Continuation:
-    """One token that followed a match earlier in the context.
-
-    match:  tokens matched just before it (context tokens, the root, drafted tokens);
-            1 when only the root token itself matched.
-    count:  how often it followed that match; total: how often the match occurred.
-    latest: it followed the match's latest occurrence (what prompt lookup would copy).
-    states: its nodes under every match that it followed, deepest first (opaque).
-    """
-    token: int
-    match: int
-    count: int
-    total: int
-    latest: bool
-    states: tuple
-
-
-@dataclass(frozen=True)
-class TrieView:
-    """A small piece of the trie, as plain ints, for drawing (``Automaton.view``).
-
-    Nodes are numbered 0..n-1, parents before children; node 0 is the trie root
-    (token -1, count 0, depth 0).
-
-    tokens, counts, depths: (n,) per node: its last token, how often its string
-             occurred in the context, its string's length.
-    parents:  (n,) the parent node (the child edges); -1 for the trie root.
-    failures: (node, target) failure links between shown nodes; links to the trie
-              root are left out (every depth-1 node has one).
-    state:    the node of the context's last tokens; -1 when it is not shown.
-    borders:  the border nodes for the root token (a context suffix followed by the
-              root before), deepest first: borders[0] ends the matched path.
-    """
-    tokens: tuple[int, ...] = ()
-    counts: tuple[int, ...] = ()
-    depths: tuple[int, ...] = ()
-    parents: tuple[int, ...] = ()
-    failures: tuple[tuple[int, int], ...] = ()
-    state: int = -1
-    borders: tuple[int, ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def edges(self) -> list[tuple[int, int]]:
-        """(parent, child) per trie edge."""
-        return [(p, c) for c, p in enumerate(self.parents) if p >= 0]
-
-    def path_to(self, node: int) -> list[int]:
-        """Nodes from the trie root down to ``node``, both included."""
-        path = []
-        while node >= 0:
-            path.append(node)
-            node = self.parents[node]
-        return path[::-1]
 
 
 class Automaton:
@@ -261,76 +190,25 @@ class Automaton:
                 return chain
             node = self._fail(node)
 
-    def view(self, root: int, drafted: Sequence[Sequence[int]] = (), max_nodes: int = 40,
-             extra_children: int = 2) -> TrieView:
-        """The trie around the state for a ``root`` token, at most ``max_nodes`` nodes
-        besides the trie root. Read-only (failure links may get computed and cached).
+    # ------------------------------------- nodes, read-only (for racer.trie_view)
 
-        ``drafted``: token paths after the root that retrieval drafted; each one's node
-        is the deepest that spells a border, then the path (where grow found it). In
-        this order, while room is left:
+    @property
+    def root_node(self) -> _Node:
+        """The trie root (opaque; read it, never change it)."""
+        return self._root
 
-        1. the matched path: every node from the trie root down to the deepest border;
-        2. each drafted node with its parent (a long match leaves no room below the
-           deepest border at the window's depth, so a chain of drafts steps down to
-           shallower borders: node, failure link, the next one's parent, ...);
-        3. the state's failure chain (every context suffix, state first), each node
-           alone; 4. the other borders; 5. up to ``extra_children`` likeliest
-           children of the deepest border.
+    @property
+    def state_node(self) -> _Node:
+        """The node of the context's last tokens (opaque)."""
+        return self._state
 
-        A node shown without its parent has parent -1: its upper path is left out.
+    def chain_nodes(self) -> list[_Node]:
+        """The state's failure chain without the trie root, deepest first (opaque)."""
+        return self._chain()
 
-        Window 3, context [1, 2, 3, 1, 2], root 3 (borders 1 2 3 and 2 3):
-        view(3) shows the trie root; 1, 1 2, 1 2 3 (the matched path); the chain
-        3 1 2 (the state), 1 2, 2 (its failure links: 3 1 2 -> 1 2 -> 2); 2 3 (the
-        other border; 1 2 3 -> 2 3); nothing below 1 2 3, which is a full window.
-        """
-        chosen: dict[int, _Node] = {id(self._root): self._root}
-
-        def add(node: _Node, above: int | None = None) -> None:
-            """``node`` and up to ``above`` ancestors (all if None), if they fit."""
-            path, up = [], node
-            while id(up) not in chosen and (above is None or len(path) <= above):
-                path.append(up)
-                up = up.parent
-            if len(chosen) - 1 + len(path) <= max_nodes:
-                chosen.update((id(n), n) for n in path)
-
-        states = self.retrieve(root).states   # the borders, then the root token alone
-        borders = [n for n in states if n.depth >= 2]
-        if borders:
-            add(borders[0])
-        for tokens in drafted:
-            for border in states:   # deepest first
-                node = border
-                for token in tokens:
-                    node = node.children.get(token)
-                    if node is None:
-                        break
-                if node is not None:
-                    add(node, above=1)
-                    break
-        for node in self._chain():
-            add(node, above=0)
-        for border in borders[1:]:
-            add(border, above=0)
-        if borders:
-            for kid in heapq.nlargest(extra_children, borders[0].children.values(),
-                                      key=lambda n: (n.count, n.stamp)):
-                add(kid, above=0)
-        shown = sorted(chosen.values(), key=lambda n: (n.depth, n.uid))  # parents first
-        ids = {id(n): i for i, n in enumerate(shown)}
-        failures = []
-        for node in shown[1:]:
-            target = self._fail(node)
-            if target is not self._root and id(target) in ids:
-                failures.append((ids[id(node)], ids[id(target)]))
-        return TrieView(
-            tokens=tuple(n.token for n in shown), counts=tuple(n.count for n in shown),
-            depths=tuple(n.depth for n in shown),
-            parents=tuple(ids.get(id(n.parent), -1) for n in shown),
-            failures=tuple(failures), state=ids.get(id(self._state), -1),
-            borders=tuple(ids[id(b)] for b in borders if id(b) in ids))
+    def failure(self, node: _Node) -> _Node:
+        """``node``'s failure link: its longest proper suffix that is a trie path."""
+        return self._fail(node)
 
     # ------------------------------------------------------------ trie and links
 

@@ -34,6 +34,7 @@ from .palette import BLUE, BLUISH_GREEN, ORANGE, PLAIN_GREY, SKY_BLUE
 from .records import AutomatonView
 from .settings import Settings
 from .tree import BOTH, LOGITS, RETRIEVAL, DraftTree, TreeBuilder, root_only
+from .trie_view import trie_view
 
 
 # One automaton node's memory: the node, its entry in its parent's children and its LRU
@@ -175,7 +176,7 @@ class RacerDrafter(Drafter):
             return view
         drafted = [[tree.tokens[j] for j in tree.path_to(i)[1:]] for i in range(1, len(tree))
                    if tree.sources[i] in (RETRIEVAL, BOTH)]
-        return replace(view, trie=self.automaton.view(tree.root, drafted))
+        return replace(view, trie=trie_view(self.automaton, tree.root, drafted))
 
     def held_bytes(self) -> int:
         nodes = self.automaton.node_count if self.automaton is not None else 0

@@ -14,30 +14,20 @@ Sentences name tokens through ``quote`` (token ids -> how to show them, e.g.
 ``lambda ids: repr(tokenizer.decode(ids))``); the words around them hold no
 HTML-special characters, so a ``quote`` that escapes makes the sentences HTML-safe.
 
+What each source contributed is ``racer.explain_sources`` (``SourceAccount`` and its
+reasons); this module adds the tree's size, the verdict, the ending and the tally.
+
 Left out on purpose: HTML, figures and token texts (``components/`` renders these
 sentences; the engine knows token ids only).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from .budget import EXPLORE_EVERY
-from .drafters import PLAIN, find_drafter
+from .drafters import PLAIN
+from .explain_sources import DRAFTED, Quote, SourceAccount, count, source_accounts
 from .records import REJECTED, StepRecord
-from .tree import BOTH, LOGITS, RETRIEVAL
-
-Quote = Callable[[Sequence[int]], str]   # token ids -> their text as a sentence shows it
-
-# Why a source drafted what it did (SourceAccount.reason)
-DRAFTED = "drafted"                  # it has nodes in the tree
-NO_MATCH = "no_match"                # retrieval: the root never followed the context's end before
-NOTHING_FOLLOWED = "nothing_followed"  # retrieval: a match, but nothing after it in the automaton
-UNSEEN = "unseen"                    # logits cache: the root was never read, nothing is cached after it
-OUTRANKED = "outranked"              # it offered tokens, but every node of the tree was likelier
-PLAIN_STEP = "plain_step"            # it offered tokens, but the adaptive budget chose the root alone
-NOT_ASKED = "not_asked"              # the settings left no room to draft (see Account.size)
-FOUND_NOTHING = "found_nothing"      # a drafter of its own (prompt lookup) had nothing to propose
 
 # Why the tree has its size (SizeAccount.reason)
 PREFILL = "prefill"                  # no tree: the prompt in one forward
@@ -54,16 +44,6 @@ ALL_OFFERED = "all_offered"          # a fixed budget the sources could not fill
 
 ENDINGS = {"eos": "the end-of-sequence token", "length": "the max-new-tokens limit",
            "context": "the end of the model's context window"}
-
-
-@dataclass(frozen=True)
-class SourceAccount:
-    """One draft source's part in a step."""
-    name: str        # RETRIEVAL, LOGITS, or the drafter's name for a drafter with one source of its own
-    drafted: int     # its nodes in the verified tree ("both" nodes count for each source)
-    accepted: int    # of those, how many the model accepted
-    reason: str      # DRAFTED, or why it has none: NO_MATCH, UNSEEN, OUTRANKED, ...
-    sentence: str
 
 
 @dataclass(frozen=True)
@@ -108,118 +88,9 @@ def explain(record: StepRecord, quote: Quote, prompt_len: int = 0) -> Account:
     if record.tree is None:
         return _prefill(record, quote, prompt_len)
     size = _size(record)
-    return Account(record.index, _sources(record, quote, size), SizeAccount(size, _size_sentence(record, size)),
+    return Account(record.index, source_accounts(record, quote, size == ADAPTIVE_PLAIN),
+                   SizeAccount(size, _size_sentence(record, size)),
                    _verdict(record, quote), _ending(record), _tally(record), record.changed)
-
-
-# -- the sources -------------------------------------------------------------------------
-
-def _sources(record: StepRecord, quote: Quote, size: str) -> tuple[SourceAccount, ...]:
-    spec = find_drafter(record.settings.drafter)
-    if spec is None or spec.name == PLAIN:
-        return ()
-    if not (spec.uses_automaton or spec.uses_logits_cache):   # one source of its own
-        return (_own_source(record, spec.name, spec.label, size),)
-    out = []
-    if spec.uses_automaton:
-        out.append(_retrieval(record, quote, size))
-    if spec.uses_logits_cache:
-        out.append(_logits(record, quote, size))
-    return tuple(out)
-
-
-def _counts(record: StepRecord, kinds: tuple[str, ...]) -> tuple[int, int]:
-    """(drafted, accepted) nodes whose source is one of ``kinds``."""
-    tree, kept = record.tree, set(record.accepted)
-    nodes = [i for i in range(1, len(tree)) if tree.sources[i] in kinds]
-    return len(nodes), sum(i in kept for i in nodes)
-
-
-def _min_path_estimate(record: StepRecord) -> float | None:
-    """The lowest path estimate among the tree's drafted nodes (None without estimates)."""
-    probs = record.tree.path_probs() if record.tree.estimates else None
-    return min(probs[1:]) if probs and len(probs) > 1 else None
-
-
-def _passed_over(record: StepRecord, offers, what: tuple[str, str], quote: Quote, size: str) -> tuple[str, str]:
-    """(reason, clause) for a source whose offers made no node of the tree; ``what``
-    names one offer and several."""
-    token, estimate = offers[0]
-    offered = (f"it offered {_count(len(offers), *what)} (the likeliest {quote([token])}, "
-               f"estimated {estimate:.2f})")
-    if size == ADAPTIVE_PLAIN:
-        return PLAIN_STEP, f"{offered}, not verified in this plain step"
-    floor = _min_path_estimate(record)
-    likelier = f" (estimated {floor:.2f} or more along their paths)" if floor is not None else ""
-    drafted = len(record.tree) - 1
-    return OUTRANKED, (f"{offered}, but the {_count(drafted, 'drafted node')} of this tree went to "
-                       f"likelier guesses{likelier}")
-
-
-def _retrieval(record: StepRecord, quote: Quote, size: str) -> SourceAccount:
-    view, root = record.automaton, record.tree.root
-    drafted, accepted = _counts(record, (RETRIEVAL, BOTH))
-    last = "last token" if len(view.matched) == 1 else f"last {len(view.matched)} tokens"
-    if view.borders:
-        match = f"the context's {last} followed by the root {quote([root])} occurred earlier in the text"
-    else:  # retrieval continues from the root token alone too (a 1-token match)
-        match = (f"the context's last token never came before the root {quote([root])} earlier, but the "
-                 f"root itself occurred earlier in the text (a 1-token match)")
-    if drafted:
-        reason, clause = DRAFTED, (f"{match}; it drafted {_count(drafted, 'token')} from what followed there, "
-                                   f"{accepted} accepted")
-    elif record.proposed == 0:
-        reason, clause = NOT_ASKED, "not consulted, as this step drafted nothing (below)"
-    elif not view.borders and not view.offered:
-        reason, clause = NO_MATCH, (f"nowhere earlier in the text did the context's last token come before "
-                                    f"the root {quote([root])}, nor was the root itself followed by anything "
-                                    f"earlier, so there was no match to copy from")
-    elif not view.offered:
-        reason, clause = NOTHING_FOLLOWED, (
-            f"{match}, but nothing follows that match in the automaton yet (it comes at the very end of "
-            f"the text, or fills the {record.settings.window}-token window), so there was nothing to copy")
-    else:
-        reason, clause = _passed_over(record, view.offered, ("continuation", "continuations"), quote, size)
-        clause = f"{match}; {clause}"
-    return SourceAccount(RETRIEVAL, drafted, accepted, reason, f"Retrieval: {clause}.")
-
-
-def _logits(record: StepRecord, quote: Quote, size: str) -> SourceAccount:
-    view, root = record.automaton, record.tree.root
-    drafted, accepted = _counts(record, (LOGITS, BOTH))
-    if drafted:
-        both = sum(source == BOTH for source in record.tree.sources)
-        also = f" ({both} of them retrieval proposed too)" if both else ""
-        reason, clause = DRAFTED, (f"it drafted {_count(drafted, 'token')} from the model's own earlier "
-                                   f"top guesses{also}, {accepted} accepted")
-    elif record.proposed == 0:
-        reason, clause = NOT_ASKED, "not consulted, as this step drafted nothing (below)"
-    elif not view.cached:
-        reason, clause = UNSEEN, (f"the root {quote([root])} has no cached successors (the model has not "
-                                  f"read this token before), so it had nothing to draft")
-    else:
-        reason, clause = _passed_over(record, view.cached, ("guess", "guesses"), quote, size)
-    return SourceAccount(LOGITS, drafted, accepted, reason, f"Logits cache: {clause}.")
-
-
-def _own_source(record: StepRecord, name: str, label: str, size: str) -> SourceAccount:
-    """A drafter that is its own source (prompt lookup): all drafted nodes are its."""
-    tree = record.tree
-    drafted = len(tree) - 1
-    accepted = record.accepted_drafts
-    head = label[0].upper() + label[1:]
-    if drafted:
-        how = tree.evidence[1].describe() if tree.evidence and tree.evidence[1] is not None else ""
-        reason, clause = DRAFTED, (f"it drafted {_count(drafted, 'token')}" + (f", {how}" if how else "")
-                                   + f", {accepted} accepted")
-    elif record.proposed == 0:
-        reason, clause = NOT_ASKED, "not consulted, as this step drafted nothing (below)"
-    elif size == ADAPTIVE_PLAIN:
-        reason, clause = PLAIN_STEP, (f"it offered {_count(record.proposed - 1, 'token')}, "
-                                      f"not verified in this plain step")
-    else:
-        reason, clause = FOUND_NOTHING, "it found no earlier occurrence of the text's last tokens to copy from"
-    return SourceAccount(name, drafted, accepted, reason, f"{head}: {clause}.")
 
 
 # -- the tree's size ---------------------------------------------------------------------
@@ -262,7 +133,7 @@ def _size_sentence(record: StepRecord, size: str) -> str:
                 f"for a bigger forward, so {one}.")
     if size == ADAPTIVE:
         if n == proposed:
-            return f"The adaptive budget verified all {_count(n, 'node')} proposed."
+            return f"The adaptive budget verified all {count(n, 'node')} proposed."
         return (f"The adaptive budget verified the {n} likeliest of the {proposed} nodes proposed: the size it "
                 f"expected to give the most tokens per second on this machine.")
     if size == EXPLORE:
@@ -272,9 +143,9 @@ def _size_sentence(record: StepRecord, size: str) -> str:
     capped = f" (the draft budget of {s.budget}, capped by the room left in the model's context)" \
         if record.budget < s.budget else ""
     if size == BUDGET_FULL:
-        return f"The tree filled its budget of {_count(record.budget, 'node')}{capped} with the likeliest guesses."
-    return (f"The sources had {_count(n - 1, 'guess', 'guesses')} within the depth limit of {s.depth}, fewer "
-            f"than the budget of {_count(record.budget, 'node')}{capped} allows; all were verified.")
+        return f"The tree filled its budget of {count(record.budget, 'node')}{capped} with the likeliest guesses."
+    return (f"The sources had {count(n - 1, 'guess', 'guesses')} within the depth limit of {s.depth}, fewer "
+            f"than the budget of {count(record.budget, 'node')}{capped} allows; all were verified.")
 
 
 # -- what the model made of it -----------------------------------------------------------
@@ -284,14 +155,14 @@ def _verdict(record: StepRecord, quote: Quote) -> str:
     if len(tree) == 1:
         return f"The model chose {quote([bonus])} (probability {record.bonus_prob:.2f})."
     drafts = [tree.tokens[i] for i in record.accepted[1:]]
-    head = (f"The model accepted {_count(acc, 'drafted token')} in a row ({quote(drafts)})" if acc else
+    head = (f"The model accepted {count(acc, 'drafted token')} in a row ({quote(drafts)})" if acc else
             "The model accepted none of the drafted tokens")
     last = record.accepted[-1]
     offered = [i for i, p in enumerate(tree.parents) if p == last and record.verdicts[i] == REJECTED]
     if offered:
         first = offered[0]
         est = f" (estimated {tree.estimates[first]:.2f})" if tree.estimates else ""
-        others = f" and {_count(len(offered) - 1, 'other token')}" if len(offered) > 1 else ""
+        others = f" and {count(len(offered) - 1, 'other token')}" if len(offered) > 1 else ""
         return (f"{head}, then chose {quote([bonus])} (probability {record.bonus_prob:.2f}) where the tree "
                 f"offered {quote([tree.tokens[first]])}{est}{others}.")
     return (f"{head}; the tree had nothing after that, and the model added its own next token "
@@ -316,8 +187,8 @@ def _ending(record: StepRecord) -> str:
 
 def _tally(record: StepRecord) -> str:
     n = len(record.emitted)
-    return (f"This forward produced {_count(n, 'token')} where plain decoding makes 1; so far "
-            f"{_count(record.total_tokens, 'token')} in {_count(record.forwards, 'forward')} "
+    return (f"This forward produced {count(n, 'token')} where plain decoding makes 1; so far "
+            f"{count(record.total_tokens, 'token')} in {count(record.forwards, 'forward')} "
             f"(MAT {record.mat:.2f}).")
 
 
@@ -328,8 +199,3 @@ def _prefill(record: StepRecord, quote: Quote, prompt_len: int) -> Account:
                                 f"as its first token. There is no draft yet: from step 1 on, each forward "
                                 f"checks a tree of guesses.")
     return Account(record.index, (), size, "", _ending(record), "", record.changed)
-
-
-def _count(n: int, word: str, plural: str | None = None) -> str:
-    """_count(1, "token") -> "1 token"; _count(3, "guess", "guesses") -> "3 guesses"."""
-    return f"{n} {word if n == 1 else plural or word + 's'}"

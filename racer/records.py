@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import measure
-from .automaton import TrieView
 from .settings import Settings
 from .tree import DraftTree
+from .trie_view import TrieView
 
 ACCEPTED, REJECTED, NOT_REACHED = "accepted", "rejected", "not_reached"
 
@@ -28,7 +28,7 @@ class AutomatonView:
     # was never processed, so nothing is cached for it). A token both offered is in both.
     offered: tuple[tuple[int, float], ...] = ()
     cached: tuple[tuple[int, float], ...] = ()
-    trie: TrieView | None = None            # the trie around the match, for drawing (Automaton.view)
+    trie: TrieView | None = None            # the trie around the match, for drawing (racer.trie_view)
 
 
 @dataclass(frozen=True)

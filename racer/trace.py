@@ -19,12 +19,12 @@ from typing import Callable, Sequence
 
 import networkx as nx
 
-from .automaton import TrieView
 from .calibration import Evidence
 from .errors import UserError
 from .records import AutomatonView, StepRecord, Timings
 from .settings import Settings
 from .tree import DraftTree
+from .trie_view import TrieView
 
 FORMAT = "racer-explorer-trace/1"
 _NESTED = {"settings": Settings, "tree": DraftTree, "timings": Timings, "automaton": AutomatonView,

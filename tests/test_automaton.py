@@ -10,7 +10,9 @@ from collections import Counter
 
 import pytest
 
-from racer.automaton import Automaton, Retrieval, TrieView
+from racer.automaton import Automaton
+from racer.retrieval import Retrieval
+from racer.trie_view import TrieView, trie_view
 
 BIG = 10**9  # capacity that never recycles
 
@@ -338,7 +340,7 @@ def test_small_capacity_still_retrieves_a_recent_repeat():
     assert a.node_count <= 60
 
 
-# ------------------------------------------------------------ the read-only view
+# ------------------------------------------------- the read-only view (racer.trie_view)
 
 
 def spelled(view, node: int) -> tuple[int, ...] | None:
@@ -353,7 +355,7 @@ def test_view_shows_the_matched_path_the_chain_and_failure_links():
     a = Automaton(window=3, capacity=BIG)
     a.reset([1, 2, 3, 1, 2])
     before = (trie(a), a.state_tokens(), a.retrieve(3))
-    v = a.view(3)
+    v = trie_view(a, 3)
     assert (trie(a), a.state_tokens(), a.retrieve(3)) == before   # read-only
     assert v.tokens[0] == -1 and v.parents[0] == -1 and v.depths[0] == 0
     assert all(v.parents[i] < i and v.depths[i] == (v.depths[v.parents[i]] + 1 if v.parents[i] >= 0 else v.depths[i])
@@ -376,23 +378,23 @@ def test_view_shows_drafted_continuations_under_the_deepest_border_that_holds_th
     hangs under the shallower border (2,3)."""
     a = Automaton(window=3, capacity=BIG)
     a.reset([1, 2, 3, 1, 2])
-    v = a.view(3, drafted=[(1,)])
+    v = trie_view(a, 3, drafted=[(1,)])
     drafted = [i for i in range(len(v)) if v.parents[i] == v.borders[1] and v.tokens[i] == 1]
     assert len(drafted) == 1 and spelled(v, drafted[0]) == (2, 3, 1)
     long = Automaton(window=10, capacity=BIG)
     long.reset([5, 6, 7, 5, 6])
-    v = long.view(7, drafted=[(5,), (5, 6)])
+    v = trie_view(long, 7, drafted=[(5,), (5, 6)])
     assert [v.tokens[i] for i in v.path_to(len(v) - 1)] == [-1, 5, 6, 7, 5, 6]  # one contiguous path
 
 
 def test_view_of_a_root_never_seen_has_no_borders_and_respects_its_size():
     a = Automaton(window=4, capacity=BIG)
     a.reset([1, 2, 3, 4, 1, 2, 3, 4, 1, 2])
-    v = a.view(9)
+    v = trie_view(a, 9)
     assert v.borders == () and v.state >= 0
-    small = a.view(3, max_nodes=2)   # the matched path (4 1 2 3) does not fit; two chain nodes do
+    small = trie_view(a, 3, max_nodes=2)   # the matched path (4 1 2 3) does not fit; two chain nodes do
     assert len(small) == 3 and small.borders == () and small.parents == (-1, -1, -1)
-    assert Automaton(window=3, capacity=10).view(1) == TrieView(
+    assert trie_view(Automaton(window=3, capacity=10), 1) == TrieView(
         tokens=(-1,), counts=(0,), depths=(0,), parents=(-1,), failures=(), state=0, borders=())
 
 
@@ -406,7 +408,7 @@ def test_view_counts_and_links_equal_brute_force(seed):
     counts, paths = substring_counts(context, window), set(trie(a))
     root = rng.randrange(6)
     found = a.continuations(a.retrieve(root).states)
-    v = a.view(root, drafted=[[c.token] for c in found], max_nodes=30)
+    v = trie_view(a, root, drafted=[[c.token] for c in found], max_nodes=30)
     assert len(v) <= 31
     for i in range(1, len(v)):
         s = spelled(v, i)

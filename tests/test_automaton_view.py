@@ -7,13 +7,15 @@ import json
 
 import networkx as nx
 
-from components.automaton_view import automaton_figure, drafted_sources, trie_graph, trie_layout
+from components.automaton_layout import drafted_sources, trie_graph, trie_layout
+from components.automaton_view import automaton_figure
+from components.labels import legend_px
 from components.tokens import colour
-from components.tree_view import legend_px
 from racer.automaton import Automaton
 from racer.records import ACCEPTED, REJECTED, AutomatonView, StepRecord
 from racer.settings import Settings
 from racer.tree import DraftTree
+from racer.trie_view import trie_view
 from tests.test_components import prefill_record
 
 TEXT = {1: " one", 2: " two", 3: ".", 4: " four"}
@@ -30,7 +32,7 @@ def automaton_record() -> StepRecord:
     a = Automaton(window=3, capacity=100)
     a.reset([1, 2, 3, 1, 2])
     tree = DraftTree(tokens=(3, 1, 4), parents=(-1, 0, 0), depths=(0, 1, 1), sources=("root", "retrieval", "logits"))
-    view = a.view(3, drafted=[(1,)])
+    view = trie_view(a, 3, drafted=[(1,)])
     found = a.retrieve(3)
     return StepRecord(index=1, settings=Settings(window=3), tree=tree, verdicts=(ACCEPTED, ACCEPTED, REJECTED),
                       target_tokens=(1, 2, None), target_probs=(1.0, 0.9, 0.1), accepted=(0, 1), emitted=(1, 2),

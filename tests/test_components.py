@@ -13,7 +13,8 @@ import pytest
 from components.charts import StepStat, compare_figure, mask_figure, speedup_figure
 from components.text_view import TokenMark, automaton_html, generated_html, narration, outcome_html
 from components.tokens import colour, drafter_colour, label, visible
-from components.tree_view import drawn_nodes, tree_figure, tree_layout
+from components.tree_layout import drawn_nodes, tree_layout
+from components.tree_view import tree_figure
 from racer import trace as traces
 from racer.baseline import BaselineCache
 from racer.compare import DrafterResult

@@ -1,4 +1,4 @@
-"""One account of each step (``racer.explain``), and the views built from it.
+"""One account of each step (``racer.explain``, ``racer.explain_sources``), and the views built from it.
 
 Each case is a hand-made step record of one situation a class meets: a long match,
 no match, a match whose continuations were outranked, an unseen root, a plain step
@@ -20,8 +20,10 @@ from components.charts import calibration_figure
 from components.session import Session
 from components.text_view import automaton_html, narration, outcome_html
 from components.tokens import quoter
-from components.tree_view import caption, drawn_nodes, node_hover, tree_figure
+from components.tree_layout import drawn_nodes
+from components.tree_view import caption, node_hover, tree_figure
 from racer import explain as ex
+from racer import explain_sources as src
 from racer.calibration import Evidence, Reliability
 from racer.generate import Generation
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, AutomatonView, StepRecord, Timings
@@ -126,26 +128,26 @@ def plain_text(html_caption: str) -> str:
 def test_long_match_credits_retrieval_with_the_match_and_what_it_drafted():
     a = account("long match")
     r = a.source("retrieval")
-    assert (r.reason, r.drafted, r.accepted) == (ex.DRAFTED, 8, 8)
+    assert (r.reason, r.drafted, r.accepted) == (src.DRAFTED, 8, 8)
     assert "the context's last 9 tokens followed by the root “-” occurred earlier" in r.sentence
     assert "it drafted 8 tokens from what followed there, 8 accepted" in r.sentence
-    assert a.source("logits").reason == ex.OUTRANKED
+    assert a.source("logits").reason == src.OUTRANKED
     assert a.size.reason == ex.ADAPTIVE and "9 likeliest of the 16 nodes" in a.size.sentence
     assert "accepted 8 drafted tokens in a row" in a.verdict
 
 
 def test_no_match_says_so_and_the_logits_cache_drafts():
     a = account("no match")
-    assert a.source("retrieval").reason == ex.NO_MATCH
+    assert a.source("retrieval").reason == src.NO_MATCH
     assert "no match to copy from" in a.source("retrieval").sentence
-    assert a.source("logits").reason == ex.DRAFTED and a.source("logits").drafted == 2
+    assert a.source("logits").reason == src.DRAFTED and a.source("logits").drafted == 2
     assert a.size.reason == ex.ADAPTIVE and "all 3 nodes proposed" in a.size.sentence
 
 
 def test_a_match_outranked_by_likelier_nodes_says_what_it_offered_and_why_it_lost():
     a = account("outranked")
     r = a.source("retrieval")
-    assert r.reason == ex.OUTRANKED and r.drafted == 0
+    assert r.reason == src.OUTRANKED and r.drafted == 0
     assert "last 9 tokens followed by the root “-” occurred earlier" in r.sentence
     assert "1 continuation (the likeliest “␣hiking”, estimated 0.30)" in r.sentence
     assert "the 3 drafted nodes of this tree went to likelier guesses (estimated 0.70 or more" in r.sentence
@@ -154,16 +156,16 @@ def test_a_match_outranked_by_likelier_nodes_says_what_it_offered_and_why_it_los
 
 def test_a_one_token_match_is_named_as_such_not_as_no_match():
     r = account("root alone").source("retrieval")
-    assert r.reason == ex.DRAFTED and r.drafted == 1
+    assert r.reason == src.DRAFTED and r.drafted == 1
     assert "the root itself occurred earlier in the text (a 1-token match)" in r.sentence
     assert "no match" not in r.sentence
 
 
 def test_an_unseen_root_has_nothing_cached_and_nothing_was_drafted():
     a = account("unseen token")
-    assert a.source("logits").reason == ex.UNSEEN and "“␣boots” has no cached successors" in a.source(
+    assert a.source("logits").reason == src.UNSEEN and "“␣boots” has no cached successors" in a.source(
         "logits").sentence
-    assert a.source("retrieval").reason == ex.NO_MATCH
+    assert a.source("retrieval").reason == src.NO_MATCH
     assert a.size.reason == ex.NOTHING_TO_DRAFT and a.size.plain
 
 
@@ -172,11 +174,11 @@ def test_matched_borders_never_read_as_no_match():
     for name in ("matched, nothing followed", "plain step chosen by the budget"):
         a = account(name)
         r = a.source("retrieval")
-        assert r.reason != ex.NO_MATCH and "occurred earlier in the text" in r.sentence
+        assert r.reason != src.NO_MATCH and "occurred earlier in the text" in r.sentence
         shown = plain_text(caption(CASES[name], text_of))
         assert "occurred earlier in the text" in shown
         assert "no earlier match" not in shown and "no match" not in shown
-    assert account("matched, nothing followed").source("retrieval").reason == ex.NOTHING_FOLLOWED
+    assert account("matched, nothing followed").source("retrieval").reason == src.NOTHING_FOLLOWED
 
 
 def test_a_plain_step_chosen_by_the_adaptive_budget_says_so():
@@ -184,7 +186,7 @@ def test_a_plain_step_chosen_by_the_adaptive_budget_says_so():
     assert a.size.reason == ex.ADAPTIVE_PLAIN and a.size.plain
     assert "The adaptive budget chose a plain step" in a.size.sentence
     assert "the 15 guesses proposed (the likeliest estimated 0.35) were not expected to pay" in a.size.sentence
-    assert {s.reason for s in a.sources} == {ex.PLAIN_STEP}
+    assert {s.reason for s in a.sources} == {src.PLAIN_STEP}
     assert "Nothing was drafted" not in plain_text(caption(CASES["plain step chosen by the budget"], text_of))
 
 
@@ -207,7 +209,7 @@ def test_the_length_limit_cuts_the_step():
 def test_settings_that_leave_no_room_to_draft_are_named():
     root = chain(10, (), "logits")
     depth0 = ex.explain(step(root, 0, 11, settings=Settings(depth=0), budget=1, proposed=0), q)
-    assert depth0.size.reason == ex.DEPTH_ZERO and {s.reason for s in depth0.sources} == {ex.NOT_ASKED}
+    assert depth0.size.reason == ex.DEPTH_ZERO and {s.reason for s in depth0.sources} == {src.NOT_ASKED}
     one = ex.explain(step(root, 0, 11, settings=Settings(budget=1), budget=1, proposed=0), q)
     assert one.size.reason == ex.BUDGET_ONE
     full = ex.explain(step(root, 0, 11, budget=1, proposed=0), q)
@@ -215,7 +217,7 @@ def test_settings_that_leave_no_room_to_draft_are_named():
     plain = ex.explain(step(root, 0, 11, settings=Settings(drafter="plain"), proposed=1), q)
     assert plain.size.reason == ex.PLAIN_DRAFTER and plain.sources == ()
     lookup = ex.explain(step(root, 0, 11, settings=Settings(drafter="prompt_lookup"), proposed=1), q)
-    assert [s.reason for s in lookup.sources] == [ex.FOUND_NOTHING]
+    assert [s.reason for s in lookup.sources] == [src.FOUND_NOTHING]
 
 
 def test_the_prefill_is_the_prompt_in_one_forward_with_no_speedup():
@@ -324,8 +326,8 @@ def test_a_root_alone_is_explained_by_what_the_sources_offered(one_thread):
             if a.size.reason == ex.NOTHING_TO_DRAFT:
                 assert not view.offered and not view.cached
             if view.borders:
-                assert a.source("retrieval").reason != ex.NO_MATCH
-            if a.source("retrieval").reason == ex.DRAFTED:
+                assert a.source("retrieval").reason != src.NO_MATCH
+            if a.source("retrieval").reason == src.DRAFTED:
                 assert view.borders or view.offered   # a border, or the root token alone
             assert a.source("logits").drafted + a.source("retrieval").drafted >= len(record.tree) - 1
     assert len(seen) >= 2

@@ -10,9 +10,10 @@ import plotly.graph_objects as go
 import pytest
 
 from components.charts import mask_figure
+from components.labels import FONT_PX, GLYPH_FONT_PX, label_height, legend_px, place_labels, text_width
 from components.tokens import colour, is_glyph, visible
-from components.tree_view import (FONT_PX, GLYPH_FONT_PX, MARGIN_PX, PLOT_WIDTH_PX, REJECTED_SYMBOL,
-                                  STAR_REACH, Frame, label_height, legend_px, place_labels, text_width, tree_figure)
+from components.tree_layout import MARGIN_PX, PLOT_WIDTH_PX, Frame
+from components.tree_view import REJECTED_SYMBOL, STAR_REACH, tree_figure
 from racer import palette
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
 from racer.settings import Settings
