@@ -138,7 +138,7 @@ HOW_IT_WORKS = (ASSETS / "how_it_works.md").read_text(encoding="utf-8")
 
 with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
     # a session holds a KV cache, an automaton and a logits cache: let idle ones go
-    # (``components.session.Keeper`` keeps what all of them hold within budgets meanwhile)
+    # (``components.keeper.Keeper`` keeps what all of them hold within budgets meanwhile)
     session = gr.State(Session(), time_to_live=SESSION_TTL_S, delete_callback=Session.close)
     gr.HTML(HEADER)
     tune_state = gr.State(TuneState(), time_to_live=SESSION_TTL_S)
