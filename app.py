@@ -1,7 +1,7 @@
 """RACER Explorer: RACER speculative decoding on a real model, one forward pass at a time.
 
-This file loads the model once (shared read-only), lays the page out in one
-``with gr.Blocks()`` block and wires events at the end. Handlers live in
+This file loads the model once (shared read-only; ``components/startup.py``), lays the
+page out in one ``with gr.Blocks()`` block and wires events at the end. Handlers live in
 ``components/handlers.py``, figures and HTML in the other ``components/`` modules (pure
 builders); each browser session's run is a ``Session`` held in ``gr.State``.
 
@@ -13,10 +13,8 @@ no network beyond the model hub (Gradio's analytics and version check are off).
 from __future__ import annotations
 
 import html
-import json
 import logging
 import os
-import time
 from pathlib import Path
 
 import gradio as gr
@@ -29,6 +27,7 @@ from components.controls import MEASURE, compare_controls, grid_control, setting
 from components.handlers import Handlers, busy_buttons, idle_buttons
 from components.race_handlers import RaceHandlers
 from components.session import Session
+from components.startup import MODEL_FIX, load_examples, load_target
 from components.text_view import automaton_html, generated_html, narration, outcome_html
 from components.tokens import colour, css_variables
 from components.tree_layout import PLOT_WIDTH_PX
@@ -36,14 +35,10 @@ from components.tree_view import tree_figure
 from components.tune_handlers import GRID_SETTINGS, SOURCES, TuneHandlers, TuneState, source_visibility
 from components.tune_view import TABLE_HEADERS, heatmap_figure
 from racer.bench_data import TASKS
-from racer.generate import Generation
-from racer.loading import DEFAULT_MODEL, ModelLoadError, load_model, prompt_ids
-from racer.precision import precision_note
-from racer.model import TargetModel
+from racer.loading import DEFAULT_MODEL
 from racer.settings import Settings
 from racer.sweep import MAX_CELLS, MAX_PROMPTS
 
-log = logging.getLogger("racer_explorer")
 if not logging.getLogger().handlers:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request otherwise
@@ -67,41 +62,7 @@ SPEEDUP_METHOD = (ASSETS / "speedup_method.md").read_text(encoding="utf-8")
 
 # -- the shared model -------------------------------------------------------------------
 
-def _load_target() -> tuple[TargetModel | None, str]:
-    start = time.perf_counter()
-    log.info("Loading %s ...", MODEL_NAME)
-    try:
-        model, tokenizer = load_model(MODEL_NAME, precision=PRECISION)  # it logs its own progress
-        target = TargetModel(model, tokenizer, name=MODEL_NAME)
-        _warm_up(target, tokenizer)
-        precision = precision_note(target, prompt_ids)
-    except ModelLoadError as e:
-        log.error("Model not loaded: %s", e)
-        return None, str(e)
-    except Exception as e:  # noqa: BLE001 - the page must still come up and say why
-        log.exception("Model not loaded")
-        return None, f"loading '{MODEL_NAME}' failed ({type(e).__name__}: {e})"
-    took = time.perf_counter() - start
-    log.info("Model ready in %.1f s.", took)
-    return target, f"{MODEL_NAME} on {target.device} · {precision} · loaded in {took:.1f} s"
-
-
-def _warm_up(target: TargetModel, tokenizer) -> None:
-    """A few untimed forwards (prefill, a plain step, a tree step), so that the first
-    run a visitor times does not pay for lazy initialisation and its speedup is fair;
-    and the one-off verify-cost calibration the adaptive budget reads."""
-    ids = prompt_ids(tokenizer, "Count: one, two, three, four, five, one, two, three, four, five.")
-    for drafter in ("plain", "racer"):
-        generation = Generation(target, ids, Settings(max_new_tokens=4, drafter=drafter))
-        for _ in range(3):
-            if not generation.finished:
-                generation.step()
-    target.verify_costs()
-
-
-TARGET, MODEL_NOTE = _load_target()
-MODEL_FIX = (f"Set RACER_MODEL to a small Llama-family causal LM (a model hub id or a model folder), "
-             f"or leave it unset for the default {DEFAULT_MODEL}, and restart the app.")
+TARGET, MODEL_NOTE = load_target(MODEL_NAME, PRECISION)
 HANDLERS = Handlers(TARGET, MODEL_NAME, MODEL_NOTE if TARGET is not None else f"{MODEL_NOTE} {MODEL_FIX}")
 COMPARE = CompareHandlers(TARGET, MODEL_NOTE)
 TUNE = TuneHandlers(TARGET, MODEL_NOTE)
@@ -109,12 +70,7 @@ RACE = RaceHandlers(TARGET)
 token_text = HANDLERS.token_text
 
 
-def _examples() -> list[dict]:
-    with open(ASSETS / "examples.jsonl", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-EXAMPLES = _examples()
+EXAMPLES = load_examples(ASSETS / "examples.jsonl")
 
 
 # -- layout ------------------------------------------------------------------------------
@@ -138,7 +94,7 @@ HOW_IT_WORKS = (ASSETS / "how_it_works.md").read_text(encoding="utf-8")
 
 with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
     # a session holds a KV cache, an automaton and a logits cache: let idle ones go
-    # (``components.session.Keeper`` keeps what all of them hold within budgets meanwhile)
+    # (``components.keeper.Keeper`` keeps what all of them hold within budgets meanwhile)
     session = gr.State(Session(), time_to_live=SESSION_TTL_S, delete_callback=Session.close)
     gr.HTML(HEADER)
     tune_state = gr.State(TuneState(), time_to_live=SESSION_TTL_S)

@@ -20,6 +20,7 @@ Each decoding step the drafter calls:
 ``retrieve`` and ``continuations`` return the plain values of ``racer.retrieval``.
 ``racer.trie_view`` reads the nodes (``root_node``, ``state_node``, ``chain_nodes``,
 ``failure``) to draw a small piece of the trie around the state, as plain ints.
+The nodes and the heap that picks the leaf to recycle are in ``racer.trie_nodes``.
 
 Worked example, window 3, context [1, 2, 3, 1, 2]:
     trie: 1 (x2), 1 2 (x2), 1 2 3, 2 (x2), 2 3, 2 3 1, 3, 3 1, 3 1 2; state (3, 1, 2).
@@ -43,23 +44,7 @@ import heapq
 from typing import Iterator, Optional, Sequence
 
 from .retrieval import Continuation, Retrieval
-
-
-class _Node:
-    """One trie node; the string it spells is the tokens on the path from the root."""
-
-    __slots__ = ("token", "parent", "children", "depth", "count", "stamp", "fail", "fail_version", "uid")
-
-    def __init__(self, token: int, parent: Optional["_Node"], depth: int, uid: int) -> None:
-        self.token = token
-        self.parent = parent      # None for the trie root and for recycled nodes
-        self.children: dict[int, _Node] = {}
-        self.depth = depth        # 0 for the trie root
-        self.count = 0            # occurrences of the string in the context
-        self.stamp = 0            # clock (context length) at its latest occurrence's end
-        self.fail: Optional[_Node] = None
-        self.fail_version = -1    # structure version ``fail`` was computed at
-        self.uid = uid            # creation order; breaks ties deterministically
+from .trie_nodes import LeafHeap, Node
 
 
 class Automaton:
@@ -109,12 +94,12 @@ class Automaton:
         context=[1, 2, 1], window 2 -> strings 1 (x2), 1 2, 2, 2 1; state (2, 1).
         """
         self._uid = 0
-        self._root = _Node(-1, None, 0, 0)
+        self._root = Node(-1, None, 0, 0)
         self._size = 0
         self._version = 0   # bumped on every node creation and recycling
         self._clock = 0     # one tick per context token
-        self._lru: list[tuple[int, int, _Node]] = []   # (stamp, uid, leaf), lazily invalidated
-        self._suffixes: list[_Node] = []   # nodes of the context's last 1, 2, ... tokens
+        self._lru = LeafHeap()   # leaves to recycle, least recently used first
+        self._suffixes: list[Node] = []   # nodes of the context's last 1, 2, ... tokens
         self._state = self._root
         self.append(context)
 
@@ -193,26 +178,26 @@ class Automaton:
     # ------------------------------------- nodes, read-only (for racer.trie_view)
 
     @property
-    def root_node(self) -> _Node:
+    def root_node(self) -> Node:
         """The trie root (opaque; read it, never change it)."""
         return self._root
 
     @property
-    def state_node(self) -> _Node:
+    def state_node(self) -> Node:
         """The node of the context's last tokens (opaque)."""
         return self._state
 
-    def chain_nodes(self) -> list[_Node]:
+    def chain_nodes(self) -> list[Node]:
         """The state's failure chain without the trie root, deepest first (opaque)."""
         return self._chain()
 
-    def failure(self, node: _Node) -> _Node:
+    def failure(self, node: Node) -> Node:
         """``node``'s failure link: its longest proper suffix that is a trie path."""
         return self._fail(node)
 
     # ------------------------------------------------------------ trie and links
 
-    def _chain(self) -> list[_Node]:
+    def _chain(self) -> list[Node]:
         """The state's failure chain without the trie root: every context suffix in
         the trie, deepest first. It is the suffix list ``append`` keeps (plus the state
         when the state is a full window); ``failure_chain`` walks the links instead."""
@@ -221,7 +206,7 @@ class Automaton:
             chain.insert(0, self._state)
         return chain
 
-    def _touch(self, node: _Node) -> None:
+    def _touch(self, node: Node) -> None:
         """One more occurrence ending now. Ancestors get the same stamp, so a node is
         never less recent than its descendants and only leaves are LRU candidates."""
         node.count += 1
@@ -231,16 +216,16 @@ class Automaton:
             up.stamp = clock
             up = up.parent
         if not node.children:
-            heapq.heappush(self._lru, (clock, node.uid, node))
-            if len(self._lru) > 2 * self._size + 64:
-                self._rebuild_lru()
+            self._lru.push(clock, node)
+            if len(self._lru) > 2 * self._size + 64:   # mostly stale entries
+                self._lru.rebuild(n for n in self._nodes() if not n.children)
 
-    def _new_child(self, parent: _Node, token: int, protect: list[_Node]) -> Optional[_Node]:
+    def _new_child(self, parent: Node, token: int, protect: list[Node]) -> Optional[Node]:
         if self._size >= self._capacity and not self._recycle(keep={id(parent)} | {id(n) for n in protect}
                                                               | {id(n) for n in self._suffixes}):
             return None
         self._uid += 1
-        child = _Node(token, parent, parent.depth + 1, self._uid)
+        child = Node(token, parent, parent.depth + 1, self._uid)
         parent.children[token] = child
         self._size += 1
         self._version += 1
@@ -248,25 +233,8 @@ class Automaton:
 
     def _recycle(self, keep: set[int]) -> bool:
         """Remove the least recently used leaf whose id is not in ``keep`` (the nodes
-        being extended or just made: the context's suffixes).
-
-        Heap entries go stale when a leaf is restamped, gains a child or is recycled;
-        they are skipped here.
-        """
-        aside = []
-        victim = None
-        while self._lru:
-            entry = heapq.heappop(self._lru)
-            stamp, _, node = entry
-            if node.parent is None or node.stamp != stamp or node.children:
-                continue
-            if id(node) in keep:
-                aside.append(entry)
-                continue
-            victim = node
-            break
-        for entry in aside:
-            heapq.heappush(self._lru, entry)
+        being extended or just made: the context's suffixes)."""
+        victim = self._lru.pop_oldest(keep)
         if victim is None:
             return False
         parent = victim.parent
@@ -276,15 +244,10 @@ class Automaton:
         self._size -= 1
         self._version += 1
         if parent is not self._root and not parent.children:
-            heapq.heappush(self._lru, (parent.stamp, parent.uid, parent))
+            self._lru.push(parent.stamp, parent)
         return True
 
-    def _rebuild_lru(self) -> None:
-        """Drop stale heap entries: keep one entry per current leaf."""
-        self._lru = [(n.stamp, n.uid, n) for n in self._nodes() if not n.children]
-        heapq.heapify(self._lru)
-
-    def _fail(self, node: _Node) -> _Node:
+    def _fail(self, node: Node) -> Node:
         """The longest proper suffix of ``node``'s string that is a trie path.
 
         fail(v) = goto(fail(parent(v)), token(v)), and the trie root for depth 1. The
@@ -301,7 +264,7 @@ class Automaton:
         node.fail_version = self._version
         return fail
 
-    def _goto(self, state: _Node, token: int) -> _Node:
+    def _goto(self, state: Node, token: int) -> Node:
         """The longest suffix of state + [token] that is a trie path."""
         while True:
             child = state.children.get(token)
@@ -311,14 +274,14 @@ class Automaton:
                 return state
             state = self._fail(state)
 
-    def _spell(self, node: _Node) -> tuple[int, ...]:
+    def _spell(self, node: Node) -> tuple[int, ...]:
         tokens = []
         while node is not self._root:
             tokens.append(node.token)
             node = node.parent
         return tuple(reversed(tokens))
 
-    def _nodes(self) -> Iterator[_Node]:
+    def _nodes(self) -> Iterator[Node]:
         """Every node but the trie root, depth first."""
         stack = list(self._root.children.values())
         while stack:

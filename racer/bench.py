@@ -35,8 +35,9 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from .bench_data import TASKS, Question, anchor_outputs, anchor_prompts, load_questions, preset, select
-from .bench_report import check_equal, cost_table, machine, report, summarise, verify_costs
+from .bench_costs import cost_report
+from .bench_data import TASKS, Question, anchor_outputs, load_questions, preset, select
+from .bench_report import check_equal, machine, report, run_dict, summarise, verify_costs
 from .drafters import PLAIN, make_drafter
 from .errors import UserError
 from .generate import Generation
@@ -254,7 +255,7 @@ def main(argv: Sequence[str] | None = None, target: TargetModel | None = None,
         state=args.state, repeat=args.repeat, settings=base.as_dict(),
         methods={m.label: (m.settings.as_dict() if m.settings else {"prompt_lookup_num_tokens": m.lookup})
                  for m in methods},
-        tables=tables, verify_cost=costs, mismatches=mismatches, runs=[_run_dict(r) for r in runs])
+        tables=tables, verify_cost=costs, mismatches=mismatches, runs=[run_dict(r) for r in runs])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f)
@@ -277,40 +278,6 @@ def _target_and_prompts(args, target: TargetModel | None,
     if not prompts:
         raise SystemExit("no prompts selected")
     return target, prompts
-
-
-COST_SIZES = (1, 2, 4, 8, 16, 32, 64)
-COST_CONTEXT = 300      # cached tokens under the tree
-COST_REPEATS = 9
-
-
-def cost_report(model_name: str | None, precisions: list[str]) -> dict:
-    """Per precision: one verify forward's median ms by tree size (a chain, 300 cached
-    tokens) and the chain check on three anchor prompts (48 tokens each)."""
-    from .loading import load_model
-    from .precision import chain_agreement
-    rows = {}
-    for precision in precisions:
-        model, tokenizer = load_model(model_name, precision=precision)
-        target = TargetModel(model, tokenizer)
-        ms = {k: 1000 * v for k, v in target.time_verify(COST_SIZES, COST_CONTEXT, COST_REPEATS).items()}
-        checks = [chain_agreement(target, p["input_ids"], 48) for p in anchor_prompts()[5:30:10]]
-        rows[f"{precision} ({str(model.dtype).removeprefix('torch.')})"] = dict(
-            ms=ms, agree=sum(c.agree for c in checks), total=sum(c.total for c in checks),
-            bitwise=sum(c.bitwise for c in checks), max_logit_diff=max(c.max_logit_diff for c in checks))
-    print(cost_table(rows, COST_SIZES))
-    return dict(machine=machine(), context=COST_CONTEXT, repeats=COST_REPEATS, rows=rows)
-
-
-def _run_dict(r: Run) -> dict:
-    """One run for the JSON file: its tokens and, per verify step, [tree size, draft ms,
-    verify ms, update ms]."""
-    return dict(method=r.method, question_id=r.question_id, task=r.task, tokens=len(r.output),
-                forwards=r.forwards, seconds=r.seconds, overshoot=r.overshoot, same=r.same,
-                same_anchor=r.same_anchor,
-                output_ids=r.output,
-                steps=[[s.tree_size, *(round(1000 * t, 3) for t in (s.draft_s, s.verify_s, s.update_s))]
-                       for s in r.steps])
 
 
 def _questions(args) -> list[Question]:

@@ -1,7 +1,7 @@
 """The benchmark's verdicts and tables: the greedy check against the reference method and
 the anchors' outputs, totals and speedups per task and method, the verify cost by tree
-size, and their printing. Pure functions of the runs ``racer.bench`` measured
-(``Run``: method, question, task, output, forwards, seconds, per-step costs).
+size, their printing and a run's row in the JSON file. Pure functions of the runs
+``racer.bench`` measured (``Run``: method, question, task, output, forwards, seconds, per-step costs).
 """
 from __future__ import annotations
 
@@ -22,6 +22,19 @@ if TYPE_CHECKING:
 
 COST_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # tree-size bucket upper bounds
 ANCHOR_TOKENS = 128  # the anchors' greedy outputs stop at 128 new tokens
+
+
+# --- the JSON file ---------------------------------------------------------------
+
+def run_dict(r: Run) -> dict:
+    """One run for the JSON file: its tokens and, per verify step, [tree size, draft ms,
+    verify ms, update ms]."""
+    return dict(method=r.method, question_id=r.question_id, task=r.task, tokens=len(r.output),
+                forwards=r.forwards, seconds=r.seconds, overshoot=r.overshoot, same=r.same,
+                same_anchor=r.same_anchor,
+                output_ids=r.output,
+                steps=[[s.tree_size, *(round(1000 * t, 3) for t in (s.draft_s, s.verify_s, s.update_s))]
+                       for s in r.steps])
 
 
 # --- checking ---------------------------------------------------------------------

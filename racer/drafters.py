@@ -14,24 +14,27 @@ Drafters that draft attach to every node an estimate of its chance of acceptance
 (``racer.calibration``) and learn from each verified tree, so the tree they build
 for a budget of b nodes is their best b nodes, and the loop can size the tree.
 
-``REGISTRY`` at the bottom describes each drafter once (name, label, colour, factory,
-which sources it drafts from); the app, the CLI, the benchmark and the views read it,
-so a new drafter is a ``register`` call here and nothing elsewhere.
+The ``register`` calls at the bottom describe each drafter once (name, label, colour,
+factory, which sources it drafts from) in ``racer.registry``'s ``REGISTRY``; the app, the
+CLI, the benchmark and the views read it, so a new drafter is a ``register`` call here
+and nothing elsewhere. The registry's lookups are imported from here, so that whoever
+looks a drafter up has had the five registered.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from dataclasses import replace
+from typing import Sequence
 
 import numpy as np
 
 from .automaton import Automaton
 from .calibration import Calibration, Evidence
-from .errors import UserError
 from .growth import Candidate, grow
 from .logits_cache import LogitsCache, TopK
 from .palette import BLUE, BLUISH_GREEN, ORANGE, PLAIN_GREY, SKY_BLUE
 from .records import AutomatonView
+from .registry import (PLAIN, REGISTRY, DrafterSpec, drafter_menu, drafter_names,  # noqa: F401 (lookups)
+                       find_drafter, make_drafter, register)
 from .settings import Settings
 from .tree import BOTH, LOGITS, RETRIEVAL, DraftTree, TreeBuilder, root_only
 from .trie_view import trie_view
@@ -243,64 +246,7 @@ def find_continuation(seq: Sequence[int], max_ngram: int, length: int) -> tuple[
     return 0, []
 
 
-# -- the registry: all that the app, CLI, benchmark and views know of a drafter --------
-
-@dataclass(frozen=True)
-class DrafterSpec:
-    """One drafter, as everything outside this file sees it."""
-    name: str                                # Settings.drafter, the CLI choice, the bench method
-    label: str                               # in tables, legends and sentences: "retrieval only"
-    colour: str                              # its bars in the comparison charts (racer.palette)
-    factory: Callable[[int, bool], Drafter]  # (vocab_size, keep_state) -> a new drafter
-    uses_automaton: bool = False             # drafts from the retrieval automaton
-    uses_logits_cache: bool = False          # drafts from the logits cache
-    menu: str = ""                           # its name in menus, where longer than the label
-
-    @property
-    def menu_label(self) -> str:
-        return self.menu or self.label
-
-
-PLAIN = "plain"  # the drafter every speedup is measured against
-REGISTRY: dict[str, DrafterSpec] = {}  # name -> spec, in menu order
-
-
-def register(spec: DrafterSpec) -> DrafterSpec:
-    """Adds a drafter to the menus, the CLI and the benchmark; names are unique."""
-    if spec.name in REGISTRY:
-        raise ValueError(f"a drafter called {spec.name!r} is registered already")
-    REGISTRY[spec.name] = spec
-    return spec
-
-
-def drafter_names() -> tuple[str, ...]:
-    return tuple(REGISTRY)
-
-
-def drafter_menu() -> list[tuple[str, str]]:
-    """(menu label, name) per drafter, as the page's menus list them."""
-    return [(spec.menu_label, spec.name) for spec in REGISTRY.values()]
-
-
-def find_drafter(name: str) -> DrafterSpec | None:
-    """The spec of a registered drafter; None for any other name."""
-    return REGISTRY.get(name)
-
-
-def drafter_spec(name: str) -> DrafterSpec:
-    spec = find_drafter(name)
-    if spec is None:
-        raise UserError(f"unknown drafter {name!r}; choose one of {', '.join(REGISTRY)}")
-    return spec
-
-
-def make_drafter(name: str, vocab_size: int, keep_state: bool = False) -> Drafter:
-    """``keep_state`` applies to the RACER drafters (see ``RacerDrafter``); the others
-    draft from the current context alone."""
-    drafter = drafter_spec(name).factory(vocab_size, keep_state)
-    drafter.name = name  # what Generation compares with Settings.drafter
-    return drafter
-
+# -- the drafters, as the app, CLI, benchmark and views know them (racer.registry) -----
 
 register(DrafterSpec("racer", "RACER", BLUE, lambda vocab, keep: RacerDrafter(vocab, keep_state=keep),
                      uses_automaton=True, uses_logits_cache=True, menu="RACER (retrieval + logits)"))

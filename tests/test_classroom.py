@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from components.session import Keeper, Session
+from components.keeper import Keeper
+from components.session import Session
 from racer.drafters import drafter_names
 from racer.generate import Generation
 from racer.settings import Settings
@@ -180,7 +181,7 @@ def test_a_classroom_of_30_sessions_stepping_at_once_each_get_their_exact_output
     only takes longer."""
     from gradio_client import Client
 
-    from components.session import KEEPER
+    from components.keeper import KEEPER
     prompts = examples(CLASS)
     with ThreadPoolExecutor(8) as pool:
         clients = list(pool.map(lambda _: Client(app_url, verbose=False), prompts))
@@ -265,7 +266,7 @@ def test_memory_after_100_sessions_is_within_300_mib_of_after_10(app_url, monkey
     from gradio_client import Client
 
     import app
-    from components.session import KEEPER
+    from components.keeper import KEEPER
     monkeypatch.setattr(KEEPER, "engine_budget", 64 << 20)
     parked = KEEPER.parked
     client = Client(app_url, verbose=False)

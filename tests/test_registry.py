@@ -17,7 +17,7 @@ from components.compare_handlers import table_rows
 from components.controls import compare_controls, grid_control, read_controls, setting_controls
 from components.text_view import automaton_html
 from components.tokens import drafter_colour, drafter_label
-from racer import bench, drafters
+from racer import bench, registry
 from racer.__main__ import build_parser
 from racer.compare import run_drafters
 from racer.drafters import DrafterSpec, RacerDrafter, register
@@ -48,7 +48,7 @@ SIXTH = DrafterSpec("retrieval_w4", "retrieval only, window 4", "#D55E00",
 @pytest.fixture
 def sixth(monkeypatch):
     """The registry with a sixth drafter; the five alone again after the test."""
-    monkeypatch.setattr(drafters, "REGISTRY", dict(drafters.REGISTRY))
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
     return register(SIXTH)
 
 

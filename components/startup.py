@@ -1,0 +1,65 @@
+"""The app's start-up: the shared model, loaded once, warmed up and described in one line
+for the page, and the example prompts.
+
+Left out on purpose: the page and its wiring (``app.py``), and what the environment
+asks for (``app.py`` reads ``RACER_MODEL`` and ``RACER_PRECISION`` and passes them in).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from racer.generate import Generation
+from racer.loading import DEFAULT_MODEL, ModelLoadError, load_model, prompt_ids
+from racer.model import TargetModel
+from racer.precision import precision_note
+from racer.settings import Settings
+
+log = logging.getLogger("racer_explorer")   # the app's own log
+
+MODEL_FIX = (f"Set RACER_MODEL to a small Llama-family causal LM (a model hub id or a model folder), "
+             f"or leave it unset for the default {DEFAULT_MODEL}, and restart the app.")
+
+
+# -- the shared model -------------------------------------------------------------------
+
+def load_target(model_name: str, precision: str) -> tuple[TargetModel | None, str]:
+    """The model, loaded, warmed up and calibrated, and the line the page shows about it;
+    (None, why it did not load) when it cannot load."""
+    start = time.perf_counter()
+    log.info("Loading %s ...", model_name)
+    try:
+        model, tokenizer = load_model(model_name, precision=precision)  # it logs its own progress
+        target = TargetModel(model, tokenizer, name=model_name)
+        _warm_up(target, tokenizer)
+        note = precision_note(target, prompt_ids)
+    except ModelLoadError as e:
+        log.error("Model not loaded: %s", e)
+        return None, str(e)
+    except Exception as e:  # noqa: BLE001 - the page must still come up and say why
+        log.exception("Model not loaded")
+        return None, f"loading '{model_name}' failed ({type(e).__name__}: {e})"
+    took = time.perf_counter() - start
+    log.info("Model ready in %.1f s.", took)
+    return target, f"{model_name} on {target.device} · {note} · loaded in {took:.1f} s"
+
+
+def _warm_up(target: TargetModel, tokenizer) -> None:
+    """A few untimed forwards (prefill, a plain step, a tree step), so that the first
+    run a visitor times does not pay for lazy initialisation and its speedup is fair;
+    and the one-off verify-cost calibration the adaptive budget reads."""
+    ids = prompt_ids(tokenizer, "Count: one, two, three, four, five, one, two, three, four, five.")
+    for drafter in ("plain", "racer"):
+        generation = Generation(target, ids, Settings(max_new_tokens=4, drafter=drafter))
+        for _ in range(3):
+            if not generation.finished:
+                generation.step()
+    target.verify_costs()
+
+
+def load_examples(path: Path) -> list[dict]:
+    """The example prompts, one JSON object a line (prompt, category)."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
