@@ -126,7 +126,6 @@ class CompareHandlers:
 
     def _note(self, ids: list[int], results: list[DrafterResult], settings: Settings) -> str:
         """The lossless note; where greedy outputs part, the model's logits there."""
-        parted = settings.greedy and len({r.text for r in results}) > 1
-        divergence = first_divergence(self.target, ids, results) if parted else None
+        divergence = first_divergence(self.target, ids, results) if settings.greedy else None
         return lossless_note(results, settings, divergence, exact=exact_by_default(self.target),
                              token=lambda t: self.target.token_texts([t])[0])
