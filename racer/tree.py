@@ -10,6 +10,7 @@ turns them into an attention mask.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 ROOT, RETRIEVAL, LOGITS, BOTH = "root", "retrieval", "logits", "both"
 
@@ -92,11 +93,7 @@ class DraftTree:
 
     def path_to(self, node: int) -> list[int]:
         """Indices from the root down to ``node``, both included."""
-        path = []
-        while node >= 0:
-            path.append(node)
-            node = self.parents[node]
-        return path[::-1]
+        return path_from_root(self.parents, node)
 
     def leaves(self) -> list[int]:
         kids = self.children()
@@ -124,6 +121,20 @@ class DraftTree:
                     if seen:
                         row[j] = True
         return mask
+
+
+def path_from_root(parents: Sequence[int], node: int) -> list[int]:
+    """Indices from the root (parent -1) down to ``node``, both included, in a tree
+    stored as a parent array: a draft tree or a piece of the trie.
+
+    >>> path_from_root([-1, 0, 1, 0], 2)
+    [0, 1, 2]
+    """
+    path = []
+    while node >= 0:
+        path.append(node)
+        node = parents[node]
+    return path[::-1]
 
 
 def root_only(root: int) -> DraftTree:

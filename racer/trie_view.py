@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .automaton import Automaton
+from .tree import path_from_root
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,7 @@ class TrieView:
 
     def path_to(self, node: int) -> list[int]:
         """Nodes from the trie root down to ``node``, both included."""
-        path = []
-        while node >= 0:
-            path.append(node)
-            node = self.parents[node]
-        return path[::-1]
+        return path_from_root(self.parents, node)
 
 
 def trie_view(automaton: Automaton, root: int, drafted: Sequence[Sequence[int]] = (), max_nodes: int = 40,

@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import torch
 
 from components.keeper import Keeper
 from components.session import Session
 from racer.drafters import drafter_names
 from racer.generate import Generation
 from racer.settings import Settings
-from tests.app_client import controls
+from tests.app_client import controls, exported, plain_greedy_ids
 from tests.tiny import hf_greedy, repetitive_prompt, target, tiny_model
 
 # -- what keeps memory bounded (tiny model) ----------------------------------------------
@@ -156,21 +154,6 @@ def examples(n: int) -> list[str]:
     return [app.EXAMPLES[i % len(app.EXAMPLES)]["prompt"] for i in range(n)]
 
 
-def plain_greedy_ids(prompt: str, max_new_tokens: int) -> list[int]:
-    """Reference tokens: transformers' own greedy ``generate`` on the app's model."""
-    import app
-    from racer.loading import prompt_ids
-    ids = prompt_ids(app.TARGET.tokenizer, prompt)
-    with torch.inference_mode():
-        out = app.TARGET.model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False,
-                                        eos_token_id=sorted(app.TARGET.eos_ids))
-    return out[0, len(ids):].tolist()
-
-
-def exported(client) -> dict:
-    path = client.predict(api_name="/export")
-    with open(path["value"] if isinstance(path, dict) else path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 @pytest.mark.real_model

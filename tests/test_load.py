@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,7 @@ import pytest
 import torch
 
 from tests.app_client import controls as named_controls
-from tests.app_client import plain_greedy_text
+from tests.app_client import exported, plain_greedy_text
 
 PROMPTS = [
     "Name three rivers in Europe.",
@@ -47,11 +46,6 @@ def weights_digest(model) -> str:
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
-
-def exported(client) -> dict:
-    path = client.predict(api_name="/export")
-    with open(path["value"] if isinstance(path, dict) else path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 @pytest.mark.real_model
