@@ -103,14 +103,14 @@ class Divergence:
 
 def first_divergence(target: TargetModel, prompt_ids: Sequence[int],
                      results: Sequence[DrafterResult]) -> Divergence | None:
-    """The earliest position where some result's tokens part from the first
-    result's (plain decoding's, by ``run_order``), with the two tokens' logits from
-    one forward over the prompt and the common text; None when no two outputs part
-    (an output that stops early, at EOS or a stop, does not part)."""
+    """The earliest position where some result's tokens part from the reference's
+    (plain decoding's when it ran, else the first result's), with the two tokens'
+    logits from one forward over the prompt and the common text; None when no two
+    outputs part (an output that stops early, at EOS or a stop, does not part)."""
     if len(results) < 2:
         return None
-    ref, found = results[0], None
-    for r in results[1:]:
+    ref, found = next((r for r in results if r.drafter == PLAIN), results[0]), None
+    for r in results:
         at = next((i for i, (a, b) in enumerate(zip(ref.output_ids, r.output_ids)) if a != b), None)
         if at is not None and (found is None or at < found[1]):
             found = (r, at)

@@ -99,7 +99,7 @@ def test_where_greedy_outputs_part_the_note_shows_the_position_and_both_logits()
     plain = DrafterResult("plain", 5, 5, 1.0, 1.0, (1,) * 4, "a", output_ids=(7, 8, 9, 10, 11))
     racer = DrafterResult("racer", 5, 3, 0.5, 2.0, (2, 2), "b", output_ids=(7, 8, 20, 21, 22))
     same = DrafterResult("logits", 3, 2, 0.5, 2.0, (2,), "c", output_ids=(7, 8, 9))  # stops early: not parted
-    d = first_divergence(t, prompt, [plain, same, racer])
+    d = first_divergence(t, prompt, [racer, same, plain])  # the menu's order: plain is the reference wherever it is
     assert (d.drafter, d.reference, d.position, d.ours, d.theirs) == ("racer", "plain", 2, 9, 20)
     logits, _ = t.prefill(prompt + [7, 8], t.new_cache(), top_k=1)
     assert (d.logit_ours, d.logit_theirs) == (float(logits[9]), float(logits[20]))
