@@ -29,7 +29,7 @@ Worked example, window 3, context [1, 2, 3, 1, 2]:
     continuations: (1,2,3) is at the window's depth; (2,3) has the child 1 -> token 1,
     match 2 (the border (2,3)), followed 1 time of 1; (3,) adds nothing new.
 
-Departures from the authors' automaton (see the README): a string enters the trie as
+Departures from the authors' automaton (see docs/design.md): a string enters the trie as
 soon as its last token does, not once a whole window starting with it is complete, so
 a repeat is found even when it is closer than ``window`` tokens; failure links stay
 correct as nodes come and go (recomputed lazily); only leaves are recycled; retrieval

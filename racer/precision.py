@@ -12,7 +12,7 @@ or AMX), since elsewhere it is emulated and slower than float32, and falls back 
 float32. CUDA keeps float16. A precision that is not exact may still be asked for by
 name: the app then says so.
 
-Left out on purpose: int8 and compiled paths (measured in the README, not shipped).
+Left out on purpose: int8 and compiled paths (measured in docs/results.md, not shipped).
 """
 from __future__ import annotations
 
