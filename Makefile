@@ -1,12 +1,13 @@
 # make setup: create .venv and install the pinned packages (quick when already done)
 # make run:   start the app
-# make test:  run the test suite (installs Debian's chromium for browser tests if missing)
+# make test:  run every test lane (installs Debian's chromium for the browser lane if missing)
+# make test-fast: the unit lane (tiny models, no browser, no load tests)
 # make bench: run the benchmark
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench chromium
+.PHONY: setup run test test-fast bench chromium
 
 setup: $(STAMP)
 
@@ -20,8 +21,13 @@ $(STAMP): requirements.txt
 run: setup
 	$(VENV)/bin/python app.py
 
+# every lane: unit (tiny models), real model, browser, soak
 test: setup chromium
 	$(VENV)/bin/python -m pytest -q
+
+# the unit lane alone: tiny models, no browser, no load tests; run it after every change
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m "not real_model and not browser and not soak"
 
 bench: setup
 	$(VENV)/bin/python -m racer.bench

@@ -1,9 +1,11 @@
 """RACER Explorer: RACER speculative decoding on a real model, one forward pass at a time.
 
-This file loads the model once (shared read-only; ``components/startup.py``), lays the
-page out in one ``with gr.Blocks()`` block and wires events at the end. Handlers live in
-``components/handlers.py``, figures and HTML in the other ``components/`` modules (pure
-builders); each browser session's run is a ``Session`` held in ``gr.State``.
+``build_app(target)`` lays the page out in one ``with gr.Blocks()`` block over a model the
+caller loaded, and wires its events at the end; importing this file does no work. Handlers
+live in ``components/handlers.py`` (Explore), ``compare_handlers``, ``tune_handlers`` and
+``race_handlers``; figures and HTML in the other ``components/`` modules (pure builders).
+Each browser session's run is a ``Session`` held in ``gr.State``. ``python app.py`` (what a
+Space runs) loads the model once (``components/startup.py``) and serves the page.
 
 Environment: ``RACER_MODEL`` picks the model (default: the packaged SmolLM2-135M-Instruct),
 ``RACER_PRECISION`` its precision (default auto: the fastest exact one on this machine).
@@ -24,7 +26,7 @@ from components.compare_handlers import TABLE_HEADERS as COMPARE_HEADERS
 from components.compare_handlers import CompareHandlers
 from components.automaton_view import automaton_figure
 from components.controls import MEASURE, compare_controls, grid_control, setting_controls, tune_tokens_control
-from components.handlers import Handlers, busy_buttons, idle_buttons
+from components.handlers import Handlers, StepView, ViewBuilder, busy_buttons, by_name, idle_buttons
 from components.race_handlers import RaceHandlers
 from components.session import Session
 from components.startup import MODEL_FIX, load_examples, load_target
@@ -36,16 +38,11 @@ from components.tune_handlers import GRID_SETTINGS, SOURCES, TuneHandlers, TuneS
 from components.tune_view import TABLE_HEADERS, heatmap_figure
 from racer.bench_data import TASKS
 from racer.loading import DEFAULT_MODEL
+from racer.model import TargetModel
 from racer.settings import Settings
 from racer.sweep import MAX_CELLS, MAX_PROMPTS
 
-if not logging.getLogger().handlers:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request otherwise
-
 ASSETS = Path(__file__).parent / "assets"
-MODEL_NAME = os.environ.get("RACER_MODEL", "").strip() or DEFAULT_MODEL
-PRECISION = os.environ.get("RACER_PRECISION", "").strip() or "auto"  # see racer/precision.py
 # One model-using event at a time: two generations on the same CPU would slow each
 # other down, and every speedup on screen is a wall-clock measurement.
 MODEL_EVENT = dict(concurrency_id="model", concurrency_limit=1)
@@ -57,28 +54,34 @@ PRIVATE = dict(api_visibility="private")    # UI-only steps (enabling buttons) s
 SESSION_TTL_S = 2 * 3600   # an untouched session's run is dropped after this long
 SESSIONS_KEPT = 200        # at most this many sessions' state in memory (oldest go first)
 DEFAULTS = Settings()
-SPEEDUP_METHOD = (ASSETS / "speedup_method.md").read_text(encoding="utf-8")
+SPEEDUP_METHOD = ASSETS / "speedup_method.md"
+HOW_IT_WORKS = ASSETS / "how_it_works.md"
 
 
-# -- the shared model -------------------------------------------------------------------
+# -- the Explore views: name -> what it shows of one step (``StepView``) --------------------
+# The one list of them: the handlers render each by name, and the page lays out a component
+# under each name.
+EXPLORE_VIEWS: dict[str, ViewBuilder] = {
+    "tree": lambda v: tree_figure(v.record, v.token_text),
+    "outcome": lambda v: outcome_html(v.record, v.token_text, v.speedup, v.prompt_tokens),
+    "text": lambda v: generated_html(v.session.marks, upto_step=None if v.latest else v.index,
+                                     highlight_step=v.index, finish=v.session.finish_text() if v.latest else ""),
+    "speedup": lambda v: speedup_figure(v.session.stats, viewing=v.index),
+    "calibration": lambda v: calibration_figure(v.session.reliability.bins()),
+    "mask": lambda v: mask_figure(v.record, v.token_text),
+    "automaton": lambda v: automaton_html(v.record, v.token_text),
+    "automaton graph": lambda v: automaton_figure(v.record, v.token_text),
+    "narration": lambda v: narration(v.record, v.token_text, v.prompt_tokens),
+}
+STEP_OUTPUTS = (*EXPLORE_VIEWS, "scrubber", "status")  # what every Explore event shows, in order
 
-TARGET, MODEL_NOTE = load_target(MODEL_NAME, PRECISION)
-HANDLERS = Handlers(TARGET, MODEL_NAME, MODEL_NOTE if TARGET is not None else f"{MODEL_NOTE} {MODEL_FIX}")
-COMPARE = CompareHandlers(TARGET, MODEL_NOTE)
-TUNE = TuneHandlers(TARGET, MODEL_NOTE)
-RACE = RaceHandlers(TARGET)
-token_text = HANDLERS.token_text
 
-
-EXAMPLES = load_examples(ASSETS / "examples.jsonl")
-
-
-# -- layout ------------------------------------------------------------------------------
-
-MODEL_LINE = (html.escape(MODEL_NOTE) if TARGET is not None else
-              f"not loaded — {html.escape(MODEL_NOTE.rstrip('.'))}. {html.escape(MODEL_FIX)}")
-# one short header: on a 1440x900 screen the buttons, the tree and the outcome fit below it
-HEADER = f"""
+def header(target: TargetModel | None, model_note: str) -> str:
+    """The page's one short header: on a 1440x900 screen the buttons, the tree and the
+    outcome fit below it."""
+    model_line = (html.escape(model_note) if target is not None else
+                  f"not loaded — {html.escape(model_note.rstrip('.'))}. {html.escape(MODEL_FIX)}")
+    return f"""
 <div id="header">
 <h1>RACER Explorer <span class="subtitle">speculative decoding without a draft model, one forward pass at
 a time</span></h1>
@@ -86,205 +89,234 @@ a time</span></h1>
 (what followed the same words earlier) and the <span style="color:{colour('logits')}"><b>logits cache</b></span>
 (what the model predicted here before); the model checks the whole tree in <b>one</b> forward pass, and every
 token it agrees with is free. The output is exactly the model's own.
-<span class="{'model-line' if TARGET is not None else 'model-error'}">Model: {MODEL_LINE}</span></p>
+<span class="{'model-line' if target is not None else 'model-error'}">Model: {model_line}</span></p>
 </div>
 """
 
-HOW_IT_WORKS = (ASSETS / "how_it_works.md").read_text(encoding="utf-8")
 
-with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
-    # a session holds a KV cache, an automaton and a logits cache: let idle ones go
-    # (``components.keeper.Keeper`` keeps what all of them hold within budgets meanwhile)
-    session = gr.State(Session(), time_to_live=SESSION_TTL_S, delete_callback=Session.close)
-    gr.HTML(HEADER)
-    tune_state = gr.State(TuneState(), time_to_live=SESSION_TTL_S)
-    with gr.Tabs() as tabs:
-        with gr.Tab("Explore", id="explore"):
-            # above the fold: the buttons, the step's outcome and its tree; the rest in tabs below them
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=4, min_width=320, elem_id="controls"):
-                    prompt = gr.Textbox(label="Prompt", lines=4, max_lines=8, value=EXAMPLES[0]["prompt"],
-                                        placeholder="Ask something, or paste a text to summarise or edit…")
-                    with gr.Row():
-                        step_btn = gr.Button("Step", variant="primary", elem_id="step-btn")
-                        run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
-                        stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
-                        reset_btn = gr.Button("Reset", variant="secondary", elem_id="reset-btn")
-                    settings = setting_controls(DEFAULTS, main=True)  # from the Settings schema
-                    with gr.Accordion("Advanced", open=False, elem_id="advanced"):
-                        settings |= setting_controls(DEFAULTS, main=False)
-                        measure = gr.Checkbox(value=True, label="Measure speedup",
-                                              info="runs plain decoding of the same prompt alongside")
-                    gr.Examples([[e["prompt"]] for e in EXAMPLES], inputs=[prompt], cache_examples=False,
-                                example_labels=[f"{e['category']}: {e['prompt'][:60]}…" for e in EXAMPLES],
-                                examples_per_page=8,
-                                label="Example prompts: retrieval show-offs, then one per Spec-Bench category")
-                # the tree's labels are placed for a plot at least PLOT_WIDTH_PX wide (tree_layout)
-                with gr.Column(scale=8, min_width=PLOT_WIDTH_PX + 40, elem_id="step-view"):
-                    status = gr.Markdown(
-                        "" if TARGET is not None else f"⚠ No model is loaded: {MODEL_NOTE} {MODEL_FIX}",
-                        label="Status", show_label=False, elem_id="status")
-                    outcome = gr.HTML(outcome_html(None, token_text), label="Step outcome", elem_id="outcome")
-                    tree_plot = gr.Plot(tree_figure(None, token_text), label="Draft tree", show_label=False,
-                                        elem_id="tree-plot")
-                    scrubber = gr.Slider(0, 1, value=0, step=1, label="History: step 0 of 0",
-                                         interactive=False, elem_id="scrubber")
-                    # the rest of the step, below the fold
-                    with gr.Tabs(elem_id="step-tabs"):
-                        with gr.Tab("What happened", id="story"):
-                            narration_box = gr.HTML(narration(None, token_text), label="Narration",
-                                                    elem_id="narration")
-                            gr.Markdown("#### Generated text · coloured by how each token was produced",
-                                        elem_classes="section")
-                            text_box = gr.HTML(generated_html([]), label="Generated text", elem_id="generated")
-                        with gr.Tab("Automaton", id="automaton"):
-                            gr.Markdown("#### The retrieval automaton around this step's match · a column per "
-                                        "string length; hover a node for its string's count",
-                                        elem_classes="section")
-                            automaton_plot = gr.Plot(automaton_figure(None, token_text), label="Automaton graph",
-                                                     show_label=False, elem_id="automaton-plot")
-                            automaton_box = gr.HTML(automaton_html(None, token_text), label="Automaton match")
-                        with gr.Tab("Speedup", id="speedup"):
-                            gr.Markdown("#### Running speedup · and how the drafter's estimates held up",
-                                        elem_classes="section")
-                            with gr.Row(equal_height=False):
-                                with gr.Column(scale=3, min_width=320):
-                                    speed_plot = gr.Plot(speedup_figure([]), label="Running speedup",
-                                                         show_label=False, elem_id="speed-plot")
-                                with gr.Column(scale=2, min_width=240):
-                                    calibration_plot = gr.Plot(calibration_figure([]), label="Calibration",
-                                                               show_label=False, elem_id="calibration-plot")
-                            gr.Markdown(SPEEDUP_METHOD, elem_id="method")
-                        with gr.Tab("Attention mask", id="mask"):
-                            gr.Markdown("#### Tree attention mask · row = node, column = what it may attend to",
-                                        elem_classes="section")
-                            mask_plot = gr.Plot(mask_figure(None, token_text), label="Tree attention mask",
-                                                show_label=False, elem_id="mask-plot")
-                        with gr.Tab("Race", id="race"):
-                            gr.Markdown("The finished run against plain decoding of the same prompt, each text "
-                                        "appearing at the pace it was measured on this machine.")
-                            with gr.Row():
-                                race_btn = gr.Button("Race this run against plain decoding", variant="primary",
-                                                     elem_id="race-btn", scale=0, min_width=400)
-                            race_status = gr.Markdown(label="Race status", show_label=False, elem_id="race-status")
-                            race_box = gr.HTML(label="Race", elem_id="race")
-                            race_plot = gr.Plot(label="Race chart", show_label=False, elem_id="race-plot")
-            with gr.Row():
-                export_btn = gr.Button("Export the run as JSON", size="sm")
-                trace_file = gr.File(label="Run trace", interactive=False, visible=False)
-        with gr.Tab("Compare drafters", id="compare"):
-            gr.Markdown("Runs the prompt from the Explore tab to the end with each drafter, using the "
-                        "settings there, and compares tokens per forward and measured speedup. Plain "
-                        "decoding runs first: it is the baseline. Drafters run one after another on a "
-                        "shared CPU, so timings carry some noise: compare twice before trusting a "
-                        "difference of a few percent.")
-            with gr.Row():
-                compare_tokens, compare_drafters = compare_controls()
-            with gr.Row():
-                compare_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn")
-                compare_stop = gr.Button("Stop", variant="stop")
-            compare_status = gr.Markdown(label="Comparison status", show_label=False, elem_id="compare-status")
-            compare_table = gr.Dataframe(headers=COMPARE_HEADERS, label="Comparison", show_label=False,
-                                         interactive=False, wrap=True)
-            compare_plot = gr.Plot(compare_figure([]), label="Comparison chart", show_label=False,
-                                   elem_id="compare-plot")
-            compare_note = gr.Markdown(label="Lossless check", show_label=False, elem_id="compare-note")
-        with gr.Tab("Tune", id="tune"):
-            gr.Markdown(f"Finds the tree width and depth that decode fastest **on this machine**: every "
-                        "setting of the grid decodes the same prompts with RACER (other settings from the "
-                        "Explore tab), and plain decoding of those prompts is timed before, between every "
-                        "few settings and after, so each speedup compares runs made close together. "
-                        f"At most {MAX_CELLS} settings and {MAX_PROMPTS} prompts per sweep.")
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=4, min_width=320, elem_id="tune-controls"):
-                    tune_source = gr.Radio(SOURCES, value="category", label="Prompts")
-                    with gr.Row():
-                        tune_category = gr.Dropdown(list(TASKS), value="translation", label="Category")
-                        tune_count = gr.Slider(1, MAX_PROMPTS, value=2, step=1, label="How many")
-                    tune_tokens = tune_tokens_control()
-                    tune_widths = grid_control("width", ticked=[2, 4, 8])
-                    tune_depths = grid_control("depth", ticked=[2, 4, 8])
-                    with gr.Accordion("Also vary (optional)", open=False):
-                        tune_windows = grid_control("window", info="none ticked: the Explore tab's value")
-                        tune_budgets = grid_control("budget", info="none ticked: the Explore tab's value")
-                    with gr.Row():
-                        tune_btn = gr.Button("Run the sweep", variant="primary", elem_id="tune-btn")
-                        tune_stop = gr.Button("Stop", variant="stop", elem_id="tune-stop")
-                with gr.Column(scale=8):
-                    tune_status = gr.HTML(label="Sweep status", elem_id="tune-status")
-                    tune_best = gr.Markdown(label="Best setting", show_label=False, elem_id="tune-best")
-                    tune_apply = gr.Button("Apply the best setting to the Explore tab", interactive=False,
-                                           size="sm", elem_id="tune-apply")
-                    gr.Markdown("#### Tokens per forward (MAT)", elem_classes="section")
-                    tune_mat_plot = gr.Plot(heatmap_figure(None, "mat"), label="MAT heatmap", show_label=False,
-                                            elem_id="tune-mat")
-                    gr.Markdown("#### Measured speedup vs plain decoding · blue = faster, orange = slower",
-                                elem_classes="section")
-                    tune_speed_plot = gr.Plot(heatmap_figure(None, "speedup"), label="Speedup heatmap",
-                                              show_label=False, elem_id="tune-speed")
-                    tune_table = gr.Dataframe(headers=TABLE_HEADERS, label="Sweep results", show_label=False,
-                                              interactive=False, wrap=True)
-                    tune_csv = gr.File(label="Results as CSV", interactive=False, visible=False)
-        with gr.Tab("How it works", id="how"):
-            gr.Markdown(HOW_IT_WORKS)
+def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model_note: str = "") -> gr.Blocks:
+    """The page over ``target`` (loaded by the caller; None when it failed to load, and
+    ``model_note`` then says why). Lays out components and wires events; loads nothing."""
+    handlers = Handlers(target, model_name, model_note if target is not None else f"{model_note} {MODEL_FIX}",
+                        views=EXPLORE_VIEWS)
+    compare = CompareHandlers(target, model_note)
+    tune = TuneHandlers(target, model_note)
+    race = RaceHandlers(target)
+    blank = StepView(Session(), None, handlers.token_text)  # what every view shows before the first step
+    examples = load_examples(ASSETS / "examples.jsonl")
 
-    # -- wiring --------------------------------------------------------------------------
-    # the settings controls reach every handler by name (``**controls``), as the API names them
-    controls = {**settings, MEASURE: measure}
-    NAMED = dict(inputs_kwargs=controls, **RAW)
-    views = [tree_plot, outcome, text_box, speed_plot, calibration_plot, mask_plot, automaton_box, automaton_plot,
-             narration_box, scrubber, status]
-    # the status line shows a waiting visitor's place in the queue
-    step_btn.click(HANDLERS.on_step, [session, prompt], [session, *views], api_name="step",
-                   show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT)
-    # Run: Step and Run are disabled while it streams (a second click would queue behind it)
-    run_btn.click(busy_buttons, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE).then(
-        HANDLERS.on_run, [session, prompt], [session, *views], api_name="run",
-        show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT).then(
-        idle_buttons, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE)
-    stop_btn.click(HANDLERS.on_stop, [session], [status], api_name="stop", show_progress="hidden", **QUICK_EVENT)
-    reset_btn.click(HANDLERS.on_reset, [session], [session, *views], api_name="reset", **QUICK_EVENT)
-    sliders = [c for c in settings.values() if isinstance(c, gr.Slider)]
-    for slider in sliders:  # one API endpoint is enough
-        api = dict(api_name="settings") if slider is sliders[0] else PRIVATE
-        slider.release(HANDLERS.on_settings, [session], [status], show_progress="hidden", **api, **NAMED,
-                       **QUICK_EVENT)
-    for other in [c for c in controls.values() if isinstance(c, (gr.Checkbox, gr.Dropdown))]:
-        other.input(HANDLERS.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED,
-                    **QUICK_EVENT)
-    scrubber.release(HANDLERS.on_view, [session, scrubber], views, api_name="view_step",
-                     show_progress="hidden", **RAW, **QUICK_EVENT)
-    race_btn.click(RACE.on_race, [session], [race_box, race_plot, race_status], api_name="race",
-                   show_progress="minimal", show_progress_on=[race_status], **MODEL_EVENT)
-    export_btn.click(HANDLERS.on_export, [session], [trace_file], api_name="export", **QUICK_EVENT).then(
-        HANDLERS.show_file, [trace_file], [trace_file], queue=False, show_progress="hidden", **PRIVATE)
-    compare_btn.click(lambda: gr.Button(interactive=False), None, [compare_btn], queue=False, **PRIVATE).then(
-        COMPARE.on_compare, [session, prompt, compare_tokens, compare_drafters],
-        [compare_status, compare_table, compare_plot, compare_note], api_name="compare",
-        show_progress="minimal", show_progress_on=[compare_status], **NAMED, **MODEL_EVENT).then(
-        lambda: gr.Button(interactive=True), None, [compare_btn], queue=False, **PRIVATE)
-    compare_stop.click(HANDLERS.on_stop, [session], [compare_status], show_progress="hidden", **PRIVATE, **QUICK_EVENT)
-    # Tune: a sweep uses the model like Run does; Stop keeps the finished settings
-    tune_source.change(source_visibility, [tune_source], [tune_category, tune_count], queue=False, **PRIVATE)
-    tune_btn.click(lambda: gr.Button(interactive=False), None, [tune_btn], queue=False, **PRIVATE).then(
-        TUNE.on_tune, [tune_state, prompt, tune_source, tune_category, tune_count, tune_tokens, tune_widths,
-                       tune_depths, tune_windows, tune_budgets],
-        [tune_status, tune_best, tune_mat_plot, tune_speed_plot, tune_table, tune_csv, tune_apply],
-        api_name="tune", show_progress="minimal", show_progress_on=[tune_status], **NAMED, **MODEL_EVENT).then(
-        lambda: gr.Button(interactive=True), None, [tune_btn], queue=False, **PRIVATE)
-    tune_stop.click(TUNE.on_stop, [tune_state], [tune_status], api_name="tune_stop", show_progress="hidden",
-                    **QUICK_EVENT)
-    # Apply moves the sliders; the Explore status then says what changed, as a slider release would
-    tune_apply.click(TUNE.on_apply, [tune_state], [*(settings[n] for n in GRID_SETTINGS), tabs, tune_status],
-                     api_name="tune_apply", **QUICK_EVENT).then(
-        HANDLERS.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
+    with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
+        # a session holds a KV cache, an automaton and a logits cache: let idle ones go
+        # (``components.keeper.Keeper`` keeps what all of them hold within budgets meanwhile)
+        session = gr.State(Session(), time_to_live=SESSION_TTL_S, delete_callback=Session.close)
+        gr.HTML(header(target, model_note))
+        tune_state = gr.State(TuneState(), time_to_live=SESSION_TTL_S)
+        with gr.Tabs() as tabs:
+            with gr.Tab("Explore", id="explore"):
+                # above the fold: the buttons, the step's outcome and its tree; the rest in tabs below them
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=4, min_width=320, elem_id="controls"):
+                        prompt = gr.Textbox(label="Prompt", lines=4, max_lines=8, value=examples[0]["prompt"],
+                                            placeholder="Ask something, or paste a text to summarise or edit…")
+                        with gr.Row():
+                            step_btn = gr.Button("Step", variant="primary", elem_id="step-btn")
+                            run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
+                            stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+                            reset_btn = gr.Button("Reset", variant="secondary", elem_id="reset-btn")
+                        settings = setting_controls(DEFAULTS, main=True)  # from the Settings schema
+                        with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+                            settings |= setting_controls(DEFAULTS, main=False)
+                            measure = gr.Checkbox(value=True, label="Measure speedup",
+                                                  info="runs plain decoding of the same prompt alongside")
+                        gr.Examples([[e["prompt"]] for e in examples], inputs=[prompt], cache_examples=False,
+                                    example_labels=[f"{e['category']}: {e['prompt'][:60]}…" for e in examples],
+                                    examples_per_page=8,
+                                    label="Example prompts: retrieval show-offs, then one per Spec-Bench category")
+                    # the tree's labels are placed for a plot at least PLOT_WIDTH_PX wide (tree_layout)
+                    with gr.Column(scale=8, min_width=PLOT_WIDTH_PX + 40, elem_id="step-view"):
+                        status = gr.Markdown(
+                            "" if target is not None else f"⚠ No model is loaded: {model_note} {MODEL_FIX}",
+                            label="Status", show_label=False, elem_id="status")
+                        outcome = gr.HTML(EXPLORE_VIEWS["outcome"](blank), label="Step outcome", elem_id="outcome")
+                        tree_plot = gr.Plot(EXPLORE_VIEWS["tree"](blank), label="Draft tree", show_label=False,
+                                            elem_id="tree-plot")
+                        scrubber = gr.Slider(0, 1, value=0, step=1, label="History: step 0 of 0",
+                                             interactive=False, elem_id="scrubber")
+                        # the rest of the step, below the fold
+                        with gr.Tabs(elem_id="step-tabs"):
+                            with gr.Tab("What happened", id="story"):
+                                narration_box = gr.HTML(EXPLORE_VIEWS["narration"](blank), label="Narration",
+                                                        elem_id="narration")
+                                gr.Markdown("#### Generated text · coloured by how each token was produced",
+                                            elem_classes="section")
+                                text_box = gr.HTML(EXPLORE_VIEWS["text"](blank), label="Generated text", elem_id="generated")
+                            with gr.Tab("Automaton", id="automaton"):
+                                gr.Markdown("#### The retrieval automaton around this step's match · a column per "
+                                            "string length; hover a node for its string's count",
+                                            elem_classes="section")
+                                automaton_plot = gr.Plot(EXPLORE_VIEWS["automaton graph"](blank), label="Automaton graph",
+                                                         show_label=False, elem_id="automaton-plot")
+                                automaton_box = gr.HTML(EXPLORE_VIEWS["automaton"](blank), label="Automaton match")
+                            with gr.Tab("Speedup", id="speedup"):
+                                gr.Markdown("#### Running speedup · and how the drafter's estimates held up",
+                                            elem_classes="section")
+                                with gr.Row(equal_height=False):
+                                    with gr.Column(scale=3, min_width=320):
+                                        speed_plot = gr.Plot(EXPLORE_VIEWS["speedup"](blank), label="Running speedup",
+                                                             show_label=False, elem_id="speed-plot")
+                                    with gr.Column(scale=2, min_width=240):
+                                        calibration_plot = gr.Plot(EXPLORE_VIEWS["calibration"](blank), label="Calibration",
+                                                                   show_label=False, elem_id="calibration-plot")
+                                gr.Markdown(SPEEDUP_METHOD.read_text(encoding="utf-8"), elem_id="method")
+                            with gr.Tab("Attention mask", id="mask"):
+                                gr.Markdown("#### Tree attention mask · row = node, column = what it may attend to",
+                                            elem_classes="section")
+                                mask_plot = gr.Plot(EXPLORE_VIEWS["mask"](blank), label="Tree attention mask",
+                                                    show_label=False, elem_id="mask-plot")
+                            with gr.Tab("Race", id="race"):
+                                gr.Markdown("The finished run against plain decoding of the same prompt, each text "
+                                            "appearing at the pace it was measured on this machine.")
+                                with gr.Row():
+                                    race_btn = gr.Button("Race this run against plain decoding", variant="primary",
+                                                         elem_id="race-btn", scale=0, min_width=400)
+                                race_status = gr.Markdown(label="Race status", show_label=False, elem_id="race-status")
+                                race_box = gr.HTML(label="Race", elem_id="race")
+                                race_plot = gr.Plot(label="Race chart", show_label=False, elem_id="race-plot")
+                with gr.Row():
+                    export_btn = gr.Button("Export the run as JSON", size="sm")
+                    trace_file = gr.File(label="Run trace", interactive=False, visible=False)
+            with gr.Tab("Compare drafters", id="compare"):
+                gr.Markdown("Runs the prompt from the Explore tab to the end with each drafter, using the "
+                            "settings there, and compares tokens per forward and measured speedup. Plain "
+                            "decoding runs first: it is the baseline. Drafters run one after another on a "
+                            "shared CPU, so timings carry some noise: compare twice before trusting a "
+                            "difference of a few percent.")
+                with gr.Row():
+                    compare_tokens, compare_drafters = compare_controls()
+                with gr.Row():
+                    compare_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn")
+                    compare_stop = gr.Button("Stop", variant="stop")
+                compare_status = gr.Markdown(label="Comparison status", show_label=False, elem_id="compare-status")
+                compare_table = gr.Dataframe(headers=COMPARE_HEADERS, label="Comparison", show_label=False,
+                                             interactive=False, wrap=True)
+                compare_plot = gr.Plot(compare_figure([]), label="Comparison chart", show_label=False,
+                                       elem_id="compare-plot")
+                compare_note = gr.Markdown(label="Lossless check", show_label=False, elem_id="compare-note")
+            with gr.Tab("Tune", id="tune"):
+                gr.Markdown(f"Finds the tree width and depth that decode fastest **on this machine**: every "
+                            "setting of the grid decodes the same prompts with RACER (other settings from the "
+                            "Explore tab), and plain decoding of those prompts is timed before, between every "
+                            "few settings and after, so each speedup compares runs made close together. "
+                            f"At most {MAX_CELLS} settings and {MAX_PROMPTS} prompts per sweep.")
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=4, min_width=320, elem_id="tune-controls"):
+                        tune_source = gr.Radio(SOURCES, value="category", label="Prompts")
+                        with gr.Row():
+                            tune_category = gr.Dropdown(list(TASKS), value="translation", label="Category")
+                            tune_count = gr.Slider(1, MAX_PROMPTS, value=2, step=1, label="How many")
+                        tune_tokens = tune_tokens_control()
+                        tune_widths = grid_control("width", ticked=[2, 4, 8])
+                        tune_depths = grid_control("depth", ticked=[2, 4, 8])
+                        with gr.Accordion("Also vary (optional)", open=False):
+                            tune_windows = grid_control("window", info="none ticked: the Explore tab's value")
+                            tune_budgets = grid_control("budget", info="none ticked: the Explore tab's value")
+                        with gr.Row():
+                            tune_btn = gr.Button("Run the sweep", variant="primary", elem_id="tune-btn")
+                            tune_stop = gr.Button("Stop", variant="stop", elem_id="tune-stop")
+                    with gr.Column(scale=8):
+                        tune_status = gr.HTML(label="Sweep status", elem_id="tune-status")
+                        tune_best = gr.Markdown(label="Best setting", show_label=False, elem_id="tune-best")
+                        tune_apply = gr.Button("Apply the best setting to the Explore tab", interactive=False,
+                                               size="sm", elem_id="tune-apply")
+                        gr.Markdown("#### Tokens per forward (MAT)", elem_classes="section")
+                        tune_mat_plot = gr.Plot(heatmap_figure(None, "mat"), label="MAT heatmap", show_label=False,
+                                                elem_id="tune-mat")
+                        gr.Markdown("#### Measured speedup vs plain decoding · blue = faster, orange = slower",
+                                    elem_classes="section")
+                        tune_speed_plot = gr.Plot(heatmap_figure(None, "speedup"), label="Speedup heatmap",
+                                                  show_label=False, elem_id="tune-speed")
+                        tune_table = gr.Dataframe(headers=TABLE_HEADERS, label="Sweep results", show_label=False,
+                                                  interactive=False, wrap=True)
+                        tune_csv = gr.File(label="Results as CSV", interactive=False, visible=False)
+            with gr.Tab("How it works", id="how"):
+                gr.Markdown(HOW_IT_WORKS.read_text(encoding="utf-8"))
 
-demo.queue(default_concurrency_limit=1)
+        # -- wiring --------------------------------------------------------------------------
+        # the settings controls reach every handler by name (``**controls``), as the API names them
+        controls = {**settings, MEASURE: measure}
+        NAMED = dict(inputs_kwargs=controls, **RAW)
+        # the components of STEP_OUTPUTS, by name; the handlers answer by name (``by_name`` orders them)
+        shown = dict(tree=tree_plot, outcome=outcome, text=text_box, speedup=speed_plot,
+                     calibration=calibration_plot, mask=mask_plot, automaton=automaton_box,
+                     narration=narration_box, scrubber=scrubber, status=status, **{"automaton graph": automaton_plot})
+        views = [shown[name] for name in STEP_OUTPUTS]
+        step_outputs = ("session", *STEP_OUTPUTS)
+        # the status line shows a waiting visitor's place in the queue
+        step_btn.click(by_name(handlers.on_step, step_outputs), [session, prompt], [session, *views], api_name="step",
+                       show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT)
+        # Run: Step and Run are disabled while it streams (a second click would queue behind it)
+        run_btn.click(busy_buttons, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE).then(
+            by_name(handlers.on_run, step_outputs), [session, prompt], [session, *views], api_name="run",
+            show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT).then(
+            idle_buttons, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE)
+        stop_btn.click(handlers.on_stop, [session], [status], api_name="stop", show_progress="hidden", **QUICK_EVENT)
+        reset_btn.click(by_name(handlers.on_reset, step_outputs), [session], [session, *views], api_name="reset", **QUICK_EVENT)
+        sliders = [c for c in settings.values() if isinstance(c, gr.Slider)]
+        for slider in sliders:  # one API endpoint is enough
+            api = dict(api_name="settings") if slider is sliders[0] else PRIVATE
+            slider.release(handlers.on_settings, [session], [status], show_progress="hidden", **api, **NAMED,
+                           **QUICK_EVENT)
+        for other in [c for c in controls.values() if isinstance(c, (gr.Checkbox, gr.Dropdown))]:
+            other.input(handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED,
+                        **QUICK_EVENT)
+        scrubber.release(by_name(handlers.on_view, STEP_OUTPUTS), [session, scrubber], views, api_name="view_step",
+                         show_progress="hidden", **RAW, **QUICK_EVENT)
+        race_btn.click(race.on_race, [session], [race_box, race_plot, race_status], api_name="race",
+                       show_progress="minimal", show_progress_on=[race_status], **MODEL_EVENT)
+        export_btn.click(handlers.on_export, [session], [trace_file], api_name="export", **QUICK_EVENT).then(
+            handlers.show_file, [trace_file], [trace_file], queue=False, show_progress="hidden", **PRIVATE)
+        compare_btn.click(lambda: gr.Button(interactive=False), None, [compare_btn], queue=False, **PRIVATE).then(
+            compare.on_compare, [session, prompt, compare_tokens, compare_drafters],
+            [compare_status, compare_table, compare_plot, compare_note], api_name="compare",
+            show_progress="minimal", show_progress_on=[compare_status], **NAMED, **MODEL_EVENT).then(
+            lambda: gr.Button(interactive=True), None, [compare_btn], queue=False, **PRIVATE)
+        compare_stop.click(handlers.on_stop, [session], [compare_status], show_progress="hidden", **PRIVATE, **QUICK_EVENT)
+        # Tune: a sweep uses the model like Run does; Stop keeps the finished settings
+        tune_source.change(source_visibility, [tune_source], [tune_category, tune_count], queue=False, **PRIVATE)
+        tune_btn.click(lambda: gr.Button(interactive=False), None, [tune_btn], queue=False, **PRIVATE).then(
+            tune.on_tune, [tune_state, prompt, tune_source, tune_category, tune_count, tune_tokens, tune_widths,
+                           tune_depths, tune_windows, tune_budgets],
+            [tune_status, tune_best, tune_mat_plot, tune_speed_plot, tune_table, tune_csv, tune_apply],
+            api_name="tune", show_progress="minimal", show_progress_on=[tune_status], **NAMED, **MODEL_EVENT).then(
+            lambda: gr.Button(interactive=True), None, [tune_btn], queue=False, **PRIVATE)
+        tune_stop.click(tune.on_stop, [tune_state], [tune_status], api_name="tune_stop", show_progress="hidden",
+                        **QUICK_EVENT)
+        # Apply moves the sliders; the Explore status then says what changed, as a slider release would
+        tune_apply.click(tune.on_apply, [tune_state], [*(settings[n] for n in GRID_SETTINGS), tabs, tune_status],
+                         api_name="tune_apply", **QUICK_EVENT).then(
+            handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
 
-THEME = gr.themes.Soft(primary_hue="blue", secondary_hue="orange")
-CSS = css_variables() + (ASSETS / "style.css").read_text(encoding="utf-8")
-# Gradio 6 takes theme and css at launch()
-LAUNCH = dict(theme=THEME, css=CSS, state_session_capacity=SESSIONS_KEPT)
+    demo.queue(default_concurrency_limit=1)
+    return demo
+
+
+def launch_options() -> dict:
+    """What ``demo.launch`` takes besides the address (Gradio 6 takes theme and css there)."""
+    theme = gr.themes.Soft(primary_hue="blue", secondary_hue="orange")
+    css = css_variables() + (ASSETS / "style.css").read_text(encoding="utf-8")
+    return dict(theme=theme, css=css, state_session_capacity=SESSIONS_KEPT)
+
+
+def main() -> None:
+    """``python app.py`` (what a Space runs): load the model the environment names, serve the page."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request otherwise
+    model_name = os.environ.get("RACER_MODEL", "").strip() or DEFAULT_MODEL
+    precision = os.environ.get("RACER_PRECISION", "").strip() or "auto"  # see racer/precision.py
+    target, note = load_target(model_name, precision)
+    build_app(target, model_name, note).launch(**launch_options())
+
 
 if __name__ == "__main__":
-    demo.launch(**LAUNCH)
+    main()

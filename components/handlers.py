@@ -9,9 +9,12 @@ toast plus a status line, never a traceback, and the session stays usable.
 from __future__ import annotations
 
 import functools
+import inspect
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
 
 import gradio as gr
 
@@ -19,14 +22,14 @@ from racer import UserError
 from racer import trace as traces
 from racer.loading import special_tokens_in
 from racer.model import TargetModel
+from racer.records import StepRecord
 
 from .automaton_view import automaton_figure
 from .charts import calibration_figure, mask_figure, speedup_figure
 from .controls import MEASURE, checked_prompt_ids, flag, read_controls
 from .messages import adjusted, count, error_message, join, status_line
-from .session import HISTORY_CAP, Session
-from .text_view import automaton_html, generated_html, narration, outcome_html
-from .tree_view import tree_figure
+from .session import HISTORY_CAP, Session, StepStat
+from .tokens import TokenText
 
 # A Run shows at most one step per FRAME_S (every step stays in the history): each frame
 # redraws three figures, and a browser on a slow machine that gets a frame per forward
@@ -34,8 +37,71 @@ from .tree_view import tree_figure
 # Stop click taking 20 s to land).
 FRAME_S = 0.25
 RESET_DURING_RUN = "Reset: the run was dropped. Press Step or Run to start again."
-VIEWS = ("tree", "outcome", "text", "speedup", "calibration", "mask", "automaton", "automaton graph",
-         "narration", "scrubber", "status")
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One step as the Explore views see it: the session's run, the record shown (None
+    before the first step) and how to write a token. Each view is a function of it."""
+    session: Session
+    record: StepRecord | None
+    token_text: TokenText
+
+    @property
+    def latest(self) -> bool:
+        return self.record is None or self.record is self.session.last
+
+    @property
+    def stat(self) -> StepStat | None:
+        return self.session.stat_at(self.record.index) if self.record is not None else None
+
+    @property
+    def speedup(self) -> float | None:
+        return self.stat.speedup if self.stat is not None else None
+
+    @property
+    def prompt_tokens(self) -> int:
+        return len(self.session.prompt_ids)
+
+    @property
+    def index(self) -> int | None:
+        return self.record.index if self.record is not None else None
+
+
+ViewBuilder = Callable[[StepView], Any]
+
+
+def history_slider(view: StepView) -> gr.Slider:
+    """The history slider at the step shown."""
+    session, record = view.session, view.record
+    first = session.records[0].index if session.records else 0
+    last = session.last.index if session.last is not None else 0
+    return gr.Slider(minimum=first, maximum=max(last, first + 1), step=1,
+                     value=record.index if record is not None else 0, interactive=record is not None,
+                     label=f"History: step {record.index if record else 0} of {last}"
+                           + ("" if view.latest else " (viewing a past step)"))
+
+
+def by_name(handler: Callable, names: Iterable[str]) -> Callable:
+    """``handler`` (which returns or yields dicts keyed by view name) as Gradio calls it:
+    its values in the order of ``names``, the event's outputs. The signature is kept, so
+    Gradio still passes the controls by name."""
+    names = tuple(names)
+
+    def ordered(result):
+        return result if not isinstance(result, dict) else tuple(result[n] for n in names)
+
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def streamed(*args, **kwargs):
+            for result in handler(*args, **kwargs):
+                yield ordered(result)
+        return streamed
+
+    @functools.wraps(handler)
+    def returned(*args, **kwargs):
+        return ordered(handler(*args, **kwargs))
+    return returned
 
 
 def prompt_with_note(target: TargetModel, prompt) -> tuple[list[int], str]:
@@ -63,8 +129,10 @@ def idle_buttons():
 class Handlers:
     """Event handlers bound to one shared model (None when it failed to load)."""
 
-    def __init__(self, target: TargetModel | None, model_name: str, model_note: str) -> None:
+    def __init__(self, target: TargetModel | None, model_name: str, model_note: str,
+                 views: Mapping[str, ViewBuilder] | None = None) -> None:
         self.target = target
+        self.views = dict(views or {})  # name -> builder: the page's list, app.EXPLORE_VIEWS
         self.model_name = model_name
         self.model_note = model_note
         # token id -> its text alone; cached because every view labels the same tokens
@@ -73,36 +141,13 @@ class Handlers:
     def _token_text(self, token: int) -> str:
         return self.target.token_texts([int(token)])[0] if self.target is not None else f"<{token}>"
 
-    def _render(self, session: Session, index: int | None = None, status: str = "") -> tuple:
-        """Every view of one step (the latest unless ``index``): tree, outcome, text, speedup
-        chart, calibration chart, mask, automaton (in words and as a graph), narration, history slider,
-        status line."""
+    def _render(self, session: Session, index: int | None = None, status: str = "") -> dict:
+        """Every view of one step (the latest unless ``index``), by name: what each view
+        builder in ``self.views`` makes of it, plus the history slider and the status line."""
         record = session.last if index is None else (session.record_at(index) or session.last)
-        latest = record is None or record is session.last
-        stat = session.stat_at(record.index) if record is not None else None
-        first = session.records[0].index if session.records else 0
-        last = session.last.index if session.last is not None else 0
-        scrubber = gr.Slider(minimum=first, maximum=max(last, first + 1), step=1,
-                             value=record.index if record is not None else 0,
-                             interactive=record is not None,
-                             label=f"History: step {record.index if record else 0} of {last}"
-                                   + ("" if latest else " (viewing a past step)"))
-        text = generated_html(session.marks, upto_step=None if latest else record.index,
-                              highlight_step=record.index if record is not None else None,
-                              finish=session.finish_text() if latest else "")
-        return (
-            tree_figure(record, self.token_text),
-            outcome_html(record, self.token_text, stat.speedup if stat else None, len(session.prompt_ids)),
-            text,
-            speedup_figure(session.stats, viewing=record.index if record is not None else None),
-            calibration_figure(session.reliability.bins()),
-            mask_figure(record, self.token_text),
-            automaton_html(record, self.token_text),
-            automaton_figure(record, self.token_text),
-            narration(record, self.token_text, len(session.prompt_ids)),
-            scrubber,
-            status,
-        )
+        view = StepView(session, record, self.token_text)
+        return {**{name: build(view) for name, build in self.views.items()},
+                "scrubber": history_slider(view), "status": status}
 
     def _prepare(self, session: Session, prompt, controls: dict) -> str:
         """Apply the controls; start a generation when there is none, the prompt changed or
@@ -151,7 +196,7 @@ class Handlers:
         usable. A bug is logged with its traceback (``error_message``)."""
         message = error_message(error, "engine", "Press Reset to start again.")
         gr.Warning(message)
-        return (session, *self._render(session, status=status_line(message, "error")))
+        return ({"session": session} | self._render(session, status=status_line(message, "error")))
 
     def on_step(self, session: Session, prompt, **controls):
         try:
@@ -161,7 +206,7 @@ class Handlers:
             return self._fail(session, e)
         done = session.finish_text()
         text = join(note, self._summary(session), done, sep=" · ")
-        return (session, *self._render(session, status=status_line(text, "done" if done else "")))
+        return ({"session": session} | self._render(session, status=status_line(text, "done" if done else "")))
 
     def on_run(self, session: Session, prompt, **controls):
         """Steps until the end, Stop or Reset; a frame at most every FRAME_S. A page closed
@@ -177,12 +222,12 @@ class Handlers:
         try:
             note = self._prepare(session, prompt, controls)
             epoch = session.epoch
-            yield (session, *self._render(session, status=status_line(join(note, "Running…"), "run")))
+            yield ({"session": session} | self._render(session, status=status_line(join(note, "Running…"), "run")))
             shown = time.monotonic()
             while not session.finished and not session.stop_requested and session.epoch == epoch:
                 session.step(self.token_text)
                 if time.monotonic() - shown >= FRAME_S:
-                    yield (session, *self._render(session, status=status_line(
+                    yield ({"session": session} | self._render(session, status=status_line(
                         f"Running… {self._summary(session)} · Stop pauses it", "run")))
                     shown = time.monotonic()
         except Exception as e:  # noqa: BLE001
@@ -195,7 +240,7 @@ class Handlers:
         else:
             status = status_line(f"Stopped. {self._summary(session)} · press Run or Step to continue; "
                              "the steps so far can be viewed and exported.", "stop")
-        yield (session, *self._render(session, status=status))
+        yield ({"session": session} | self._render(session, status=status))
 
     def on_stop(self, session: Session) -> str:
         if not session.running:
@@ -207,7 +252,7 @@ class Handlers:
     def on_reset(self, session: Session):
         text = RESET_DURING_RUN if session.running else "Reset. Press Step or Run to start."
         session.reset()
-        return (session, *self._render(session, status=status_line(text, "stop")))
+        return ({"session": session} | self._render(session, status=status_line(text, "stop")))
 
     def on_settings(self, session: Session, **controls) -> str:
         try:

@@ -1,12 +1,14 @@
-"""What tests of the app share: the Explore tab's controls as handlers and the API take
-them (by name: one per setting of ``racer.settings.KNOBS``, plus ``measure``), the
-reference tokens and text of the app's model, and an API session's export.
+"""What tests of the app share: the real model, loaded once per test session
+(``real_target``) and the app built over it (``real_app``); the Explore tab's controls as
+handlers and the API take them (by name: one per setting of ``racer.settings.KNOBS``, plus
+``measure``), the reference tokens and text of the app's model, and an API session's export.
 
 The settings tests rely on hold fixed values rather than ``Settings()``'s defaults, so
 a test keeps its meaning when a default changes; a setting added later takes its default."""
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 from racer.settings import Settings
 
@@ -22,25 +24,44 @@ def controls(**changes) -> dict:
     return NORMAL | changes
 
 
+@lru_cache(maxsize=None)
+def real_target():
+    """The app's default model as ``python app.py`` loads it (warmed up, costs measured),
+    once per test session, with the line the page shows about it: (target, note)."""
+    from components.startup import load_target
+    from racer.loading import DEFAULT_MODEL
+    target, note = load_target(DEFAULT_MODEL, "auto")
+    assert target is not None, f"the model did not load: {note}"
+    return target, note
+
+
+@lru_cache(maxsize=None)
+def real_app():
+    """The page built over ``real_target`` (not launched), once per test session."""
+    import app
+    from racer.loading import DEFAULT_MODEL
+    target, note = real_target()
+    return app.build_app(target, DEFAULT_MODEL, note)
+
+
 def plain_greedy_ids(prompt: str, max_new_tokens: int) -> list[int]:
-    """Reference tokens: transformers' own greedy ``generate`` on the app's model
-    (imports the app, which loads the model), no speculation involved."""
+    """Reference tokens: transformers' own greedy ``generate`` on the app's model, no
+    speculation involved."""
     import torch
 
-    import app
     from racer.loading import prompt_ids
-    ids = prompt_ids(app.TARGET.tokenizer, prompt)
+    target, _ = real_target()
+    ids = prompt_ids(target.tokenizer, prompt)
     with torch.inference_mode():
-        out = app.TARGET.model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False,
-                                        eos_token_id=sorted(app.TARGET.eos_ids))
+        out = target.model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False,
+                                    eos_token_id=sorted(target.eos_ids))
     return out[0, len(ids):].tolist()
 
 
 def plain_greedy_text(prompt: str, max_new_tokens: int) -> str:
     """``plain_greedy_ids`` as read (special tokens left out, as the export's
     ``final_text``)."""
-    import app
-    return app.TARGET.readable(plain_greedy_ids(prompt, max_new_tokens))[0]
+    return real_target()[0].readable(plain_greedy_ids(prompt, max_new_tokens))[0]
 
 
 def exported(client) -> dict:

@@ -9,8 +9,11 @@ import torch
 
 
 def pytest_configure(config):
+    """The lanes: ``make test-fast`` deselects the three marks below; ``make test`` runs all."""
     config.addinivalue_line(
         "markers", "real_model: runs the real SmolLM2 model (slow-ish; deselect with -m 'not real_model')")
+    config.addinivalue_line("markers", "browser: drives the page in headless Chromium")
+    config.addinivalue_line("markers", "soak: many sessions or runs, for load and memory")
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +38,10 @@ def app_url():
     """The app (real default model) launched once on 127.0.0.1 for the whole session;
     each gradio_client or browser connection is a session of its own."""
     import app
-    if app.TARGET is None:
-        pytest.fail(f"the model did not load: {app.MODEL_NOTE}")
+    from tests.app_client import real_app
+    demo = real_app()
     port = free_port()
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    **app.LAUNCH)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **app.launch_options())
     yield f"http://127.0.0.1:{port}/"
-    app.demo.close()
+    demo.close()

@@ -42,11 +42,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -56,10 +52,10 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 
 from tests.app_client import controls as named_controls  # noqa: E402
+from tests.app_client import real_app, real_target  # noqa: E402
 
 pytestmark = pytest.mark.real_model  # serves the real SmolLM2 model
 
-ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "List three colours, one per line."
 
 
@@ -79,7 +75,8 @@ def texts(outputs) -> str:
 
 
 def status_of(outputs) -> str:
-    return outputs[-1]
+    """The status line: last of the API's outputs, or by name from a handler."""
+    return outputs["status"] if isinstance(outputs, dict) else outputs[-1]
 
 
 def assert_no_traceback(outputs) -> None:
@@ -140,8 +137,10 @@ def test_values_the_client_cannot_send_are_refused_by_the_handler():
     from components.handlers import Handlers
     from components.session import Session
 
-    import app
-    handlers = Handlers(app.TARGET, app.MODEL_NAME, app.MODEL_NOTE)
+    from app import EXPLORE_VIEWS
+    from racer.loading import DEFAULT_MODEL
+    target, note = real_target()
+    handlers = Handlers(target, DEFAULT_MODEL, note, EXPLORE_VIEWS)
     session = Session()
     for bad in (math.nan, math.inf):
         out = handlers.on_step(session, PROMPT, **controls(temperature=bad))
@@ -230,8 +229,8 @@ def test_page_refresh_mid_run_leaves_a_clean_new_session(app_url):
     the model is free again after one forward, and the new page's session is empty."""
     import httpx
 
-    import app
-    run_fn = next(i for i, fn in app.demo.fns.items() if fn.api_name == "run")
+    demo = real_app()
+    run_fn = next(i for i, fn in demo.fns.items() if fn.api_name == "run")
     session_hash = "refresh-test"
     api = f"{app_url}gradio_api"
     payload = {"data": [None, "Write a long story about a fox.", *controls(max_new_tokens=1000).values()],
@@ -245,7 +244,7 @@ def test_page_refresh_mid_run_leaves_a_clean_new_session(app_url):
                 if generating >= 3:
                     break
         # ... and is reloaded: the stream above is closed
-    old = next(v for v in app.demo.state_holder[session_hash].state_data.values()
+    old = next(v for v in demo.state_holder[session_hash].state_data.values()
                if type(v).__name__ == "Session")
     time.sleep(2.0)
     steps = len(old.records)
@@ -261,26 +260,22 @@ def test_page_refresh_mid_run_leaves_a_clean_new_session(app_url):
 
 # -- a model that cannot load ------------------------------------------------------------
 
-FAILING_APP = textwrap.dedent('''
-    import importlib, json, os, sys
-    cases = json.loads(sys.argv[1])
-    results = {}
-    for name, model in cases.items():
-        os.environ["RACER_MODEL"] = model
-        sys.modules.pop("app", None)
-        import app
-        page = json.dumps(app.demo.config, default=str)  # what the browser receives
-        step = app.HANDLERS.on_step(app.Session(), "hi", width=8, depth=12, window=10, budget=16,
-                                    capacity=10000, temperature=0.0, top_p=1.0, max_new_tokens=8,
-                                    drafter="racer", adaptive_budget=False, seed=0, measure=False)
-        results[name] = dict(loaded=app.TARGET is not None, note=app.MODEL_NOTE,
-                             page_says_why=app.MODEL_NOTE.rstrip(".")[:60] in page,
-                             page_says_fix="Set RACER_MODEL" in page, step=step[-1])
-    print("RESULTS " + json.dumps(results))
-''')
+def failing_app(model: str) -> dict:
+    """What a visitor gets when ``model`` cannot load: the start-up's note, the page the
+    browser receives, and the status line of a Step."""
+    from app import build_app
+    from components.session import Session
+    from components.startup import load_target
+    target, note = load_target(model, "auto")
+    demo = build_app(target, model, note)
+    page = json.dumps(demo.config, default=str)  # what the browser receives
+    step = next(fn for fn in demo.fns.values() if fn.api_name == "step")
+    out = step.fn(Session(), "hi", **named_controls(max_new_tokens=8, measure=False))
+    return dict(loaded=target is not None, note=note, page_says_why=note.rstrip(".")[:60] in page,
+                page_says_fix="Set RACER_MODEL" in page, step=out[-1])
 
 
-def test_a_model_that_cannot_load_leaves_a_page_that_says_why(tmp_path):
+def test_a_model_that_cannot_load_leaves_a_page_that_says_why(tmp_path, monkeypatch):
     from transformers import BertConfig, LlamaConfig
 
     BertConfig().save_pretrained(tmp_path / "bert")
@@ -289,12 +284,8 @@ def test_a_model_that_cannot_load_leaves_a_page_that_says_why(tmp_path):
     (tmp_path / "empty").mkdir()
     cases = {"no such model": "nobody-here/no-such-model-4711", "not a causal LM": str(tmp_path / "bert"),
              "too big": str(tmp_path / "huge"), "no config": str(tmp_path / "empty")}
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")  # never the network
-    done = subprocess.run([sys.executable, "-c", FAILING_APP, json.dumps(cases)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULTS "))
-    results = json.loads(line.removeprefix("RESULTS "))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never the network
+    results = {name: failing_app(model) for name, model in cases.items()}
     expect = {"no such model": "no access to the model hub", "not a causal LM": "is a bert model",
               "too big": "choose a smaller model", "no config": "has no config.json"}
     for name, words in expect.items():

@@ -23,7 +23,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 SCREEN = {"width": 1440, "height": 900}
-pytestmark = pytest.mark.real_model  # serves the real SmolLM2 model
+pytestmark = [pytest.mark.real_model, pytest.mark.browser]  # the real SmolLM2 model, in Chromium
 
 PROMPT = ("Here is a packing list: passport, phone charger, toothbrush, rain jacket, water bottle.\n\n"
           "Repeat the list exactly, as a numbered list with one item per line.")

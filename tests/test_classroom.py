@@ -24,7 +24,7 @@ from components.session import Session
 from racer.drafters import drafter_names
 from racer.generate import Generation
 from racer.settings import Settings
-from tests.app_client import controls, exported, plain_greedy_ids
+from tests.app_client import controls, exported, plain_greedy_ids, real_app, real_target
 from tests.tiny import hf_greedy, repetitive_prompt, target, tiny_model
 
 # -- what keeps memory bounded (tiny model) ----------------------------------------------
@@ -150,13 +150,16 @@ CLASS_TOKENS = 8    # tokens per session: the test is about many sessions, not l
 
 def examples(n: int) -> list[str]:
     """The page's example prompts, cycled to ``n``."""
-    import app
-    return [app.EXAMPLES[i % len(app.EXAMPLES)]["prompt"] for i in range(n)]
+    from app import ASSETS
+    from components.startup import load_examples
+    prompts = [e["prompt"] for e in load_examples(ASSETS / "examples.jsonl")]
+    return [prompts[i % len(prompts)] for i in range(n)]
 
 
 
 
 @pytest.mark.real_model
+@pytest.mark.soak
 def test_a_classroom_of_30_sessions_stepping_at_once_each_get_their_exact_output(app_url):
     """30 sessions press Step over and over at the same time (the model serves one step
     at a time, so they take turns in the queue); each ends with exactly the tokens of
@@ -200,15 +203,15 @@ def test_a_classroom_of_30_sessions_stepping_at_once_each_get_their_exact_output
 def test_a_run_of_the_real_model_parked_after_every_step_keeps_its_tokens():
     """Each rebuild prefills the whole text in one forward; in float32 that must still
     lead to plain greedy decoding's tokens (the prompt itself is prefilled that way)."""
-    import app
     from racer.loading import prompt_ids
+    target, _ = real_target()
     prompt = examples(3)[2]  # the packing list: retrieval and the logits cache both draft
     session = Session(Keeper())
     session.apply(Settings(max_new_tokens=24))
-    session.start(app.TARGET, prompt, prompt_ids(app.TARGET.tokenizer, prompt))
+    session.start(target, prompt, prompt_ids(target.tokenizer, prompt))
     parked = 0
     while not session.finished:
-        session.step(app.token_text)
+        session.step(lambda token: target.token_texts([token])[0])
         parked += session.park() > 0
     assert parked >= 3 and session.engine_held == 0
     assert session.output_ids() == plain_greedy_ids(prompt, 24)
@@ -236,6 +239,7 @@ def settled_rss_mib() -> float:
 
 
 @pytest.mark.real_model
+@pytest.mark.soak
 def test_memory_after_100_sessions_is_within_300_mib_of_after_10(app_url, monkeypatch):
     """100 sessions one after another, the examples cycled (their first 300 characters:
     the two longest take over 10x longer to prefill than most), speedup measured: three
@@ -248,7 +252,6 @@ def test_memory_after_100_sessions_is_within_300_mib_of_after_10(app_url, monkey
     every session kept its run's KV caches, logits cache and automaton: +500 MiB."""
     from gradio_client import Client
 
-    import app
     from components.keeper import KEEPER
     monkeypatch.setattr(KEEPER, "engine_budget", 64 << 20)
     parked = KEEPER.parked
@@ -267,6 +270,6 @@ def test_memory_after_100_sessions_is_within_300_mib_of_after_10(app_url, monkey
     print(f"{SESSIONS} sessions in {time.perf_counter() - start:.0f} s; resident memory after 10: "
           f"{rss[10]:.0f} MiB, after {SESSIONS}: {rss[SESSIONS]:.0f} MiB; runs parked: {KEEPER.parked - parked}; "
           f"engine state {engine / 2**20:.0f} MiB, histories {history / 2**20:.1f} MiB")  # -rP shows it
-    assert len(app.demo.state_holder.session_data) >= SESSIONS  # none was dropped by Gradio
+    assert len(real_app().state_holder.session_data) >= SESSIONS  # none was dropped by Gradio
     assert KEEPER.parked > parked and KEEPER.totals()[0] <= KEEPER.engine_budget
     assert rss[SESSIONS] - rss[10] < 300, rss

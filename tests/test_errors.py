@@ -48,7 +48,7 @@ def test_a_bug_in_any_tab_is_logged_and_called_a_bug(module, monkeypatch, caplog
     target = object()  # never reached: reading the controls fails first
     with caplog.at_level(logging.ERROR, logger="racer_explorer"):
         if module is handlers:
-            line = Handlers(target, "m", "").on_step(Session(), "hi", **controls())[-1]
+            line = Handlers(target, "m", "").on_step(Session(), "hi", **controls())["status"]
             where = "engine"
         elif module is compare_handlers:
             *_, (line, *_) = CompareHandlers(target, "").on_compare(Session(), "hi", 8, ["racer"], **controls())
@@ -65,7 +65,7 @@ def test_a_bug_in_any_tab_is_logged_and_called_a_bug(module, monkeypatch, caplog
 def test_a_user_error_in_any_tab_is_shown_as_it_is(module, caplog):
     with caplog.at_level(logging.ERROR, logger="racer_explorer"):
         if module is handlers:
-            line = Handlers(None, "m", "it is missing").on_step(Session(), "hi", **controls())[-1]
+            line = Handlers(None, "m", "it is missing").on_step(Session(), "hi", **controls())["status"]
         elif module is compare_handlers:
             *_, (line, *_) = CompareHandlers(None, "it is missing").on_compare(Session(), "hi", 8, ["racer"],
                                                                               **controls())
@@ -78,11 +78,10 @@ def test_a_user_error_in_any_tab_is_shown_as_it_is(module, caplog):
 
 def test_handlers_report_a_missing_model_instead_of_failing():
     from components.controls import read_controls
-    from components.handlers import VIEWS
+    from app import EXPLORE_VIEWS
 
-    out = Handlers(None, "m", "no weights here").on_step(Session(), "hi", **controls(measure=True))
-    assert "No model is loaded: no weights here" in out[-1]
-    views = dict(zip(VIEWS, out[1:]))  # the views still render, empty
+    views = Handlers(None, "m", "no weights here", EXPLORE_VIEWS).on_step(Session(), "hi", **controls(measure=True))
+    assert "No model is loaded: no weights here" in views["status"]  # the views still render, empty
     assert views["tree"].layout.annotations[0].text.startswith("No step yet")
     assert "Nothing generated yet" in views["text"]
     assert read_controls(controls(measure=True)) == (Settings(max_new_tokens=24, adaptive_budget=False), [])

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from tests.app_client import controls as named_controls
-from tests.app_client import exported, plain_greedy_text
+from tests.app_client import exported, plain_greedy_text, real_target
 
 PROMPTS = [
     "Name three rivers in Europe.",
@@ -49,12 +49,13 @@ def weights_digest(model) -> str:
 
 
 @pytest.mark.real_model
+@pytest.mark.soak
 def test_eight_sessions_at_once_each_get_their_own_exact_output(app_url):
     from gradio_client import Client
     from gradio_client.utils import Status
 
-    import app
-    before = weights_digest(app.TARGET.model)
+    model = real_target()[0].model
+    before = weights_digest(model)
     clients = [Client(app_url, verbose=False) for _ in PROMPTS]
     start = time.time()
     deadline = start + LOAD_TIMEOUT_S
@@ -82,7 +83,7 @@ def test_eight_sessions_at_once_each_get_their_own_exact_output(app_url):
     for prompt, trace in zip(PROMPTS, traces):
         assert trace["prompt"] == prompt
         assert trace["final_text"] == plain_greedy_text(prompt, TOKENS), prompt
-    assert weights_digest(app.TARGET.model) == before  # no session changed the shared model
+    assert weights_digest(model) == before  # no session changed the shared model
 
 
 @pytest.mark.real_model
@@ -112,6 +113,7 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+@pytest.mark.soak
 def test_memory_stays_bounded_over_many_runs():
     """40 runs of one session on a tiny model: new prompts, every drafter, the speedup
     baseline on, a small automaton capacity. What a session holds is capped (the history
