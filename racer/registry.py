@@ -4,7 +4,8 @@ drafter by name).
 
 Left out on purpose: the drafters themselves and their ``register`` calls, which live
 at the bottom of ``racer.drafters`` so that adding a drafter touches that file alone;
-import the lookups from there, which registers the drafters first.
+importing the ``racer`` package imports that module, so the registry is full before any
+lookup.
 """
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable, Sequence
 
 from .errors import UserError
+from .registry import drafter_menu
 
 
 @dataclass(frozen=True)
@@ -86,11 +87,6 @@ def setting(default, label: str, words: str, **knob):
     return field(default=default, metadata={"knob": Knob(label, words, **knob)})
 
 
-def _drafter_menu() -> list[tuple[str, str]]:
-    from .drafters import drafter_menu  # drafters import Settings: read the registry when asked
-    return drafter_menu()
-
-
 @dataclass(frozen=True)
 class Settings:
     # top-k successors per token kept in the logits cache; also the root breadth of the
@@ -123,7 +119,7 @@ class Settings:
                            help="sample from the fewest likeliest tokens whose probability reaches p")
     max_new_tokens: int = setting(128, "Max new tokens", "max new tokens", span=(1, 4096), page=(1, 1024),
                                   help="stop after this many generated tokens", info="")
-    drafter: str = setting("racer", "Drafter", "drafter", choices=_drafter_menu,
+    drafter: str = setting("racer", "Drafter", "drafter", choices=drafter_menu,
                            help="what proposes the draft tree", info="a change takes over from the next step")
     # choose each step's budget (up to ``budget``) from the measured verify cost and
     # the observed acceptance, so drafting does not make decoding slower than plain
