@@ -142,14 +142,12 @@ def cost_sentence(costs: dict[int, float] | None, device: str = "") -> str:
     one = costs[sizes[0]]
     where = f"Measured on this machine ({device})" if device else "Measured on this machine"
     said = [f"{where}: one forward over {sizes[0]} row takes {_ms(one)}"]
-    for k in [s for s in (16, sizes[-1]) if s in costs and s != sizes[0]][:2]:
-        times = costs[k] / one
-        text = f"over {k} rows {_ms(costs[k])}, {times:.1f} times as long"
-        if k == 16 or len(said) == 1:
+    # the default draft budget (16) and the most rows measured; the first compared with k forwards
+    for n, k in enumerate(dict.fromkeys(k for k in (16, sizes[-1]) if k in costs and k != sizes[0])):
+        text = f"over {k} rows {_ms(costs[k])}, {costs[k] / one:.1f} times as long"
+        if n == 0:
             text += f", where {k} forwards of one row would take {k} times as long ({_ms(k * one)})"
         said.append(text)
-        if k == sizes[-1]:
-            break
     return "; ".join(said) + "."
 
 
