@@ -49,7 +49,8 @@ def _base_layout(fig: go.Figure, height: int) -> None:
 def speedup_figure(stats: list[StepStat], viewing: int | None = None) -> go.Figure:
     """Top: MAT and measured speedup over steps (1.0 = plain decoding). Bottom: tokens
     produced by each forward. Dotted lines mark steps where settings changed; a shaded
-    band marks the step being viewed in the history."""
+    band marks the step being viewed in the history. Each of these marks, and the dashed
+    1.0 line, has a legend entry (shapes have none of their own)."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         row_heights=[0.6, 0.4])
     steps = [s for s in stats if s.index > 0]
@@ -64,12 +65,20 @@ def speedup_figure(stats: list[StepStat], viewing: int | None = None) -> go.Figu
     fig.add_trace(go.Bar(x=xs, y=[s.emitted for s in steps], name="tokens this forward",
                          marker=dict(color=BAR_COLOUR), showlegend=True), row=2, col=1)
     fig.add_hline(y=1.0, line=dict(color=palette.GUIDE, width=1, dash="dash"), row=1, col=1)
-    for s in steps:
-        if s.changed:
-            fig.add_vline(x=s.index - 0.5, line=dict(color=palette.GUIDE, width=1, dash="dot"))
-    if viewing is not None and steps and viewing != steps[-1].index:
+    changes = [s for s in steps if s.changed]
+    for s in changes:
+        fig.add_vline(x=s.index - 0.5, line=dict(color=palette.GUIDE, width=1, dash="dot"))
+    viewed = viewing is not None and steps and viewing != steps[-1].index
+    if viewed:
         fig.add_vrect(x0=viewing - 0.5, x1=viewing + 0.5, fillcolor=palette.VIEWING, opacity=0.18,
                       line_width=0)
+    # shapes have no legend entries: a legend-only trace names each kind drawn
+    _key(fig, "1.0 = as fast as plain decoding", line=dict(color=palette.GUIDE, width=1, dash="dash"))
+    if changes:
+        _key(fig, "settings changed here", line=dict(color=palette.GUIDE, width=1, dash="dot"))
+    if viewed:
+        _key(fig, "step shown in the history", mode="markers",
+             marker=dict(symbol="square", size=12, color=palette.VIEWING, opacity=0.35))
     fig.update_yaxes(title_text="MAT · speedup", rangemode="tozero", row=1, col=1, gridcolor=palette.GRID)
     fig.update_yaxes(title_text="tokens", rangemode="tozero", row=2, col=1, gridcolor=palette.GRID)
     fig.update_xaxes(title_text="step (target forward)", row=2, col=1)
@@ -80,6 +89,13 @@ def speedup_figure(stats: list[StepStat], viewing: int | None = None) -> go.Figu
         fig.add_annotation(text="The chart fills in as steps run.", x=0.5, y=0.5, xref="paper",
                            yref="paper", showarrow=False, font=dict(color=palette.FAINT))
     return fig
+
+
+def _key(fig: go.Figure, name: str, mode: str = "lines", **style) -> None:
+    """A legend entry for a mark that has none of its own (a line or band drawn as a
+    shape): a trace with no points, so it draws nothing but its key."""
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode=mode, name=name, hoverinfo="skip", showlegend=True,
+                             **style))
 
 
 def mask_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
@@ -109,11 +125,17 @@ def mask_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
         z=z, x=list(range(n + 1)), y=list(range(n)), zmin=0, zmax=2, showscale=False, xgap=1, ygap=1,
         colorscale=[[0, hidden], [0.33, hidden], [0.34, seen], [0.66, seen], [0.67, on_path], [1, on_path]],
         text=hover, hovertemplate="%{text}<extra></extra>"))
+    for name, fill in (("hidden from the row", hidden), ("seen (context, ancestors, itself)", seen),
+                       ("seen, on the accepted path", on_path)):
+        _key(fig, name, mode="markers", marker=dict(symbol="square", size=13, color=fill,
+                                                      line=dict(width=1, color=palette.EDGE)))
     cell = 14 if n > 32 else 20
     tick_font = 9 if n > 32 else 11
     fig.update_layout(
-        height=max(260, cell * n + 140), margin=dict(l=110, r=10, t=110, b=10),
+        height=max(260, cell * n + 190), margin=dict(l=110, r=10, t=110, b=60),
         plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
+        legend=dict(orientation="h", yanchor="top", y=-0.01, x=0, xanchor="left", itemclick=False,
+                    itemdoubleclick=False),
         xaxis=dict(side="top", tickmode="array", tickvals=list(range(n + 1)),
                    ticktext=[f"context ({record.context_len})"] + (names if n <= 32 else [str(i) for i in range(n)]),
                    tickangle=-60,
@@ -170,15 +192,19 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
 def calibration_figure(bins: list[ReliabilityBin]) -> go.Figure:
     """Estimated against observed acceptance over the run so far: one point per bin of
     estimates (``racer.calibration.Reliability``), sized by how many tested nodes it
-    holds. On the diagonal, the drafter's estimates are right; below it, too hopeful."""
+    holds. On the diagonal, the drafter's estimates are right; below it, too hopeful.
+    The legend names the diagonal and the points; the marker sizes are keyed there
+    ("bigger = more tested nodes") and in each point's hover."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", hoverinfo="skip", showlegend=False,
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", hoverinfo="skip", showlegend=True,
+                             name="estimates right (estimate = share accepted)",
                              line=dict(color="#888888", width=1, dash="dash")))
     if bins:
         most = max(b.tested for b in bins)
         fig.add_trace(go.Scatter(
             x=[round(b.estimated, 3) for b in bins], y=[round(b.observed, 3) for b in bins],
-            mode="lines+markers", line=dict(color=MAT_COLOUR, width=1.5), showlegend=False,
+            mode="lines+markers", line=dict(color=MAT_COLOUR, width=1.5), showlegend=True,
+            name="a bin of estimates: bigger = more tested nodes",
             marker=dict(size=[6 + 14 * (b.tested / most) ** 0.5 for b in bins], color=MAT_COLOUR),
             customdata=[[b.low, b.high, b.tested] for b in bins],
             hovertemplate=("estimated %{customdata[0]:.1f}–%{customdata[1]:.1f}: %{customdata[2]} tested nodes, "
@@ -192,8 +218,9 @@ def calibration_figure(bins: list[ReliabilityBin]) -> go.Figure:
                      fixedrange=True, zeroline=False)
     fig.update_yaxes(title_text="share accepted", range=[-0.06, 1.06], tickformat=".0%", gridcolor="#eeeeee",
                      fixedrange=True, zeroline=False)
-    fig.update_layout(height=380, margin=dict(l=50, r=20, t=40, b=40), plot_bgcolor="white",
+    fig.update_layout(height=380, margin=dict(l=50, r=20, t=40, b=100), plot_bgcolor="white",
                       paper_bgcolor="white",
+                      legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left", font=dict(size=11)),
                       title=dict(text=f"Estimates vs outcomes ({tested:,} tested nodes)", font=dict(size=13),
                                  x=0.02, y=0.97))
     return fig

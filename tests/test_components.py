@@ -123,7 +123,7 @@ def test_speedup_figure_plots_mat_speedup_and_accept_lengths():
     stats = [StepStat(0, 1, 1, 1, 0.3, 1.0), StepStat(1, 3, 4, 2, 0.6, 1.4),
              StepStat(2, 1, 5, 3, 0.9, None, changed="draft budget 16 → 8")]
     fig = speedup_figure(stats)
-    mat, speed, bars = fig.data
+    mat, speed, bars = fig.data[:3]   # then the legend keys of the dashed and dotted lines
     assert list(mat.y) == [2.0, round(5 / 3, 3)]
     assert list(speed.y) == [1.4, None]
     assert list(bars.y) == [3, 1]
