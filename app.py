@@ -26,6 +26,7 @@ from components.compare_handlers import TABLE_HEADERS as COMPARE_HEADERS
 from components.compare_handlers import CompareHandlers
 from components.automaton_view import automaton_figure
 from components.controls import MEASURE, compare_controls, grid_control, setting_controls, tune_tokens_control
+from components.lesson import lesson_parts, load_step
 from components.handlers import Handlers, StepView, ViewBuilder, busy_buttons, by_name, idle_buttons
 from components.race_handlers import RaceHandlers
 from components.session import Session
@@ -55,7 +56,6 @@ SESSION_TTL_S = 2 * 3600   # an untouched session's run is dropped after this lo
 SESSIONS_KEPT = 200        # at most this many sessions' state in memory (oldest go first)
 DEFAULTS = Settings()
 SPEEDUP_METHOD = ASSETS / "speedup_method.md"
-HOW_IT_WORKS = ASSETS / "how_it_works.md"
 
 
 # -- the Explore views: name -> what it shows of one step (``StepView``) --------------------
@@ -239,7 +239,14 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                                                   interactive=False, wrap=True)
                         tune_csv = gr.File(label="Results as CSV", interactive=False, visible=False)
             with gr.Tab("How it works", id="how"):
-                gr.Markdown(HOW_IT_WORKS.read_text(encoding="utf-8"))
+                # the lesson: prose around a stored real step, drawn by the Explore tab's own builders,
+                # and this machine's verify costs (measured once at start-up, cached)
+                costs = target.verify_costs() if target is not None else None
+                for part in lesson_parts(load_step(), costs, device=str(target.device) if target else ""):
+                    if isinstance(part, str):
+                        gr.Markdown(part)
+                    else:
+                        gr.Plot(part, show_label=False)
 
         # -- wiring --------------------------------------------------------------------------
         # the settings controls reach every handler by name (``**controls``), as the API names them
@@ -304,7 +311,9 @@ def launch_options() -> dict:
     """What ``demo.launch`` takes besides the address (Gradio 6 takes theme and css there)."""
     theme = gr.themes.Soft(primary_hue="blue", secondary_hue="orange")
     css = css_variables() + (ASSETS / "style.css").read_text(encoding="utf-8")
-    return dict(theme=theme, css=css, state_session_capacity=SESSIONS_KEPT)
+    # a waiting visitor reads a sentence ("2 people ahead of you, about 20 s"), not Gradio's counters
+    head = f"<script>{(ASSETS / 'queue_sentence.js').read_text(encoding='utf-8')}</script>"
+    return dict(theme=theme, css=css, head=head, state_session_capacity=SESSIONS_KEPT)
 
 
 def main() -> None:
