@@ -15,9 +15,10 @@ import pytest
 from racer.drafters import drafter_names, make_drafter
 from racer.generate import Generation
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
+from racer.loading import SUPPORTED_TYPES
 from racer.settings import Settings
 from racer.tree import BOTH, LOGITS, RETRIEVAL, ROOT
-from tests.tiny import (ARCHS, distinct_prompt, hf_greedy, repetitive_prompt, run, target,
+from tests.tiny import (ARCHS, FAMILIES, distinct_prompt, hf_greedy, repetitive_prompt, run, target,
                         tiny_model)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -119,6 +120,18 @@ def accepted_by_source(records: list[StepRecord]) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------ greedy equivalence
+
+
+@pytest.mark.parametrize("family", SUPPORTED_TYPES)
+def test_every_family_the_loader_accepts_equals_generate(family):
+    """A family the loader accepts is one the engine decodes exactly: RACER's greedy
+    output on a tiny model of it equals its own ``generate()``."""
+    s = Settings(max_new_tokens=NEW, adaptive_budget=False)
+    tm = target(tiny_model(family, SEEDS[0]))
+    for name, prompt in PROMPTS.items():
+        out, records = run(tm, prompt, s)
+        assert out == reference(family, SEEDS[0], tuple(prompt)), f"{family}, prompt {name}"
+    assert set(FAMILIES) == set(SUPPORTED_TYPES)  # a family added to the loader needs its tiny model here
 
 
 @pytest.mark.parametrize("drafter", drafter_names())

@@ -17,8 +17,8 @@ from functools import lru_cache
 from typing import Sequence
 
 import torch
-from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM,
-                          Qwen3Config, Qwen3ForCausalLM)
+from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config,
+                          Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM, SmolLM3Config, SmolLM3ForCausalLM)
 
 from racer.generate import Generation
 from racer.model import TargetModel
@@ -29,6 +29,13 @@ ARCHS = {
     "llama": (LlamaConfig, LlamaForCausalLM),
     "qwen2": (Qwen2Config, Qwen2ForCausalLM),
     "qwen3": (Qwen3Config, Qwen3ForCausalLM),
+}
+# every family the loader accepts (``racer.loading.SUPPORTED_TYPES``); the tests that run
+# each drafter on each family use ARCHS, the three most different
+FAMILIES = {
+    **ARCHS,
+    "mistral": (MistralConfig, MistralForCausalLM),
+    "smollm3": (SmolLM3Config, SmolLM3ForCausalLM),
 }
 
 
@@ -54,7 +61,7 @@ def tiny_model(arch: str = "llama", seed: int = 0, vocab: int = 48, max_position
     a TargetModel switches its attention to the engine's SDPA function, so references
     run on ``stock_twin(model)``.
     """
-    config_cls, model_cls = ARCHS[arch]
+    config_cls, model_cls = FAMILIES[arch]
     config = config_cls(
         vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=2, head_dim=hidden // 4,
