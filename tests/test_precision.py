@@ -24,11 +24,10 @@ def test_names_are_checked_with_a_sentence():
         check_precision("float16", "cpu")
 
 
-def test_bfloat16_is_a_candidate_only_with_bfloat16_hardware():
-    assert candidates("cpu", flags={"avx2", "fma"}) == []          # AMD EPYC here: emulated, slower
-    assert candidates("cpu", flags={"avx512f", "amx_bf16"}) == ["bfloat16"]
-    assert candidates("cpu", flags={"avx512_bf16"}) == ["bfloat16"]
-    assert candidates("cuda:0", flags={"amx_bf16"}) == []
+def test_auto_offers_no_cpu_precision_but_float32():
+    """bfloat16 hardware or not: a short chain check agreed 32/32 on an AMD EPYC with
+    AVX-512 BF16, yet RACER parted from plain bfloat16 decoding on 5 of 10 anchors."""
+    assert candidates("cpu") == []
 
 
 def tiny_fp32():
@@ -36,7 +35,6 @@ def tiny_fp32():
 
 
 def test_auto_without_candidates_keeps_float32_and_measures_nothing(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
 
     def no_timing(*args, **kwargs):
         raise AssertionError("nothing to compare: auto must not measure")
@@ -50,7 +48,7 @@ def test_auto_without_candidates_keeps_float32_and_measures_nothing(monkeypatch)
     (32, False, "float32"),     # exact but slower: no reason to switch
 ])
 def test_auto_takes_a_candidate_only_if_exact_and_faster(monkeypatch, agree, faster, expected):
-    monkeypatch.setattr(precision, "cpu_flags", lambda: {"amx_bf16"})
+    monkeypatch.setattr(precision, "candidates", lambda device: ["bfloat16"])
     monkeypatch.setattr(precision, "chain_agreement", lambda t, ids: Agreement(agree, 32, 0, 0.5))
 
     def timing(self, sizes, context_len, repeats):
@@ -72,6 +70,10 @@ def test_chain_check_agrees_everywhere_in_float64():
 
 def test_precision_note_names_float32_and_explains_an_inexact_precision(monkeypatch):
     assert precision_note(target(tiny_fp32()), lambda tok, text: [1, 2]) == "float32"
+    monkeypatch.setattr(precision, "chain_agreement", lambda t, ids: Agreement(144, 144, 20, 0.8))
+    bf16 = target(tiny_model(dtype=torch.bfloat16, seed=1))
+    note = precision_note(bf16, lambda tok, text: [1, 2])
+    assert note.startswith("bfloat16: not guaranteed exact") and "all 144 positions" in note
     monkeypatch.setattr(precision, "chain_agreement", lambda t, ids: Agreement(139, 144, 20, 0.8))
     bf16 = target(tiny_model(dtype=torch.bfloat16, seed=1))
     note = precision_note(bf16, lambda tok, text: [1, 2])
