@@ -60,12 +60,6 @@ def convert_gguf(gguf: Path, target: Path, report: Callable[[str], None] = log.i
                              "set RACER_CACHE_DIR to a writable folder.") from e
     try:
         _write_converted(gguf, tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not _cache_complete(target):
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # another process converted it meanwhile
     except (OSError, ValueError, RuntimeError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ModelLoadError(f"Could not convert the packaged model file {gguf.name} "
@@ -73,7 +67,24 @@ def convert_gguf(gguf: Path, target: Path, report: Callable[[str], None] = log.i
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _move_into_place(tmp, target)
     report(f"Converted {gguf.name} into {target}.")
+
+
+def _move_into_place(tmp: Path, target: Path) -> None:
+    """Renames the finished conversion to ``target``. When another process got there
+    first (the rename then fails: the folder is not empty), its whole copy is kept and
+    ours is dropped; only a failure that leaves no usable cache is an error."""
+    try:
+        os.replace(tmp, target)
+        return
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if cache_complete(target):
+            return
+        raise ModelLoadError(f"The model was converted, but moving it into '{target}' failed "
+                             f"({e.strerror or first_line(e)}); check that the folder is writable, "
+                             "or delete it and start again.") from e
 
 
 def _write_converted(gguf: Path, folder: Path) -> None:

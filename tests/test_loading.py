@@ -5,6 +5,8 @@ $RACER_CACHE_DIR), so a machine converts it once; the conversion tests convert i
 temporary folder of their own.
 """
 
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import BertConfig, LlamaConfig, LlamaForCausalLM
@@ -129,6 +131,64 @@ def test_interrupted_conversion_leaves_no_cache(tmp_path, monkeypatch, interrupt
     with pytest.raises(expected):
         load_model()
     assert list(tmp_path.iterdir()) == []
+
+
+def write_fake_cache(folder):
+    for name in gguf.CACHE_FILES:
+        (folder / name).write_text("{}")
+
+
+def test_a_conversion_that_finishes_second_keeps_the_first_ones_cache(tmp_path, monkeypatch):
+    """Two processes converting at once: the one that renames second finds the folder
+    taken ("Directory not empty"); it keeps the other's whole copy and ends without
+    an error (this raised NameError: _cache_complete)."""
+    target = tmp_path / DEFAULT_MODEL
+
+    def other_process_wins(gguf_file, folder):
+        write_fake_cache(folder)
+        target.mkdir()
+        write_fake_cache(target)
+        (target / "theirs").write_text("")
+
+    monkeypatch.setattr(gguf, "_write_converted", other_process_wins)
+    gguf.convert_gguf(tmp_path / "model.gguf", target, report=lambda line: None)
+    assert (target / "theirs").exists() and gguf.cache_complete(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DEFAULT_MODEL]  # our copy is gone
+
+
+def test_a_rename_that_leaves_no_usable_cache_says_so(tmp_path, monkeypatch):
+    target = tmp_path / DEFAULT_MODEL
+
+    def blocked_by_a_half_folder(gguf_file, folder):
+        write_fake_cache(folder)
+        target.mkdir()
+        (target / "config.json").write_text("{}")
+
+    monkeypatch.setattr(gguf, "_write_converted", blocked_by_a_half_folder)
+    with pytest.raises(ModelLoadError) as caught:
+        gguf.convert_gguf(tmp_path / "model.gguf", target, report=lambda line: None)
+    message = assert_one_sentence(caught.value)
+    assert "moving it into" in message and "reinstall" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DEFAULT_MODEL]
+
+
+CONVERT_ONCE = "from racer.loading import load_model; load_model(); print('ok')"
+
+
+@pytest.mark.real_model  # two processes convert the real packaged model at once
+def test_two_processes_converting_at_once_both_end_with_the_cache(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "RACER_CACHE_DIR": str(tmp_path)}
+    root = Path(__file__).resolve().parent.parent
+    runs = [subprocess.Popen([sys.executable, "-c", CONVERT_ONCE], cwd=root, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outcomes = [run.communicate(timeout=600) for run in runs]
+    for run, (out, err) in zip(runs, outcomes):
+        assert run.returncode == 0 and out.strip().endswith("ok"), err[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DEFAULT_MODEL]
+    assert gguf.cache_complete(tmp_path / DEFAULT_MODEL)
 
 
 @pytest.mark.real_model  # loads the real SmolLM2 model
