@@ -123,6 +123,8 @@ def _override(base: Settings, text: str) -> tuple[str, object]:
 # --- running ----------------------------------------------------------------------
 
 def run_engine(target: TargetModel, prompt: Prompt, settings: Settings, drafter=None) -> Run:
+    if settings.adaptive_budget:
+        target.verify_costs()  # measured once per process, before the clock starts
     start = time.perf_counter()
     gen = Generation(target, prompt.ids, settings, drafter=drafter)
     records = list(gen.steps())

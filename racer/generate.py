@@ -125,6 +125,9 @@ class Generation:
         s = self.settings
         root = self.output[-1]
         context_len = len(self.context)
+        if s.adaptive_budget and self._adaptive is None:
+            # the one-off cost measurement (seconds): never inside a timed section
+            self._adaptive = AdaptiveBudget(self.target.verify_costs())
         t0 = time.perf_counter()
         tree, view, budget, proposed = self._draft(root, s, context_len)
         t1 = time.perf_counter()
@@ -191,8 +194,6 @@ class Generation:
         tree, view = self.drafter.propose(root, s, ceiling)
         proposed, budget = len(tree), ceiling
         if s.adaptive_budget and len(tree) > 1:
-            if self._adaptive is None:
-                self._adaptive = AdaptiveBudget(self.target.verify_costs())
             budget = self._adaptive.choose(tree)
             self._explored = self._adaptive.explored
             tree = tree.prefix(budget)

@@ -382,3 +382,29 @@ def test_settings_changed_mid_run_apply_from_the_next_step(arch, first, then):
     if "window" in then:
         assert gen.drafter.automaton.window == changed.window
     check_records(records, prompt, gen.output)
+
+
+# -- what the clock sees ------------------------------------------------------------------
+
+def test_the_one_off_verify_cost_measurement_is_never_inside_a_timed_step(monkeypatch):
+    """The adaptive budget reads this machine's verify costs, measured once (seconds on
+    the real model). A fake clock that the measurement moves on by an hour: no step's
+    timings may hold that hour (the CLI reported RACER slower than it was)."""
+    import racer.generate
+    clock = {"now": 0.0}
+
+    def perf_counter():
+        clock["now"] += 1e-3
+        return clock["now"]
+
+    def verify_costs(*args, **kwargs):
+        clock["now"] += 3600.0
+        return {1: 1.0, 2: 1.5, 4: 2.0, 8: 3.0, 16: 4.0}
+
+    monkeypatch.setattr(racer.generate.time, "perf_counter", perf_counter)
+    t = target(tiny_model())
+    monkeypatch.setattr(t, "verify_costs", verify_costs)
+    gen = Generation(t, PROMPTS["repetitive"], Settings(max_new_tokens=12, adaptive_budget=True))
+    records = list(gen.steps())
+    assert clock["now"] > 3600                        # the costs were measured during the run
+    assert max(r.timings.total_s for r in records) < 1.0
