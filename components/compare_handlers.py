@@ -128,4 +128,4 @@ class CompareHandlers:
         """The lossless note; where greedy outputs part, the model's logits there."""
         divergence = first_divergence(self.target, ids, results) if settings.greedy else None
         return lossless_note(results, settings, divergence, exact=exact_by_default(self.target),
-                             token=lambda t: self.target.token_texts([t])[0])
+                             token=self.target.token_text)

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 import gradio as gr
 
 from racer import UserError
+from racer import token_text as readable
 from racer import trace as traces
 from racer.loading import special_tokens_in
 from racer.model import TargetModel
@@ -135,11 +136,8 @@ class Handlers:
         self.views = dict(views or {})  # name -> builder: the page's list, app.EXPLORE_VIEWS
         self.model_name = model_name
         self.model_note = model_note
-        # token id -> its text alone; cached because every view labels the same tokens
-        self.token_text = functools.lru_cache(maxsize=1 << 16)(self._token_text)
-
-    def _token_text(self, token: int) -> str:
-        return self.target.token_texts([int(token)])[0] if self.target is not None else f"<{token}>"
+        # token ids -> readable text (racer.token_text); "<id>" without a model
+        self.token_text = target.token_text if target is not None else readable.without_model()
 
     def _render(self, session: Session, index: int | None = None, status: str = "") -> dict:
         """Every view of one step (the latest unless ``index``), by name: what each view

@@ -30,7 +30,7 @@ from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
 from racer.trace import record_from_dict
 
 from .charts import mask_figure
-from .tokens import quoted
+from .tokens import joined, quoted
 from .tree_view import tree_figure
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -253,7 +253,7 @@ def _counts(record: StepRecord) -> dict[str, int]:
 
 
 def _text(token_text, ids) -> str:
-    return quoted("".join(token_text(t) for t in ids), limit=None)
+    return quoted(joined(token_text, ids), limit=None)
 
 
 def step_intro(step: LessonStep) -> str:

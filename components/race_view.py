@@ -25,7 +25,7 @@ from racer import palette
 from racer.drafters import PLAIN
 
 from .charts import StepStat
-from .text_view import TokenMark
+from .text_view import TokenMark, mark_texts
 from .tokens import colour, drafter_colour, drafter_label
 
 
@@ -57,7 +57,7 @@ def race_lanes(marks: Sequence[TokenMark], stats: Sequence[StepStat], drafter: s
                plain_timeline: Sequence[float]) -> tuple[Lane, Lane]:
     """(the run's lane, plain decoding's lane); plain decoding's covers as many of the
     run's tokens as its timeline has (it may have stopped earlier under sampling)."""
-    run = Lane(drafter, tuple(m.text for m in marks), tuple(m.source for m in marks),
+    run = Lane(drafter, tuple(mark_texts(marks)), tuple(m.source for m in marks),
                tuple(run_times(marks, stats)))
     n = min(len(marks), len(plain_timeline))
     plain = Lane(PLAIN, run.texts[:n], ("bonus",) * n, tuple(plain_timeline[:n]))

@@ -9,10 +9,12 @@ from __future__ import annotations
 import html
 from collections import Counter
 from dataclasses import dataclass
+from typing import Sequence
 
 from racer.drafters import find_drafter
 from racer.explain import Account, explain
 from racer.records import StepRecord
+from racer.token_text import alone, spans
 from racer.tree import RETRIEVAL
 
 from .tokens import TokenText, colour, drafter_label, label, quoter
@@ -26,14 +28,21 @@ TEXT_LABELS = {"bonus": "the model's own token (root / bonus)", "retrieval": "ac
 class TokenMark:
     """One generated token and how it was produced."""
     token: int
-    text: str
+    piece: bytes  # the bytes it stands for; its text depends on its neighbours (mark_texts)
     source: str   # bonus / retrieval / logits / both
     step: int     # the step (forward) that emitted it
 
 
 def marks_of(record: StepRecord, token_text: TokenText) -> list[TokenMark]:
-    return [TokenMark(t, token_text(t), s, record.index)
+    piece = getattr(token_text, "piece", None) or (lambda t: token_text(t).encode("utf-8"))
+    return [TokenMark(t, piece(t), s, record.index)
             for t, s in zip(record.emitted, record.emitted_sources)]
+
+
+def mark_texts(marks: Sequence[TokenMark]) -> list[str]:
+    """Each mark's share of the text: a character split over tokens belongs to the
+    token that completes it (``racer.token_text.spans``)."""
+    return spans([m.piece for m in marks])
 
 
 def legend_html() -> str:
@@ -50,16 +59,15 @@ def generated_html(marks: list[TokenMark], upto_step: int | None = None,
     tokens of ``highlight_step`` are underlined. Whitespace stays as it is (the CSS
     keeps newlines); only the title tooltip shows the visible form.
     """
-    spans = []
-    for i, m in enumerate(marks):
-        if upto_step is not None and m.step > upto_step:
-            break
+    shown = [m for m in marks if upto_step is None or m.step <= upto_step]
+    parts = []
+    for m, text in zip(shown, mark_texts(shown)):
         cls = f"tok tok-{m.source}" + (" tok-now" if m.step == highlight_step else "")
         tip = (f"step {m.step} · {html.escape(TEXT_LABELS.get(m.source, m.source))} · id {m.token} · "
-               f"{label(m.text, 30, quote=True)}")
-        spans.append(f'<span class="{cls}" style="--c:{colour(m.source)}" title="{tip}">'
-                     f'{html.escape(m.text)}</span>')
-    body = "".join(spans) or '<span class="muted">Nothing generated yet.</span>'
+               f"{label(alone(m.piece), 30, quote=True)}")
+        parts.append(f'<span class="{cls}" style="--c:{colour(m.source)}" title="{tip}">'
+                     f'{html.escape(text)}</span>')
+    body = "".join(parts) or '<span class="muted">Nothing generated yet.</span>'
     tail = f'<div class="finish">{html.escape(finish)}</div>' if finish else ""
     return f'{legend_html()}<div class="gen-text">{body}</div>{tail}'
 

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 from racer import palette
 from racer.drafters import find_drafter
 
-TokenText = Callable[[int], str]  # token id -> its text alone (e.g. TargetModel.token_texts)
+TokenText = Callable[[int], str]  # token id -> its text alone (e.g. TargetModel.token_text)
 
 SOURCE_LABELS = {   # in legends
     "root": "root (already committed)",
@@ -96,4 +96,11 @@ def quoted(text: str, limit: int | None = 24) -> str:
 def quoter(token_text: TokenText) -> Callable[[Sequence[int]], str]:
     """How ``racer.explain`` names tokens on the page: quoted, visible and escaped, so
     its sentences are safe HTML. One token keeps 24 characters, a run of tokens 40."""
-    return lambda ids: quoted("".join(token_text(t) for t in ids), 24 if len(ids) == 1 else 40)
+    return lambda ids: quoted(joined(token_text, ids), 24 if len(ids) == 1 else 40)
+
+
+def joined(token_text: TokenText, ids: Sequence[int]) -> str:
+    """A run of tokens as text: their bytes joined where ``token_text`` knows them
+    (``racer.token_text.TokenText``), so a character split over tokens reads whole."""
+    join = getattr(token_text, "join", None)
+    return join(ids) if join is not None else "".join(token_text(t) for t in ids)

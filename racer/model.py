@@ -7,6 +7,7 @@ Everything it returns to the loop is either a logits tensor or plain Python/nump
 """
 from __future__ import annotations
 
+import functools
 import statistics
 import threading
 import time
@@ -18,6 +19,7 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from .logits_cache import TopK
+from .token_text import TokenText
 from .tree import DraftTree
 
 PREFILL_CHUNK = 512  # rows per lm_head call in prefill, so a long prompt never holds (n, V) logits
@@ -171,9 +173,11 @@ class TargetModel:
         dropped = [self.tokenizer.decode([i], skip_special_tokens=False) for i in ids if i in special]
         return self.tokenizer.decode(ids, skip_special_tokens=True), dropped
 
-    def token_texts(self, ids: list[int]) -> list[str]:
-        """Text of each token alone (for labels)."""
-        return [self.tokenizer.decode([i], skip_special_tokens=False) for i in ids]
+    @functools.cached_property
+    def token_text(self) -> TokenText:
+        """Token ids as readable text in any script, from the tokenizer's bytes
+        (``racer.token_text``): ``token_text(id)``, ``.join(ids)``, ``.spans(ids)``."""
+        return TokenText(self.tokenizer)
 
 
 def top_tokens(logits: torch.Tensor, k: int) -> TopK:

@@ -70,7 +70,7 @@ def main() -> None:
     else:
         raise SystemExit("no step of this example shows both sources, accepts and rejects; try another")
     step = trace.record_to_dict(record)
-    texts = {str(t): target.token_texts([t])[0] for t in sorted(token_ids(step))}
+    texts = {str(t): target.token_text(t) for t in sorted(token_ids(step))}
     data = {"format": FORMAT, "model": DEFAULT_MODEL, "dtype": str(model.dtype).removeprefix("torch."),
             "example": example, "prompt_tokens": len(ids), "text_before": target.decode(output),
             "record": step, "token_texts": texts}

@@ -211,7 +211,7 @@ def test_a_run_of_the_real_model_parked_after_every_step_keeps_its_tokens():
     session.start(target, prompt, prompt_ids(target.tokenizer, prompt))
     parked = 0
     while not session.finished:
-        session.step(lambda token: target.token_texts([token])[0])
+        session.step(target.token_text)
         parked += session.park() > 0
     assert parked >= 3 and session.engine_held == 0
     assert session.output_ids() == plain_greedy_ids(prompt, 24)

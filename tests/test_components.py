@@ -150,8 +150,8 @@ def test_compare_figure_has_one_distribution_per_drafter():
 # -- HTML -----------------------------------------------------------------------------
 
 def test_generated_text_is_escaped_and_coloured():
-    marks = [TokenMark(1, "<script>alert(1)</script>", "bonus", 0), TokenMark(2, ' & "co', "retrieval", 1),
-             TokenMark(3, "\n", "logits", 2)]
+    marks = [TokenMark(1, b"<script>alert(1)</script>", "bonus", 0), TokenMark(2, b' & "co', "retrieval", 1),
+             TokenMark(3, b"\n", "logits", 2)]
     page = generated_html(marks, highlight_step=1)
     assert "<script>" not in page and "&lt;script&gt;" in page and "&amp; &quot;co" in page
     assert f"--c:{colour('retrieval')}" in page and "tok-retrieval tok-now" in page

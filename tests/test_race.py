@@ -64,7 +64,7 @@ def test_a_run_that_is_not_finished_is_not_raced():
 def test_lanes_and_html_by_hand():
     from components.charts import StepStat
     from components.text_view import TokenMark
-    marks = [TokenMark(1, "A", "bonus", 0), TokenMark(2, " b", "retrieval", 1), TokenMark(3, "<c>", "bonus", 1)]
+    marks = [TokenMark(1, b"A", "bonus", 0), TokenMark(2, b" b", "retrieval", 1), TokenMark(3, b"<c>", "bonus", 1)]
     stats = [StepStat(0, 1, 1, 1, 0.25, None), StepStat(1, 2, 3, 2, 0.5, 1.5)]
     run, plain = race_lanes(marks, stats, "racer", [0.2, 0.45, 0.7, 0.9])
     assert run.times == (0.25, 0.5, 0.5) and plain.times == (0.2, 0.45, 0.7)   # plain: as many tokens as the run
