@@ -136,8 +136,11 @@ class Handlers:
         self.views = dict(views or {})  # name -> builder: the page's list, app.EXPLORE_VIEWS
         self.model_name = model_name
         self.model_note = model_note
-        # token ids -> readable text (racer.token_text); "<id>" without a model
-        self.token_text = target.token_text if target is not None else readable.without_model()
+
+    @property
+    def token_text(self) -> readable.TokenText:
+        """Token ids -> readable text (``racer.token_text``); "<id>" without a model."""
+        return self.target.token_text if self.target is not None else readable.without_model()
 
     def _render(self, session: Session, index: int | None = None, status: str = "") -> dict:
         """Every view of one step (the latest unless ``index``), by name: what each view

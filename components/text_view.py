@@ -14,7 +14,7 @@ from typing import Sequence
 from racer.drafters import find_drafter
 from racer.explain import Account, explain
 from racer.records import StepRecord
-from racer.token_text import alone, spans
+from racer.token_text import TokenText as TokenBytes, alone, spans
 from racer.tree import RETRIEVAL
 
 from .tokens import TokenText, colour, drafter_label, label, quoter
@@ -34,7 +34,7 @@ class TokenMark:
 
 
 def marks_of(record: StepRecord, token_text: TokenText) -> list[TokenMark]:
-    piece = getattr(token_text, "piece", None) or (lambda t: token_text(t).encode("utf-8"))
+    piece = token_text.piece if isinstance(token_text, TokenBytes) else (lambda t: token_text(t).encode("utf-8"))
     return [TokenMark(t, piece(t), s, record.index)
             for t, s in zip(record.emitted, record.emitted_sources)]
 

@@ -10,6 +10,7 @@ import html
 from typing import Callable, Sequence
 
 from racer import palette
+from racer import token_text as readable
 from racer.drafters import find_drafter
 
 TokenText = Callable[[int], str]  # token id -> its text alone (e.g. TargetModel.token_text)
@@ -102,5 +103,6 @@ def quoter(token_text: TokenText) -> Callable[[Sequence[int]], str]:
 def joined(token_text: TokenText, ids: Sequence[int]) -> str:
     """A run of tokens as text: their bytes joined where ``token_text`` knows them
     (``racer.token_text.TokenText``), so a character split over tokens reads whole."""
-    join = getattr(token_text, "join", None)
-    return join(ids) if join is not None else "".join(token_text(t) for t in ids)
+    if isinstance(token_text, readable.TokenText):
+        return token_text.join(ids)
+    return "".join(token_text(t) for t in ids)

@@ -126,6 +126,7 @@ class _IdsOnly:
         return "".join(f"<{i}>" for i in ids)
 
 
+@lru_cache(maxsize=1)
 def without_model() -> TokenText:
     """Token text where no model loaded: each id shown as "<id>"."""
     return TokenText(_IdsOnly())
