@@ -37,7 +37,7 @@ from components.tree_layout import PLOT_WIDTH_PX
 from components.tree_view import tree_figure
 from components.tune_handlers import ADAPTIVE, GRID_SETTINGS, SOURCES, TuneHandlers, TuneState, source_visibility
 from components.tune_view import COST_NOTE, TABLE_HEADERS, heatmap_figure
-from racer.bench_data import TASKS
+from racer.bench_data import MAX_UPLOAD_PROMPTS, TASKS
 from racer.loading import DEFAULT_MODEL
 from racer.model import TargetModel
 from racer.settings import Settings
@@ -208,8 +208,8 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                 compare_note = gr.Markdown(label="Lossless check", show_label=False, elem_id="compare-note")
             with gr.Tab("Tune", id="tune"):
                 gr.Markdown(f"Finds the tree width and depth that decode fastest **on this machine**: every "
-                            "setting of the grid decodes the same prompts with RACER (other settings from the "
-                            "Explore tab), and plain decoding of those prompts is timed before, between every "
+                            "setting of the grid decodes the same prompts with the drafter chosen in the Explore tab "
+                            "(RACER when that is plain decoding; other settings from there too), and plain decoding of those prompts is timed before, between every "
                             "few settings and after, so each speedup compares runs made close together. "
                             f"At most {MAX_CELLS} settings and {MAX_PROMPTS} prompts per sweep.")
                 with gr.Row(equal_height=False):
@@ -218,6 +218,10 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                         with gr.Row():
                             tune_category = gr.Dropdown(list(TASKS), value="translation", label="Category")
                             tune_count = gr.Slider(1, MAX_PROMPTS, value=2, step=1, label="How many")
+                        tune_upload = gr.File(label='Your prompts: .jsonl (lines like {"prompt": "..."} or Spec-Bench\'s '
+                                                    '{"turns": [...]}) or .txt (a blank line between prompts), at most '
+                                                    f"{MAX_UPLOAD_PROMPTS}", file_types=[".jsonl", ".txt"],
+                                              type="filepath", visible=False, elem_id="tune-upload")
                         tune_tokens = tune_tokens_control()
                         tune_widths = grid_control("width", ticked=[2, 4, 8])
                         tune_depths = grid_control("depth", ticked=[2, 4, 8])
@@ -304,10 +308,11 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
             lambda: gr.Button(interactive=True), None, [compare_btn], queue=False, **PRIVATE)
         compare_stop.click(handlers.on_stop, [session], [compare_status], show_progress="hidden", **PRIVATE, **QUICK_EVENT)
         # Tune: a sweep uses the model like Run does; Stop keeps the finished settings
-        tune_source.change(source_visibility, [tune_source], [tune_category, tune_count], queue=False, **PRIVATE)
+        tune_source.change(source_visibility, [tune_source], [tune_category, tune_count, tune_upload], queue=False,
+                           **PRIVATE)
         tune_btn.click(lambda: gr.Button(interactive=False), None, [tune_btn], queue=False, **PRIVATE).then(
             tune.on_tune, [tune_state, prompt, tune_source, tune_category, tune_count, tune_tokens, tune_widths,
-                           tune_depths, tune_windows, tune_budgets, tune_repeats, tune_adaptive],
+                           tune_depths, tune_windows, tune_budgets, tune_repeats, tune_adaptive, tune_upload],
             [tune_status, tune_best, tune_mat_plot, tune_speed_plot, tune_table, tune_csv, tune_apply],
             api_name="tune", show_progress="minimal", show_progress_on=[tune_status], **NAMED, **MODEL_EVENT).then(
             lambda: gr.Button(interactive=True), None, [tune_btn], queue=False, **PRIVATE)

@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from racer import UserError
-from racer.bench_data import TASKS, load_questions, select
+from racer.bench_data import MAX_UPLOAD_PROMPTS, TASKS, load_questions, read_prompt_file, select
 from racer.loading import prompt_ids
 from racer.model import TargetModel
 from racer.settings import KNOBS
@@ -29,7 +29,8 @@ from .tune_view import apply_note, best_markdown, heatmap_figure, progress_text,
 
 # the settings a sweep varies, as Grid's fields hold them; tick boxes offer each knob's grid values
 GRID_SETTINGS = ("width", "depth", "window", "budget")
-SOURCES = [("Spec-Bench category", "category"), ("the prompt in the Explore tab", "current")]
+SOURCES = [("Spec-Bench category", "category"), ("the prompt in the Explore tab", "current"),
+           ("my own prompts (a .jsonl or .txt file)", "upload")]
 # the adaptive budget during a sweep: "auto" = off when the grid varies tree size, else the Explore tab's
 ADAPTIVE = [("off when the grid varies tree size", "auto"), ("off", "off"), ("on", "on")]
 
@@ -63,9 +64,22 @@ def _questions():
 
 
 def source_visibility(source: str):
-    """The category controls show only when the prompts come from a category."""
-    on = source != "current"
-    return gr.Dropdown(visible=on), gr.Slider(visible=on)
+    """The category controls show only when the prompts come from a category, the
+    upload box only when they come from a file."""
+    on = source == "category"
+    return gr.Dropdown(visible=on), gr.Slider(visible=on), gr.File(visible=source == "upload")
+
+
+def upload_path(upload) -> str | None:
+    """The path of an uploaded file as Gradio hands it over (a path, a dict with one,
+    or an object with ``.name``/``.path``); None when nothing was uploaded."""
+    if upload is None or upload == "":
+        return None
+    if isinstance(upload, dict):
+        return upload.get("path") or upload.get("name")
+    if isinstance(upload, (str, Path)):
+        return str(upload)
+    return getattr(upload, "path", None) or getattr(upload, "name", None)
 
 
 def whole(value, words: str, low: int, high: int) -> int:
@@ -99,13 +113,25 @@ class TuneHandlers:
         self.target = target
         self.model_note = model_note
 
-    def prompts(self, source: str, prompt: str, category: str, count) -> tuple[list[list[int]], str]:
+    def prompts(self, source: str, prompt: str, category: str, count, upload=None) -> tuple[list[list[int]], str]:
         """Token ids of the chosen prompts and a few words saying which they are."""
         if source == "current":
             return [checked_prompt_ids(self.target, prompt)], "the Explore tab's prompt"
+        if source == "upload":
+            path = upload_path(upload)
+            if path is None:
+                raise UserError("Upload a .jsonl or .txt file of prompts first, or choose other prompts.")
+            texts = read_prompt_file(path)
+            ids = []
+            for n, text in enumerate(texts, start=1):
+                try:
+                    ids.append(checked_prompt_ids(self.target, text))
+                except UserError as e:
+                    raise UserError(f"Prompt {n} of the file: {e}") from None
+            return ids, f"{len(ids)} prompt{'s' if len(ids) > 1 else ''} from {Path(path).name[:60]}"
         if source != "category":
-            raise UserError("Prompts come from a Spec-Bench category or the Explore tab's prompt "
-                             "(source 'category' or 'current').")
+            raise UserError("Prompts come from a Spec-Bench category, the Explore tab's prompt or a file "
+                             "(source 'category', 'current' or 'upload').")
         if category not in TASKS:
             raise UserError(f"Choose a category: one of {', '.join(TASKS)}.")
         n = whole(count, "number of prompts", 1, MAX_PROMPTS)
@@ -115,7 +141,8 @@ class TuneHandlers:
                 f"{len(questions)} {category} prompt{'s' if len(questions) > 1 else ''} from Spec-Bench ({ids})")
 
     def on_tune(self, state: TuneState, prompt: str, source: str, category: str, count, tokens,
-                widths, depths, windows, budgets, repeats=DEFAULT_REPEATS, adaptive="auto", **controls):
+                widths, depths, windows, budgets, repeats=DEFAULT_REPEATS, adaptive="auto", upload=None,
+                **controls):
         """Runs the sweep, each setting ``repeats`` times, streaming progress; after each
         finished run the heatmaps, table and verdict update. Stop keeps the finished
         settings. Apply is offered only when a setting stood out."""
@@ -124,14 +151,15 @@ class TuneHandlers:
         started, progress = time.perf_counter(), None
         try:
             base, grid, prompts, which, note = self._read(prompt, source, category, count, tokens,
-                                                          (widths, depths, windows, budgets), controls)
+                                                          (widths, depths, windows, budgets), controls, upload)
             runs = whole(repeats, "number of runs per setting", 1, MAX_REPEATS)
             on = adaptive_choice(adaptive)
             yield (status_html(f"Warming up, then timing plain decoding of {which}…{note}", 0.0, "run"),
                    "", heatmap_figure(None, "mat"), heatmap_figure(None, "speedup"), [], gr.File(visible=False),
                    gr.Button(interactive=False, visible=False))
             for progress, frame in self._frames(state, sweep(self.target, prompts, base, grid, repeats=runs,
-                                                              adaptive=on), which):
+                                                              adaptive=on, max_prompts=MAX_UPLOAD_PROMPTS),
+                                                        which):
                 if frame is not None:
                     yield frame
         except Exception as e:  # noqa: BLE001 - shown to the user; a bug is logged with its traceback
@@ -142,7 +170,7 @@ class TuneHandlers:
         state.result = progress.result
         yield self._last_frame(state, progress, f"{time.perf_counter() - started:.0f} s", len(prompts), which)
 
-    def _read(self, prompt, source, category, count, tokens, ticked, controls: dict):
+    def _read(self, prompt, source, category, count, tokens, ticked, controls: dict, upload=None):
         """(base settings, grid, prompts, which prompts in words, a note on adjusted
         controls); UserError with a sentence for anything that cannot run."""
         if self.target is None:
@@ -150,7 +178,7 @@ class TuneHandlers:
         grid = Grid(*(grid_values(values, name) for values, name in zip(ticked, GRID_SETTINGS)))
         base, notes = read_controls(controls)  # the Explore tab's settings, for what the grid does not vary
         base = base.with_changes(max_new_tokens=number(tokens, TUNE_TOKENS, notes))
-        prompts, which = self.prompts(source, prompt, category, count)
+        prompts, which = self.prompts(source, prompt, category, count, upload)
         return base, grid, prompts, which, f" {adjusted(notes)}" if notes else ""
 
     @staticmethod

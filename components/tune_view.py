@@ -18,6 +18,7 @@ from racer import palette
 from racer.sweep import Pass, Progress, SweepResult
 
 from .messages import ICONS
+from .tokens import drafter_label
 
 METRICS = {  # metric -> (colour-bar title, value format)
     "mat": ("MAT", "{:.2f}"),
@@ -213,7 +214,7 @@ def _headline(result: SweepResult, verdict, stopped: bool) -> str:
                   f"{result.total_cells * result.repeats} runs), "
     else:
         partial = ""
-    others = f"window {s.window}, budget {s.budget}, capacity {s.capacity}"
+    others = f"{drafter_label(s.drafter)}, window {s.window}, budget {s.budget}, capacity {s.capacity}"
     if result.total_cells == 1:
         return (f"**One setting only, so this sweep compares nothing**: {_cell_words(best, result)} ({others}) "
                 f"ran at {_runs_words(result, best)} plain decoding's speed, MAT {best.mat:.2f}, {scope}. "

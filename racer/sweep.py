@@ -47,6 +47,7 @@ from typing import Iterator, Sequence
 
 from . import measure
 from .baseline import plain_settings
+from .drafters import PLAIN
 from .errors import UserError
 from .generate import Generation
 from .model import TargetModel
@@ -311,23 +312,25 @@ def adaptive_default(grid: Grid, base: Settings) -> bool:
 
 def sweep(target: TargetModel, prompts: Sequence[Sequence[int]], base: Settings, grid: Grid,
           plain_every: int = PLAIN_EVERY, warm_up: bool = True, repeats: int = measure.DEFAULT_REPEATS,
-          adaptive: bool | None = None) -> Iterator[Progress]:
+          adaptive: bool | None = None, max_prompts: int = MAX_PROMPTS) -> Iterator[Progress]:
     """Decodes every prompt ``repeats`` times per grid cell, round after round, with
     plain runs in between (see the module docstring). ``base`` gives every setting the
-    grid does not vary; the drafter is RACER.
+    grid does not vary, the drafter included (RACER when it is plain decoding).
     ``adaptive``: the adaptive budget on or off for every cell; None =
-    ``adaptive_default``. Raises UserError for an empty prompt list, too many prompts,
+    ``adaptive_default``. ``max_prompts``: a tuner's own file may hold more prompts
+    (``racer.bench_data.MAX_UPLOAD_PROMPTS``) than the page's category picker offers.
+    Raises UserError for an empty prompt list, too many prompts,
     too many repeats, or a cell whose settings are out of range — before anything runs."""
     if not prompts:
         raise UserError("No prompts to sweep over.")
-    if len(prompts) > MAX_PROMPTS:
-        raise UserError(f"At most {MAX_PROMPTS} prompts per sweep; {len(prompts)} were given.")
+    if len(prompts) > max_prompts:
+        raise UserError(f"At most {max_prompts} prompts per sweep; {len(prompts)} were given.")
     if not 1 <= repeats <= measure.MAX_REPEATS:
         raise UserError(f"Run each setting 1 to {measure.MAX_REPEATS} times; {repeats} was asked.")
     if plain_every < 1:
         raise ValueError("plain_every must be at least 1")
     on = adaptive_default(grid, base) if adaptive is None else bool(adaptive)
-    base = base.with_changes(drafter="racer", adaptive_budget=on)
+    base = base.with_changes(drafter="racer" if base.drafter == PLAIN else base.drafter, adaptive_budget=on)
     settings = grid.cells(base)
     plain = plain_settings(base)
     order = plan(len(settings), plain_every, repeats)

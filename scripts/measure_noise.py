@@ -21,6 +21,7 @@ from racer.bench_data import load_questions, select  # noqa: E402
 from racer.compare import run_drafters  # noqa: E402
 from racer.drafters import drafter_names  # noqa: E402
 from racer.loading import load_model, prompt_ids  # noqa: E402
+from racer.model import TargetModel  # noqa: E402
 from racer.settings import Settings  # noqa: E402
 from racer.sweep import Grid, sweep  # noqa: E402
 
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("--compare-tokens", type=int, default=64)
     parser.add_argument("--category", default="translation")
     args = parser.parse_args()
-    target = load_model(precision="float32")
+    target = TargetModel(*load_model(precision="float32"))
     print(f"machine: {platform.processor() or platform.machine()}, model {target.name}, float32\n")
     costs = target.verify_costs()
     print("verify cost (ms): " + ", ".join(f"{k}: {v * 1000:.1f}" for k, v in sorted(costs.items())) + "\n")

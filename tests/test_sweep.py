@@ -181,3 +181,12 @@ def test_the_adaptive_budget_is_off_by_default_when_the_grid_varies_tree_size(ti
 def test_too_many_repeats_are_refused(tiny):
     with pytest.raises(ValueError, match="1 to 5 times"):
         next(sweep(tiny, PROMPTS, BASE, GRID, repeats=6))
+
+
+def test_the_sweep_runs_under_the_drafter_chosen_in_the_menu(tiny):
+    first = next(sweep(tiny, PROMPTS, BASE.with_changes(drafter="retrieval"), GRID, warm_up=False))
+    assert first.result.base.drafter == "retrieval"
+    assert next(sweep(tiny, PROMPTS, BASE.with_changes(drafter="plain"), GRID, warm_up=False)).result.base.drafter \
+        == "racer"
+    with pytest.raises(ValueError, match="At most 2 prompts"):
+        next(sweep(tiny, PROMPTS * 2, BASE, GRID, max_prompts=2))
