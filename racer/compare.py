@@ -76,7 +76,7 @@ def run_drafters(target: TargetModel, prompt_ids: Sequence[int], settings: Setti
     tokens, T the fewer of the two runs' tokens (they differ only under sampling), plain
     seconds being the mean of the plain runs that open and close the round. A result's
     ``speedup`` is the mean over rounds, ``speedups`` each round's; plain decoding's
-    ``speedups`` are its runs against their mean (its noise). Tokens, forwards and text
+    ``speedups`` are its runs against their mean (its noise), its ``speedup`` 1. Tokens, forwards and text
     are the first round's.
     """
     if not 1 <= repeats <= measure.MAX_REPEATS:
@@ -128,7 +128,8 @@ def _with_speedups(firsts: dict[str, DrafterResult], timelines: dict[str, list[l
             speedups = tuple(v for k, mine in enumerate(timelines.get(name, []))
                              if (v := _round_speedup(mine, plains[k:k + 2])) is not None)
         found = measure.spread(speedups)
-        out[name] = replace(first, speedups=speedups, speedup=None if found is None else found[0])
+        mean = None if found is None else (1.0 if name == PLAIN else found[0])  # the reference is 1 by definition
+        out[name] = replace(first, speedups=speedups, speedup=mean)
     return out
 
 

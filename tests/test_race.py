@@ -88,3 +88,4 @@ def test_compare_alternates_rounds_with_plain_decoding():
     assert len(racer.speedups) == 2 and len(plain.speedups) == 3
     assert racer.interval[0] <= racer.speedup <= racer.interval[1]
     assert racer.mat > 1.0
+    assert plain.speedup == 1.0 and plain.interval[0] <= 1.0 <= plain.interval[1]
