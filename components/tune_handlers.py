@@ -165,7 +165,8 @@ class TuneHandlers:
         except Exception as e:  # noqa: BLE001 - shown to the user; a bug is logged with its traceback
             message = error_message(e, "sweep", "Press Run the sweep to try again.")
             gr.Warning(message)
-            yield status_html(message, kind="error"), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield (status_html(message, kind="error"), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                   gr.Button(interactive=False, visible=False))  # the last sweep's result is gone
             return
         state.result = progress.result
         yield self._last_frame(state, progress, f"{time.perf_counter() - started:.0f} s", len(prompts), which)
