@@ -259,7 +259,9 @@ def progress_text(progress: Progress) -> str:
     if 0 < progress.runs_done < progress.runs_total:
         left = progress.elapsed_s / progress.runs_done * (progress.runs_total - progress.runs_done)
         timing += f", about {_duration(left)} left"
-    return (f"{len(r.cells)} of {r.total_cells} settings done · next: {progress.running} · {timing}")
+    done = (f"{len(r.cells)} of {r.total_cells} settings done" if r.repeats == 1 else
+            f"{len(r.passes)} of {r.total_cells * r.repeats} runs done ({r.total_cells} settings × {r.repeats})")
+    return f"{done} · next: {progress.running} · {timing}"
 
 
 def status_html(text: str, fraction: float | None = None, kind: str = "") -> str:

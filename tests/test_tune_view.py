@@ -116,6 +116,8 @@ def test_progress_line_and_bar():
     html = status_html(line, p.fraction, "run")
     assert 'aria-valuenow="25"' in html and "width:25.0%" in html
     assert "<script>" not in status_html("<script>", None)
+    again = progress_text(Progress(3, 12, "width 8 · depth 6 (run 2 of 3), prompt 1 of 1", repeated(), 30.0))
+    assert again.startswith("6 of 6 runs done (2 settings × 3) · next: width 8 · depth 6 (run 2 of 3)")
 
 
 def test_table_lists_the_fastest_first():
