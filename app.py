@@ -26,7 +26,7 @@ from components.compare_handlers import TABLE_HEADERS as COMPARE_HEADERS
 from components.compare_handlers import CompareHandlers
 from components.automaton_view import automaton_figure
 from components.controls import MEASURE, compare_controls, grid_control, setting_controls, tune_tokens_control
-from components.lesson import lesson_parts, load_step
+from components.lesson import lesson_parts, load_step, verify_cost_figure
 from components.handlers import Handlers, StepView, ViewBuilder, busy_buttons, by_name, idle_buttons
 from components.race_handlers import RaceHandlers
 from components.session import Session
@@ -35,12 +35,13 @@ from components.text_view import automaton_html, generated_html, narration, outc
 from components.tokens import colour, css_variables
 from components.tree_layout import PLOT_WIDTH_PX
 from components.tree_view import tree_figure
-from components.tune_handlers import GRID_SETTINGS, SOURCES, TuneHandlers, TuneState, source_visibility
-from components.tune_view import TABLE_HEADERS, heatmap_figure
-from racer.bench_data import TASKS
+from components.tune_handlers import ADAPTIVE, GRID_SETTINGS, SOURCES, TuneHandlers, TuneState, source_visibility
+from components.tune_view import COST_NOTE, TABLE_HEADERS, heatmap_figure
+from racer.bench_data import MAX_UPLOAD_PROMPTS, TASKS
 from racer.loading import DEFAULT_MODEL
 from racer.model import TargetModel
 from racer.settings import Settings
+from racer.measure import DEFAULT_REPEATS, MAX_REPEATS
 from racer.sweep import MAX_CELLS, MAX_PROMPTS
 
 ASSETS = Path(__file__).parent / "assets"
@@ -187,12 +188,15 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                     trace_file = gr.File(label="Run trace", interactive=False, visible=False)
             with gr.Tab("Compare drafters", id="compare"):
                 gr.Markdown("Runs the prompt from the Explore tab to the end with each drafter, using the "
-                            "settings there, and compares tokens per forward and measured speedup. Plain "
-                            "decoding runs first: it is the baseline. Drafters run one after another on a "
-                            "shared CPU, so timings carry some noise: compare twice before trusting a "
-                            "difference of a few percent.")
+                            "settings there, and compares MAT (tokens per forward, the first forward included) and "
+                            "measured speedup. Plain decoding runs first and again after every round: it is "
+                            "the baseline. Each drafter runs several rounds; a drafter is called best only "
+                            "when its slowest round beats plain decoding's and the runner-up's fastest.")
                 with gr.Row():
                     compare_tokens, compare_drafters = compare_controls()
+                    compare_repeats = gr.Slider(1, MAX_REPEATS, value=DEFAULT_REPEATS, step=1, scale=1,
+                                                label="Rounds", elem_id="compare-repeats",
+                                                info="each drafter this often, alternating with plain decoding")
                 with gr.Row():
                     compare_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn")
                     compare_stop = gr.Button("Stop", variant="stop")
@@ -204,8 +208,8 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                 compare_note = gr.Markdown(label="Lossless check", show_label=False, elem_id="compare-note")
             with gr.Tab("Tune", id="tune"):
                 gr.Markdown(f"Finds the tree width and depth that decode fastest **on this machine**: every "
-                            "setting of the grid decodes the same prompts with RACER (other settings from the "
-                            "Explore tab), and plain decoding of those prompts is timed before, between every "
+                            "setting of the grid decodes the same prompts with the drafter chosen in the Explore tab "
+                            "(RACER when that is plain decoding; other settings from there too), and plain decoding of those prompts is timed before, between every "
                             "few settings and after, so each speedup compares runs made close together. "
                             f"At most {MAX_CELLS} settings and {MAX_PROMPTS} prompts per sweep.")
                 with gr.Row(equal_height=False):
@@ -214,9 +218,20 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                         with gr.Row():
                             tune_category = gr.Dropdown(list(TASKS), value="translation", label="Category")
                             tune_count = gr.Slider(1, MAX_PROMPTS, value=2, step=1, label="How many")
+                        tune_upload = gr.File(label='Your prompts: .jsonl (lines like {"prompt": "..."} or Spec-Bench\'s '
+                                                    '{"turns": [...]}) or .txt (a blank line between prompts), at most '
+                                                    f"{MAX_UPLOAD_PROMPTS}", file_types=[".jsonl", ".txt"],
+                                              type="filepath", visible=False, elem_id="tune-upload")
                         tune_tokens = tune_tokens_control()
                         tune_widths = grid_control("width", ticked=[2, 4, 8])
                         tune_depths = grid_control("depth", ticked=[2, 4, 8])
+                        with gr.Row():
+                            tune_repeats = gr.Slider(1, MAX_REPEATS, value=DEFAULT_REPEATS, step=1,
+                                                     label="Runs per setting", elem_id="tune-repeats",
+                                                     info="each setting runs this often, alternating with plain "
+                                                          "decoding; the spread tells signal from noise")
+                            tune_adaptive = gr.Dropdown(ADAPTIVE, value="auto", label="Adaptive budget in the sweep",
+                                                        elem_id="tune-adaptive")
                         with gr.Accordion("Also vary (optional)", open=False):
                             tune_windows = grid_control("window", info="none ticked: the Explore tab's value")
                             tune_budgets = grid_control("budget", info="none ticked: the Explore tab's value")
@@ -226,8 +241,8 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                     with gr.Column(scale=8):
                         tune_status = gr.HTML(label="Sweep status", elem_id="tune-status")
                         tune_best = gr.Markdown(label="Best setting", show_label=False, elem_id="tune-best")
-                        tune_apply = gr.Button("Apply the best setting to the Explore tab", interactive=False,
-                                               size="sm", elem_id="tune-apply")
+                        tune_apply = gr.Button("Apply the setting that stood out to the Explore tab",
+                                               interactive=False, visible=False, size="sm", elem_id="tune-apply")
                         gr.Markdown("#### Tokens per forward (MAT)", elem_classes="section")
                         tune_mat_plot = gr.Plot(heatmap_figure(None, "mat"), label="MAT heatmap", show_label=False,
                                                 elem_id="tune-mat")
@@ -238,6 +253,10 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                         tune_table = gr.Dataframe(headers=TABLE_HEADERS, label="Sweep results", show_label=False,
                                                   interactive=False, wrap=True)
                         tune_csv = gr.File(label="Results as CSV", interactive=False, visible=False)
+                        # the verify-cost curve that decides which tree sizes can pay here (cached per process)
+                        gr.Markdown(f"#### What a tree costs on this machine\n{COST_NOTE}", elem_classes="section")
+                        gr.Plot(verify_cost_figure(target.verify_costs() if target is not None else None),
+                                label="Verify cost per tree size", show_label=False, elem_id="tune-costs")
             with gr.Tab("How it works", id="how"):
                 # the lesson: prose around a stored real step, drawn by the Explore tab's own builders,
                 # and this machine's verify costs (measured once at start-up, cached)
@@ -283,16 +302,17 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         export_btn.click(handlers.on_export, [session], [trace_file], api_name="export", **QUICK_EVENT).then(
             handlers.show_file, [trace_file], [trace_file], queue=False, show_progress="hidden", **PRIVATE)
         compare_btn.click(lambda: gr.Button(interactive=False), None, [compare_btn], queue=False, **PRIVATE).then(
-            compare.on_compare, [session, prompt, compare_tokens, compare_drafters],
+            compare.on_compare, [session, prompt, compare_tokens, compare_drafters, compare_repeats],
             [compare_status, compare_table, compare_plot, compare_note], api_name="compare",
             show_progress="minimal", show_progress_on=[compare_status], **NAMED, **MODEL_EVENT).then(
             lambda: gr.Button(interactive=True), None, [compare_btn], queue=False, **PRIVATE)
         compare_stop.click(handlers.on_stop, [session], [compare_status], show_progress="hidden", **PRIVATE, **QUICK_EVENT)
         # Tune: a sweep uses the model like Run does; Stop keeps the finished settings
-        tune_source.change(source_visibility, [tune_source], [tune_category, tune_count], queue=False, **PRIVATE)
+        tune_source.change(source_visibility, [tune_source], [tune_category, tune_count, tune_upload], queue=False,
+                           **PRIVATE)
         tune_btn.click(lambda: gr.Button(interactive=False), None, [tune_btn], queue=False, **PRIVATE).then(
             tune.on_tune, [tune_state, prompt, tune_source, tune_category, tune_count, tune_tokens, tune_widths,
-                           tune_depths, tune_windows, tune_budgets],
+                           tune_depths, tune_windows, tune_budgets, tune_repeats, tune_adaptive, tune_upload],
             [tune_status, tune_best, tune_mat_plot, tune_speed_plot, tune_table, tune_csv, tune_apply],
             api_name="tune", show_progress="minimal", show_progress_on=[tune_status], **NAMED, **MODEL_EVENT).then(
             lambda: gr.Button(interactive=True), None, [tune_btn], queue=False, **PRIVATE)

@@ -151,17 +151,23 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
     produced 1, 2, 3... tokens. MAT and speedup are horizontal bars, so a drafter's
     name ("plain decoding") is read across, never cut or turned on its side."""
     fig = make_subplots(rows=1, cols=3, column_widths=[0.25, 0.25, 0.5], horizontal_spacing=0.07,
-                        subplot_titles=("tokens per forward (MAT)", "measured speedup vs plain",
+                        subplot_titles=("tokens per forward (MAT)", "speedup vs plain (bars: lowest–highest round)",
                                         "tokens per forward: share of forwards"))
     names = [drafter_label(r.drafter) for r in results]
     colours = [drafter_colour(r.drafter) for r in results]
     fig.add_trace(go.Bar(y=names, x=[round(r.mat, 2) for r in results], orientation="h", marker_color=colours,
                          text=[f"{r.mat:.2f}" for r in results], textposition="outside", cliponaxis=False,
                          showlegend=False, hovertemplate="%{y}: MAT %{x}<extra></extra>"), row=1, col=1)
+    # error bars: the lowest to the highest round (racer.compare), when there were two or more
+    low = [None if r.speedup is None or len(r.speedups) < 2 else r.speedup - r.interval[0] for r in results]
+    high = [None if r.speedup is None or len(r.speedups) < 2 else r.interval[1] - r.speedup for r in results]
     fig.add_trace(go.Bar(y=names, x=[None if r.speedup is None else round(r.speedup, 2) for r in results],
                          orientation="h", marker_color=colours, showlegend=False, cliponaxis=False,
+                         error_x=dict(type="data", symmetric=False, array=high, arrayminus=low,
+                                      color=palette.INK, thickness=1.5,
+                                      visible=any(v is not None for v in high)),
                          text=["—" if r.speedup is None else f"{r.speedup:.2f}×" for r in results],
-                         textposition="outside", hovertemplate="%{y}: %{x}×<extra></extra>"),
+                         textposition="outside", hovertemplate="%{y}: %{x}× (mean)<extra></extra>"),
                   row=1, col=2)
     longest = max((max(r.accept_lengths, default=1) for r in results), default=1)
     ks = list(range(1, longest + 1))
@@ -175,7 +181,7 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
     fig.add_vline(x=1.0, line=dict(color=palette.GUIDE, width=1, dash="dash"), row=1, col=2)
     # headroom for the value labels beside the bars
     top_mat = max([r.mat for r in results] + [1.0])
-    top_speed = max([r.speedup or 0.0 for r in results] + [1.0])
+    top_speed = max([r.interval[1] if r.interval else r.speedup or 0.0 for r in results] + [1.0])
     fig.update_xaxes(range=[0, top_mat * 1.3], gridcolor=palette.GRID, row=1, col=1)
     fig.update_xaxes(range=[0, top_speed * 1.3], gridcolor=palette.GRID, row=1, col=2)
     # the first drafter on top; the speedup bars read against the names of the MAT bars

@@ -9,7 +9,9 @@ from typing import Callable
 import gradio as gr
 
 from racer import UserError
-from racer.compare import Divergence, DrafterResult, first_divergence, run_drafters, run_order
+from racer.compare import Divergence, DrafterResult, first_divergence, run_drafters, run_order, verdict
+from racer.drafters import PLAIN
+from racer.measure import DEFAULT_REPEATS, MAX_REPEATS
 from racer.drafters import drafter_names
 from racer.model import TargetModel
 from racer.precision import exact_by_default
@@ -22,17 +24,48 @@ from .messages import adjusted, count, error_message, join, status_line
 from .session import Session
 from .tokens import drafter_label, quoted
 
-TABLE_HEADERS = ["drafter", "tokens", "forwards", "MAT", "engine s", "tokens/s", "speedup ×",
-                 "mean tokens/forward"]
+# MAT is one quantity (``racer.measure.mat``: tokens per forward, the prefill forward
+# included); the table used to add "mean tokens/forward" over verify forwards only, a
+# second number under a second name for the same thing (1.47 beside MAT 1.44).
+TABLE_HEADERS = ["drafter", "tokens", "forwards", "MAT", "engine s (first run)", "tokens/s (first run)",
+                 "speedup (mean)", "speedup range", "runs"]
 
 
 def table_rows(results: list[DrafterResult]) -> list[list]:
-    """One row per drafter under ``TABLE_HEADERS``."""
-    return [[drafter_label(r.drafter), r.tokens, r.forwards, round(r.mat, 2), round(r.engine_s, 2),
-             round(r.tokens / r.engine_s, 1) if r.engine_s else None,
-             None if r.speedup is None else round(r.speedup, 2),
-             round(sum(r.accept_lengths) / len(r.accept_lengths), 2) if r.accept_lengths else None]
+    """One row per drafter under ``TABLE_HEADERS``; numbers as text with one format per
+    quantity (MAT and speedups two decimals, seconds two, tokens/s one)."""
+    return [[drafter_label(r.drafter), r.tokens, r.forwards, f"{r.mat:.2f}", f"{r.engine_s:.2f}",
+             f"{r.tokens / r.engine_s:.1f}" if r.engine_s else "—",
+             "—" if r.speedup is None else f"{r.speedup:.2f}×",
+             f"{r.interval[0]:.2f}–{r.interval[1]:.2f}×" if len(r.speedups) > 1 else "—",
+             len(r.speedups)]
             for r in results]
+
+
+NO_STANDOUT = {  # Verdict.reason -> why the fastest drafter is not called best
+    "mat one": "its MAT was 1.00 (nothing drafted was accepted), so its speedup is timing noise",
+    "one run": "each drafter ran once, so nothing tells its speedup from noise; run 2 to 5 rounds",
+    "plain": "its slowest round was no faster than plain decoding's fastest",
+    "runner-up": "its rounds overlap those of the runner-up",
+}
+
+
+def verdict_note(results: list[DrafterResult]) -> str:
+    """One sentence: which drafter stood out from plain decoding and the runner-up, or
+    that none did and why (``racer.compare.verdict``)."""
+    found = verdict(results)
+    if found.leader is None:
+        return ""
+    plain = next((r for r in results if r.drafter == PLAIN), None)
+    noise = ("" if plain is None or len(plain.speedups) < 2 else
+             f" Plain decoding against itself ranged {plain.interval[0]:.2f}–{plain.interval[1]:.2f}×.")
+    lead = next(r for r in results if r.drafter == found.leader)
+    if found.winner is not None:
+        return (f"**{drafter_label(lead.drafter)} stood out**: {lead.speedup:.2f}× "
+                f"({lead.interval[0]:.2f}–{lead.interval[1]:.2f}× over {len(lead.speedups)} rounds), its slowest "
+                f"round faster than plain decoding's and the runner-up's fastest.{noise}")
+    return (f"**No drafter stood out.** The fastest on average, {drafter_label(lead.drafter)} at "
+            f"{lead.speedup:.2f}×, did not count: {NO_STANDOUT[found.reason]}.{noise}")
 
 
 def lossless_note(results: list[DrafterResult], settings: Settings, divergence: Divergence | None = None,
@@ -63,6 +96,17 @@ def lossless_note(results: list[DrafterResult], settings: Settings, divergence: 
             "outputs are the same.")
 
 
+def _whole(value, words: str, high: int) -> int:
+    """A whole number from 1 to ``high``; UserError with a sentence for anything else."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"The {words} is {str(value)[:40]}; give a whole number from 1 to {high}.") from None
+    if x != x or not 1 <= round(x) <= high:
+        raise UserError(f"The {words} is {str(value)[:40]}; give a whole number from 1 to {high}.")
+    return int(round(x))
+
+
 class CompareHandlers:
     """The comparison, bound to the shared model (None when it failed to load)."""
 
@@ -70,13 +114,13 @@ class CompareHandlers:
         self.target = target
         self.model_note = model_note
 
-    def on_compare(self, session: Session, prompt, new_tokens, drafters, **controls):
+    def on_compare(self, session: Session, prompt, new_tokens, drafters, repeats=DEFAULT_REPEATS, **controls):
         """Runs the prompt to the end with each ticked drafter (at most ``new_tokens``
-        each); streams progress."""
+        each), ``repeats`` rounds alternating with plain decoding; streams progress."""
         session.stop_requested = False
         session.running = True
         try:
-            yield from self._compare(session, prompt, new_tokens, drafters, controls)
+            yield from self._compare(session, prompt, new_tokens, drafters, controls, repeats)
         finally:
             session.running = False
 
@@ -93,21 +137,25 @@ class CompareHandlers:
             raise UserError("Tick at least one drafter to compare.")
         return settings, drafters, notes
 
-    def _compare(self, session: Session, prompt, new_tokens, ticked, controls: dict):
+    def _compare(self, session: Session, prompt, new_tokens, ticked, controls: dict, repeats=DEFAULT_REPEATS):
         try:
             settings, drafters, notes = self._read(new_tokens, ticked, controls)
+            rounds = _whole(repeats, "number of rounds", MAX_REPEATS)
             ids, prompt_note = prompt_with_note(self.target, prompt)
             results, shown = [], 0
             order = run_order(drafters)
             yield status_line(join(adjusted(notes), prompt_note, "Starting…"), "run"), [], compare_figure([]), ""
             for name, done_tokens, results in run_drafters(self.target, ids, settings, drafters,
-                                                           should_stop=lambda: session.stop_requested):
+                                                           should_stop=lambda: session.stop_requested,
+                                                           repeats=rounds):
                 if not name:
                     break
-                line = status_line(f"Running {drafter_label(name)} ({order.index(name) + 1} of {len(order)}): "
-                                   f"{done_tokens} of {settings.max_new_tokens} tokens…", "run")
-                if len(results) != shown:
-                    shown = len(results)
+                again = f", {count(rounds, 'round')} alternating with plain decoding" if rounds > 1 else ""
+                line = status_line(f"Running {drafter_label(name)} ({order.index(name) + 1} of {len(order)}"
+                                   f"{again}): {done_tokens} of {settings.max_new_tokens} tokens…", "run")
+                speeds = [len(r.speedups) for r in results]
+                if (len(results), speeds) != shown:
+                    shown = (len(results), speeds)
                     yield line, table_rows(results), compare_figure(results), ""
                 else:
                     yield line, gr.skip(), gr.skip(), gr.skip()
@@ -121,8 +169,8 @@ class CompareHandlers:
                    compare_figure(results), "")
             return
         done = f"Done: {count(len(results), 'drafter')}, {settings.max_new_tokens} new tokens at most."
-        yield (status_line(done, "done"), table_rows(results), compare_figure(results),
-               self._note(ids, results, settings))
+        note = join(verdict_note(results), self._note(ids, results, settings), sep="\n\n")
+        yield (status_line(done, "done"), table_rows(results), compare_figure(results), note)
 
     def _note(self, ids: list[int], results: list[DrafterResult], settings: Settings) -> str:
         """The lossless note; where greedy outputs part, the model's logits there."""

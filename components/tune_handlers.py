@@ -15,20 +15,35 @@ from pathlib import Path
 import gradio as gr
 
 from racer import UserError
-from racer.bench_data import TASKS, load_questions, select
+from racer.bench_data import MAX_UPLOAD_PROMPTS, TASKS, load_questions, read_prompt_file, select
 from racer.loading import prompt_ids
 from racer.model import TargetModel
 from racer.settings import KNOBS
+from racer.measure import DEFAULT_REPEATS, MAX_REPEATS
 from racer.sweep import MAX_PROMPTS, Grid, Progress, SweepResult, sweep
 
 from .controls import TUNE_TOKENS, as_float, checked_prompt_ids, number, read_controls
 from .handlers import FRAME_S
 from .messages import adjusted, error_message
-from .tune_view import best_markdown, heatmap_figure, progress_text, status_html, table_rows
+from .tune_view import apply_note, best_markdown, heatmap_figure, progress_text, status_html, table_rows
 
 # the settings a sweep varies, as Grid's fields hold them; tick boxes offer each knob's grid values
 GRID_SETTINGS = ("width", "depth", "window", "budget")
-SOURCES = [("Spec-Bench category", "category"), ("the prompt in the Explore tab", "current")]
+SOURCES = [("Spec-Bench category", "category"), ("the prompt in the Explore tab", "current"),
+           ("my own prompts (a .jsonl or .txt file)", "upload")]
+# the adaptive budget during a sweep: "auto" = off when the grid varies tree size, else the Explore tab's
+ADAPTIVE = [("off when the grid varies tree size", "auto"), ("off", "off"), ("on", "on")]
+
+
+def adaptive_choice(value) -> bool | None:
+    """"auto" -> None (``racer.sweep.adaptive_default`` decides), "on" -> True, "off" ->
+    False; UserError with a sentence for anything else."""
+    choices = {"auto": None, "on": True, "off": False, None: None}
+    if isinstance(value, bool):
+        return value
+    if value not in choices:
+        raise UserError(f"The adaptive budget choice is {str(value)[:40]}; send auto, on or off.")
+    return choices[value]
 
 
 class TuneState:
@@ -49,9 +64,22 @@ def _questions():
 
 
 def source_visibility(source: str):
-    """The category controls show only when the prompts come from a category."""
-    on = source != "current"
-    return gr.Dropdown(visible=on), gr.Slider(visible=on)
+    """The category controls show only when the prompts come from a category, the
+    upload box only when they come from a file."""
+    on = source == "category"
+    return gr.Dropdown(visible=on), gr.Slider(visible=on), gr.File(visible=source == "upload")
+
+
+def upload_path(upload) -> str | None:
+    """The path of an uploaded file as Gradio hands it over (a path, a dict with one,
+    or an object with ``.name``/``.path``); None when nothing was uploaded."""
+    if upload is None or upload == "":
+        return None
+    if isinstance(upload, dict):
+        return upload.get("path") or upload.get("name")
+    if isinstance(upload, (str, Path)):
+        return str(upload)
+    return getattr(upload, "path", None) or getattr(upload, "name", None)
 
 
 def whole(value, words: str, low: int, high: int) -> int:
@@ -85,13 +113,25 @@ class TuneHandlers:
         self.target = target
         self.model_note = model_note
 
-    def prompts(self, source: str, prompt: str, category: str, count) -> tuple[list[list[int]], str]:
+    def prompts(self, source: str, prompt: str, category: str, count, upload=None) -> tuple[list[list[int]], str]:
         """Token ids of the chosen prompts and a few words saying which they are."""
         if source == "current":
             return [checked_prompt_ids(self.target, prompt)], "the Explore tab's prompt"
+        if source == "upload":
+            path = upload_path(upload)
+            if path is None:
+                raise UserError("Upload a .jsonl or .txt file of prompts first, or choose other prompts.")
+            texts = read_prompt_file(path)
+            ids = []
+            for n, text in enumerate(texts, start=1):
+                try:
+                    ids.append(checked_prompt_ids(self.target, text))
+                except UserError as e:
+                    raise UserError(f"Prompt {n} of the file: {e}") from None
+            return ids, f"{len(ids)} prompt{'s' if len(ids) > 1 else ''} from {Path(path).name[:60]}"
         if source != "category":
-            raise UserError("Prompts come from a Spec-Bench category or the Explore tab's prompt "
-                             "(source 'category' or 'current').")
+            raise UserError("Prompts come from a Spec-Bench category, the Explore tab's prompt or a file "
+                             "(source 'category', 'current' or 'upload').")
         if category not in TASKS:
             raise UserError(f"Choose a category: one of {', '.join(TASKS)}.")
         n = whole(count, "number of prompts", 1, MAX_PROMPTS)
@@ -101,29 +141,37 @@ class TuneHandlers:
                 f"{len(questions)} {category} prompt{'s' if len(questions) > 1 else ''} from Spec-Bench ({ids})")
 
     def on_tune(self, state: TuneState, prompt: str, source: str, category: str, count, tokens,
-                widths, depths, windows, budgets, **controls):
-        """Runs the sweep, streaming progress; after each finished setting the heatmaps,
-        table and best setting update. Stop keeps the finished settings."""
+                widths, depths, windows, budgets, repeats=DEFAULT_REPEATS, adaptive="auto", upload=None,
+                **controls):
+        """Runs the sweep, each setting ``repeats`` times, streaming progress; after each
+        finished run the heatmaps, table and verdict update. Stop keeps the finished
+        settings. Apply is offered only when a setting stood out."""
         state.stop_requested = False
+        state.result = None
         started, progress = time.perf_counter(), None
         try:
             base, grid, prompts, which, note = self._read(prompt, source, category, count, tokens,
-                                                          (widths, depths, windows, budgets), controls)
+                                                          (widths, depths, windows, budgets), controls, upload)
+            runs = whole(repeats, "number of runs per setting", 1, MAX_REPEATS)
+            on = adaptive_choice(adaptive)
             yield (status_html(f"Warming up, then timing plain decoding of {which}…{note}", 0.0, "run"),
                    "", heatmap_figure(None, "mat"), heatmap_figure(None, "speedup"), [], gr.File(visible=False),
-                   gr.Button(interactive=False))
-            for progress, frame in self._frames(state, sweep(self.target, prompts, base, grid), which):
+                   gr.Button(interactive=False, visible=False))
+            for progress, frame in self._frames(state, sweep(self.target, prompts, base, grid, repeats=runs,
+                                                              adaptive=on, max_prompts=MAX_UPLOAD_PROMPTS),
+                                                        which):
                 if frame is not None:
                     yield frame
         except Exception as e:  # noqa: BLE001 - shown to the user; a bug is logged with its traceback
             message = error_message(e, "sweep", "Press Run the sweep to try again.")
             gr.Warning(message)
-            yield status_html(message, kind="error"), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield (status_html(message, kind="error"), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                   gr.Button(interactive=False, visible=False))  # the last sweep's result is gone
             return
         state.result = progress.result
         yield self._last_frame(state, progress, f"{time.perf_counter() - started:.0f} s", len(prompts), which)
 
-    def _read(self, prompt, source, category, count, tokens, ticked, controls: dict):
+    def _read(self, prompt, source, category, count, tokens, ticked, controls: dict, upload=None):
         """(base settings, grid, prompts, which prompts in words, a note on adjusted
         controls); UserError with a sentence for anything that cannot run."""
         if self.target is None:
@@ -131,7 +179,7 @@ class TuneHandlers:
         grid = Grid(*(grid_values(values, name) for values, name in zip(ticked, GRID_SETTINGS)))
         base, notes = read_controls(controls)  # the Explore tab's settings, for what the grid does not vary
         base = base.with_changes(max_new_tokens=number(tokens, TUNE_TOKENS, notes))
-        prompts, which = self.prompts(source, prompt, category, count)
+        prompts, which = self.prompts(source, prompt, category, count, upload)
         return base, grid, prompts, which, f" {adjusted(notes)}" if notes else ""
 
     @staticmethod
@@ -146,8 +194,8 @@ class TuneHandlers:
                 return
             result = progress.result
             status = status_html(f"{progress_text(progress)} · prompts: {which}", progress.fraction, "run")
-            if len(result.cells) != shown:  # redraw the figures only when a setting finished
-                shown = len(result.cells)
+            if len(result.passes) != shown:  # redraw the figures only when a run of a setting finished
+                shown = len(result.passes)
                 yield progress, (status, best_markdown(result), heatmap_figure(result, "mat"),
                                  heatmap_figure(result, "speedup"), table_rows(result), gr.skip(), gr.skip())
             elif time.monotonic() - frame_at >= FRAME_S:  # a slow browser must not fall behind
@@ -170,23 +218,28 @@ class TuneHandlers:
         else:
             line = status_html(f"Done: {result.total_cells} settings × {prompt_count} prompt"
                                f"{'s' if prompt_count > 1 else ''} in {took} ({which}).", 1.0, "done")
-        has_cells = bool(result.cells)
-        return (line, best_markdown(result, stopped=stopped), heatmap_figure(result, "mat"),
+        has_cells, winner = bool(result.cells), result.winner() is not None
+        verdict = "\n\n".join(t for t in (best_markdown(result, stopped=stopped), apply_note(result)) if t)
+        return (line, verdict, heatmap_figure(result, "mat"),
                 heatmap_figure(result, "speedup"), table_rows(result),
                 self._csv_file(result) if has_cells else gr.File(visible=False),
-                gr.Button(interactive=has_cells))
+                gr.Button(interactive=winner, visible=winner))
 
     def on_stop(self, state: TuneState) -> str:
         state.stop_requested = True
         return status_html("Stopping after the prompt that is running…", kind="stop")
 
     def on_apply(self, state: TuneState):
-        """Moves the Explore tab's sliders of the ``GRID_SETTINGS`` to the best setting,
-        and shows that tab."""
-        best = state.result.best() if state.result is not None else None
-        if best is None:
+        """Moves the Explore tab's sliders of the ``GRID_SETTINGS`` to the setting that
+        stood out, and shows that tab; nothing moves when none did."""
+        if state.result is None or not state.result.cells:
             gr.Warning("Nothing to apply yet: run a sweep first.")
             return (gr.skip(),) * (len(GRID_SETTINGS) + 2)
+        best = state.result.winner()
+        if best is None:
+            gr.Warning("No setting stood out from plain decoding and the runner-up, so there is nothing to apply.")
+            return (*(gr.skip(),) * (len(GRID_SETTINGS) + 1),
+                    status_html("No setting stood out, so nothing was applied.", kind="stop"))
         values = [getattr(best.settings, name) for name in GRID_SETTINGS]
         applied = ", ".join(f"{name} {value}" for name, value in zip(GRID_SETTINGS, values))
         return (*values, gr.Tabs(selected="explore"),

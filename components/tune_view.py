@@ -18,6 +18,7 @@ from racer import palette
 from racer.sweep import Pass, Progress, SweepResult
 
 from .messages import ICONS
+from .tokens import drafter_label
 
 METRICS = {  # metric -> (colour-bar title, value format)
     "mat": ("MAT", "{:.2f}"),
@@ -28,8 +29,8 @@ METRICS = {  # metric -> (colour-bar title, value format)
 MAT_SCALE = [[0.0, palette.LOW], [1.0, palette.BLUE]]
 SPEEDUP_SCALE = [[0.0, palette.SLOWER], [0.5, palette.NEUTRAL], [1.0, palette.FASTER]]
 NOISE = 0.05  # two speedups closer than this are a tie on a shared CPU
-TABLE_HEADERS = ["width", "depth", "window", "budget", "MAT", "tokens/s", "plain tokens/s", "speedup ×",
-                 "same text as plain"]
+TABLE_HEADERS = ["width", "depth", "window", "budget", "MAT", "speedup (mean)", "speedup range", "runs",
+                 "tokens/s (first run)", "plain tokens/s", "same text as plain"]
 
 
 def _panels(result: SweepResult) -> list[tuple[int, int]]:
@@ -43,11 +44,22 @@ def _value(result: SweepResult, cell: Pass, metric: str) -> float | None:
     return cell.mat if metric == "mat" else result.speedup(cell)
 
 
+def _range(result: SweepResult, cell: Pass | None, metric: str) -> str:
+    """A speedup cell's interval under its mean ("<br>0.98–1.10"), when it ran twice or more."""
+    if metric != "speedup" or cell is None or len(result.speedups(cell)) < 2:
+        return ""
+    low, high = result.interval(cell)
+    return f"<br><span style='font-size:11px'>{low:.2f}–{high:.2f}</span>"
+
+
 def _hover(result: SweepResult, cell: Pass) -> str:
     s, speedup = cell.settings, result.speedup(cell)
     plain = result.plain_tokens_per_s(cell)
+    runs = result.speedups(cell)
+    spread = f"; runs {', '.join(f'{v:.2f}×' for v in runs)}" if len(runs) > 1 else ""
     speed = ("speedup not measured" if speedup is None else
-             f"speedup {speedup:.2f}× ({cell.tokens_per_s:.1f} vs plain {plain:.1f} tokens/s)")
+             f"speedup {speedup:.2f}× mean of {len(runs)} run{'s' if len(runs) != 1 else ''}{spread}<br>"
+             f"first run {cell.tokens_per_s:.1f} vs plain {plain:.1f} tokens/s")
     return (f"width {s.width} · depth {s.depth} · window {s.window} · budget {s.budget}<br>"
             f"MAT {cell.mat:.2f} ({cell.tokens} tokens in {cell.forwards} forwards)<br>{speed}")
 
@@ -98,7 +110,7 @@ def _panel(result: SweepResult, metric: str, window: int, budget: int, values: l
     """z values, labels and hover texts of one panel, rows = widths, columns = depths;
     the values shown are added to ``values`` (for the shared colour scale)."""
     fmt = METRICS[metric][1]
-    best = result.best() if metric == "speedup" else result.best_mat()
+    best = result.winner() if metric == "speedup" else result.best_mat()
     by_key = {(c.settings.window, c.settings.budget, c.settings.width, c.settings.depth): c
               for c in result.cells}
     z, text, hover = [], [], []
@@ -109,7 +121,7 @@ def _panel(result: SweepResult, metric: str, window: int, budget: int, values: l
             v = None if cell is None else _value(result, cell, metric)
             z_row.append(None if v is None else round(v, 4))
             mark = "★ " if cell is not None and cell is best and result.total_cells > 1 else ""
-            t_row.append("" if v is None else mark + fmt.format(v))
+            t_row.append("" if v is None else mark + fmt.format(v) + _range(result, cell, metric))
             h_row.append(f"width {w} · depth {d}: not run yet" if cell is None else _hover(result, cell))
             if v is not None:
                 values.append(v)
@@ -123,31 +135,54 @@ def _cell_words(cell: Pass, result: SweepResult) -> str:
     return result.grid.label(cell.settings)
 
 
+def _runs_words(result: SweepResult, cell: Pass) -> str:
+    """"1.12× (1.05–1.20 over 3 runs)"; "1.12× (one run)"."""
+    runs = result.speedups(cell)
+    if not runs:
+        return "speedup not measured"
+    if len(runs) == 1:
+        return f"{runs[0]:.2f}× (one run)"
+    low, high = result.interval(cell)
+    return f"{result.speedup(cell):.2f}× ({low:.2f}–{high:.2f} over {len(runs)} runs)"
+
+
+def plain_noise(result: SweepResult) -> str:
+    """Plain decoding's own spread in words: "plain decoding itself ranged 0.96–1.04×"."""
+    runs = result.plain_speedups()
+    if len(runs) < 2:
+        return "plain decoding was timed once"
+    return f"plain decoding, timed {len(runs)} times, ranged {min(runs):.2f}–{max(runs):.2f}× of its own mean"
+
+
+def adaptive_line(result: SweepResult) -> str:
+    """Whether the adaptive budget was on, and why."""
+    if result.adaptive_budget:
+        return ("The adaptive budget was **on**: each step's tree size followed this machine's costs, so "
+                "width, depth and budget set the most a tree may hold, not the tree.")
+    why = (" because the grid varies tree size, and the budget would resize the trees the grid tries"
+           if result.grid.varies_tree_size else "")
+    return f"The adaptive budget was **off**{why}: every tree was the size its setting asked for."
+
+
 def best_markdown(result: SweepResult | None, stopped: bool = False) -> str:
-    """The best setting in words, with how much to trust it."""
+    """The setting that stood out, or that none did and why, with how much to trust it."""
     if result is None or not result.cells:
         return ""
-    best, top_mat = result.best(), result.best_mat()
-    speedup = result.speedup(best)
-    single = result.total_cells == 1   # nothing to rank: say what was measured, and no more
-    lines = [_headline(result, best, speedup, stopped)]
-    if speedup is not None and not single:
-        close = [c for c in result.cells if c is not best and (result.speedup(c) or 0) >= speedup * (1 - NOISE)]
-        if close:
-            names = "; ".join(f"{_cell_words(c, result)} ({result.speedup(c):.2f}×)" for c in close[:3])
-            more = f" and {len(close) - 3} more" if len(close) > 3 else ""
-            lines.append(f"Within {NOISE:.0%} of it, which is noise on a shared CPU: {names}{more}.")
-        if top_mat is not best and top_mat not in close and top_mat.mat > best.mat:
-            lines.append(f"The highest MAT, {top_mat.mat:.2f} at {_cell_words(top_mat, result)}, was slower "
-                         f"({result.speedup(top_mat) or 0:.2f}×): MAT counts tokens per forward, and a "
-                         "bigger tree costs more per forward.")
+    verdict, top_mat = result.verdict(), result.best_mat()
+    lines = [_headline(result, verdict, stopped)]
+    lead = verdict.leader
+    if lead is not None and result.total_cells > 1 and top_mat is not lead and top_mat.mat > lead.mat:
+        lines.append(f"The highest MAT, {top_mat.mat:.2f} at {_cell_words(top_mat, result)}, was slower "
+                     f"({_runs_words(result, top_mat)}): MAT counts tokens per forward, and a bigger tree "
+                     "costs more per forward.")
+    lines.append(adaptive_line(result))
     rates = [p.tokens_per_s for p in result.plains if p.tokens_per_s > 0]
     if len(rates) > 1 and max(rates) > min(rates) * (1 + 3 * NOISE):
         lines.append(f"⚠ Plain decoding ran between {min(rates):.1f} and {max(rates):.1f} tokens/s during "
                      "this sweep: the machine's speed changed (other work on its cores). Each setting is "
                      "compared with the plain runs next to it, but differences smaller than that change "
                      "may be noise; run the sweep again before trusting them.")
-    same = [result.same_as_plain(c) for c in result.cells]
+    same = [result.same_as_plain(c) for c in result.passes or result.cells]
     if all(v is True for v in same):
         lines.append("✓ Every setting produced exactly plain decoding's text (greedy).")
     elif any(v is False for v in same):
@@ -156,33 +191,59 @@ def best_markdown(result: SweepResult | None, stopped: bool = False) -> str:
     return "\n\n".join(lines)
 
 
-def _headline(result: SweepResult, best: Pass, speedup: float | None, stopped: bool) -> str:
-    """The first paragraph: the best setting (the only one, for a sweep of one) and how
-    far the sweep got."""
+NO_WINNER = {  # Verdict.reason -> why the leader is not called best (after "No setting stood out: ")
+    "mat one": ("its MAT was 1.00 — nothing drafted was accepted — so any speedup it showed is timing noise"),
+    "one run": ("each setting ran once, so nothing tells its speedup from noise; run each setting 2 to 5 "
+                "times"),
+    "plain": "its slowest run was no faster than plain decoding's fastest",
+    "runner-up": "its runs overlap those of the runner-up",
+}
+
+
+def _headline(result: SweepResult, verdict, stopped: bool) -> str:
+    """The first paragraph: the setting that stood out, or that none did and why (the
+    only one, for a sweep of one), and how far the sweep got."""
+    best = verdict.leader or result.best()
     s = best.settings
     scope = (f"over {result.prompt_count} prompt{'s' if result.prompt_count > 1 else ''}, "
-             f"{s.max_new_tokens} new tokens at most each")
+             f"{s.max_new_tokens} new tokens at most each, {plain_noise(result)}")
     if stopped:
-        partial = f"Stopped after {len(result.cells)} of {result.total_cells} settings; of those, the "
+        partial = f"Stopped after {len(result.cells)} of {result.total_cells} settings; of those, "
     elif not result.complete:
-        partial = f"So far ({len(result.cells)} of {result.total_cells} settings), the "
+        partial = f"So far ({len(result.passes) or len(result.cells)} of "\
+                  f"{result.total_cells * result.repeats} runs), "
     else:
-        partial = "The "
-    others = f"window {s.window}, budget {s.budget}, capacity {s.capacity}"
+        partial = ""
+    others = f"{drafter_label(s.drafter)}, window {s.window}, budget {s.budget}, capacity {s.capacity}"
     if result.total_cells == 1:
-        measured = "speedup not measured" if speedup is None else f"{speedup:.2f}× plain decoding"
         return (f"**One setting only, so this sweep compares nothing**: {_cell_words(best, result)} ({others}) "
-                f"ran at {measured}, MAT {best.mat:.2f}, {scope}. Tick two or more widths or depths to "
-                "compare settings.")
-    if speedup is None:
+                f"ran at {_runs_words(result, best)} plain decoding's speed, MAT {best.mat:.2f}, {scope}. "
+                "Tick two or more widths or depths to compare settings.")
+    if verdict.reason == "no speedup":
         return (f"{partial}**highest MAT: {_cell_words(best, result)}** ({others}) — MAT {best.mat:.2f} "
-                f"{scope}. Speedup was not measured.")
-    if speedup < 1.0:
-        return (f"{partial}**fastest setting did not beat plain decoding** on these prompts here: "
-                f"**{_cell_words(best, result)}** ({others}) ran at {speedup:.2f}× (MAT {best.mat:.2f}) "
-                f"{scope}. Try smaller trees, or turn on the adaptive budget in the Explore tab.")
-    return (f"{partial}**best measured speedup: {_cell_words(best, result)}** ({others}) — "
-            f"**{speedup:.2f}×** plain decoding, MAT {best.mat:.2f}, {scope}.")
+                f"{scope}. Speedup was not measured, so no setting is called best.")
+    if verdict.winner is not None:
+        runner = verdict.runner_up
+        against = "" if runner is None else (f"; the runner-up, {_cell_words(runner, result)}, ran at "
+                                             f"{_runs_words(result, runner)}")
+        return (f"{partial}**{_cell_words(best, result)} stood out** ({others}): **{_runs_words(result, best)}** "
+                f"plain decoding's speed, MAT {best.mat:.2f}, {scope}{against}. Its slowest run beat plain "
+                "decoding's fastest and the runner-up's fastest.")
+    hint = (" Try smaller trees, or more new tokens per prompt so each run lasts longer."
+            if (result.speedup(best) or 0) < 1.0 else "")
+    return (f"{partial}**No setting stood out.** The fastest on average was {_cell_words(best, result)} "
+            f"({others}) at {_runs_words(result, best)}, MAT {best.mat:.2f}, but "
+            f"{NO_WINNER[verdict.reason]}. {scope[0].upper()}{scope[1:]}.{hint}")
+
+
+def apply_note(result: SweepResult | None) -> str:
+    """Why Apply is not offered (empty when it is: a setting stood out)."""
+    if result is None or not result.cells:
+        return ""
+    if result.winner() is not None:
+        return ""
+    return ("*Apply is offered only for a setting that stood out from plain decoding and the runner-up; "
+            "this sweep had none, so the Explore tab's sliders stay as they are.*")
 
 
 def _duration(seconds: float) -> str:
@@ -198,7 +259,9 @@ def progress_text(progress: Progress) -> str:
     if 0 < progress.runs_done < progress.runs_total:
         left = progress.elapsed_s / progress.runs_done * (progress.runs_total - progress.runs_done)
         timing += f", about {_duration(left)} left"
-    return (f"{len(r.cells)} of {r.total_cells} settings done · next: {progress.running} · {timing}")
+    done = (f"{len(r.cells)} of {r.total_cells} settings done" if r.repeats == 1 else
+            f"{len(r.passes)} of {r.total_cells * r.repeats} runs done ({r.total_cells} settings × {r.repeats})")
+    return f"{done} · next: {progress.running} · {timing}"
 
 
 def status_html(text: str, fraction: float | None = None, kind: str = "") -> str:
@@ -213,12 +276,20 @@ def status_html(text: str, fraction: float | None = None, kind: str = "") -> str
 
 
 def table_rows(result: SweepResult | None) -> list[list]:
-    """Rows under ``TABLE_HEADERS``, best speedup first."""
+    """Rows under ``TABLE_HEADERS``, fastest mean first; MAT and speedups as text with
+    two decimals (a table never shows "1" beside "1.00")."""
     if result is None:
         return []
     rows = sorted(result.rows(), key=lambda r: (-(r["speedup"] or 0.0), -r["mat"]))
-    return [[r["width"], r["depth"], r["window"], r["budget"], round(r["mat"], 2),
-             round(r["tokens_per_s"], 1),
-             None if r["plain_tokens_per_s"] is None else round(r["plain_tokens_per_s"], 1),
-             None if r["speedup"] is None else round(r["speedup"], 2),
+    two = (lambda v: "—" if v is None else f"{v:.2f}")
+    return [[r["width"], r["depth"], r["window"], r["budget"], two(r["mat"]),
+             "—" if r["speedup"] is None else f"{r['speedup']:.2f}×",
+             "—" if r["speedup_low"] is None or r["runs"] < 2 else f"{r['speedup_low']:.2f}–{r['speedup_high']:.2f}×",
+             r["runs"], f"{r['tokens_per_s']:.1f}",
+             "—" if r["plain_tokens_per_s"] is None else f"{r['plain_tokens_per_s']:.1f}",
              {True: "yes", False: "NO", None: "—"}[r["same_as_plain"]]] for r in rows]
+
+
+COST_NOTE = ("Why small trees win on a CPU: a CPU has little spare arithmetic, so each extra tree node "
+             "makes the verify forward measurably slower, and a big tree pays only when enough of its "
+             "nodes are accepted.")

@@ -10,12 +10,13 @@ of ``racer.baseline``, so a live run of the same prompt reuses it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Sequence
 
 from . import measure
 from .baseline import BASELINES, BaselineCache
 from .drafters import PLAIN
+from .errors import UserError
 from .generate import Generation
 from .model import TargetModel
 from .records import StepRecord
@@ -33,10 +34,24 @@ class DrafterResult:
     accept_lengths: tuple[int, ...]   # tokens per verify forward (prefill left out)
     text: str
     output_ids: tuple[int, ...] = ()
+    speedups: tuple[float, ...] = ()  # one per round (the first is ``speedup`` when it ran once)
 
     @property
     def mat(self) -> float:
         return measure.mat(self.tokens, self.forwards)
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """(lowest, highest) speedup over the rounds; None if not measured."""
+        found = measure.spread(self.speedups)
+        return None if found is None else found[1:]
+
+
+def verdict(results: Sequence[DrafterResult]) -> measure.Verdict:
+    """``measure.standout`` over the drafters other than plain decoding, plain
+    decoding's rounds being the noise (its ``speedups``: each round against the mean)."""
+    plain = next((r.speedups for r in results if r.drafter == PLAIN), ())
+    return measure.standout([(r.drafter, r.mat, r.speedups) for r in results if r.drafter != PLAIN], plain)
 
 
 def run_order(drafters: Sequence[str]) -> list[str]:
@@ -50,38 +65,80 @@ def run_order(drafters: Sequence[str]) -> list[str]:
 
 def run_drafters(target: TargetModel, prompt_ids: Sequence[int], settings: Settings,
                  drafters: Sequence[str], should_stop: Callable[[], bool] = lambda: False,
-                 cache: BaselineCache = BASELINES) -> Iterator[tuple[str, int, list[DrafterResult]]]:
-    """Runs the prompt to the end with each drafter in turn (``run_order``). Yields
-    (drafter running, its tokens so far, results so far) often enough for a progress
-    line; the last yield is ("", 0, every result in the order of ``drafters``).
+                 cache: BaselineCache = BASELINES,
+                 repeats: int = 1) -> Iterator[tuple[str, int, list[DrafterResult]]]:
+    """Runs the prompt to the end with each drafter in turn (``run_order``), ``repeats``
+    rounds, then plain decoding once more to close the last round. Yields (drafter
+    running, its tokens so far, results so far) often enough for a progress line; the
+    last yield is ("", 0, every result in the order of ``drafters``).
 
-    Speedup of a drafter = plain seconds / its seconds for the first T tokens, T the
-    fewer of the two runs' tokens (they differ only under sampling).
+    Speedup of a drafter in a round = plain seconds / its seconds for the first T
+    tokens, T the fewer of the two runs' tokens (they differ only under sampling), plain
+    seconds being the mean of the plain runs that open and close the round. A result's
+    ``speedup`` is the mean over rounds, ``speedups`` each round's; plain decoding's
+    ``speedups`` are its runs against their mean (its noise), its ``speedup`` 1. Tokens, forwards and text
+    are the first round's.
     """
-    results: list[DrafterResult] = []
-    plain: list[float] = []
-    for name in run_order(drafters):
+    if not 1 <= repeats <= measure.MAX_REPEATS:
+        raise UserError(f"Run each drafter 1 to {measure.MAX_REPEATS} times; {repeats} was asked.")
+    firsts: dict[str, DrafterResult] = {}
+    timelines: dict[str, list[list[float]]] = {}
+    plains: list[list[float]] = []
+    others = [d for d in run_order(drafters) if d != PLAIN]
+    order = [PLAIN] + (others + [PLAIN]) * repeats if repeats > 1 or not others else [PLAIN] + others
+
+    def shown() -> list[DrafterResult]:
+        return [firsts[d] for d in drafters if d in firsts]
+
+    for step, name in enumerate(order):
         gen = Generation(target, prompt_ids, settings.with_changes(drafter=name))
         records: list[StepRecord] = []
         for record in gen.steps():
             records.append(record)
-            yield name, record.total_tokens, list(results)
+            yield name, record.total_tokens, shown()
             if should_stop():
                 return
         mine = measure.timeline_of(records)
         if name == PLAIN:
-            plain = mine
-            if gen.finished:
-                cache.put(cache.key(target.name, prompt_ids, settings), plain)
-        t = min(len(plain), len(mine))
-        if name in drafters:
-            results.append(DrafterResult(
+            plains.append(mine)
+            if gen.finished and len(plains) == 1:
+                cache.put(cache.key(target.name, prompt_ids, settings), mine)
+        else:
+            timelines.setdefault(name, []).append(mine)
+        if name not in firsts:
+            firsts[name] = DrafterResult(
                 drafter=name, tokens=len(gen.output), forwards=gen.forwards,
-                engine_s=mine[-1] if mine else 0.0,
-                speedup=measure.speedup_at(plain, t, mine[t - 1]) if t else None,
+                engine_s=mine[-1] if mine else 0.0, speedup=None,
                 accept_lengths=tuple(len(r.emitted) for r in records if r.tree is not None),
-                text=target.decode(gen.output), output_ids=tuple(gen.output)))
-    yield "", 0, [r for d in drafters for r in results if r.drafter == d]
+                text=target.decode(gen.output), output_ids=tuple(gen.output))
+        firsts = _with_speedups(firsts, timelines, plains)
+    yield "", 0, shown()
+
+
+def _with_speedups(firsts: dict[str, DrafterResult], timelines: dict[str, list[list[float]]],
+                   plains: list[list[float]]) -> dict[str, DrafterResult]:
+    """The results with each round's speedup against the plain runs around it (the
+    one before only while the round's closing run is still to come)."""
+    out = {}
+    for name, first in firsts.items():
+        if name == PLAIN:
+            ends = [t[-1] for t in plains if t]
+            speedups = tuple(measure.plain_speedups(ends)) if len(ends) > 1 else ((1.0,) if ends else ())
+        else:
+            speedups = tuple(v for k, mine in enumerate(timelines.get(name, []))
+                             if (v := _round_speedup(mine, plains[k:k + 2])) is not None)
+        found = measure.spread(speedups)
+        mean = None if found is None else (1.0 if name == PLAIN else found[0])  # the reference is 1 by definition
+        out[name] = replace(first, speedups=speedups, speedup=mean)
+    return out
+
+
+def _round_speedup(mine: list[float], around: list[list[float]]) -> float | None:
+    """Speedup at T tokens (the fewest of the runs) against the mean plain seconds at T."""
+    t = min([len(mine)] + [len(p) for p in around])
+    if not around or t < 1:
+        return None
+    return measure.speedup(sum(p[t - 1] for p in around) / len(around), mine[t - 1])
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ timeline is ``racer.baseline``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 if TYPE_CHECKING:
@@ -75,3 +76,94 @@ def speedup_at(timeline: Sequence[float], tokens: int, seconds: float) -> float 
     if tokens < 1 or tokens > len(timeline):
         return None
     return speedup(timeline[tokens - 1], seconds)
+
+
+# -- telling signal from noise --------------------------------------------------------------
+
+MAX_REPEATS = 5     # runs per setting at most (each costs a whole pass over the prompts)
+DEFAULT_REPEATS = 3
+
+
+def spread(values: Sequence[float]) -> tuple[float, float, float] | None:
+    """(mean, lowest, highest) of repeated measurements: the interval a page shows is the
+    range of the runs, nothing fitted. None without a value.
+
+    >>> spread([1.0, 1.2, 1.1])
+    (1.1, 1.0, 1.2)
+    """
+    if not values:
+        return None
+    return round(sum(values) / len(values), 12), min(values), max(values)
+
+
+def plain_speedups(plain_seconds: Sequence[float]) -> list[float]:
+    """Plain decoding measured against itself: the mean of the plain runs' seconds over
+    each run's seconds. Its spread is how far a run differs from another by noise alone.
+
+    >>> plain_speedups([2.0, 2.0]), plain_speedups([1.0, 3.0])
+    ([1.0, 1.0], [2.0, 0.6666666666666666])
+    """
+    mean = sum(plain_seconds) / len(plain_seconds) if plain_seconds else 0.0
+    return [mean / s for s in plain_seconds if s > 0]
+
+
+def unrewarded(mat_value: float) -> bool:
+    """True when nothing drafted was accepted as far as a page shows MAT (1.00 at two
+    decimals): such a setting cannot be faster than plain decoding except by noise.
+
+    >>> unrewarded(1.004), unrewarded(1.006)
+    (True, False)
+    """
+    return round(mat_value, 2) <= 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Which candidate stood out, and if none, why not.
+
+    ``reason``: "winner"; "one run" (no spread measured); "no speedup" (nothing timed);
+    "mat one" (the fastest accepted nothing); "plain" (its interval overlaps plain
+    decoding's); "runner-up" (it overlaps the runner-up's).
+    ``leader``: the candidate with the highest mean speedup (None when nothing was
+    timed); ``winner``: the leader when reason is "winner", else None;
+    ``runner_up``: the second-highest mean."""
+    reason: str
+    leader: object = None
+    runner_up: object = None
+
+    @property
+    def winner(self):
+        return self.leader if self.reason == "winner" else None
+
+
+def standout(candidates: Sequence[tuple[object, float, Sequence[float]]],
+             plain: Sequence[float]) -> Verdict:
+    """The rule for calling a candidate best, one for Tune and Compare. ``candidates``:
+    (key, MAT, speedups of its repeated runs); ``plain``: plain decoding's own speedups
+    (``plain_speedups``). The leader (highest mean speedup) wins only if it accepted
+    something (MAT above 1.00), was run at least twice, and the lowest of its runs is
+    above the highest run of plain decoding and the highest run of the runner-up.
+
+    >>> standout([("a", 1.5, [1.3, 1.4]), ("b", 1.5, [1.0, 1.1])], [0.95, 1.05]).winner
+    'a'
+    >>> standout([("a", 1.5, [1.3, 1.4]), ("b", 1.5, [1.0, 1.35])], [0.95, 1.05]).reason
+    'runner-up'
+    """
+    timed = [(key, m, list(v)) for key, m, v in candidates if v]
+    if not timed:
+        return Verdict("no speedup")
+    ranked = sorted(timed, key=lambda c: -spread(c[2])[0])
+    (key, m, runs), rest = ranked[0], ranked[1:]
+    runner = rest[0] if rest else None
+    runner_key = runner[0] if runner else None
+    if unrewarded(m):
+        reason = "mat one"
+    elif len(runs) < 2:
+        reason = "one run"
+    elif plain and min(runs) <= max(plain):
+        reason = "plain"
+    elif runner is not None and min(runs) <= max(runner[2]):
+        reason = "runner-up"
+    else:
+        reason = "winner"
+    return Verdict(reason, key, runner_key)

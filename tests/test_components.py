@@ -226,3 +226,22 @@ def test_trace_round_trips_a_tree_with_evidence():
     trace = traces.trace_dict([with_evidence], prompt="p", prompt_ids=[1], output_ids=[11], final_text="x")
     back = traces.records_from_trace(traces.loads(traces.dumps(trace)))
     assert back == [with_evidence]
+
+
+def test_compare_shows_one_mat_with_two_decimals_and_error_bars():
+    """MAT is one number (tokens per forward, prefill included): the table once showed a
+    second 'mean tokens/forward' over verify forwards only (1.47 beside MAT 1.44)."""
+    from components.compare_handlers import TABLE_HEADERS, table_rows, verdict_note
+    plain = DrafterResult("plain", 10, 10, 2.0, 1.0, (1,) * 9, "x", speedups=(0.98, 1.0, 1.02, 1.0))
+    racer = DrafterResult("racer", 10, 4, 1.0, 2.0, (3, 2, 4), "x", speedups=(1.9, 2.0, 2.1))
+    assert "mean tokens/forward" not in TABLE_HEADERS and TABLE_HEADERS.count("MAT") == 1
+    rows = table_rows([plain, racer])
+    mat = TABLE_HEADERS.index("MAT")
+    assert [r[mat] for r in rows] == ["1.00", "2.50"]          # never "1" beside "2.5"
+    assert rows[1][TABLE_HEADERS.index("speedup range")] == "1.90–2.10×" and rows[1][-1] == 3
+    bars = compare_figure([plain, racer]).data[1].error_x
+    assert list(bars.array) == pytest.approx([0.02, 0.1]) and list(bars.arrayminus) == pytest.approx([0.02, 0.1])
+    assert "**RACER stood out**" in verdict_note([plain, racer])
+    noise = DrafterResult("logits", 10, 10, 1.0, 1.05, (1,) * 9, "x", speedups=(1.0, 1.1))
+    note = verdict_note([plain, noise])
+    assert "**No drafter stood out.**" in note and "MAT was 1.00" in note

@@ -74,3 +74,18 @@ def test_lanes_and_html_by_hand():
     assert "RACER finished first, 1.40× as fast as plain decoding" in page
     assert race_html(Lane("racer", (), (), ()), plain).count("Nothing to race") == 1
     assert len(race_figure(run, plain).data) == 4
+
+
+def test_compare_alternates_rounds_with_plain_decoding():
+    from racer.compare import run_drafters
+    tm = target(tiny_model("llama", 0))
+    settings = Settings(max_new_tokens=20, adaptive_budget=False)
+    ran = [name for name, *_ in run_drafters(tm, repetitive_prompt(0), settings, ["racer"], repeats=2)]
+    order = [n for i, n in enumerate(ran) if n and (i == 0 or ran[i - 1] != n)]
+    assert order == ["plain", "racer", "plain", "racer", "plain"]
+    *_, (_, _, results) = run_drafters(tm, repetitive_prompt(0), settings, ["plain", "racer"], repeats=2)
+    plain, racer = results
+    assert len(racer.speedups) == 2 and len(plain.speedups) == 3
+    assert racer.interval[0] <= racer.speedup <= racer.interval[1]
+    assert racer.mat > 1.0
+    assert plain.speedup == 1.0 and plain.interval[0] <= 1.0 <= plain.interval[1]

@@ -8,7 +8,7 @@ import pytest
 
 from racer.generate import Generation
 from racer.settings import Settings
-from racer.sweep import CSV_FIELDS, MAX_CELLS, Grid, Pass, PromptRun, SweepResult, plan, sweep
+from racer.sweep import CSV_FIELDS, MAX_CELLS, Grid, Pass, PromptRun, SweepResult, adaptive_default, plan, sweep
 from tests.tiny import target, tiny_model
 
 PROMPTS = [[5, 6, 7, 8, 9] * 4, [11, 12, 13, 14] * 4 + [15]]
@@ -27,7 +27,7 @@ def tiny(one_thread):
 
 @pytest.fixture(scope="module")
 def full(tiny):
-    *_, last = sweep(tiny, PROMPTS, BASE, GRID, plain_every=2)
+    *_, last = sweep(tiny, PROMPTS, BASE, GRID, plain_every=2, repeats=1)
     return last.result
 
 
@@ -63,7 +63,7 @@ def test_plain_runs_bracket_every_block_of_cells(full):
 
 def test_stop_mid_sweep_keeps_finished_cells(tiny, full):
     seen = None
-    for progress in sweep(tiny, PROMPTS, BASE, GRID, plain_every=4):
+    for progress in sweep(tiny, PROMPTS, BASE, GRID, plain_every=4, repeats=1):
         seen = progress
         # plain run, two cells, then the third cell's first prompt: stop there
         if progress.runs_done == 3 * len(PROMPTS) + 1:
@@ -133,3 +133,60 @@ def test_bad_inputs_are_refused_before_anything_runs(tiny):
         next(sweep(tiny, PROMPTS * 4, BASE, GRID))
     with pytest.raises(ValueError, match="No prompts"):
         next(sweep(tiny, [], BASE, GRID))
+
+
+# -- signal and noise -------------------------------------------------------------------
+
+def test_repeated_runs_alternate_with_plain_decoding_and_give_an_interval(tiny):
+    *_, last = sweep(tiny, PROMPTS[:1], BASE, Grid((2, 4), (1,)), plain_every=4, repeats=2)
+    result = last.result
+    # plan(2, 4, repeats=2): plain, cell 0, cell 1, plain, cell 0, cell 1, plain
+    assert result.complete and len(result.cells) == 2 and len(result.passes) == 4 and len(result.plains) == 3
+    assert [p.repeat for p in result.passes] == [0, 0, 1, 1]
+    assert [p.plain_before for p in result.passes] == [0, 0, 1, 1]
+    for cell in result.cells:
+        runs = result.runs_of(cell)
+        assert len(runs) == 2 and all(r.runs[0].output == cell.runs[0].output for r in runs)  # greedy, fixed tree
+        speeds = result.speedups(cell)
+        low, high = result.interval(cell)
+        assert len(speeds) == 2 and low == min(speeds) <= result.speedup(cell) <= high == max(speeds)
+    assert len(result.plain_speedups()) == 3
+    rows = result.rows()
+    assert all(r["runs"] == 2 and r["speedup_low"] <= r["speedup"] <= r["speedup_high"] for r in rows)
+
+
+def test_a_sweep_whose_settings_all_have_mat_one_names_no_winner(tiny):
+    """One new token per prompt: the prefill forward makes it, nothing is drafted, MAT is
+    1.00 everywhere and any speedup is noise."""
+    *_, last = sweep(tiny, PROMPTS, BASE.with_changes(max_new_tokens=1), GRID, repeats=2)
+    result = last.result
+    assert all(c.mat == 1.0 for c in result.cells)
+    verdict = result.verdict()
+    assert verdict.reason == "mat one" and verdict.winner is None and result.winner() is None
+    assert verdict.leader is result.best()
+
+
+def test_the_adaptive_budget_is_off_by_default_when_the_grid_varies_tree_size(tiny):
+    on = BASE.with_changes(adaptive_budget=True)
+    assert adaptive_default(Grid((2, 4), (1,)), on) is False
+    assert adaptive_default(Grid((4,), (1, 3)), on) is False
+    assert adaptive_default(Grid((4,), (2,), budgets=(8, 16)), on) is False
+    assert adaptive_default(Grid((4,), (2,), windows=(4, 8)), on) is True    # tree size fixed: Explore's choice
+    assert adaptive_default(Grid((4,), (2,), windows=(4, 8)), BASE) is False
+    first = next(sweep(tiny, PROMPTS, on, GRID, warm_up=False))
+    assert first.result.adaptive_budget is False
+    assert next(sweep(tiny, PROMPTS, on, GRID, warm_up=False, adaptive=True)).result.adaptive_budget is True
+
+
+def test_too_many_repeats_are_refused(tiny):
+    with pytest.raises(ValueError, match="1 to 5 times"):
+        next(sweep(tiny, PROMPTS, BASE, GRID, repeats=6))
+
+
+def test_the_sweep_runs_under_the_drafter_chosen_in_the_menu(tiny):
+    first = next(sweep(tiny, PROMPTS, BASE.with_changes(drafter="retrieval"), GRID, warm_up=False))
+    assert first.result.base.drafter == "retrieval"
+    assert next(sweep(tiny, PROMPTS, BASE.with_changes(drafter="plain"), GRID, warm_up=False)).result.base.drafter \
+        == "racer"
+    with pytest.raises(ValueError, match="At most 2 prompts"):
+        next(sweep(tiny, PROMPTS * 2, BASE, GRID, max_prompts=2))
