@@ -9,7 +9,8 @@ one chain in a single forward, and count the positions whose argmax agrees.
 ``auto`` picks, by measuring at start-up, the fastest precision that agrees on every
 position; it tries bfloat16 only where the CPU has bfloat16 instructions (AVX-512 BF16
 or AMX), since elsewhere it is emulated and slower than float32, and falls back to
-float32. CUDA keeps float16. A precision that is not exact may still be asked for by
+float32. On CUDA it starts from float16 and tries bfloat16 where the GPU supports it
+(compute capability 8.0 and up), keeping whichever is faster and exact. A precision that is not exact may still be asked for by
 name: the app then says so.
 
 Left out on purpose: int8 and compiled paths (measured in docs/results.md, not shipped).
@@ -66,10 +67,13 @@ def cpu_flags() -> set[str]:
     return set(line.split(":", 1)[-1].split())
 
 
-def candidates(device: str, flags: set[str] | None = None) -> list[str]:
-    """Precisions ``auto`` measures, besides the safe default it falls back to."""
+def candidates(device: str, flags: set[str] | None = None, cuda_bf16: bool | None = None) -> list[str]:
+    """Precisions ``auto`` measures, besides the safe default it falls back to
+    (float16 on CUDA, float32 on a CPU)."""
     if device.startswith("cuda"):
-        return []
+        if cuda_bf16 is None:
+            cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return ["bfloat16"] if cuda_bf16 else []
     return ["bfloat16"] if BF16_FLAGS & (cpu_flags() if flags is None else flags) else []
 
 
