@@ -1,0 +1,82 @@
+"""ZeroGPU: ``components.gpu.gpu`` changes nothing without ZeroGPU and hands the call
+to ``spaces.GPU`` on it; under a double that runs each call as ZeroGPU does (a forked
+process, arguments and results pickled), a run parked between calls (its KV cache and
+drafter released, the model left behind) steps on to plain greedy decoding's tokens."""
+from __future__ import annotations
+
+import pickle
+import sys
+import types
+
+import pytest
+
+from components import gpu
+from racer.baseline import plain_settings
+from racer.generate import Generation
+from racer.settings import Settings
+from tests.tiny import target, tiny_model
+from tests.zerogpu import zero_gpu_double
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TARGET = target(tiny_model("llama", 3))   # a module global: the fork brings it, as ZeroGPU's does
+
+
+def test_without_zero_gpu_the_function_is_returned_unchanged(monkeypatch):
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    monkeypatch.setitem(sys.modules, "spaces", None)   # not even importable
+    def step(x):
+        return x
+    assert gpu.gpu(gpu.STEP_S)(step) is step
+
+
+def test_on_zero_gpu_spaces_gpu_gets_the_duration(monkeypatch):
+    seen = {}
+    fake = types.SimpleNamespace(GPU=lambda duration: (lambda fn: seen.setdefault("wrapped", (fn, duration))))
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    def step(x):
+        return x
+    assert gpu.gpu(gpu.RUN_CHUNK_S)(step) == (step, gpu.RUN_CHUNK_S)
+
+
+def _detached(gen: Generation) -> Generation:
+    gen.release()
+    gen.target = None
+    return gen
+
+
+@zero_gpu_double(duration=gpu.STEP_S)
+def gpu_steps(gen: Generation, n: int) -> tuple[Generation, list[int]]:
+    """One ZeroGPU call: up to ``n`` steps of a parked run, returned parked."""
+    gen.target = TARGET
+    for _ in range(n):
+        if gen.finished:
+            break
+        gen.step()
+    return _detached(gen), list(gen.output)
+
+
+def test_the_double_runs_in_another_process_and_loses_in_place_changes():
+    @zero_gpu_double()
+    def change(box):
+        box.append(1)
+        return len(box)
+    box = []
+    assert change(box) == 1 and box == []
+    with pytest.raises((pickle.PicklingError, TypeError)):   # a lock does not travel
+        import threading
+        zero_gpu_double()(len)(threading.Lock())
+
+
+@pytest.mark.parametrize("prompt", [[1, 2, 3, 4, 5, 6], [7, 8, 7, 8, 7, 8, 9], [40, 3, 40, 3, 40]])
+def test_a_parked_run_stepped_in_chunks_under_the_double_is_greedy_exact(prompt):
+    settings = Settings(max_new_tokens=24, budget=8)
+    plain = Generation(TARGET, prompt, plain_settings(settings))
+    list(plain.steps())
+    gen = _detached(Generation(TARGET, prompt, settings))
+    calls = 0
+    while not gen.finished:
+        gen, output = gpu_steps(gen, 3)     # a chunk that continues where the last one stopped
+        calls += 1
+    assert calls > 1 and gen.output == plain.output
