@@ -80,3 +80,12 @@ def test_a_parked_run_stepped_in_chunks_under_the_double_is_greedy_exact(prompt)
         gen, output = gpu_steps(gen, 3)     # a chunk that continues where the last one stopped
         calls += 1
     assert calls > 1 and gen.output == plain.output
+
+
+def test_the_real_spaces_decorator_is_a_no_op_without_zero_gpu(monkeypatch):
+    spaces = pytest.importorskip("spaces")
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    def step(x):
+        return x
+    assert spaces.GPU(duration=gpu.STEP_S)(step) is step
+    assert gpu.gpu(gpu.STEP_S)(step) is step
