@@ -17,14 +17,26 @@ How ``spaces.GPU`` (0.51) runs a call, read from its source (``spaces/zero/``):
 ``gpu(seconds)`` is the decorator the app uses; ``seconds`` is the call's duration on
 the scheduler (a callable of the call's arguments is accepted too, as ``spaces`` does).
 
-Left out on purpose: the app's model handlers are not decorated yet: they receive the
-``Session`` (locks, engine state) and change it in place, which ZeroGPU's pickled,
-forked call would lose; see docs/deployment.md.
+So the Gradio handlers themselves cannot be decorated: they receive the ``Session``
+(locks, engine state) and change it in place. What travels instead is the run itself:
+``engine_step`` sends a *parked* ``Generation`` (``Generation.release``: no KV cache, no
+drafter, and the model left behind, found again in the worker by a key) to the GPU call,
+which rebuilds it by the park-and-rebuild path, steps it, parks it again and sends it
+back with the step's record. Without ZeroGPU ``engine_step`` is ``gen.step()``.
+
+Left out on purpose (not wired yet): the warm-up, Run, Compare and Tune, and the plain
+baseline measured alongside (``Session.measure`` is off on ZeroGPU); see
+docs/deployment.md.
 """
 from __future__ import annotations
 
 import os
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+if TYPE_CHECKING:
+    from racer.generate import Generation
+    from racer.model import TargetModel
+    from racer.records import StepRecord
 
 F = TypeVar("F", bound=Callable)
 
@@ -52,3 +64,41 @@ def gpu(seconds: int | Callable[..., int]) -> Callable[[F], F]:
         import spaces
         return spaces.GPU(duration=seconds)(fn)
     return wrap
+
+
+# -- the run as it travels to a GPU call and back ---------------------------------------
+
+_TARGETS: dict[int, "TargetModel"] = {}   # key -> model; a forked worker inherits it
+
+
+def remember(target: "TargetModel") -> int:
+    """The key the worker finds ``target`` by (models are never pickled)."""
+    _TARGETS[id(target)] = target
+    return id(target)
+
+
+def _step_in_worker(key: int, gen: "Generation") -> tuple["Generation", "StepRecord"]:
+    """One step of a parked run, in the GPU call: rebuilt, stepped, parked again."""
+    gen.target = _TARGETS[key]
+    record = gen.step()
+    gen.release()
+    gen.target = None
+    return gen, record
+
+
+_remote_step = gpu(STEP_S)(_step_in_worker)   # decorated at import, as ZeroGPU requires
+
+
+def engine_step(gen: "Generation") -> "StepRecord":
+    """``gen.step()``; on ZeroGPU, in a GPU call, ``gen`` updated from what comes back."""
+    if not zero_gpu():
+        return gen.step()
+    target, key = gen.target, remember(gen.target)
+    gen.release()
+    gen.target = None
+    try:
+        back, record = _remote_step(key, gen)
+        gen.__dict__.update(back.__dict__)
+    finally:
+        gen.target = target
+    return record

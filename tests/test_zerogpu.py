@@ -89,3 +89,35 @@ def test_the_real_spaces_decorator_is_a_no_op_without_zero_gpu(monkeypatch):
         return x
     assert spaces.GPU(duration=gpu.STEP_S)(step) is step
     assert gpu.gpu(gpu.STEP_S)(step) is step
+
+
+# -- a small classroom through Session.step, every step a ZeroGPU call under the double ----
+
+@pytest.fixture
+def on_zero_gpu(monkeypatch):
+    """components.gpu as on a ZeroGPU Space, with the double in place of spaces.GPU."""
+    monkeypatch.setattr(gpu, "zero_gpu", lambda: True)
+    monkeypatch.setattr(gpu, "_remote_step", zero_gpu_double(gpu.STEP_S)(gpu._step_in_worker))
+    import components.session as session_module
+    monkeypatch.setattr(session_module, "zero_gpu", lambda: True)
+
+
+def test_a_small_classroom_steps_to_plain_greedy_with_every_step_a_zero_gpu_call(on_zero_gpu):
+    from components.keeper import Keeper
+    from components.session import Session
+    from tests.tiny import hf_greedy, repetitive_prompt
+    keeper = Keeper()
+    prompts = [repetitive_prompt(seed) for seed in (1, 2, 3, 4)]
+    sessions = [Session(keeper) for _ in prompts]
+    for session, prompt in zip(sessions, prompts):
+        session.apply(Settings(max_new_tokens=20))
+        session.start(TARGET, "p", prompt)
+        assert session.baseline is None            # not measured on ZeroGPU (not wired)
+    while not all(s.finished for s in sessions):  # the class steps in turns
+        for session in sessions:
+            if not session.finished:
+                session.step(str)
+                assert session.generation.cache is None and session.generation.target is TARGET
+    for session, prompt in zip(sessions, prompts):
+        assert session.output_ids() == hf_greedy(TARGET.model, prompt, 20)
+        assert len(session.stats) > 2
