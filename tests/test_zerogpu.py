@@ -121,3 +121,27 @@ def test_a_small_classroom_steps_to_plain_greedy_with_every_step_a_zero_gpu_call
     for session, prompt in zip(sessions, prompts):
         assert session.output_ids() == hf_greedy(TARGET.model, prompt, 20)
         assert len(session.stats) > 2
+
+
+@pytest.mark.real_model
+def test_the_real_model_is_greedy_exact_on_two_anchors_with_every_step_a_zero_gpu_call(on_zero_gpu):
+    """SmolLM2 in float32: two anchor prompts, each step a forked, pickled call, give
+    plain greedy decoding's tokens (the plain run in this process, untouched by the double)."""
+    from components.keeper import Keeper
+    from components.session import Session
+    from racer.bench_data import anchor_prompts
+    from racer.loading import load_model
+    from racer.model import TargetModel
+    model, tokenizer = load_model(precision="float32")
+    real = TargetModel(model, tokenizer)
+    settings = Settings(max_new_tokens=24)
+    for anchor in anchor_prompts()[:2]:
+        ids = list(anchor["input_ids"])
+        plain = Generation(real, ids, plain_settings(settings))
+        list(plain.steps())
+        session = Session(Keeper())
+        session.apply(settings)
+        session.start(real, "p", ids)
+        while not session.finished:
+            session.step(str)
+        assert session.output_ids() == plain.output

@@ -7,6 +7,8 @@ import multiprocessing
 import pickle
 from functools import wraps
 
+TIMEOUT_S = 300   # a hung child fails the test instead of hanging it
+
 
 def _child(conn, fn, payload):
     try:
@@ -28,6 +30,9 @@ def zero_gpu_double(duration=None):
             p = ctx.Process(target=_child, args=(child, fn, payload))
             p.start()
             child.close()
+            if not parent.poll(TIMEOUT_S):
+                p.kill()
+                raise RuntimeError(f"ZeroGPU worker gave no answer in {TIMEOUT_S} s")
             kind, value = pickle.loads(parent.recv_bytes())
             p.join(60)
             if kind == "error":
