@@ -24,7 +24,11 @@ drafter, and the model left behind, found again in the worker by a key) to the G
 which rebuilds it by the park-and-rebuild path, steps it, parks it again and sends it
 back with the step's record. Without ZeroGPU ``engine_step`` is ``gen.step()``.
 
-Left out on purpose (not wired yet): the warm-up, Run, Compare and Tune, and the plain
+A Run steps through ``Session.step`` too, so each of its steps is one such call: a chunk
+of one step, the next continuing where it stopped. The warm-up (``warm_up``) runs in a
+call of its own and brings the verify-cost calibration back to the app's model.
+
+Left out on purpose (not wired yet): Compare and Tune, and the plain
 baseline measured alongside (``Session.measure`` is off on ZeroGPU); see
 docs/deployment.md.
 """
@@ -87,6 +91,23 @@ def _step_in_worker(key: int, gen: "Generation") -> tuple["Generation", "StepRec
 
 
 _remote_step = gpu(STEP_S)(_step_in_worker)   # decorated at import, as ZeroGPU requires
+
+
+def _warm_up_in_worker(key: int, work: Callable[["TargetModel"], None]) -> dict[int, float]:
+    work(_TARGETS[key])
+    return _TARGETS[key].verify_costs()
+
+
+_remote_warm_up = gpu(WARM_UP_S)(_warm_up_in_worker)
+
+
+def warm_up(target: "TargetModel", work: Callable[["TargetModel"], None]) -> None:
+    """``work(target)`` (untimed forwards and the verify-cost calibration); on ZeroGPU in a
+    GPU call, whose calibration the app's model then takes."""
+    if not zero_gpu():
+        work(target)
+        return
+    target.use_verify_costs(_remote_warm_up(remember(target), work))
 
 
 def engine_step(gen: "Generation") -> "StepRecord":

@@ -142,6 +142,11 @@ class TargetModel:
                 self._costs = self.time_verify(sizes, context_len, repeats)
             return dict(self._costs)
 
+    def use_verify_costs(self, costs: dict[int, float]) -> None:
+        """Take ``verify_costs`` measured elsewhere (a ZeroGPU call's worker process)."""
+        with self._costs_lock:
+            self._costs = dict(costs)
+
     def time_verify(self, sizes, context_len: int, repeats: int) -> dict[int, float]:
         """{size: median seconds of ``repeats`` verify forwards of a chain of ``size``
         nodes on top of a ``context_len`` cache}, after one untimed warm-up."""

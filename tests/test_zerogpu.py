@@ -98,6 +98,7 @@ def on_zero_gpu(monkeypatch):
     """components.gpu as on a ZeroGPU Space, with the double in place of spaces.GPU."""
     monkeypatch.setattr(gpu, "zero_gpu", lambda: True)
     monkeypatch.setattr(gpu, "_remote_step", zero_gpu_double(gpu.STEP_S)(gpu._step_in_worker))
+    monkeypatch.setattr(gpu, "_remote_warm_up", zero_gpu_double(gpu.WARM_UP_S)(gpu._warm_up_in_worker))
     import components.session as session_module
     monkeypatch.setattr(session_module, "zero_gpu", lambda: True)
 
@@ -145,3 +146,14 @@ def test_the_real_model_is_greedy_exact_on_two_anchors_with_every_step_a_zero_gp
         while not session.finished:
             session.step(str)
         assert session.output_ids() == plain.output
+
+
+def _calibrate(t):
+    t.verify_costs()
+
+
+def test_the_warm_up_runs_in_a_zero_gpu_call_and_its_calibration_comes_back(on_zero_gpu):
+    fresh = target(tiny_model("llama", 11))
+    fresh._costs = None                      # tests.tiny caches targets: start uncalibrated
+    gpu.warm_up(fresh, _calibrate)
+    assert fresh._costs is not None and set(fresh._costs) >= {1, 64}
