@@ -22,6 +22,7 @@ from racer.records import StepRecord
 from racer.settings import Settings, settings_change
 
 from .charts import StepStat
+from .gpu import engine_step, zero_gpu
 from .keeper import KEEPER, Keeper, give_back_freed_memory, record_bytes
 from .text_view import TokenMark, marks_of
 from .tokens import TokenText
@@ -43,7 +44,7 @@ class Session:
     def __init__(self, keeper: Keeper = KEEPER) -> None:
         self.keeper = keeper
         self.settings = Settings()
-        self.measure = True                  # run the plain baseline alongside
+        self.measure = not zero_gpu()        # run the plain baseline alongside (not wired on ZeroGPU)
         self.prompt = ""
         self.prompt_ids: list[int] = []
         self.generation: Generation | None = None
@@ -171,7 +172,7 @@ class Session:
         if wanted != gen.settings:
             gen.settings = wanted
         with self._stepping:
-            record = gen.step()
+            record = engine_step(gen)   # gen.step(), or in a ZeroGPU call
             if baseline is not None:
                 baseline.cover(record.total_tokens, lambda: self.epoch != epoch)
         with self._lock:

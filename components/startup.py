@@ -17,6 +17,8 @@ from racer.model import TargetModel
 from racer.precision import precision_note
 from racer.settings import Settings
 
+from .gpu import warm_up
+
 log = logging.getLogger("racer_explorer")   # the app's own log
 
 MODEL_FIX = (f"Set RACER_MODEL to a small Llama-family causal LM (a model hub id or a model folder), "
@@ -33,7 +35,7 @@ def load_target(model_name: str, precision: str) -> tuple[TargetModel | None, st
     try:
         model, tokenizer = load_model(model_name, precision=precision)  # it logs its own progress
         target = TargetModel(model, tokenizer, name=model_name)
-        _warm_up(target, tokenizer)
+        warm_up(target, _warm_up)   # in a GPU call on ZeroGPU (components.gpu)
         note = precision_note(target, prompt_ids)
     except ModelLoadError as e:
         log.error("Model not loaded: %s", e)
@@ -46,11 +48,11 @@ def load_target(model_name: str, precision: str) -> tuple[TargetModel | None, st
     return target, f"{model_name} on {target.device} · {note} · loaded in {took:.1f} s"
 
 
-def _warm_up(target: TargetModel, tokenizer) -> None:
+def _warm_up(target: TargetModel) -> None:
     """A few untimed forwards (prefill, a plain step, a tree step), so that the first
     run a visitor times does not pay for lazy initialisation and its speedup is fair;
     and the one-off verify-cost calibration the adaptive budget reads."""
-    ids = prompt_ids(tokenizer, "Count: one, two, three, four, five, one, two, three, four, five.")
+    ids = prompt_ids(target.tokenizer, "Count: one, two, three, four, five, one, two, three, four, five.")
     for drafter in ("plain", "racer"):
         generation = Generation(target, ids, Settings(max_new_tokens=4, drafter=drafter))
         for _ in range(3):

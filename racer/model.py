@@ -144,6 +144,11 @@ class TargetModel:
                 self._costs = self.time_verify(sizes, context_len, repeats)
             return dict(self._costs)
 
+    def use_verify_costs(self, costs: dict[int, float]) -> None:
+        """Take ``verify_costs`` measured elsewhere (a ZeroGPU call's worker process)."""
+        with self._costs_lock:
+            self._costs = dict(costs)
+
     def time_verify(self, sizes, context_len: int, repeats: int) -> dict[int, float]:
         """{size: median seconds of ``repeats`` verify forwards of a chain of ``size``
         nodes on top of a ``context_len`` cache}, after one untimed warm-up."""
@@ -156,12 +161,19 @@ class TargetModel:
         for size in sizes:
             times = []
             for _ in range(repeats):
+                self._sync()
                 start = time.perf_counter()
                 self.verify(chain_tree(size), cache, context_len)
+                self._sync()
                 times.append(time.perf_counter() - start)
                 self.commit(cache, context_len, [])
             costs[size] = statistics.median(times)
         return costs
+
+    def _sync(self) -> None:
+        """Wait for the GPU's queued work, so a timing covers it (nothing on a CPU)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)

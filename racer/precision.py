@@ -6,8 +6,10 @@ nodes share its forward (closely enough that no argmax flips). ``chain_agreement
 measures it: decode n tokens one forward at a time, then verify the same n tokens as
 one chain in a single forward, and count the positions whose argmax agrees.
 
-``auto`` keeps float32 on a CPU (float16 on CUDA). It used to try bfloat16 where the
-CPU has bfloat16 instructions and keep it when a 32-position chain check agreed; on an
+``auto`` keeps float32 on a CPU. On CUDA it starts from float16 and tries bfloat16 where
+the GPU supports it (compute capability 8.0 and up), keeping it only if it is faster and
+the chain check agrees (never run on a GPU so far). On a CPU it used to try bfloat16
+where the CPU has bfloat16 instructions and keep it when a 32-position chain check agreed; on an
 AMD EPYC with AVX-512 BF16 (2026-12-03) that check agreed 32/32, yet greedy RACER in
 bfloat16 parted from plain bfloat16 decoding on 5 of 10 anchor prompts within 64
 tokens: which kernel a row count selects changes a row's rounding, and one short check
@@ -57,9 +59,14 @@ def check_precision(precision: str, device: str) -> str:
     return precision
 
 
-def candidates(device: str) -> list[str]:
-    """Precisions ``auto`` measures, besides the safe default it falls back to: none on
-    a CPU, bfloat16 hardware or not (see the module's note on batch invariance)."""
+def candidates(device: str, cuda_bf16: bool | None = None) -> list[str]:
+    """Precisions ``auto`` measures, besides the safe default it falls back to: on CUDA
+    bfloat16 where the GPU has it; none on a CPU, bfloat16 hardware or not (see the
+    module's note on batch invariance)."""
+    if device.startswith("cuda"):
+        if cuda_bf16 is None:
+            cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return ["bfloat16"] if cuda_bf16 else []
     return []
 
 

@@ -28,6 +28,8 @@ def test_auto_offers_no_cpu_precision_but_float32():
     """bfloat16 hardware or not: a short chain check agreed 32/32 on an AMD EPYC with
     AVX-512 BF16, yet RACER parted from plain bfloat16 decoding on 5 of 10 anchors."""
     assert candidates("cpu") == []
+    assert candidates("cuda:0", cuda_bf16=False) == []              # e.g. a T4
+    assert candidates("cuda:0", cuda_bf16=True) == ["bfloat16"]     # A100, H100, H200
 
 
 def tiny_fp32():
@@ -119,3 +121,22 @@ def test_where_greedy_outputs_part_the_note_shows_the_position_and_both_logits()
 def test_only_float32_and_cuda_float16_are_exact_by_default():
     assert precision.exact_by_default(target(tiny_model("llama", 0, dtype=torch.float32)))
     assert not precision.exact_by_default(target(tiny_model("llama", 0, dtype=torch.bfloat16)))
+
+
+@pytest.mark.parametrize("agree, faster, expected", [
+    (32, True, "bfloat16"),     # exact and faster than float16: taken
+    (30, True, "float16"),      # parts from one-token steps: never taken
+    (32, False, "float16"),     # exact but slower: float16 stays
+])
+def test_auto_on_cuda_picks_the_fastest_exact_of_float16_and_bfloat16(monkeypatch, agree, faster, expected):
+    """On CUDA ``auto`` starts from float16 and measures bfloat16 where the GPU has it
+    (timings and the chain check mocked: no GPU needed)."""
+    monkeypatch.setattr(precision, "candidates", lambda device: ["bfloat16"] if device.startswith("cuda") else [])
+    monkeypatch.setattr(precision, "chain_agreement", lambda t, ids: Agreement(agree, 32, 0, 0.1))
+
+    def timing(self, sizes, context_len, repeats):
+        return {1: (0.5 if faster else 2.0) if self.dtype == torch.bfloat16 else 1.0}
+    monkeypatch.setattr(precision.TargetModel, "time_verify", timing)
+    lines = []
+    assert choose_auto(tiny_fp32(), TinyTokenizer(), "cuda", lines.append, lambda tok, text: [1, 2]) == expected
+    assert len(lines) == 1 and f"{agree}/32" in lines[0]
