@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from components.automaton_view import automaton_figure
 from components.charts import calibration_figure
 from components.session import Session
 from components.text_view import automaton_html, narration, outcome_html
@@ -29,6 +30,7 @@ from racer.generate import Generation
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, AutomatonView, StepRecord, Timings
 from racer.settings import Settings
 from racer.tree import DraftTree
+from tests.test_automaton_view import one_token_match_record
 from tests.tiny import repetitive_prompt, target, tiny_model
 
 EOS = 2
@@ -107,6 +109,8 @@ CASES = {
     # no border, but the root token alone occurred before: retrieval drafts what followed it
     "root alone": step(chain(10, (11,), "retrieval"), 1, 12, budget=2, proposed=2,
                        view=AutomatonView((), (), 300, 10000, offered=((11, 0.4),), cached=())),
+    # the case, with the automaton's graph: a 1-token match, drafted from in retrieval's colour
+    "1-token match, drawn": one_token_match_record(),
     # the max-new-tokens limit falls after two of four tokens
     "length limit": step(chain(10, (11, 12, 10), "both"), 3, 13, budget=4, emitted=(11, 12),
                          view=AutomatonView(MATCH, BORDERS, 300, 10000, offered=((11, 0.9),),
@@ -247,6 +251,12 @@ def test_every_view_tells_the_accounts_story(name):
     for sentence in (a.size.sentence, a.verdict, a.ending):
         assert sentence in outcome, (name, sentence)
     assert a.source("retrieval").sentence in panel
+    graph = automaton_figure(record, text_of)   # the automaton graph holds the same account
+    notes = " ".join(ann.text for ann in graph.layout.annotations)
+    if a.source("retrieval").drafted and record.automaton.trie is not None:
+        assert "nothing to draft" not in notes, name
+        drawn = [t for t in graph.data if t.name in ("drafted by retrieval", "drafted by both sources")]
+        assert sum(len(t.x) for t in drawn) >= 1, name
     if len(record.tree) == 1:  # the root alone: the caption says why, in the same words
         shown = plain_text(" ".join(ann.text for ann in tree_figure(record, text_of).layout.annotations))
         for sentence in [a.size.sentence] + [s.sentence for s in a.shortfalls]:
