@@ -53,6 +53,14 @@ def text_width(text: str, size: float) -> float:
     return sum(size * (0.62 if ch.isascii() else 0.95) for ch in text) + 2
 
 
+def _nearest(points: Sequence[tuple[float, float]], box: Box, own: int) -> bool:
+    """Whether no other marker's centre is nearer the box's centre than marker
+    ``own``'s: a label must never read as naming a neighbour."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    dist = [(x - cx) ** 2 + (y - cy) ** 2 for x, y in points]
+    return all(d > dist[own] for k, d in enumerate(dist) if k != own)
+
+
 def _overlaps(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
@@ -65,7 +73,8 @@ def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], 
 
     points: marker centres in pixels; radii: marker radii; texts: the full visible
     labels; sizes: font sizes; order: which labels choose first; area: the box the
-    labels must stay in; obstacles: other boxes to keep clear of (arrowheads). Each
+    labels must stay in; obstacles: other boxes to keep clear of (arrowheads). A
+    label's centre is nearer its own marker than any other. Each
     label tries above its marker, then below, in full, then
     shortened to 8, 5 and 3 characters (with "…").
 
@@ -89,7 +98,7 @@ def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], 
                 box = (x - w / 2, top, x + w / 2, top + h)
                 inside = area[0] <= box[0] and box[2] <= area[2] and area[1] <= box[1] and box[3] <= area[3]
                 if inside and not any(_overlaps(box, m) for m in markers) \
-                        and not any(_overlaps(box, p) for p in placed):
+                        and not any(_overlaps(box, p) for p in placed) and _nearest(points, box, i):
                     placed.append(box)
                     out[i] = Label(text, box)
                     done = True

@@ -12,7 +12,7 @@ import pytest
 from components.charts import mask_figure
 from components.labels import FONT_PX, GLYPH_FONT_PX, label_height, legend_px, place_labels, text_width
 from components.tokens import colour, is_glyph, visible
-from components.tree_layout import MARGIN_PX, PLOT_WIDTH_PX, Frame
+from components.tree_layout import MARGIN_PX, MAX_PLOT_PX, PLOT_WIDTH_PX, Frame, tree_layout
 from components.tree_view import REJECTED_SYMBOL, STAR_REACH, tree_figure
 from racer import palette
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
@@ -221,7 +221,6 @@ def test_rows_shrink_to_fit_the_screen_before_the_figure_grows():
     assert small.row_px > mid.row_px >= big.row_px >= 12
     assert big.height > 460  # 60 rows cannot fit without crushing the markers
     record = bushy_record(64, fanout=3)
-    assert tree_figure(record, text_of).layout.height > 460
     assert mask_figure(record, text_of).layout.height > 600
     assert MARGIN_PX >= 0
 
@@ -231,3 +230,54 @@ def test_the_top_margin_holds_the_legend():
     entries = [t for t in fig.data if t.showlegend is not False and t.name]
     assert len(entries) <= 8 and fig.layout.margin.t >= legend_px(len(entries))
     assert legend_px(4) < legend_px(5) < legend_px(9)
+
+
+def unique_text(token: int) -> str:
+    return f"w{token}"
+
+
+def pixel_geometry(fig: go.Figure):
+    """(node token -> pixel centre, label text -> pixel centre) of a tree figure."""
+    lay = fig.layout
+    sx = PLOT_WIDTH_PX / (lay.xaxis.range[1] - lay.xaxis.range[0])
+    sy = (lay.height - lay.margin.t - lay.margin.b) / (lay.yaxis.range[1] - lay.yaxis.range[0])
+    def px(x, y):
+        return (x - lay.xaxis.range[0]) * sx, (lay.yaxis.range[1] - y) * sy
+    nodes = {}
+    for t in node_traces(fig):
+        for x, y, hover in zip(t.x, t.y, t.hovertext):
+            nodes[int(re.search(r"token id (\d+)", hover).group(1))] = px(x, y)
+    return nodes, {lab["plain"]: px(lab["x"], lab["y"]) for lab in labels(fig)}
+
+
+@pytest.mark.parametrize("record", [hand_record(), bushy_record(64, fanout=3), bushy_record(64, fanout=8),
+                                    bushy_record(24, fanout=4), chain_record(20)], ids=["hand", "64x3", "64x8",
+                                                                                      "24x4", "chain"])
+def test_every_label_is_nearest_the_node_it_names(record):
+    nodes, placed = pixel_geometry(tree_figure(record, unique_text))
+    assert placed
+    for text, (lx, ly) in placed.items():
+        nearest = min(nodes, key=lambda t: (nodes[t][0] - lx) ** 2 + (nodes[t][1] - ly) ** 2)
+        assert unique_text(nearest) == text, (text, unique_text(nearest))
+
+
+@pytest.mark.parametrize("fanout", [3, 8])
+def test_a_64_node_tree_shows_its_accepted_path_and_first_level_at_the_top(fanout):
+    """At 1440x900 the plot's first MAX_PLOT_PX pixels are above the fold; the accepted
+    path and every child of the root are drawn there, the root's children right
+    under one another (near their parent), not below the deeper subtrees."""
+    record = bushy_record(64, fanout=fanout)
+    fig = tree_figure(record, unique_text)
+    nodes, _ = pixel_geometry(fig)
+    tree = record.tree
+    first_level = [tree.tokens[i] for i in range(1, len(tree)) if tree.parents[i] == 0]
+    shown = [tree.tokens[i] for i in record.accepted] + first_level
+    assert all(nodes[t][1] <= MAX_PLOT_PX for t in shown)
+    ys = sorted(nodes[t][1] for t in first_level)
+    gaps = {round(b - a, 3) for a, b in zip(ys, ys[1:])}
+    assert len(gaps) == 1   # one row apart each: siblings stacked under their parent, nothing between
+
+
+def test_siblings_sit_just_below_their_first_sibling_not_after_its_subtree():
+    rows = [r for _, r in tree_layout([-1, 0, 1, 1, 1, 2, 2, 0, 0])]
+    assert rows[7] == 1 and rows[8] == 2   # the root's later children: rows 1 and 2 of column 1
