@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import random
 import re
 
 import plotly.graph_objects as go
@@ -248,6 +249,32 @@ def pixel_geometry(fig: go.Figure):
         for x, y, hover in zip(t.x, t.y, t.hovertext):
             nodes[int(re.search(r"token id (\d+)", hover).group(1))] = px(x, y)
     return nodes, {lab["plain"]: px(lab["x"], lab["y"]) for lab in labels(fig)}
+
+
+def random_record(seed: int) -> StepRecord:
+    """A random tree of 4 to 24 nodes (each node's parent drawn among the earlier ones),
+    the root's first child accepted."""
+    rnd = random.Random(seed)
+    n = rnd.choice([4, 6, 8, 12, 16, 24])
+    parents = [-1] + [rnd.randrange(0, i) for i in range(1, n)]
+    depths = [0] * n
+    for i in range(1, n):
+        depths[i] = depths[parents[i]] + 1
+    tree = DraftTree(tuple(range(100, 100 + n)), tuple(parents), tuple(depths), ("root",) + ("logits",) * (n - 1))
+    acc = (0, 1)
+    verdicts = tuple(ACCEPTED if i in acc else REJECTED if parents[i] in acc else NOT_REACHED for i in range(n))
+    return StepRecord(index=1, settings=Settings(budget=n), tree=tree, verdicts=verdicts,
+                      target_tokens=tuple(101 if i == 0 else 7 if i == 1 else None for i in range(n)),
+                      target_probs=(0.5,) * n, accepted=acc, emitted=(101, 7), emitted_sources=("logits", "bonus"),
+                      context_len=10, total_tokens=4, forwards=2, budget=n)
+
+
+@pytest.mark.parametrize("seed", [68, 157, 163, 196, *range(8)])
+def test_no_label_of_a_random_tree_sits_nearer_another_node(seed):
+    nodes, placed = pixel_geometry(tree_figure(random_record(seed), unique_text))
+    for text, (lx, ly) in placed.items():
+        nearest = min(nodes, key=lambda t: (nodes[t][0] - lx) ** 2 + (nodes[t][1] - ly) ** 2)
+        assert unique_text(nearest) == text, (text, unique_text(nearest))
 
 
 @pytest.mark.parametrize("record", [hand_record(), bushy_record(64, fanout=3), bushy_record(64, fanout=8),
