@@ -98,3 +98,18 @@ def test_a_step_with_nothing_to_draft_says_the_root_is_new():
     for r in empty:
         assert "the root token is new to the text" in explain(r, repr).size.sentence
         assert "new to the text" in annotations(tree_figure(r, text_of)).replace("<br>", " ")
+
+
+def test_the_page_wires_the_preset_button_to_the_sliders_and_then_applies_them():
+    import app
+    demo = app.build_app(tiny.target(tiny.tiny_model()), model_name="tiny")
+    fns = list(demo.fns.values())
+    preset = next(f for f in fns if f.api_name == "preset_teaching")
+    outputs = {getattr(c, "elem_id", None): c for c in preset.outputs}
+    for name in PRESETS["teaching"]:
+        assert name.replace("_", "-") in outputs
+    values = dict(zip([c.elem_id for c in preset.outputs], preset.fn()))
+    assert values["budget"] == PRESETS["teaching"]["budget"] and values["adaptive-budget"] is False
+    # the click's follow-up is the settings handler, as a slider release
+    follow = [f for f in fns if getattr(f, "trigger_after", None) == preset._id]
+    assert follow and follow[0].fn.__name__ == "on_settings"
