@@ -113,3 +113,15 @@ def test_the_page_wires_the_preset_button_to_the_sliders_and_then_applies_them()
     # the click's follow-up is the settings handler, as a slider release
     follow = [f for f in fns if getattr(f, "trigger_after", None) == preset._id]
     assert follow and follow[0].fn.__name__ == "on_settings"
+
+
+def test_with_a_fixed_budget_a_moved_slider_changes_the_next_tree():
+    from racer.generate import Generation
+    tm = tiny.target(tiny.tiny_model())
+    gen = Generation(tm, tiny.repetitive_prompt(3), Settings(max_new_tokens=40).with_preset("teaching"))
+    records = [gen.step() for _ in range(4)]
+    assert max(max(r.tree.depths) for r in records[1:]) > 2
+    gen.settings = gen.settings.with_changes(depth=2, width=1)
+    after = [gen.step() for _ in range(3)]
+    assert all(max(r.tree.depths) <= 2 for r in after)
+    assert "tree depth 6 → 2" in after[0].changed
