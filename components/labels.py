@@ -67,7 +67,8 @@ def _overlaps(a: Box, b: Box) -> bool:
 
 def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], texts: Sequence[str],
                  sizes: Sequence[float], order: Sequence[int], area: Box,
-                 obstacles: Sequence[Box] = (), cut=None) -> list[Label | None]:
+                 obstacles: Sequence[Box] = (), cut=None,
+                 right: Sequence[bool] | None = None) -> list[Label | None]:
     """A spot per label (None: no room), never on a marker or an earlier label.
     ``cut(text, n)`` shortens a label (default ``visible_cut``: keeps its start).
 
@@ -75,7 +76,8 @@ def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], 
     labels; sizes: font sizes; order: which labels choose first; area: the box the
     labels must stay in; obstacles: other boxes to keep clear of (arrowheads). A
     label's centre is nearer its own marker than any other. Each
-    label tries above its marker, then below, in full, then
+    label tries above its marker, then below, then (where ``right[i]``: a leaf, whose
+    right side no edge crosses) to its right, in full, then
     shortened to 8, 5 and 3 characters (with "…").
 
     Two markers 40 px apart on one row fit "ab" twice but not two 10-letter words:
@@ -94,8 +96,10 @@ def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], 
         done = False
         for text in tries:
             w, h = text_width(text, size), label_height(size)
-            for top in (y - r - 1 - h, y + r + 1):   # above the marker, else below it
-                box = (x - w / 2, top, x + w / 2, top + h)
+            boxes = [(x - w / 2, top, x + w / 2, top + h) for top in (y - r - 1 - h, y + r + 1)]
+            if right is not None and right[i]:   # a leaf: its right side is free of edges
+                boxes.append((x + r + 2, y - h / 2, x + r + 2 + w, y + h / 2))
+            for box in boxes:   # above the marker, else below it, else (a leaf) to its right
                 inside = area[0] <= box[0] and box[2] <= area[2] and area[1] <= box[1] and box[3] <= area[3]
                 if inside and not any(_overlaps(box, m) for m in markers) \
                         and not any(_overlaps(box, p) for p in placed) and _nearest(points, box, i):

@@ -51,7 +51,8 @@ def tree_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
     sizes, radii = _marker_sizes(nodes, frame)
     fonts = [GLYPH_FONT_PX if is_glyph(raw) else FONT_PX for raw in raws]
     labels = place_labels([frame.px(c, r) for c, r in pos], radii, [visible(raw) for raw in raws], fonts,
-                          _label_order(nodes, pos), (0.0, 0.0, PLOT_WIDTH_PX, frame.plot_h))
+                          _label_order(nodes, pos), (0.0, 0.0, PLOT_WIDTH_PX, frame.plot_h),
+                          right=_leaves(nodes))
 
     fig = go.Figure()
     _add_edges(fig, nodes, pos)
@@ -79,6 +80,12 @@ def _marker_sizes(nodes: list[Node], frame: Frame) -> tuple[list[float], list[fl
     sizes = [min(_marker_size(n, base), (frame.row_px - 1) / k, (frame.col_px - 1) / k)
              for n, k in zip(nodes, reach)]
     return sizes, [s / 2 * k for s, k in zip(sizes, reach)]
+
+
+def _leaves(nodes: list[Node]) -> list[bool]:
+    """Which nodes have no child drawn: no edge leaves their right side, so a label fits there."""
+    parents = {n.parent for n in nodes}
+    return [i not in parents for i in range(len(nodes))]
 
 
 def _label_order(nodes: list[Node], pos: list[tuple[int, int]]) -> list[int]:
@@ -249,7 +256,8 @@ def _unverified_figure(record: StepRecord, token_text: TokenText) -> go.Figure:
     sizes, radii = _marker_sizes(nodes, frame)
     fonts = [GLYPH_FONT_PX if is_glyph(raw) else FONT_PX for raw in raws]
     labels = place_labels([frame.px(c, r) for c, r in pos], radii, [visible(raw) for raw in raws], fonts,
-                          _label_order(nodes, pos), (0.0, 0.0, PLOT_WIDTH_PX, frame.plot_h))
+                          _label_order(nodes, pos), (0.0, 0.0, PLOT_WIDTH_PX, frame.plot_h),
+                          right=_leaves(nodes))
     fig = go.Figure()
     xs, ys = [], []
     for i, n in enumerate(nodes):
