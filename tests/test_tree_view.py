@@ -308,3 +308,11 @@ def test_a_64_node_tree_shows_its_accepted_path_and_first_level_at_the_top(fanou
 def test_siblings_sit_just_below_their_first_sibling_not_after_its_subtree():
     rows = [r for _, r in tree_layout([-1, 0, 1, 1, 1, 2, 2, 0, 0])]
     assert rows[7] == 1 and rows[8] == 2   # the root's later children: rows 1 and 2 of column 1
+
+
+@pytest.mark.parametrize("fanout", [3, 8])
+def test_a_64_node_tree_labels_a_third_of_its_nodes_or_more(fanout):
+    """Leaves take labels on their right, where no edge runs: packed rows leave no room
+    above or below them (issue 14: half the labels were dropped)."""
+    fig = tree_figure(bushy_record(64, fanout=fanout), unique_text)
+    assert 3 * len(labels(fig)) >= len(points(fig))
