@@ -236,7 +236,7 @@ def unverified_caption(record: StepRecord, token_text: TokenText, width: int = 1
             f"accepted it." if match is not None else
             f"The model's own token {bonus} matched none of these guesses.")
     lines = [f"Greyed: {UNVERIFIED_LABEL}."] + textwrap.wrap(said, width)
-    return "<br>".join(lines)
+    return "<br>".join(lines) + "<br>" + caption(record, token_text, width)   # the step's account, as elsewhere
 
 
 def _unverified_figure(record: StepRecord, token_text: TokenText) -> go.Figure:

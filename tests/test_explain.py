@@ -12,6 +12,7 @@ is recorded, and a root alone is explained by what the sources really offered.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -102,6 +103,12 @@ CASES = {
     "plain step chosen by the budget": step(chain(10, (), "logits"), 0, 11, budget=1, proposed=16,
                                             view=AutomatonView(MATCH, BORDERS, 300, 10000, offered=((11, 0.35),),
                                                                cached=((11, 0.35), (13, 0.1)))),
+    # the same, with the proposal kept for drawing: its guess 11 is the model's own token
+    "plain step, proposal drawn": replace(
+        step(chain(10, (), "logits"), 0, 11, budget=1, proposed=3,
+             view=AutomatonView(MATCH, BORDERS, 300, 10000, offered=((11, 0.35),), cached=((11, 0.35), (13, 0.1)))),
+        unverified=DraftTree((10, 11, 13), (-1, 0, 0), (0, 1, 1), ("root", "both", "logits"), (0, 1, 2),
+                             (1.0, 0.35, 0.1), (None,) * 3)),
     # the end-of-sequence token is the second accepted draft: the rest never reaches the output
     "eos": step(chain(12, (11, EOS, 13), "retrieval"), 3, 14, budget=4,
                 view=AutomatonView(MATCH[:3], BORDERS[-3:], 300, 10000, offered=((11, 0.8),)),
@@ -257,6 +264,9 @@ def test_every_view_tells_the_accounts_story(name):
         assert "nothing to draft" not in notes, name
         drawn = [t for t in graph.data if t.name in ("drafted by retrieval", "drafted by both sources")]
         assert sum(len(t.x) for t in drawn) >= 1, name
+    if record.unverified is not None:   # drawn greyed, and every panel says so
+        assert "drawn greyed" in a.size.sentence and "matched one of its guesses" in a.size.sentence
+        assert "not verified" in plain_text(" ".join(ann.text for ann in tree_figure(record, text_of).layout.annotations))
     if len(record.tree) == 1:  # the root alone: the caption says why, in the same words
         shown = plain_text(" ".join(ann.text for ann in tree_figure(record, text_of).layout.annotations))
         for sentence in [a.size.sentence] + [s.sentence for s in a.shortfalls]:
