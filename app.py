@@ -25,7 +25,8 @@ from components.charts import calibration_figure, compare_figure, mask_figure, s
 from components.compare_handlers import TABLE_HEADERS as COMPARE_HEADERS
 from components.compare_handlers import CompareHandlers
 from components.automaton_view import automaton_figure
-from components.controls import MEASURE, compare_controls, grid_control, setting_controls, tune_tokens_control
+from components.controls import (MEASURE, compare_controls, grid_control, preset_controls, preset_values,
+                                 setting_controls, tune_tokens_control)
 from components.lesson import lesson_parts, load_step, verify_cost_figure
 from components.handlers import Handlers, StepView, ViewBuilder, busy_buttons, by_name, idle_buttons
 from components.race_handlers import RaceHandlers
@@ -124,6 +125,9 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                             run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
                             stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                             reset_btn = gr.Button("Reset", variant="secondary", elem_id="reset-btn")
+                        # one click to a fixed tree that reads well; the note says what it costs here
+                        teach_btn, teach_note = preset_controls(
+                            "teaching", target.verify_costs() if target is not None else None)
                         settings = setting_controls(DEFAULTS, main=True)  # from the Settings schema
                         with gr.Accordion("Advanced", open=False, elem_id="advanced"):
                             settings |= setting_controls(DEFAULTS, main=False)
@@ -292,6 +296,11 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
             api = dict(api_name="settings") if slider is sliders[0] else PRIVATE
             slider.release(handlers.on_settings, [session], [status], show_progress="hidden", **api, **NAMED,
                            **QUICK_EVENT)
+        # the Teaching preset moves the sliders (and the adaptive budget box), then applies them as a release would
+        preset_names = list(settings)
+        teach_btn.click(lambda: preset_values("teaching", preset_names), None, list(settings.values()),
+                        api_name="preset_teaching", **QUICK_EVENT).then(
+            handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
         for other in [c for c in controls.values() if isinstance(c, (gr.Checkbox, gr.Dropdown))]:
             other.input(handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED,
                         **QUICK_EVENT)

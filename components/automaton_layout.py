@@ -85,7 +85,7 @@ def drafted_sources(view: TrieView, record: StepRecord) -> dict[int, str]:
     for i in range(1, len(tree)):
         if tree.sources[i] in (RETRIEVAL, BOTH):
             wanted[tuple(tree.tokens[j] for j in tree.path_to(i)[1:])] = tree.sources[i]
-    borders = set(view.borders)
+    borders = set(view.borders) | ({view.alone} if view.alone >= 0 else set())   # where drafts hang
     found = {}
     for node in range(len(view)):
         tokens, up = [], node

@@ -28,7 +28,7 @@ from racer.tree import RETRIEVAL
 from racer.trie_view import TrieView
 
 from .automaton_layout import drafted_sources, trie_graph, trie_layout
-from .labels import FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, label_trace, legend_px, place_labels, visible_cut
+from .labels import FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, label_trace, left_cut, legend_px, place_labels
 from .tokens import TokenText, colour, is_glyph, label, visible
 from .tree_layout import PLOT_WIDTH_PX
 
@@ -36,10 +36,12 @@ ROW_PX = 44          # vertical room per node of the fullest column
 MIN_HEIGHT, MAX_HEIGHT = 280, 560
 MARGIN = dict(l=10, r=10, b=10)   # the top one holds the legend (legend_px)
 NODE_PX = 15
+NOTE_LINE_PX = 17    # a line of notes under the plot
+LABEL_CHARS = 16     # a node's string, shortened from the left beyond this
 SIDE_PX = 44         # room around the outermost nodes, for their labels
 REACH = {"diamond": 1.3}   # Plotly's diamond reaches this far beyond half its size
 PATH_COLOUR = palette.BLUE      # the matched path is retrieval's find
-ROLES = ("trie root", "border: the root after a match", "matched context", "drafted by retrieval",
+ROLES = ("trie root", "border: the root after a match", "the root alone: a 1-token match", "matched context", "drafted by retrieval",
          "drafted by both sources", "state: the context's end", "context suffix", "other continuation")
 
 
@@ -52,7 +54,8 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
     if view is None:
         return _note(f"No automaton view for this step: {_why_no_view(record)}.")
     g = trie_graph(view)
-    matched = view.path_to(view.borders[0]) if view.borders else []
+    anchor = view.borders[0] if view.borders else view.alone   # where retrieval's drafts hang (-1: none)
+    matched = view.path_to(anchor) if anchor >= 0 else []
     pos = {n: (float(c), -float(r)) for n, (c, r) in trie_layout(g, matched).items()}
     drafted = drafted_sources(view, record)
     on_path = set(matched)
@@ -60,25 +63,27 @@ def automaton_figure(record: StepRecord | None, token_text: TokenText) -> go.Fig
     role = {n: _role(n, view, on_path, drafted) for n in nodes}
     entries = len({r[0] for r in role.values()}) + (len(matched) > 1) + bool(view.failures) + \
         any(p < 0 for p in view.parents[1:])
-    canvas = _Canvas.fit(pos, legend_px(entries))
+    notes = _notes(view)
+    canvas = _Canvas.fit(pos, legend_px(entries), bottom=MARGIN["b"] + NOTE_LINE_PX * (notes.count("<br>") + 2))
 
     fig = go.Figure()
     _edges(fig, g, pos, on_path, 1.0)
     heads = _failures(fig, view, pos)
     raws = [token_text(view.tokens[n]) if n else "" for n in nodes]
-    texts = ["trie root" if n == 0 else f"{visible_cut(visible(raws[n]), 8)} ×{view.counts[n]}" for n in nodes]
+    texts = ["trie root" if n == 0 else node_string(n, view, raws) for n in nodes]
     fonts = [GLYPH_FONT_PX if n and is_glyph(raws[n]) else FONT_PX for n in nodes]
     order = sorted(nodes, key=lambda n: (n not in on_path, n not in drafted, n not in view.borders, n))
-    size = {n: NODE_PX + (3 if role[n][0] in ROLES[:2] else 0) for n in nodes}
+    size = {n: NODE_PX + (3 if role[n][0] in ROLES[:3] else 0) for n in nodes}
     reach = {n: REACH.get(role[n][2], 1.0) * size[n] / 2 for n in nodes}   # how far each marker reaches
     arrows = [canvas.px(x, y) for x, y in heads]
     labels = place_labels([canvas.px(*pos[n]) for n in nodes], [reach[n] for n in nodes], texts, fonts, order,
-                          (0, 0, PLOT_WIDTH_PX, canvas.plot_h), [(x - 7, y - 7, x + 7, y + 7) for x, y in arrows])
+                          (0, 0, PLOT_WIDTH_PX, canvas.plot_h), [(x - 7, y - 7, x + 7, y + 7) for x, y in arrows],
+                          cut=left_cut)
     _add_nodes(fig, view, pos, role, size, raws)
     fig.add_trace(label_trace(labels, fonts, [False] * len(nodes),
                               [palette.INK if n in on_path or n in drafted else palette.MUTED for n in nodes],
                               canvas.data))
-    _add_notes(fig, view, hidden=sum(1 for lab in labels if lab is None))
+    _add_notes(fig, notes, hidden=sum(1 for lab in labels if lab is None))
     fig.update_layout(
         height=canvas.height, margin=canvas.margin, plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
         hovermode="closest", dragmode=False,
@@ -112,9 +117,10 @@ class _Canvas:
     sy: float
 
     @classmethod
-    def fit(cls, pos: dict[int, tuple[float, float]], top: int) -> "_Canvas":
-        """The canvas for node positions ``pos``, under a legend ``top`` pixels tall."""
-        margin = dict(MARGIN, t=top)
+    def fit(cls, pos: dict[int, tuple[float, float]], top: int, bottom: int = MARGIN["b"]) -> "_Canvas":
+        """The canvas for node positions ``pos``, under a legend ``top`` pixels tall and
+        over ``bottom`` pixels of notes."""
+        margin = dict(MARGIN, t=top, b=bottom)
         rows = 1 - min(y for _, y in pos.values())
         height = max(MIN_HEIGHT, min(MAX_HEIGHT, margin["t"] + margin["b"] + ROW_PX * (rows + 1)))
         xs = [p[0] for p in pos.values()]
@@ -150,17 +156,38 @@ def _add_nodes(fig: go.Figure, view: TrieView, pos, role: dict, size: dict, raws
             hovertemplate="%{hovertext}<extra></extra>"))
 
 
-def _add_notes(fig: go.Figure, view: TrieView, hidden: int) -> None:
-    """How many labels were left out for room; why there is no border."""
+def _notes(view: TrieView) -> str:
+    """What the graph needs said beside it: how retrieval matched when it had no border."""
+    if view.borders:
+        return ""
+    if view.alone >= 0:
+        return ("A 1-token match: the context's end never came before the root, but the root itself did;<br>"
+                "retrieval drafted what followed it there (in its colour below the root's own node).")
+    return "No earlier occurrence of the root: no border and no 1-token match, so retrieval had nothing to draft."
+
+
+def _add_notes(fig: go.Figure, notes: str, hidden: int) -> None:
+    """Below the plot, in the bottom margin (never over a node or a label): the notes,
+    then how many labels were left out for room."""
+    lines = [notes] if notes else []
     if hidden:
-        fig.add_annotation(text=f"{hidden} labels left out for room: hover a node", x=1, y=0, xref="paper",
-                           yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
-                           font=dict(size=11, color=palette.MUTED))
-    if not view.borders:
-        fig.add_annotation(text="No earlier occurrence of the context's end followed by the root:<br>"
-                                "no border, so retrieval had nothing to draft.",
-                           x=0.98, y=0.98, xref="paper", yref="paper", xanchor="right", yanchor="top",
-                           showarrow=False, align="right", font=dict(size=13, color=palette.MUTED))
+        lines.append(f"{hidden} labels left out for room: hover a node")
+    if lines:
+        fig.add_annotation(text="<br>".join(lines), x=0, y=0, xref="paper", yref="paper", xanchor="left",
+                           yanchor="top", yshift=-4, showarrow=False, align="left",
+                           font=dict(size=12, color=palette.MUTED))
+
+
+def node_string(n: int, view: TrieView, raws: list[str], limit: int = LABEL_CHARS) -> str:
+    """A node's label: its whole string (every token from the trie root down), made
+    visible and shortened from the left ("…packing list: ␣passport"), so that nodes
+    ending in the same token read apart. A node shown without its upper path starts
+    with "…"."""
+    path = [k for k in view.path_to(n) if k != 0]
+    text = visible("".join(raws[k] for k in path))
+    if len(path) < view.depths[n] or len(text) > limit:
+        text = left_cut(text if text.startswith("…") else "…" + text, limit)
+    return text
 
 
 def _role(n: int, view: TrieView, on_path: set[int], drafted: dict[int, str]) -> tuple[str, str, str, str]:
@@ -169,6 +196,8 @@ def _role(n: int, view: TrieView, on_path: set[int], drafted: dict[int, str]) ->
         return "trie root", palette.DARK_GREY, "square", palette.INK
     if n in view.borders:
         return "border: the root after a match", colour("root"), "diamond", palette.INK
+    if n == view.alone:
+        return "the root alone: a 1-token match", colour("root"), "diamond", palette.INK
     if n in on_path:
         return "matched context", PATH_COLOUR, "circle", palette.INK
     if n in drafted:
@@ -180,7 +209,7 @@ def _role(n: int, view: TrieView, on_path: set[int], drafted: dict[int, str]) ->
     below_border = False
     up = view.parents[n]
     while up >= 0:
-        if up in view.borders:
+        if up in view.borders or up == view.alone:
             below_border = True
             break
         up = view.parents[up]

@@ -16,7 +16,7 @@ import gradio as gr
 from racer import UserError
 from racer.drafters import drafter_menu
 from racer.loading import prompt_ids
-from racer.settings import KNOBS, Knob, Settings
+from racer.settings import KNOBS, PRESETS, Knob, Settings
 
 MEASURE = "measure"  # the one Explore control that is not a setting: time plain decoding alongside
 COMPARE_TOKENS = Knob("New tokens per drafter", "new tokens per drafter", span=(4, 512), kind=int)
@@ -45,6 +45,41 @@ def _control(knob: Knob, value) -> gr.components.Component:
     if knob.box:
         return gr.Number(value=value, precision=0, **common)
     return gr.Slider(*knob.limits, value=value, step=knob.step, **common)
+
+
+def preset_controls(name: str, costs: dict[int, float] | None) -> tuple[gr.Button, gr.Markdown]:
+    """A preset's button and its note (what it sets, and what its tree costs here)."""
+    button = gr.Button(f"{name.capitalize()} preset", size="sm", variant="secondary", elem_id=f"{name}-preset")
+    return button, gr.Markdown(preset_note(name, costs), elem_id=f"{name}-preset-note")
+
+
+def preset_note(name: str, costs: dict[int, float] | None) -> str:
+    """What a preset sets, and what one forward of its tree costs on this machine
+    against plain decoding's (``costs``: ``TargetModel.verify_costs()``, measured once
+    at start-up; None without a model).
+
+    >>> preset_note("teaching", {1: 0.02, 16: 0.03, 32: 0.05})
+    'Teaching preset: adaptive budget off, draft budget 16, tree width 4, tree depth 6 · here one forward of a 16-node tree takes 30 ms, 1.5x a plain step (20 ms).'
+    """
+    values = PRESETS[name]
+    said = ", ".join(f"{KNOBS[k].words} {'off' if v is False else 'on' if v is True else v}"
+                     for k, v in values.items())
+    text = f"{name.capitalize()} preset: {said}"
+    size = values.get("budget")
+    if costs and size and 1 in costs:
+        near = min(costs, key=lambda n: abs(n - size))
+        text += (f" · here one forward of a {near}-node tree takes {costs[near] * 1000:.0f} ms, "
+                 f"{costs[near] / costs[1]:.1f}x a plain step ({costs[1] * 1000:.0f} ms).")
+    else:
+        text += "."
+    return text
+
+
+def preset_values(name: str, settings: Sequence[str]) -> list:
+    """The values a preset gives the named controls, in order (gr.skip() for those it
+    leaves alone)."""
+    values = PRESETS[name]
+    return [values[n] if n in values else gr.skip() for n in settings]
 
 
 def compare_controls() -> tuple[gr.Slider, gr.CheckboxGroup]:

@@ -53,19 +53,31 @@ def text_width(text: str, size: float) -> float:
     return sum(size * (0.62 if ch.isascii() else 0.95) for ch in text) + 2
 
 
+def _nearest(points: Sequence[tuple[float, float]], box: Box, own: int) -> bool:
+    """Whether no other marker's centre is nearer the box's centre than marker
+    ``own``'s: a label must never read as naming a neighbour."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    dist = [(x - cx) ** 2 + (y - cy) ** 2 for x, y in points]
+    return all(d > dist[own] for k, d in enumerate(dist) if k != own)
+
+
 def _overlaps(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], texts: Sequence[str],
                  sizes: Sequence[float], order: Sequence[int], area: Box,
-                 obstacles: Sequence[Box] = ()) -> list[Label | None]:
+                 obstacles: Sequence[Box] = (), cut=None,
+                 right: Sequence[bool] | None = None) -> list[Label | None]:
     """A spot per label (None: no room), never on a marker or an earlier label.
+    ``cut(text, n)`` shortens a label (default ``visible_cut``: keeps its start).
 
     points: marker centres in pixels; radii: marker radii; texts: the full visible
     labels; sizes: font sizes; order: which labels choose first; area: the box the
-    labels must stay in; obstacles: other boxes to keep clear of (arrowheads). Each
-    label tries above its marker, then below, in full, then
+    labels must stay in; obstacles: other boxes to keep clear of (arrowheads). A
+    label's centre is nearer its own marker than any other. Each
+    label tries above its marker, then below, then (where ``right[i]``: a leaf, whose
+    right side no edge crosses) to its right, in full, then
     shortened to 8, 5 and 3 characters (with "…").
 
     Two markers 40 px apart on one row fit "ab" twice but not two 10-letter words:
@@ -80,15 +92,17 @@ def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], 
     for i in order:
         (x, y), r, size = points[i], radii[i], sizes[i]
         full = texts[i]
-        tries = [full] + [visible_cut(full, n) for n in (8, 5, 3) if len(full) > n]
+        tries = [full] + [(cut or visible_cut)(full, n) for n in (8, 5, 3) if len(full) > n]
         done = False
         for text in tries:
             w, h = text_width(text, size), label_height(size)
-            for top in (y - r - 1 - h, y + r + 1):   # above the marker, else below it
-                box = (x - w / 2, top, x + w / 2, top + h)
+            boxes = [(x - w / 2, top, x + w / 2, top + h) for top in (y - r - 1 - h, y + r + 1)]
+            if right is not None and right[i]:   # a leaf: its right side is free of edges
+                boxes.append((x + r + 2, y - h / 2, x + r + 2 + w, y + h / 2))
+            for box in boxes:   # above the marker, else below it, else (a leaf) to its right
                 inside = area[0] <= box[0] and box[2] <= area[2] and area[1] <= box[1] and box[3] <= area[3]
                 if inside and not any(_overlaps(box, m) for m in markers) \
-                        and not any(_overlaps(box, p) for p in placed):
+                        and not any(_overlaps(box, p) for p in placed) and _nearest(points, box, i):
                     placed.append(box)
                     out[i] = Label(text, box)
                     done = True
@@ -96,6 +110,18 @@ def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], 
             if done:
                 break
     return out
+
+
+def left_cut(text: str, limit: int) -> str:
+    """``text`` shortened to ``limit`` characters from the left, the first one an
+    ellipsis: a string's end is what tells nodes of one trie apart.
+
+    >>> left_cut("␣packing␣list:␣passport", 10), left_cut("…list", 3)
+    ('…␣passport', '…st')
+    """
+    if len(text) <= limit:
+        return text
+    return "…" + text[len(text) - max(1, limit - 1):]
 
 
 def visible_cut(text: str, limit: int) -> str:

@@ -2,11 +2,12 @@
 their grid cells (``tree_layout``) and the grid in pixels (``Frame``). Pure data; the
 figure is ``components.tree_view``.
 
-Layout (``tree_layout``): depth runs left to right, like the text; every leaf gets
-its own row; a parent sits on the row of its first child, and the accepted child is
-always first. So the top row reads, left to right, exactly what the step emitted:
-the root, the accepted drafts and the model's own token after them. Rejected
-siblings hang below the node they branch from.
+Layout (``tree_layout``): depth runs left to right, like the text; a first child
+shares its parent's row, and the accepted child is always first. So the top row
+reads, left to right, exactly what the step emitted: the root, the accepted drafts
+and the model's own token after them. Other children take the next free rows of
+their column, just below the node they branch from, so a 64-node tree stays compact
+and its first level sits at the top.
 
 The figure is sized in pixels for a plot at least ``PLOT_WIDTH_PX`` wide (the app's
 tree column never gets narrower), so labels can be placed in pixels
@@ -65,13 +66,19 @@ def drawn_nodes(record: StepRecord) -> list[Node]:
 def tree_layout(parents: list[int], first: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, int]]:
     """(column, row) per node; parents come before children (index order).
 
-    Children keep index order except that those in ``first`` go first. A leaf takes
-    the next free row (depth first); a parent takes its first child's row.
+    Children keep index order except that those in ``first`` go first. Nodes are
+    placed depth first, each in its depth's column on the first free row at or below
+    its parent's row: the first child shares its parent's row, and a sibling sits just
+    below its earlier siblings' nodes in that column, near its parent, however many rows
+    the subtrees before it take further right. Every column fills top down in the same
+    depth-first order, so no two edges cross.
 
     >>> tree_layout([-1, 0, 0, 1])          # root, two children, a grandchild under 1
     [(0, 0), (1, 0), (1, 1), (2, 0)]
     >>> tree_layout([-1, 0, 0, 1], first={2})
     [(0, 0), (1, 1), (1, 0), (2, 1)]
+    >>> tree_layout([-1, 0, 1, 1, 0])       # the root's second child right under its first
+    [(0, 0), (1, 0), (2, 0), (2, 1), (1, 1)]
     """
     n = len(parents)
     kids: list[list[int]] = [[] for _ in range(n)]
@@ -83,19 +90,14 @@ def tree_layout(parents: list[int], first: set[int] | frozenset[int] = frozenset
     for k in kids:
         k.sort(key=lambda c: (c not in first, c))
     row = [0] * n
-    next_row = 0
-    stack = [(i, False) for i in range(n) if parents[i] < 0][::-1]
+    free: dict[int, int] = {}   # column -> its first free row
+    stack = [i for i in range(n) if parents[i] < 0][::-1]
     while stack:  # iterative depth-first walk: a 64-deep chain must not recurse
-        node, done = stack.pop()
-        if done:
-            row[node] = row[kids[node][0]]
-            continue
-        if not kids[node]:
-            row[node] = next_row
-            next_row += 1
-            continue
-        stack.append((node, True))
-        stack.extend((c, False) for c in reversed(kids[node]))
+        node = stack.pop()
+        above = row[parents[node]] if parents[node] >= 0 else 0
+        row[node] = max(above, free.get(depth[node], 0))
+        free[depth[node]] = row[node] + 1
+        stack.extend(reversed(kids[node]))
     return [(depth[i], row[i]) for i in range(n)]
 
 

@@ -18,7 +18,7 @@ import textwrap
 import plotly.graph_objects as go
 
 from racer import palette
-from racer.explain import explain
+from racer.explain import UNVERIFIED_LABEL, explain
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
 
 from .labels import FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, Label, label_trace, place_labels, visible_cut
@@ -37,6 +37,8 @@ def tree_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
         return _note_figure("No step yet: press Step or Run to draft and verify a tree.")
     if record.tree is None:
         return _prefill_figure(record, token_text)
+    if record.unverified is not None and len(record.tree) == 1:
+        return _unverified_figure(record, token_text)
     nodes = drawn_nodes(record)
     first = set(record.accepted)   # the accepted path, then the model's own token, on the top row
     if nodes[-1].source == "bonus":
@@ -49,7 +51,8 @@ def tree_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
     sizes, radii = _marker_sizes(nodes, frame)
     fonts = [GLYPH_FONT_PX if is_glyph(raw) else FONT_PX for raw in raws]
     labels = place_labels([frame.px(c, r) for c, r in pos], radii, [visible(raw) for raw in raws], fonts,
-                          _label_order(nodes, pos), (0.0, 0.0, PLOT_WIDTH_PX, frame.plot_h))
+                          _label_order(nodes, pos), (0.0, 0.0, PLOT_WIDTH_PX, frame.plot_h),
+                          right=_leaves(nodes))
 
     fig = go.Figure()
     _add_edges(fig, nodes, pos)
@@ -77,6 +80,12 @@ def _marker_sizes(nodes: list[Node], frame: Frame) -> tuple[list[float], list[fl
     sizes = [min(_marker_size(n, base), (frame.row_px - 1) / k, (frame.col_px - 1) / k)
              for n, k in zip(nodes, reach)]
     return sizes, [s / 2 * k for s, k in zip(sizes, reach)]
+
+
+def _leaves(nodes: list[Node]) -> list[bool]:
+    """Which nodes have no child drawn: no edge leaves their right side, so a label fits there."""
+    parents = {n.parent for n in nodes}
+    return [i not in parents for i in range(len(nodes))]
 
 
 def _label_order(nodes: list[Node], pos: list[tuple[int, int]]) -> list[int]:
@@ -215,6 +224,70 @@ def _bonus_trace(node: Node, xy, raw: str, size: float, emitted: bool) -> go.Sca
         hovertext=[f"<b>{label(raw, 40)}</b><br>token id {node.token}<br>the model's own token "
                    f"after the accepted path<br>{note}"],
         hovertemplate="%{hovertext}<extra></extra>", name=SOURCE_LABELS["bonus"], showlegend=False)
+
+
+def unverified_caption(record: StepRecord, token_text: TokenText, width: int = 100) -> str:
+    """The caption over a proposal the adaptive budget did not verify: why it is grey,
+    and which guess (if any) the model's own token matched."""
+    quote = quoter(token_text)
+    match = record.unverified_match
+    bonus = quote([record.bonus]) if record.bonus is not None else "nothing"
+    said = (f"The model's own token {bonus} matched the ringed guess: verifying this tree would have "
+            f"accepted it." if match is not None else
+            f"The model's own token {bonus} matched none of these guesses.")
+    lines = [f"Greyed: {UNVERIFIED_LABEL}."] + textwrap.wrap(said, width)
+    return "<br>".join(lines) + "<br>" + caption(record, token_text, width)   # the step's account, as elsewhere
+
+
+def _unverified_figure(record: StepRecord, token_text: TokenText) -> go.Figure:
+    """The tree the drafter proposed in a step the adaptive budget cut to the root
+    alone: every node greyed (nothing was verified), the guess the model's own token
+    matched ringed and on the top row, and the caption below the tree."""
+    tree, match = record.unverified, record.unverified_match
+    nodes = [Node(i, tree.tokens[i], tree.parents[i], tree.depths[i], tree.sources[i],
+                  ACCEPTED if i in (0, match) else NOT_REACHED, None,
+                  tree.estimates[i] if i < len(tree.estimates) else None,
+                  tree.evidence[i] if i < len(tree.evidence) else None)
+             for i in range(len(tree))]
+    pos = tree_layout(list(tree.parents), {0} | ({match} if match is not None else set()))
+    note = unverified_caption(record, token_text)
+    frame = Frame.fit(max(c for c, _ in pos) + 1, max(r for _, r in pos) + 1, extra_rows=note.count("<br>") + 1)
+    raws = [token_text(n.token) for n in nodes]
+    sizes, radii = _marker_sizes(nodes, frame)
+    fonts = [GLYPH_FONT_PX if is_glyph(raw) else FONT_PX for raw in raws]
+    labels = place_labels([frame.px(c, r) for c, r in pos], radii, [visible(raw) for raw in raws], fonts,
+                          _label_order(nodes, pos), (0.0, 0.0, PLOT_WIDTH_PX, frame.plot_h),
+                          right=_leaves(nodes))
+    fig = go.Figure()
+    xs, ys = [], []
+    for i, n in enumerate(nodes):
+        if n.parent >= 0:
+            xs += [pos[n.parent][0], pos[i][0], None]
+            ys += [-pos[n.parent][1], -pos[i][1], None]
+    if xs:
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
+                                 line=dict(color=palette.EDGE, width=1.5, dash="dot")))
+    hover = [f"{node_hover(n, raw).rsplit('<br>', 2)[0]}<br>not verified" for n, raw in zip(nodes, raws)]
+    fig.add_trace(go.Scatter(
+        x=[c for c, _ in pos], y=[-r for _, r in pos], mode="markers", cliponaxis=False, opacity=0.45,
+        marker=dict(size=sizes, color=[colour(n.source) for n in nodes],
+                    symbol=["square" if n.source == "root" else "circle" for n in nodes],
+                    line=dict(width=[3 if i == match else 1 for i in range(len(nodes))],
+                              color=[palette.INK if i == match else palette.PAPER for i in range(len(nodes))])),
+        hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", name="proposed, not verified",
+        showlegend=True))
+    fig.add_trace(label_trace(labels, fonts, [i == match for i in range(len(nodes))],
+                              [palette.MUTED] * len(nodes), frame.data))
+    fig.add_annotation(text=note, x=0.5, y=0.02, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=13, color=palette.MUTED))
+    fig.update_layout(
+        height=frame.height, margin=dict(l=MARGIN_PX, r=MARGIN_PX, t=LEGEND_PX, b=MARGIN_PX),
+        plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER, hovermode="closest", dragmode=False,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font=dict(size=12),
+                    itemclick=False, itemdoubleclick=False),
+        xaxis=dict(visible=False, range=frame.x_range, fixedrange=True),
+        yaxis=dict(visible=False, range=frame.y_range, fixedrange=True))
+    return fig
 
 
 def caption(record: StepRecord, token_text: TokenText, width: int = 100) -> str:

@@ -93,6 +93,11 @@ def explain(record: StepRecord, quote: Quote, prompt_len: int = 0) -> Account:
                    _verdict(record, quote), _ending(record), _tally(record), record.changed)
 
 
+# what the tree view writes over a proposal the adaptive budget did not verify
+UNVERIFIED_NOTE = "the tree the drafter proposed"
+UNVERIFIED_LABEL = "not verified: one forward of this size was expected to cost more than it would gain"
+
+
 # -- the tree's size ---------------------------------------------------------------------
 
 def _size(record: StepRecord) -> str:
@@ -123,14 +128,23 @@ def _size_sentence(record: StepRecord, size: str) -> str:
     if size == CONTEXT_FULL:
         return f"The model's context window has room for one more token only, so nothing was drafted: {one}."
     if size == NOTHING_TO_DRAFT:
-        return f"Nothing was drafted, as no source had a guess: {one}."
+        view = record.automaton
+        new = (" (the root token is new to the text: the logits cache holds no row of the model's guesses "
+               "after it, and the automaton no earlier occurrence to copy from)"
+               if not view.cached and not view.offered else "")
+        return f"Nothing was drafted, as no source had a guess{new}: {one}."
     if size == ADAPTIVE_PLAIN:
         offers = record.automaton.offered + record.automaton.cached
         best = f" (the likeliest estimated {max(e for _, e in offers):.2f})" if offers else ""
         guesses = ("the one guess proposed" + best + " was" if proposed == 2 else
                    f"the {proposed - 1} guesses proposed{best} were")
-        return (f"The adaptive budget chose a plain step: on this machine {guesses} not expected to pay "
+        said = (f"The adaptive budget chose a plain step: on this machine {guesses} not expected to pay "
                 f"for a bigger forward, so {one}.")
+        if record.unverified is not None:
+            said += f" {UNVERIFIED_NOTE[0].upper()}{UNVERIFIED_NOTE[1:]} is drawn greyed: " + (
+                "the model's own token matched one of its guesses." if record.unverified_match is not None
+                else "the model's own token matched none of its guesses.")
+        return said
     if size == ADAPTIVE:
         if n == proposed:
             return f"The adaptive budget verified all {count(n, 'node')} proposed."

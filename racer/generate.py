@@ -51,6 +51,7 @@ class Generation:
         self._generator.manual_seed(settings.seed)
         self._applied = settings
         self._adaptive: AdaptiveBudget | None = None
+        self._unverified: DraftTree | None = None  # the proposal the adaptive budget cut to the root
         self._explored = False   # this step's size was the adaptive budget's exploration
         self._tops: list[TopK] = []  # the target's top-k at every context position, in chunks
 
@@ -160,7 +161,7 @@ class Generation:
             total_tokens=len(self.output), forwards=self.forwards,
             timings=Timings(t1 - t0, t2 - t1, t3 - t2), automaton=view, budget=budget,
             finished=self.finished, finish_reason=self.finish_reason, proposed=proposed,
-            explored=self._explored, changed=changed)
+            explored=self._explored, changed=changed, unverified=self._unverified)
 
     # -- helpers --------------------------------------------------------------
 
@@ -189,6 +190,7 @@ class Generation:
         expected to give the most tokens per second."""
         ceiling = max(1, min(s.budget, self.target.max_context - context_len - 1))
         self._explored = False
+        self._unverified = None
         if ceiling == 1 or s.depth == 0:
             return root_only(root), AutomatonView(), 1, 0
         tree, view = self.drafter.propose(root, s, ceiling)
@@ -196,6 +198,8 @@ class Generation:
         if s.adaptive_budget and len(tree) > 1:
             budget = self._adaptive.choose(tree)
             self._explored = self._adaptive.explored
+            if budget == 1:
+                self._unverified = tree   # kept for drawing, greyed (no extra work)
             tree = tree.prefix(budget)
         return tree, self.drafter.with_trie(tree, view), budget, proposed
 

@@ -68,6 +68,19 @@ class StepRecord:
     proposed: int = 0
     explored: bool = False           # the adaptive budget tried a bigger tree than it expected to pay
     changed: str = ""                # settings changed since the previous step, in words
+    # the drafter's proposal when the adaptive budget cut it to the root alone: drawn
+    # greyed, never verified (None otherwise)
+    unverified: DraftTree | None = None
+
+    @property
+    def unverified_match(self) -> int | None:
+        """The node of ``unverified`` below the root whose token is the model's own
+        token (the one guess that would have been accepted); None when none is."""
+        if self.unverified is None or self.bonus is None:
+            return None
+        tree = self.unverified
+        return next((i for i in range(1, len(tree)) if tree.parents[i] == 0 and tree.tokens[i] == self.bonus),
+                    None)
 
     @property
     def accepted_drafts(self) -> int:

@@ -142,9 +142,27 @@ class Settings:
     def with_changes(self, **changes) -> "Settings":
         return replace(self, **changes)
 
+    def with_preset(self, name: str) -> "Settings":
+        """These settings with a named preset's values (``PRESETS``); UserError for an
+        unknown name.
+
+        >>> Settings().with_preset("teaching").adaptive_budget
+        False
+        """
+        if name not in PRESETS:
+            raise UserError(f"There is no preset called {str(name)[:40]!r}; choose one of {', '.join(PRESETS)}.")
+        return replace(self, **PRESETS[name])
+
     def as_dict(self) -> dict:
         return asdict(self)
 
+
+# Named groups of settings the page sets in one click. "teaching": a fixed tree that
+# reads well on the Explore tab's plot (the adaptive budget off, so every step with a
+# guess draws one): 16 nodes, 4 guesses per token, 6 deep.
+PRESETS: dict[str, dict] = {
+    "teaching": dict(adaptive_budget=False, budget=16, width=4, depth=6),
+}
 
 # field name -> its Knob, in field order
 KNOBS: dict[str, Knob] = {f.name: replace(f.metadata["knob"], name=f.name, kind=type(f.default))

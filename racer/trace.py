@@ -27,7 +27,7 @@ from .tree import DraftTree
 from .trie_view import TrieView
 
 FORMAT = "racer-explorer-trace/1"
-_NESTED = {"settings": Settings, "tree": DraftTree, "timings": Timings, "automaton": AutomatonView,
+_NESTED = {"settings": Settings, "tree": DraftTree, "unverified": DraftTree, "timings": Timings, "automaton": AutomatonView,
            "trie": TrieView}
 _NESTED_EACH = {"evidence": Evidence}  # tuples of these (None where a node has none)
 

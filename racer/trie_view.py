@@ -33,6 +33,8 @@ class TrieView:
     state:    the node of the context's last tokens; -1 when it is not shown.
     borders:  the border nodes for the root token (a context suffix followed by the
               root before), deepest first: borders[0] ends the matched path.
+    alone:    with no border, the node of the root token alone when it occurred
+              before (a 1-token match: retrieval drafts what followed it); else -1.
     """
     tokens: tuple[int, ...] = ()
     counts: tuple[int, ...] = ()
@@ -41,6 +43,7 @@ class TrieView:
     failures: tuple[tuple[int, int], ...] = ()
     state: int = -1
     borders: tuple[int, ...] = ()
+    alone: int = -1
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -82,8 +85,11 @@ def trie_view(automaton: Automaton, root: int, drafted: Sequence[Sequence[int]] 
     chosen = _Chosen(automaton.root_node, max_nodes)
     states = automaton.retrieve(root).states   # the borders, then the root token alone
     borders = [n for n in states if n.depth >= 2]
+    alone = states[-1] if not borders and states and states[-1].depth == 1 else None
     if borders:
         chosen.add(borders[0])
+    elif alone is not None:
+        chosen.add(alone)
     for tokens in drafted:
         node = _drafted_node(states, tokens)
         if node is not None:
@@ -96,7 +102,7 @@ def trie_view(automaton: Automaton, root: int, drafted: Sequence[Sequence[int]] 
         for kid in heapq.nlargest(extra_children, borders[0].children.values(),
                                   key=lambda n: (n.count, n.stamp)):
             chosen.add(kid, above=0)
-    return _as_view(automaton, chosen.nodes.values(), borders)
+    return _as_view(automaton, chosen.nodes.values(), borders, alone)
 
 
 class _Chosen:
@@ -130,7 +136,7 @@ def _drafted_node(states: tuple, tokens: Sequence[int]):
     return None
 
 
-def _as_view(automaton: Automaton, chosen, borders: list) -> TrieView:
+def _as_view(automaton: Automaton, chosen, borders: list, alone=None) -> TrieView:
     """The chosen nodes as plain ints, parents first, with the failure links among them."""
     shown = sorted(chosen, key=lambda n: (n.depth, n.uid))  # parents first
     ids = {id(n): i for i, n in enumerate(shown)}
@@ -144,4 +150,5 @@ def _as_view(automaton: Automaton, chosen, borders: list) -> TrieView:
         depths=tuple(n.depth for n in shown),
         parents=tuple(ids.get(id(n.parent), -1) for n in shown),
         failures=tuple(failures), state=ids.get(id(automaton.state_node), -1),
-        borders=tuple(ids[id(b)] for b in borders if id(b) in ids))
+        borders=tuple(ids[id(b)] for b in borders if id(b) in ids),
+        alone=ids.get(id(alone), -1) if alone is not None else -1)

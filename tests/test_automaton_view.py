@@ -81,8 +81,11 @@ def test_figure_draws_path_failures_counts_and_drafts():
     drafted = by_name["drafted by retrieval"]
     assert drafted.marker.color == colour("retrieval") and len(drafted.x) == 1
     texts = by_name["labels"].text
-    assert "␣one ×1" in texts                                 # the drafted continuation, with its count
-    assert texts.count("␣two ×2") == 2 and "␣one ×2" in texts  # "1", "1 2" and "2" occurred twice
+    # a node reads its whole string, not its last token: the drafted continuation "2 3 1",
+    # and "1 2" apart from "2"; the state "3 1 2", shown without its upper path, starts with "…"
+    assert "␣two.␣one" in texts and "␣one␣two" in texts and "␣two" in texts
+    assert "…␣two" in texts
+    assert not any("×" in t for t in texts)                   # the counts are in the hovers
     assert "trie root" in texts
     assert by_name["border: the root after a match"].marker.symbol == "diamond"
     legend = [t for t in fig.data if t.showlegend is not False and t.name]
@@ -116,3 +119,36 @@ def test_the_draft_tree_as_node_link_json():
                                   "accepted": True, "depth": 1}.items()
     assert g.nodes[2]["verdict"] == "rejected" and not g.nodes[2]["accepted"]
     assert tree_node_link(prefill_record())["nodes"] == []
+
+
+def one_token_match_record() -> StepRecord:
+    """window 4, context 10 11 12 5, root 10: the context's end (5) never came before
+    10, but 10 itself did, followed by 11 12: retrieval drafts 11 12 from the root
+    token alone (a 1-token match)."""
+    a = Automaton(window=4, capacity=100)
+    a.reset([10, 11, 12, 5])
+    found = a.retrieve(10)
+    tree = DraftTree(tokens=(10, 11, 12), parents=(-1, 0, 1), depths=(0, 1, 2),
+                     sources=("root", "retrieval", "retrieval"))
+    view = trie_view(a, 10, drafted=[(11,), (11, 12)])
+    return StepRecord(index=1, settings=Settings(window=4), tree=tree, verdicts=(ACCEPTED, ACCEPTED, REJECTED),
+                      target_tokens=(11, 9, None), target_probs=(1.0, 0.9, 0.1), accepted=(0, 1), emitted=(11, 9),
+                      emitted_sources=("retrieval", "bonus"), context_len=4, total_tokens=3, forwards=2,
+                      automaton=AutomatonView(found.matched, found.borders, a.node_count, 100,
+                                              offered=((11, 0.5),), trie=view), budget=3, proposed=3)
+
+
+def test_a_one_token_match_draws_the_roots_own_node_and_its_drafts_in_retrievals_colour():
+    record = one_token_match_record()
+    view = record.automaton.trie
+    assert not view.borders and view.alone >= 0 and view.tokens[view.alone] == 10
+    assert set(drafted_sources(view, record).values()) == {"retrieval"}
+    fig = automaton_figure(record, text_of)
+    by_name = {t.name: t for t in fig.data}
+    assert len(by_name["drafted by retrieval"].x) == 2
+    assert by_name["drafted by retrieval"].marker.color == colour("retrieval")
+    assert by_name["the root alone: a 1-token match"].marker.symbol == "diamond"
+    notes = " ".join(a.text for a in fig.layout.annotations)
+    assert "nothing to draft" not in notes and "1-token match" in notes
+    for a in fig.layout.annotations:   # notes sit below the plot, in the margin, off every node and label
+        assert a.yref == "paper" and a.y <= 0 and a.yanchor == "top"

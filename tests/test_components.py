@@ -78,11 +78,18 @@ def test_layout_puts_the_first_child_on_its_parents_row():
     assert tree_layout([-1, 0, 0, 1], first={2}) == [(0, 0), (1, 1), (1, 0), (2, 1)]
 
 
-def test_layout_gives_every_leaf_its_own_row():
-    parents = [-1] + [0] * 5 + [1, 1, 2]
-    pos = tree_layout(parents)
-    leaves = [i for i in range(len(parents)) if i not in parents]
-    assert len({pos[i][1] for i in leaves}) == len(leaves)
+def test_layout_gives_every_node_its_own_cell_and_crosses_no_edges():
+    """Rows are shared between columns (a compact tree, issue 14), never within one, and
+    the edges between two columns keep their order (no crossing)."""
+    parents = [-1] + [0] * 5 + [1, 1, 2, 6, 6, 8, 3]
+    pos = tree_layout(parents, first={1, 6})
+    assert len(set(pos)) == len(pos)
+    edges = [(pos[p], pos[c]) for c, p in enumerate(parents) if p >= 0]
+    for (a0, a1) in edges:
+        for (b0, b1) in edges:
+            if a0[0] == b0[0] and a0[1] < b0[1]:   # parents in one column, a above b
+                assert a1[1] < b1[1]
+    assert max(r for _, r in pos) < sum(1 for i in range(len(parents)) if i not in parents)   # compact
 
 
 def test_hover_shows_id_source_depth_and_probability():

@@ -12,10 +12,12 @@ is recorded, and a root alone is explained by what the sources really offered.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 
+from components.automaton_view import automaton_figure
 from components.charts import calibration_figure
 from components.session import Session
 from components.text_view import automaton_html, narration, outcome_html
@@ -29,6 +31,7 @@ from racer.generate import Generation
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, AutomatonView, StepRecord, Timings
 from racer.settings import Settings
 from racer.tree import DraftTree
+from tests.test_automaton_view import one_token_match_record
 from tests.tiny import repetitive_prompt, target, tiny_model
 
 EOS = 2
@@ -100,6 +103,12 @@ CASES = {
     "plain step chosen by the budget": step(chain(10, (), "logits"), 0, 11, budget=1, proposed=16,
                                             view=AutomatonView(MATCH, BORDERS, 300, 10000, offered=((11, 0.35),),
                                                                cached=((11, 0.35), (13, 0.1)))),
+    # the same, with the proposal kept for drawing: its guess 11 is the model's own token
+    "plain step, proposal drawn": replace(
+        step(chain(10, (), "logits"), 0, 11, budget=1, proposed=3,
+             view=AutomatonView(MATCH, BORDERS, 300, 10000, offered=((11, 0.35),), cached=((11, 0.35), (13, 0.1)))),
+        unverified=DraftTree((10, 11, 13), (-1, 0, 0), (0, 1, 1), ("root", "both", "logits"), (0, 1, 2),
+                             (1.0, 0.35, 0.1), (None,) * 3)),
     # the end-of-sequence token is the second accepted draft: the rest never reaches the output
     "eos": step(chain(12, (11, EOS, 13), "retrieval"), 3, 14, budget=4,
                 view=AutomatonView(MATCH[:3], BORDERS[-3:], 300, 10000, offered=((11, 0.8),)),
@@ -107,6 +116,8 @@ CASES = {
     # no border, but the root token alone occurred before: retrieval drafts what followed it
     "root alone": step(chain(10, (11,), "retrieval"), 1, 12, budget=2, proposed=2,
                        view=AutomatonView((), (), 300, 10000, offered=((11, 0.4),), cached=())),
+    # the issue's case, with the automaton's graph: a 1-token match, drafted from in retrieval's colour
+    "1-token match, drawn": one_token_match_record(),
     # the max-new-tokens limit falls after two of four tokens
     "length limit": step(chain(10, (11, 12, 10), "both"), 3, 13, budget=4, emitted=(11, 12),
                          view=AutomatonView(MATCH, BORDERS, 300, 10000, offered=((11, 0.9),),
@@ -247,6 +258,15 @@ def test_every_view_tells_the_accounts_story(name):
     for sentence in (a.size.sentence, a.verdict, a.ending):
         assert sentence in outcome, (name, sentence)
     assert a.source("retrieval").sentence in panel
+    graph = automaton_figure(record, text_of)   # the automaton graph holds the same account
+    notes = " ".join(ann.text for ann in graph.layout.annotations)
+    if a.source("retrieval").drafted and record.automaton.trie is not None:
+        assert "nothing to draft" not in notes, name
+        drawn = [t for t in graph.data if t.name in ("drafted by retrieval", "drafted by both sources")]
+        assert sum(len(t.x) for t in drawn) >= 1, name
+    if record.unverified is not None:   # drawn greyed, and every panel says so
+        assert "drawn greyed" in a.size.sentence and "matched one of its guesses" in a.size.sentence
+        assert "not verified" in plain_text(" ".join(ann.text for ann in tree_figure(record, text_of).layout.annotations))
     if len(record.tree) == 1:  # the root alone: the caption says why, in the same words
         shown = plain_text(" ".join(ann.text for ann in tree_figure(record, text_of).layout.annotations))
         for sentence in [a.size.sentence] + [s.sentence for s in a.shortfalls]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import random
 import re
 
 import plotly.graph_objects as go
@@ -12,7 +13,7 @@ import pytest
 from components.charts import mask_figure
 from components.labels import FONT_PX, GLYPH_FONT_PX, label_height, legend_px, place_labels, text_width
 from components.tokens import colour, is_glyph, visible
-from components.tree_layout import MARGIN_PX, PLOT_WIDTH_PX, Frame
+from components.tree_layout import MARGIN_PX, MAX_PLOT_PX, PLOT_WIDTH_PX, Frame, tree_layout
 from components.tree_view import REJECTED_SYMBOL, STAR_REACH, tree_figure
 from racer import palette
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
@@ -221,7 +222,6 @@ def test_rows_shrink_to_fit_the_screen_before_the_figure_grows():
     assert small.row_px > mid.row_px >= big.row_px >= 12
     assert big.height > 460  # 60 rows cannot fit without crushing the markers
     record = bushy_record(64, fanout=3)
-    assert tree_figure(record, text_of).layout.height > 460
     assert mask_figure(record, text_of).layout.height > 600
     assert MARGIN_PX >= 0
 
@@ -231,3 +231,88 @@ def test_the_top_margin_holds_the_legend():
     entries = [t for t in fig.data if t.showlegend is not False and t.name]
     assert len(entries) <= 8 and fig.layout.margin.t >= legend_px(len(entries))
     assert legend_px(4) < legend_px(5) < legend_px(9)
+
+
+def unique_text(token: int) -> str:
+    return f"w{token}"
+
+
+def pixel_geometry(fig: go.Figure):
+    """(node token -> pixel centre, label text -> pixel centre) of a tree figure."""
+    lay = fig.layout
+    sx = PLOT_WIDTH_PX / (lay.xaxis.range[1] - lay.xaxis.range[0])
+    sy = (lay.height - lay.margin.t - lay.margin.b) / (lay.yaxis.range[1] - lay.yaxis.range[0])
+    def px(x, y):
+        return (x - lay.xaxis.range[0]) * sx, (lay.yaxis.range[1] - y) * sy
+    nodes = {}
+    for t in node_traces(fig):
+        for x, y, hover in zip(t.x, t.y, t.hovertext):
+            nodes[int(re.search(r"token id (\d+)", hover).group(1))] = px(x, y)
+    return nodes, {lab["plain"]: px(lab["x"], lab["y"]) for lab in labels(fig)}
+
+
+def random_record(seed: int) -> StepRecord:
+    """A random tree of 4 to 24 nodes (each node's parent drawn among the earlier ones),
+    the root's first child accepted."""
+    rnd = random.Random(seed)
+    n = rnd.choice([4, 6, 8, 12, 16, 24])
+    parents = [-1] + [rnd.randrange(0, i) for i in range(1, n)]
+    depths = [0] * n
+    for i in range(1, n):
+        depths[i] = depths[parents[i]] + 1
+    tree = DraftTree(tuple(range(100, 100 + n)), tuple(parents), tuple(depths), ("root",) + ("logits",) * (n - 1))
+    acc = (0, 1)
+    verdicts = tuple(ACCEPTED if i in acc else REJECTED if parents[i] in acc else NOT_REACHED for i in range(n))
+    return StepRecord(index=1, settings=Settings(budget=n), tree=tree, verdicts=verdicts,
+                      target_tokens=tuple(101 if i == 0 else 7 if i == 1 else None for i in range(n)),
+                      target_probs=(0.5,) * n, accepted=acc, emitted=(101, 7), emitted_sources=("logits", "bonus"),
+                      context_len=10, total_tokens=4, forwards=2, budget=n)
+
+
+@pytest.mark.parametrize("seed", [68, 157, 163, 196, *range(8)])
+def test_no_label_of_a_random_tree_sits_nearer_another_node(seed):
+    nodes, placed = pixel_geometry(tree_figure(random_record(seed), unique_text))
+    for text, (lx, ly) in placed.items():
+        nearest = min(nodes, key=lambda t: (nodes[t][0] - lx) ** 2 + (nodes[t][1] - ly) ** 2)
+        assert unique_text(nearest) == text, (text, unique_text(nearest))
+
+
+@pytest.mark.parametrize("record", [hand_record(), bushy_record(64, fanout=3), bushy_record(64, fanout=8),
+                                    bushy_record(24, fanout=4), chain_record(20)], ids=["hand", "64x3", "64x8",
+                                                                                      "24x4", "chain"])
+def test_every_label_is_nearest_the_node_it_names(record):
+    nodes, placed = pixel_geometry(tree_figure(record, unique_text))
+    assert placed
+    for text, (lx, ly) in placed.items():
+        nearest = min(nodes, key=lambda t: (nodes[t][0] - lx) ** 2 + (nodes[t][1] - ly) ** 2)
+        assert unique_text(nearest) == text, (text, unique_text(nearest))
+
+
+@pytest.mark.parametrize("fanout", [3, 8])
+def test_a_64_node_tree_shows_its_accepted_path_and_first_level_at_the_top(fanout):
+    """At 1440x900 the plot's first MAX_PLOT_PX pixels are above the fold; the accepted
+    path and every child of the root are drawn there, the root's children right
+    under one another (near their parent), not below the deeper subtrees."""
+    record = bushy_record(64, fanout=fanout)
+    fig = tree_figure(record, unique_text)
+    nodes, _ = pixel_geometry(fig)
+    tree = record.tree
+    first_level = [tree.tokens[i] for i in range(1, len(tree)) if tree.parents[i] == 0]
+    shown = [tree.tokens[i] for i in record.accepted] + first_level
+    assert all(nodes[t][1] <= MAX_PLOT_PX for t in shown)
+    ys = sorted(nodes[t][1] for t in first_level)
+    gaps = {round(b - a, 3) for a, b in zip(ys, ys[1:])}
+    assert len(gaps) == 1   # one row apart each: siblings stacked under their parent, nothing between
+
+
+def test_siblings_sit_just_below_their_first_sibling_not_after_its_subtree():
+    rows = [r for _, r in tree_layout([-1, 0, 1, 1, 1, 2, 2, 0, 0])]
+    assert rows[7] == 1 and rows[8] == 2   # the root's later children: rows 1 and 2 of column 1
+
+
+@pytest.mark.parametrize("fanout", [3, 8])
+def test_a_64_node_tree_labels_a_third_of_its_nodes_or_more(fanout):
+    """Leaves take labels on their right, where no edge runs: packed rows leave no room
+    above or below them (issue 14: half the labels were dropped)."""
+    fig = tree_figure(bushy_record(64, fanout=fanout), unique_text)
+    assert 3 * len(labels(fig)) >= len(points(fig))
