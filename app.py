@@ -56,6 +56,7 @@ SESSION_TTL_S = 2 * 3600   # an untouched session's run is dropped after this lo
 SESSIONS_KEPT = 200        # at most this many sessions' state in memory (oldest go first)
 DEFAULTS = Settings()
 SPEEDUP_METHOD = ASSETS / "speedup_method.md"
+HEAD_SCRIPTS = ("queue_sentence.js", "enter_applies.js")  # assets run in the page's <head>
 
 
 # -- the Explore views: name -> what it shows of one step (``StepView``) --------------------
@@ -311,8 +312,9 @@ def launch_options() -> dict:
     """What ``demo.launch`` takes besides the address (Gradio 6 takes theme and css there)."""
     theme = gr.themes.Soft(primary_hue="blue", secondary_hue="orange")
     css = css_variables() + (ASSETS / "style.css").read_text(encoding="utf-8")
-    # a waiting visitor reads a sentence ("2 people ahead of you, about 20 s"), not Gradio's counters
-    head = f"<script>{(ASSETS / 'queue_sentence.js').read_text(encoding='utf-8')}</script>"
+    # a waiting visitor reads a sentence ("2 people ahead of you, about 20 s"), not Gradio's counters;
+    # Enter in a slider's number box applies the number (settings and the history box alike)
+    head = "".join(f"<script>{(ASSETS / name).read_text(encoding='utf-8')}</script>" for name in HEAD_SCRIPTS)
     return dict(theme=theme, css=css, head=head, state_session_capacity=SESSIONS_KEPT)
 
 
