@@ -19,19 +19,20 @@ from .charts import compare_figure
 from .controls import COMPARE_TOKENS, number, read_controls
 from .handlers import prompt_with_note
 from .messages import adjusted, count, error_message, join, status_line
+from .numbers import fmt
 from .session import Session
 from .tokens import drafter_label, quoted
 
-TABLE_HEADERS = ["drafter", "tokens", "forwards", "MAT", "engine s", "tokens/s", "speedup ×",
-                 "mean tokens/forward"]
+# MAT once (tokens / forwards, the prefill included): a second "mean tokens/forward" column,
+# which left the prefill out, showed another number for the same idea
+TABLE_HEADERS = ["drafter", "tokens", "forwards", "MAT", "engine time", "tokens/s", "speedup"]
 
 
 def table_rows(results: list[DrafterResult]) -> list[list]:
-    """One row per drafter under ``TABLE_HEADERS``."""
-    return [[drafter_label(r.drafter), r.tokens, r.forwards, round(r.mat, 2), round(r.engine_s, 2),
-             round(r.tokens / r.engine_s, 1) if r.engine_s else None,
-             None if r.speedup is None else round(r.speedup, 2),
-             round(sum(r.accept_lengths) / len(r.accept_lengths), 2) if r.accept_lengths else None]
+    """One row per drafter under ``TABLE_HEADERS``; numbers in the page's formats
+    (``components.numbers``)."""
+    return [[drafter_label(r.drafter), r.tokens, r.forwards, fmt("mat", r.mat), fmt("seconds", r.engine_s),
+             fmt("rate", r.tokens / r.engine_s if r.engine_s else None), fmt("speedup", r.speedup)]
             for r in results]
 
 

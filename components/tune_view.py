@@ -18,17 +18,18 @@ from racer import palette
 from racer.sweep import Pass, Progress, SweepResult
 
 from .messages import ICONS
+from .numbers import FORMATS, fmt
 
 METRICS = {  # metric -> (colour-bar title, value format)
-    "mat": ("MAT", "{:.2f}"),
-    "speedup": ("speedup ×", "{:.2f}×"),
+    "mat": ("MAT", FORMATS["mat"]),
+    "speedup": ("speedup ×", FORMATS["speedup"]),
 }
 # MAT: white (1 token per forward, nothing gained) to blue. Speedup: vermillion below
 # 1 (slower than plain decoding), white at 1, blue above; Okabe-Ito ends.
 MAT_SCALE = [[0.0, palette.LOW], [1.0, palette.BLUE]]
 SPEEDUP_SCALE = [[0.0, palette.SLOWER], [0.5, palette.NEUTRAL], [1.0, palette.FASTER]]
 NOISE = 0.05  # two speedups closer than this are a tie on a shared CPU
-TABLE_HEADERS = ["width", "depth", "window", "budget", "MAT", "tokens/s", "plain tokens/s", "speedup ×",
+TABLE_HEADERS = ["width", "depth", "window", "budget", "MAT", "tokens/s", "plain tokens/s", "speedup",
                  "same text as plain"]
 
 
@@ -217,8 +218,6 @@ def table_rows(result: SweepResult | None) -> list[list]:
     if result is None:
         return []
     rows = sorted(result.rows(), key=lambda r: (-(r["speedup"] or 0.0), -r["mat"]))
-    return [[r["width"], r["depth"], r["window"], r["budget"], round(r["mat"], 2),
-             round(r["tokens_per_s"], 1),
-             None if r["plain_tokens_per_s"] is None else round(r["plain_tokens_per_s"], 1),
-             None if r["speedup"] is None else round(r["speedup"], 2),
+    return [[r["width"], r["depth"], r["window"], r["budget"], fmt("mat", r["mat"]),
+             fmt("rate", r["tokens_per_s"]), fmt("rate", r["plain_tokens_per_s"]), fmt("speedup", r["speedup"]),
              {True: "yes", False: "NO", None: "—"}[r["same_as_plain"]]] for r in rows]

@@ -117,6 +117,6 @@ def test_progress_line_and_bar():
 def test_table_lists_the_fastest_first():
     rows = table_rows(result([DEEP, FAST]))
     assert len(rows[0]) == len(TABLE_HEADERS)
-    assert rows[0][:4] == [4, 2, 10, 16] and rows[0][7] == 2.0 and rows[0][8] == "yes"
-    assert rows[1][4] == 5.0
+    assert rows[0][:4] == [4, 2, 10, 16] and rows[0][7] == "2.00×" and rows[0][8] == "yes"
+    assert rows[1][4] == "5.00"
     assert table_rows(None) == []
