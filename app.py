@@ -229,10 +229,11 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                         tune_best = gr.Markdown(label="Best setting", show_label=False, elem_id="tune-best")
                         tune_apply = gr.Button("Apply the best setting to the Explore tab", interactive=False,
                                                size="sm", elem_id="tune-apply")
-                        gr.Markdown("#### Tokens per forward (MAT)", elem_classes="section")
+                        gr.Markdown("#### Tokens per forward (MAT) · ★ = the highest", elem_classes="section")
                         tune_mat_plot = gr.Plot(heatmap_figure(None, "mat"), label="MAT heatmap", show_label=False,
                                                 elem_id="tune-mat")
-                        gr.Markdown("#### Measured speedup vs plain decoding · blue = faster, orange = slower",
+                        gr.Markdown("#### Measured speedup vs plain decoding · blue = faster, orange = slower · "
+                                    "★ = the best setting",
                                     elem_classes="section")
                         tune_speed_plot = gr.Plot(heatmap_figure(None, "speedup"), label="Speedup heatmap",
                                                   show_label=False, elem_id="tune-speed")
