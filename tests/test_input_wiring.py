@@ -102,9 +102,3 @@ def test_a_step_typed_into_the_history_box_moves_the_view():
         assert f"Viewing step {step}" in shown["status"], shown["status"]
         assert shown["outcome"] != latest["outcome"]   # the view moved with the knob
 
-
-def test_the_tune_heatmaps_star_is_explained_on_the_page():
-    """Issue 14, keys: the heatmaps mark a cell with ★; the page says what it means."""
-    demo, _ = tiny_page()
-    captions = [c.value for c in demo.blocks.values() if isinstance(c, gr.Markdown) and "★ =" in (c.value or "")]
-    assert any("MAT" in c for c in captions) and any("speedup" in c for c in captions), captions

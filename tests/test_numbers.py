@@ -1,4 +1,5 @@
-"""Keys and numbers (issue 14): every line or band a chart draws as a shape has a key;
+"""Keys and numbers (issue 14): every line or band a chart draws as a shape has a key (and
+the Tune heatmaps' star a caption);
 MAT has one definition and one name; a quantity reads in one format wherever it is
 shown, so a table never mixes "1" and "1.00"."""
 from __future__ import annotations
@@ -79,3 +80,14 @@ def test_an_unknown_quantity_is_a_clear_error():
     with pytest.raises(ValueError, match="no number format for 'mats'"):
         fmt("mats", 1.0)
     assert fmt("mat", float("nan")) == "—"
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_the_tune_heatmaps_star_is_explained_on_the_page():
+    """Issue 14, keys: the heatmaps mark a cell with ★; the page says what it means."""
+    import gradio as gr
+
+    from tests.test_input_wiring import tiny_page
+    demo, _ = tiny_page()
+    captions = [c.value for c in demo.blocks.values() if isinstance(c, gr.Markdown) and "★ =" in (c.value or "")]
+    assert any("MAT" in c for c in captions) and any("speedup" in c for c in captions), captions
