@@ -58,6 +58,7 @@ SESSION_TTL_S = 2 * 3600   # an untouched session's run is dropped after this lo
 SESSIONS_KEPT = 200        # at most this many sessions' state in memory (oldest go first)
 DEFAULTS = Settings()
 SPEEDUP_METHOD = ASSETS / "speedup_method.md"
+HEAD_SCRIPTS = ("queue_sentence.js", "enter_applies.js")  # assets run in the page's <head>
 
 
 # -- the Explore views: name -> what it shows of one step (``StepView``) --------------------
@@ -247,10 +248,11 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                         tune_best = gr.Markdown(label="Best setting", show_label=False, elem_id="tune-best")
                         tune_apply = gr.Button("Apply the setting that stood out to the Explore tab",
                                                interactive=False, visible=False, size="sm", elem_id="tune-apply")
-                        gr.Markdown("#### Tokens per forward (MAT)", elem_classes="section")
+                        gr.Markdown("#### Tokens per forward (MAT) · ★ = the highest", elem_classes="section")
                         tune_mat_plot = gr.Plot(heatmap_figure(None, "mat"), label="MAT heatmap", show_label=False,
                                                 elem_id="tune-mat")
-                        gr.Markdown("#### Measured speedup vs plain decoding · blue = faster, orange = slower",
+                        gr.Markdown("#### Measured speedup vs plain decoding · blue = faster, orange = slower · "
+                                    "★ = the setting that stood out (none if none did)",
                                     elem_classes="section")
                         tune_speed_plot = gr.Plot(heatmap_figure(None, "speedup"), label="Speedup heatmap",
                                                   show_label=False, elem_id="tune-speed")
@@ -340,8 +342,9 @@ def launch_options() -> dict:
     """What ``demo.launch`` takes besides the address (Gradio 6 takes theme and css there)."""
     theme = gr.themes.Soft(primary_hue="blue", secondary_hue="orange")
     css = css_variables() + (ASSETS / "style.css").read_text(encoding="utf-8")
-    # a waiting visitor reads a sentence ("2 people ahead of you, about 20 s"), not Gradio's counters
-    head = f"<script>{(ASSETS / 'queue_sentence.js').read_text(encoding='utf-8')}</script>"
+    # a waiting visitor reads a sentence ("2 people ahead of you, about 20 s"), not Gradio's counters;
+    # Enter in a slider's number box applies the number (settings and the history box alike)
+    head = "".join(f"<script>{(ASSETS / name).read_text(encoding='utf-8')}</script>" for name in HEAD_SCRIPTS)
     return dict(theme=theme, css=css, head=head, state_session_capacity=SESSIONS_KEPT)
 
 

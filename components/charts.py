@@ -18,6 +18,7 @@ from racer.calibration import ReliabilityBin
 from racer.compare import DrafterResult
 from racer.records import StepRecord
 
+from .numbers import fmt
 from .tokens import TokenText, drafter_colour, drafter_label, label
 
 MAT_COLOUR, SPEEDUP_COLOUR, BAR_COLOUR = palette.MAT, palette.SPEEDUP, palette.BARS
@@ -156,7 +157,7 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
     names = [drafter_label(r.drafter) for r in results]
     colours = [drafter_colour(r.drafter) for r in results]
     fig.add_trace(go.Bar(y=names, x=[round(r.mat, 2) for r in results], orientation="h", marker_color=colours,
-                         text=[f"{r.mat:.2f}" for r in results], textposition="outside", cliponaxis=False,
+                         text=[fmt("mat", r.mat) for r in results], textposition="outside", cliponaxis=False,
                          showlegend=False, hovertemplate="%{y}: MAT %{x}<extra></extra>"), row=1, col=1)
     # error bars: the lowest to the highest round (racer.compare), when there were two or more
     low = [None if r.speedup is None or len(r.speedups) < 2 else r.speedup - r.interval[0] for r in results]
@@ -166,7 +167,7 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
                          error_x=dict(type="data", symmetric=False, array=high, arrayminus=low,
                                       color=palette.INK, thickness=1.5,
                                       visible=any(v is not None for v in high)),
-                         text=["—" if r.speedup is None else f"{r.speedup:.2f}×" for r in results],
+                         text=[fmt("speedup", r.speedup) for r in results],
                          textposition="outside", hovertemplate="%{y}: %{x}× (mean)<extra></extra>"),
                   row=1, col=2)
     longest = max((max(r.accept_lengths, default=1) for r in results), default=1)
@@ -179,6 +180,8 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
                       row=1, col=3)
     fig.add_vline(x=1.0, line=dict(color=palette.GUIDE, width=1, dash="dash"), row=1, col=1)
     fig.add_vline(x=1.0, line=dict(color=palette.GUIDE, width=1, dash="dash"), row=1, col=2)
+    _key(fig, "1 = plain decoding (one token per forward, speedup 1×)",
+         line=dict(color=palette.GUIDE, width=1, dash="dash"))
     # headroom for the value labels beside the bars
     top_mat = max([r.mat for r in results] + [1.0])
     top_speed = max([r.interval[1] if r.interval else r.speedup or 0.0 for r in results] + [1.0])

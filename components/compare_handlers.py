@@ -21,23 +21,23 @@ from .charts import compare_figure
 from .controls import COMPARE_TOKENS, number, read_controls
 from .handlers import prompt_with_note
 from .messages import adjusted, count, error_message, join, status_line
+from .numbers import MISSING, fmt
 from .session import Session
 from .tokens import drafter_label, quoted
 
 # MAT is one quantity (``racer.measure.mat``: tokens per forward, the prefill forward
 # included); the table used to add "mean tokens/forward" over verify forwards only, a
 # second number under a second name for the same thing (1.47 beside MAT 1.44).
-TABLE_HEADERS = ["drafter", "tokens", "forwards", "MAT", "engine s (first run)", "tokens/s (first run)",
+TABLE_HEADERS = ["drafter", "tokens", "forwards", "MAT", "engine time (first run)", "tokens/s (first run)",
                  "speedup (mean)", "speedup range", "runs"]
 
 
 def table_rows(results: list[DrafterResult]) -> list[list]:
-    """One row per drafter under ``TABLE_HEADERS``; numbers as text with one format per
-    quantity (MAT and speedups two decimals, seconds two, tokens/s one)."""
-    return [[drafter_label(r.drafter), r.tokens, r.forwards, f"{r.mat:.2f}", f"{r.engine_s:.2f}",
-             f"{r.tokens / r.engine_s:.1f}" if r.engine_s else "—",
-             "—" if r.speedup is None else f"{r.speedup:.2f}×",
-             f"{r.interval[0]:.2f}–{r.interval[1]:.2f}×" if len(r.speedups) > 1 else "—",
+    """One row per drafter under ``TABLE_HEADERS``; numbers in the page's formats
+    (``components.numbers``)."""
+    return [[drafter_label(r.drafter), r.tokens, r.forwards, fmt("mat", r.mat), fmt("seconds", r.engine_s),
+             fmt("rate", r.tokens / r.engine_s if r.engine_s else None), fmt("speedup", r.speedup),
+             f"{r.interval[0]:.2f}–{r.interval[1]:.2f}×" if len(r.speedups) > 1 else MISSING,
              len(r.speedups)]
             for r in results]
 

@@ -29,6 +29,7 @@ from .automaton_view import automaton_figure
 from .charts import calibration_figure, mask_figure, speedup_figure
 from .controls import MEASURE, checked_prompt_ids, flag, read_controls
 from .messages import adjusted, count, error_message, join, status_line
+from .numbers import fmt
 from .session import HISTORY_CAP, Session, StepStat
 from .tokens import TokenText
 
@@ -182,15 +183,15 @@ class Handlers:
             return ""
         if stat.index == 0:
             return (f"Step 0 · prefill: the prompt's {count(len(session.prompt_ids), 'token')} read in one "
-                    f"forward, the first token chosen · engine time {stat.engine_s:.1f} s")
+                    f"forward, the first token chosen · engine time {fmt('seconds', stat.engine_s)}")
         changed = f" · settings changed at this step: {stat.changed}" if stat.changed else ""
-        speed = (f"measured speedup **{stat.speedup:.2f}×** ({session.baseline.provenance(stat.total_tokens)})"
+        speed = (f"measured speedup **{fmt('speedup', stat.speedup)}** ({session.baseline.provenance(stat.total_tokens)})"
                  if stat.speedup is not None else
                  "speedup not measured (turn on *measure speedup*)" if session.baseline is None
                  else "speedup: plain decoding stopped earlier, nothing to compare")
         return (f"Step {stat.index} · {count(stat.total_tokens, 'token')} in "
                 f"{count(stat.forwards, 'forward')} · "
-                f"MAT **{stat.mat:.2f}** · {speed} · engine time {stat.engine_s:.1f} s{changed}")
+                f"MAT **{fmt('mat', stat.mat)}** · {speed} · engine time {fmt('seconds', stat.engine_s)}{changed}")
 
     def _fail(self, session: Session, error: Exception) -> tuple:
         """An error as a toast and a status line, never a traceback; the session stays

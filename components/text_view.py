@@ -17,6 +17,7 @@ from racer.records import StepRecord
 from racer.token_text import TokenText as TokenBytes, alone, spans
 from racer.tree import RETRIEVAL
 
+from .numbers import fmt
 from .tokens import TokenText, colour, drafter_label, label, quoter
 
 TEXT_SOURCES = ("bonus", "retrieval", "logits", "both")
@@ -99,8 +100,8 @@ def outcome_html(record: StepRecord | None, token_text: TokenText, speedup: floa
         head = f"{_verify_head(record)} {account.verdict}"
         numbers = [("accepted", record.accepted_drafts), ("tokens this forward", len(record.emitted)),
                    ("tree nodes", len(record.tree)), ("budget", record.budget), ("tokens", record.total_tokens),
-                   ("forwards", record.forwards), ("MAT", f"{record.mat:.2f}"),
-                   ("speedup so far", "—" if speedup is None else f"{speedup:.2f}×")]
+                   ("forwards", record.forwards), ("MAT", fmt("mat", record.mat)),
+                   ("speedup so far", fmt("speedup", speedup))]
         ms = (f"draft {t.draft_s * 1e3:.0f} ms · verify {t.verify_s * 1e3:.0f} ms · "
               f"update {t.update_s * 1e3:.0f} ms")
     why = [] if record.tree is None else [account.size.sentence]  # each source's part: caption, narration

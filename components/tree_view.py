@@ -22,6 +22,7 @@ from racer.explain import UNVERIFIED_LABEL, explain
 from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
 
 from .labels import FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, Label, label_trace, place_labels, visible_cut
+from .numbers import fmt
 from .tokens import SOURCE_LABELS, TokenText, colour, is_glyph, label, quoter, visible
 from .tree_layout import (LEGEND_PX, MARGIN_PX, MIN_HEIGHT, PLOT_WIDTH_PX, Frame, Node, drawn_nodes, marker_px,
                           tree_layout)
@@ -155,12 +156,12 @@ def node_hover(node: Node, raw: str) -> str:
     against what the model decided ("estimated 0.72 · accepted") and why it was drafted."""
     judged = VERDICT_WORDS.get(node.verdict, node.verdict)
     if node.estimate is not None and node.source != "root":
-        judged = f"estimated {node.estimate:.2f} · {judged}"
+        judged = f"estimated {fmt('probability', node.estimate)} · {judged}"
     lines = [f"<b>{label(raw, 40)}</b>", f"token id {node.token}", f"source: {node.source}",
              f"depth {node.depth} · node {node.index}", judged]
     if node.evidence is not None:
         lines.append(html.escape(node.evidence.describe()))
-    lines.append("target probability: " + ("—" if node.prob is None else f"{node.prob:.3f}"))
+    lines.append("target probability: " + fmt("probability", node.prob))
     return "<br>".join(lines)
 
 

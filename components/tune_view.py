@@ -18,11 +18,12 @@ from racer import palette
 from racer.sweep import Pass, Progress, SweepResult
 
 from .messages import ICONS
+from .numbers import FORMATS, MISSING, fmt
 from .tokens import drafter_label
 
 METRICS = {  # metric -> (colour-bar title, value format)
-    "mat": ("MAT", "{:.2f}"),
-    "speedup": ("speedup ×", "{:.2f}×"),
+    "mat": ("MAT", FORMATS["mat"]),
+    "speedup": ("speedup ×", FORMATS["speedup"]),
 }
 # MAT: white (1 token per forward, nothing gained) to blue. Speedup: vermillion below
 # 1 (slower than plain decoding), white at 1, blue above; Okabe-Ito ends.
@@ -281,12 +282,9 @@ def table_rows(result: SweepResult | None) -> list[list]:
     if result is None:
         return []
     rows = sorted(result.rows(), key=lambda r: (-(r["speedup"] or 0.0), -r["mat"]))
-    two = (lambda v: "—" if v is None else f"{v:.2f}")
-    return [[r["width"], r["depth"], r["window"], r["budget"], two(r["mat"]),
-             "—" if r["speedup"] is None else f"{r['speedup']:.2f}×",
-             "—" if r["speedup_low"] is None or r["runs"] < 2 else f"{r['speedup_low']:.2f}–{r['speedup_high']:.2f}×",
-             r["runs"], f"{r['tokens_per_s']:.1f}",
-             "—" if r["plain_tokens_per_s"] is None else f"{r['plain_tokens_per_s']:.1f}",
+    return [[r["width"], r["depth"], r["window"], r["budget"], fmt("mat", r["mat"]), fmt("speedup", r["speedup"]),
+             MISSING if r["speedup_low"] is None or r["runs"] < 2 else f"{r['speedup_low']:.2f}–{r['speedup_high']:.2f}×",
+             r["runs"], fmt("rate", r["tokens_per_s"]), fmt("rate", r["plain_tokens_per_s"]),
              {True: "yes", False: "NO", None: "—"}[r["same_as_plain"]]] for r in rows]
 
 

@@ -231,3 +231,27 @@ def test_a_64_node_tree_thins_its_labels(page):
     assert not overlapping_labels(page, "#automaton-plot")
     page.locator("#automaton-plot").screenshot(path=str(ARTIFACTS / "automaton_64.png"))
     assert not page.errors, page.errors
+
+
+def test_enter_in_a_number_box_applies_it_and_a_typed_step_moves_the_view(page):
+    """Issue 14, inputs: Enter in a slider's number box applies the number at once, with the
+    box still focused (before, nothing happened until focus left it); a step typed into the
+    history box moves the view and the label, not only the knob."""
+    page.click("#reset-btn")
+    page.fill("#controls textarea", PROMPT)
+    for i in range(3):
+        step(page, i)
+    history = page.locator("#scrubber input[type=number]")
+    history.fill("1")
+    history.press("Enter")
+    page.wait_for_function("() => document.querySelector('#scrubber').innerText.includes('History: step 1 of 2')",
+                           timeout=30_000)
+    status_has(page, "Viewing step 1", timeout_s=30)
+    page.screenshot(path=str(ARTIFACTS / "typed_history_step.png"))
+    box = page.locator("#width input[type=number]")
+    width = 3 if box.input_value() != "3" else 5
+    box.fill(str(width))
+    box.press("Enter")
+    status_has(page, "tree width", timeout_s=30)
+    status_has(page, f"→ {width}", timeout_s=30)
+    assert not page.errors, page.errors
