@@ -41,7 +41,7 @@ from racer.bench_data import TASKS
 from racer.loading import DEFAULT_MODEL
 from racer.model import TargetModel
 from racer.settings import Settings
-from racer.sweep import MAX_CELLS, MAX_PROMPTS
+from racer.sweep import MAX_CELLS, MAX_PROMPTS, TIMING_NOTE
 
 ASSETS = Path(__file__).parent / "assets"
 # One model-using event at a time: two generations on the same CPU would slow each
@@ -207,7 +207,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                             "setting of the grid decodes the same prompts with RACER (other settings from the "
                             "Explore tab), and plain decoding of those prompts is timed before, between every "
                             "few settings and after, so each speedup compares runs made close together. "
-                            f"At most {MAX_CELLS} settings and {MAX_PROMPTS} prompts per sweep.")
+                            f"At most {MAX_CELLS} settings and {MAX_PROMPTS} prompts per sweep. {TIMING_NOTE}")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=4, min_width=320, elem_id="tune-controls"):
                         tune_source = gr.Radio(SOURCES, value="category", label="Prompts")
