@@ -2,10 +2,12 @@
 
 ``build_app(target)`` lays the page out in one ``with gr.Blocks()`` block over a model the
 caller loaded, and wires its events at the end; importing this file does no work. Handlers
-live in ``components/handlers.py`` (Explore), ``compare_handlers``, ``tune_handlers`` and
-``race_handlers``; figures and HTML in the other ``components/`` modules (pure builders).
-Each browser session's run is a ``Session`` held in ``gr.State``. ``python app.py`` (what a
-Space runs) loads the model once (``components/startup.py``) and serves the page.
+live in ``components/handlers.py`` (Explore, and ``by_name``), ``compare_handlers``,
+``tune_handlers`` and ``race_handlers``; figures and HTML in the pure builders (``charts``,
+``tree_view``, ``automaton_view``, ``text_view``, ``race_view``, ``tune_view``, ``lesson``).
+Each browser session's run is a ``Session`` held in ``gr.State``, all sessions' memory in
+one ``Keeper``. ``python app.py`` (what a Space runs) loads the model once
+(``components/startup.py``) and serves the page.
 
 Environment: ``RACER_MODEL`` picks the model (default: the packaged SmolLM2-135M-Instruct),
 ``RACER_PRECISION`` its precision (default auto: the fastest exact one on this machine).
