@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 import gradio as gr
+import plotly.graph_objects as go
 
 from components.charts import calibration_figure, compare_figure, mask_figure, speedup_figure
 from components.compare_handlers import TABLE_HEADERS as COMPARE_HEADERS
@@ -75,7 +76,14 @@ EXPLORE_VIEWS: dict[str, ViewBuilder] = {
     "automaton graph": lambda v: automaton_figure(v.record, v.token_text),
     "narration": lambda v: narration(v.record, v.token_text, v.prompt_tokens),
 }
-STEP_OUTPUTS = (*EXPLORE_VIEWS, "scrubber", "status")  # what every Explore event shows, in order
+
+
+def view_component(name: str, value) -> gr.components.Component:
+    """The component of a view that has no place of its own in the layout: a plot for a
+    figure, HTML otherwise."""
+    if isinstance(value, go.Figure):
+        return gr.Plot(value, label=name, show_label=False)
+    return gr.HTML(value, label=name)
 
 
 def header(target: TargetModel | None, model_note: str) -> str:
@@ -114,7 +122,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         gr.HTML(header(target, model_note))
         tune_state = gr.State(TuneState(), time_to_live=SESSION_TTL_S)
         with gr.Tabs() as tabs:
-            with gr.Tab("Explore", id="explore"):
+            with gr.Tab("Explore", id="explore") as explore_tab:
                 # above the fold: the buttons, the step's outcome and its tree; the rest in tabs below them
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=4, min_width=320, elem_id="controls"):
@@ -254,10 +262,15 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         # the settings controls reach every handler by name (``**controls``), as the API names them
         controls = {**settings, MEASURE: measure}
         NAMED = dict(inputs_kwargs=controls, **RAW)
-        # the components of STEP_OUTPUTS, by name; the handlers answer by name (``by_name`` orders them)
+        # what every Explore event shows, in order, and its components by name; the handlers
+        # answer by name (``by_name`` orders them)
+        STEP_OUTPUTS = (*EXPLORE_VIEWS, "scrubber", "status")
         shown = dict(tree=tree_plot, outcome=outcome, text=text_box, speedup=speed_plot,
                      calibration=calibration_plot, mask=mask_plot, automaton=automaton_box,
                      narration=narration_box, scrubber=scrubber, status=status, **{"automaton graph": automaton_plot})
+        with explore_tab:  # a view with no place above (added to EXPLORE_VIEWS alone) goes last
+            shown |= {name: view_component(name, build(blank)) for name, build in EXPLORE_VIEWS.items()
+                      if name not in shown}
         views = [shown[name] for name in STEP_OUTPUTS]
         step_outputs = ("session", *STEP_OUTPUTS)
         # the status line shows a waiting visitor's place in the queue
