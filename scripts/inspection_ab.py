@@ -67,6 +67,23 @@ def main() -> None:
         "now, inspect=False (bench)": lambda ids: Generation(target, ids, Settings(max_new_tokens=a.tokens),
                                                              inspect=False),
     }
+    # the work inspection does, timed on its own in the inspect=True runs (where it runs untimed)
+    from racer import generate
+    from racer.drafters import RacerDrafter
+    spent = {"inspect": 0.0, "probs": 0.0}
+
+    def timed(key, fn):
+        def wrapped(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - start
+        return wrapped
+
+    RacerDrafter.inspect = timed("inspect", RacerDrafter.inspect)
+    generate.node_probs = timed("probs", generate.node_probs)
+    generate.bonus_probability = timed("probs", generate.bonus_probability)
     names = list(variants)
     for name in names:  # warm-up, untimed
         list(variants[name](prompts[0][:32]).steps())
@@ -98,6 +115,14 @@ def main() -> None:
         print(f"| {name} | {n} | {draft:.2f} | {verify:.1f} | {update:.2f} | {wall:.1f} |")
     per_prompt = [statistics.median(r.timings.draft_s for r in records) * 1000 for records, _ in rows[names[0]]]
     print("median draft ms per step, before, per run:", " ".join(f"{x:.2f}" for x in per_prompt))
+    n = len([r for records, _ in rows[names[1]] for r in records])
+    print(f"inspection's own cost in the inspect=True runs, ms per verify step: trie and offers "
+          f"{1000 * spent['inspect'] / n:.2f}, node and bonus probabilities {1000 * spent['probs'] / n:.2f} "
+          "(prefill's bonus probability included)")
+    for name in names:
+        ratios = [statistics.median(r.timings.draft_s for r in records) for records, _ in rows[name]]
+        print(f"{name}: median over runs of the per-run median draft ms/step {1000 * statistics.median(ratios):.3f}; "
+              f"update {1000 * statistics.median(statistics.median(r.timings.update_s for r in rs) for rs, _ in rows[name]):.2f}")
 
 
 if __name__ == "__main__":
