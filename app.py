@@ -2,10 +2,12 @@
 
 ``build_app(target)`` lays the page out in one ``with gr.Blocks()`` block over a model the
 caller loaded, and wires its events at the end; importing this file does no work. Handlers
-live in ``components/handlers.py`` (Explore), ``compare_handlers``, ``tune_handlers`` and
-``race_handlers``; figures and HTML in the other ``components/`` modules (pure builders).
-Each browser session's run is a ``Session`` held in ``gr.State``. ``python app.py`` (what a
-Space runs) loads the model once (``components/startup.py``) and serves the page.
+live in ``components/handlers.py`` (Explore, and ``by_name``), ``compare_handlers``,
+``tune_handlers`` and ``race_handlers``; figures and HTML in the pure builders (``charts``,
+``tree_view``, ``automaton_view``, ``text_view``, ``race_view``, ``tune_view``, ``lesson``).
+Each browser session's run is a ``Session`` held in ``gr.State``, all sessions' memory in
+one ``Keeper``. ``python app.py`` (what a Space runs) loads the model once
+(``components/startup.py``) and serves the page.
 
 Environment: ``RACER_MODEL`` picks the model (default: the packaged SmolLM2-135M-Instruct),
 ``RACER_PRECISION`` its precision (default auto: the fastest exact one on this machine).
@@ -20,6 +22,7 @@ import os
 from pathlib import Path
 
 import gradio as gr
+import plotly.graph_objects as go
 
 from components.charts import calibration_figure, compare_figure, mask_figure, speedup_figure
 from components.compare_handlers import TABLE_HEADERS as COMPARE_HEADERS
@@ -43,7 +46,7 @@ from racer.loading import DEFAULT_MODEL
 from racer.model import TargetModel
 from racer.settings import Settings
 from racer.measure import DEFAULT_REPEATS, MAX_REPEATS
-from racer.sweep import MAX_CELLS, MAX_PROMPTS
+from racer.sweep import MAX_CELLS, MAX_PROMPTS, TIMING_NOTE
 
 ASSETS = Path(__file__).parent / "assets"
 # One model-using event at a time: two generations on the same CPU would slow each
@@ -76,7 +79,14 @@ EXPLORE_VIEWS: dict[str, ViewBuilder] = {
     "automaton graph": lambda v: automaton_figure(v.record, v.token_text),
     "narration": lambda v: narration(v.record, v.token_text, v.prompt_tokens),
 }
-STEP_OUTPUTS = (*EXPLORE_VIEWS, "scrubber", "status")  # what every Explore event shows, in order
+
+
+def view_component(name: str, value) -> gr.components.Component:
+    """The component of a view that has no place of its own in the layout: a plot for a
+    figure, HTML otherwise."""
+    if isinstance(value, go.Figure):
+        return gr.Plot(value, label=name, show_label=False)
+    return gr.HTML(value, label=name)
 
 
 def header(target: TargetModel | None, model_note: str) -> str:
@@ -115,7 +125,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         gr.HTML(header(target, model_note))
         tune_state = gr.State(TuneState(), time_to_live=SESSION_TTL_S)
         with gr.Tabs() as tabs:
-            with gr.Tab("Explore", id="explore"):
+            with gr.Tab("Explore", id="explore") as explore_tab:
                 # above the fold: the buttons, the step's outcome and its tree; the rest in tabs below them
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=4, min_width=320, elem_id="controls"):
@@ -216,7 +226,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                             "setting of the grid decodes the same prompts with the drafter chosen in the Explore tab "
                             "(RACER when that is plain decoding; other settings from there too), and plain decoding of those prompts is timed before, between every "
                             "few settings and after, so each speedup compares runs made close together. "
-                            f"At most {MAX_CELLS} settings and {MAX_PROMPTS} prompts per sweep.")
+                            f"At most {MAX_CELLS} settings and {MAX_PROMPTS} prompts per sweep. {TIMING_NOTE}")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=4, min_width=320, elem_id="tune-controls"):
                         tune_source = gr.Radio(SOURCES, value="category", label="Prompts")
@@ -277,10 +287,15 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         # the settings controls reach every handler by name (``**controls``), as the API names them
         controls = {**settings, MEASURE: measure}
         NAMED = dict(inputs_kwargs=controls, **RAW)
-        # the components of STEP_OUTPUTS, by name; the handlers answer by name (``by_name`` orders them)
+        # what every Explore event shows, in order, and its components by name; the handlers
+        # answer by name (``by_name`` orders them)
+        STEP_OUTPUTS = (*EXPLORE_VIEWS, "scrubber", "status")
         shown = dict(tree=tree_plot, outcome=outcome, text=text_box, speedup=speed_plot,
                      calibration=calibration_plot, mask=mask_plot, automaton=automaton_box,
                      narration=narration_box, scrubber=scrubber, status=status, **{"automaton graph": automaton_plot})
+        with explore_tab:  # a view with no place above (added to EXPLORE_VIEWS alone) goes last
+            shown |= {name: view_component(name, build(blank)) for name, build in EXPLORE_VIEWS.items()
+                      if name not in shown}
         views = [shown[name] for name in STEP_OUTPUTS]
         step_outputs = ("session", *STEP_OUTPUTS)
         # the status line shows a waiting visitor's place in the queue

@@ -1,9 +1,12 @@
 """Pieces of the RACER Explorer UI that are not layout.
 
-Figure and HTML builders here are pure: step records and plain values in, a Plotly
-figure or an HTML string out. ``session`` holds one browser session's run,
-``compare_handlers`` runs the comparison (``racer.compare``) and ``tune_handlers`` runs
-tuning sweeps (``racer.sweep``); they are the only modules here that drive the engine.
-The settings controls are generated from the Settings schema (``controls``), and what
-an error tells the person is decided in one place (``messages``).
+Figure and HTML builders are pure: step records and plain values in, a Plotly figure
+or an HTML string out (``charts``, ``tree_view`` and ``tree_layout``,
+``automaton_view`` and ``automaton_layout``, ``text_view``, ``race_view``,
+``tune_view``, ``lesson``). The handlers drive the engine: ``handlers`` (the Explore
+tab, over a ``session``), ``compare_handlers`` (``racer.compare``), ``tune_handlers``
+(``racer.sweep``) and ``race_handlers`` (``racer.baseline``); ``keeper`` holds every
+session's memory within budget and ``startup`` loads and warms the model. The settings
+controls are generated from the Settings schema (``controls``), and what an error tells
+the person is decided in one place (``messages``).
 """

@@ -77,7 +77,7 @@ class Session:
     def start(self, target: TargetModel, prompt: str, prompt_ids: Sequence[int]) -> None:
         """A new generation of ``prompt`` with the current settings (UserError if the
         prompt cannot be run)."""
-        generation = Generation(target, prompt_ids, self.settings)
+        generation = Generation(target, prompt_ids, self.settings, inspect=True)  # the page draws it all
         with self._lock:
             self.epoch += 1
             self.prompt, self.prompt_ids = prompt, list(prompt_ids)

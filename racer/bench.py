@@ -126,7 +126,7 @@ def run_engine(target: TargetModel, prompt: Prompt, settings: Settings, drafter=
     if settings.adaptive_budget:
         target.verify_costs()  # measured once per process, before the clock starts
     start = time.perf_counter()
-    gen = Generation(target, prompt.ids, settings, drafter=drafter)
+    gen = Generation(target, prompt.ids, settings, drafter=drafter, inspect=False)
     records = list(gen.steps())
     seconds = time.perf_counter() - start
     steps = [StepCost(len(r.tree), r.timings.draft_s, r.timings.verify_s, r.timings.update_s)
@@ -160,12 +160,16 @@ def run_bench(target: TargetModel, prompts: Sequence[Prompt], methods: Sequence[
     keeps its fastest one, so a round another process disturbed is dropped (greedy
     rounds give the same tokens; only the time differs).
 
-    One untimed warm-up run per method (16 tokens of the first prompt, own drafter)
-    comes first, so one-off costs (allocations, lazy inits) land on no method.
+    The model's verify costs (the adaptive budget's one-off measurement) are taken
+    first, then one untimed warm-up run per method (16 tokens of the first prompt, own
+    drafter), so one-off costs (allocations, lazy inits) land on no method. Runs are
+    not inspected: only decoding is timed (``Generation(inspect=False)``).
     """
     if repeat > 1 and state == "warm":
         raise UserError("repeated rounds would show warm drafters each prompt twice; use --state fresh")
     warm_up = min(16, max_new_tokens)
+    if any(not m.is_hf and m.settings.adaptive_budget for m in methods):
+        target.verify_costs()
     for m in methods:
         run_method(target, _with_tokens(m, warm_up), prompts[0], warm_up)
     drafters = {m.label: make_drafter(m.settings.drafter, target.vocab_size, keep_state=True)
@@ -243,7 +247,8 @@ def main(argv: Sequence[str] | None = None, target: TargetModel | None = None,
     knobs = ", ".join(f"{k} {getattr(base, k)}" for k in KNOBS if k not in NO_FLAG + ("max_new_tokens",))
     print(f"{target.name}: {len(prompts)} prompts, {max_new_tokens} new tokens, greedy, "
           f"state {args.state}; {knobs}; methods alternated per prompt"
-          + (f", fastest of {args.repeat} rounds" if args.repeat > 1 else ""))
+          + (f", fastest of {args.repeat} rounds" if args.repeat > 1 else "")
+          + "; without inspection: only decoding is timed (no trie snapshots, no per-node probabilities)")
     runs = run_bench(target, prompts, methods, max_new_tokens, args.state, args.repeat)
     mismatches = check_equal(runs, reference, anchors, max_new_tokens) if base.greedy else []
     tables = summarise(runs, methods)

@@ -59,9 +59,12 @@ class Drafter:
         its nodes created likeliest first."""
         return root_only(root), AutomatonView()
 
-    def with_trie(self, tree: DraftTree, view: AutomatonView) -> AutomatonView:
-        """``view`` with the piece of the automaton's trie around the match, showing what
-        retrieval drafted in ``tree`` (the tree as verified, after any cut); for drawing."""
+    def inspect(self, tree: DraftTree, view: AutomatonView, settings: Settings) -> AutomatonView:
+        """``view`` (what ``propose`` returned) with what the page draws and explains:
+        what each source offered below the root, and the piece of the automaton's trie
+        around the match showing what retrieval drafted in ``tree`` (the tree as
+        verified, after any cut). Read-only; called after ``propose`` and before
+        ``observe``, outside the step's timers."""
         return view
 
     def observe(self, tree: DraftTree, top: TopK, accepted: Sequence[int]) -> None:
@@ -141,10 +144,14 @@ class RacerDrafter(Drafter):
             self.cache.ensure_width(settings.width)
 
     def propose(self, root, settings, budget):
-        retrieved, borders = None, ()
-        if self.automaton is not None:
-            retrieved = self.automaton.retrieve(root)
-            borders = retrieved.states
+        retrieved = self.automaton.retrieve(root) if self.automaton is not None else None
+        borders = retrieved.states if retrieved is not None else ()
+        tree = grow(root, borders, budget, settings.depth, self._expander(settings))
+        return tree, self._view(retrieved, [])  # the lean view: inspect adds the offers
+
+    def _expander(self, settings: Settings):
+        """The candidates below a token and its automaton states, with their estimates,
+        from the drafter's state now (it reads, never writes)."""
         width, now = settings.width, self.length + 1   # the root is the next context token
 
         def expand(token: int, states: tuple) -> list[tuple[Candidate, float]]:
@@ -161,8 +168,7 @@ class RacerDrafter(Drafter):
                                       Candidate(c.token, BOTH, other.evidence.merged(evidence), c.states))
             return [(c, self.calibration.estimate(c.evidence)) for c in found.values()]
 
-        tree = grow(root, borders, budget, settings.depth, expand)
-        return tree, self._view(retrieved, expand(root, borders))  # expand reads, never writes
+        return expand
 
     def _view(self, retrieved, below_root: list[tuple[Candidate, float]]) -> AutomatonView:
         """What each source offered below the root, likeliest first (for the step's account)."""
@@ -174,7 +180,10 @@ class RacerDrafter(Drafter):
         return AutomatonView(retrieved.matched, retrieved.borders, self.automaton.node_count, self.automaton.capacity,
                              offered, cached)
 
-    def with_trie(self, tree, view):
+    def inspect(self, tree, view, settings):
+        retrieved = self.automaton.retrieve(tree.root) if self.automaton is not None else None
+        borders = retrieved.states if retrieved is not None else ()
+        view = self._view(retrieved, self._expander(settings)(tree.root, borders))
         if self.automaton is None:
             return view
         drafted = [[tree.tokens[j] for j in tree.path_to(i)[1:]] for i in range(1, len(tree))

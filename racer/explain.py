@@ -42,10 +42,6 @@ EXPLORE = "explore"                  # the adaptive budget's occasional bigger t
 BUDGET_FULL = "budget_full"          # a fixed budget, filled
 ALL_OFFERED = "all_offered"          # a fixed budget the sources could not fill
 
-ENDINGS = {"eos": "the end-of-sequence token", "length": "the max-new-tokens limit",
-           "context": "the end of the model's context window"}
-
-
 @dataclass(frozen=True)
 class SizeAccount:
     reason: str      # PREFILL, NOTHING_TO_DRAFT, ADAPTIVE_PLAIN, BUDGET_FULL, ...

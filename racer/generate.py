@@ -5,6 +5,13 @@ one immutable ``StepRecord`` per target forward.
     for record in gen.steps():
         ...
 
+Only decoding is timed. With ``inspect`` (the default; the benchmark, the sweep and
+the CLI turn it off) each record also carries what the page draws and explains: the
+per-node probabilities, the bonus token's probability and what each source offered
+with the trie around the match (``Drafter.inspect``). They are built from the step's
+tree, logits and the drafter's read-only state outside the step's timers. The verify
+costs the adaptive budget reads are measured once per model, before any timed step.
+
 Settings may be replaced between steps (``gen.settings = ...``); they apply from
 the next step and every record carries the settings it ran with. A new drafter
 starts from the whole context so far: the generation keeps the target's top-k
@@ -18,7 +25,7 @@ from typing import Iterator, Sequence
 import torch
 
 from .budget import AdaptiveBudget
-from .drafters import Drafter, make_drafter
+from .drafters import PLAIN, Drafter, make_drafter
 from .errors import UserError
 from .logits_cache import TopK
 from .model import TargetModel, top_tokens
@@ -30,7 +37,7 @@ from .verify import bonus_probability, node_probs, pick_token, verdicts, walk_tr
 
 class Generation:
     def __init__(self, target: TargetModel, prompt_ids: Sequence[int], settings: Settings,
-                 drafter: Drafter | None = None) -> None:
+                 drafter: Drafter | None = None, inspect: bool = True) -> None:
         if len(prompt_ids) == 0:
             raise UserError("The prompt is empty: type something for the model to continue.")
         if len(prompt_ids) >= target.max_context:
@@ -40,6 +47,7 @@ class Generation:
         self.target = target
         self.prompt_ids = list(prompt_ids)
         self.settings = settings
+        self.inspect = inspect    # records carry what the page draws (built untimed)
         self.drafter: Drafter | None = drafter or make_drafter(settings.drafter, target.vocab_size)
         self.output: list[int] = []       # generated tokens, root of the next step included
         self.context: list[int] = []      # tokens whose KV entries are in the cache
@@ -52,6 +60,8 @@ class Generation:
         self._applied = settings
         self._adaptive: AdaptiveBudget | None = None
         self._unverified: DraftTree | None = None  # the proposal the adaptive budget cut to the root
+        self._costs: dict[int, float] | None = None  # the model's verify costs, for the adaptive budget
+        self._measure_costs()
         self._explored = False   # this step's size was the adaptive budget's exploration
         self._tops: list[TopK] = []  # the target's top-k at every context position, in chunks
 
@@ -74,6 +84,7 @@ class Generation:
                 else:
                     self.drafter.reconfigure(self.settings, self.context)
                 self._applied = self.settings
+            self._measure_costs()  # before the step's timers (settings may have just asked)
             record = self._verify_step(changed)
         if self.finished:  # it never steps again: let the KV cache's memory go now
             self.cache = None
@@ -115,23 +126,24 @@ class Generation:
         self._tops = [top]
         emitted = self._emit([root])
         t2 = time.perf_counter()
+        bonus_prob = bonus_probability(last, root, s) if self.inspect else 1.0
         return StepRecord(
             index=0, settings=s, tree=None, verdicts=(), target_tokens=(), target_probs=(),
             accepted=(), emitted=tuple(emitted), emitted_sources=("bonus",) * len(emitted),
             context_len=0, total_tokens=len(self.output), forwards=self.forwards,
             timings=Timings(0.0, t1 - t0, t2 - t1), budget=1,
-            bonus_prob=bonus_probability(last, root, s), finished=self.finished, finish_reason=self.finish_reason)
+            bonus_prob=bonus_prob, finished=self.finished, finish_reason=self.finish_reason)
 
     def _verify_step(self, changed: str) -> StepRecord:
         s = self.settings
         root = self.output[-1]
         context_len = len(self.context)
-        if s.adaptive_budget and self._adaptive is None:
-            # the one-off cost measurement (seconds): never inside a timed section
-            self._adaptive = AdaptiveBudget(self.target.verify_costs())
         t0 = time.perf_counter()
         tree, view, budget, proposed = self._draft(root, s, context_len)
         t1 = time.perf_counter()
+        if self.inspect:  # untimed, before observe changes the drafter's state
+            view = self.drafter.inspect(tree, view, s)
+        t1v = time.perf_counter()
         logits = self.target.verify(tree, self.cache, context_len)  # (n, V)
         t2 = time.perf_counter()
         walk = walk_tree(tree, logits, s, self._generator)
@@ -145,12 +157,14 @@ class Generation:
         drafted = [tree.tokens[i] for i in walk.accepted[1:]]
         sources = [tree.sources[i] for i in walk.accepted[1:]] + ["bonus"]
         emitted = self._emit(drafted + [walk.picks[-1]])
-        probs = node_probs(tree, logits, s)
-        bonus_prob = float(bonus_probability(logits[walk.accepted[-1]], walk.picks[-1], s))
         kept = set(walk.accepted)
         t3 = time.perf_counter()
         if self._adaptive is not None:
-            self._adaptive.observe(len(tree), t2 - t1, (t1 - t0) + (t3 - t2))
+            self._adaptive.observe(len(tree), t2 - t1v, (t1 - t0) + (t3 - t2))
+        probs, bonus_prob = (), 1.0
+        if self.inspect:  # untimed: softmaxes over the vocabulary, for the page
+            probs = node_probs(tree, logits, s)
+            bonus_prob = float(bonus_probability(logits[walk.accepted[-1]], walk.picks[-1], s))
         return StepRecord(
             index=self.forwards - 1, settings=s, tree=tree, verdicts=verdicts(tree, walk.accepted),
             target_tokens=tuple(walk.picks[walk.accepted.index(i)] if i in kept else None
@@ -159,7 +173,7 @@ class Generation:
             emitted_sources=tuple(sources[: len(emitted)]), context_len=context_len,
             emitted_drafts=min(len(drafted), len(emitted)), bonus_prob=bonus_prob,
             total_tokens=len(self.output), forwards=self.forwards,
-            timings=Timings(t1 - t0, t2 - t1, t3 - t2), automaton=view, budget=budget,
+            timings=Timings(t1 - t0, t2 - t1v, t3 - t2), automaton=view, budget=budget,
             finished=self.finished, finish_reason=self.finish_reason, proposed=proposed,
             explored=self._explored, changed=changed, unverified=self._unverified)
 
@@ -171,6 +185,12 @@ class Generation:
         self.target.prefill(self.context, self.cache, top_k=1)
         self._switch_drafter()
         self._applied = self.settings
+
+    def _measure_costs(self) -> None:
+        """The model's verify costs, once the settings ask for the adaptive budget: a
+        one-off measurement (seconds; cached per model) that no step's timer may hold."""
+        if self._costs is None and self.settings.adaptive_budget and self.drafter.name != PLAIN:
+            self._costs = self.target.verify_costs()
 
     def _switch_drafter(self) -> None:
         """Builds the newly chosen drafter from the context so far, as if it had
@@ -196,12 +216,14 @@ class Generation:
         tree, view = self.drafter.propose(root, s, ceiling)
         proposed, budget = len(tree), ceiling
         if s.adaptive_budget and len(tree) > 1:
+            if self._adaptive is None:
+                self._adaptive = AdaptiveBudget(self._costs or self.target.verify_costs())
             budget = self._adaptive.choose(tree)
             self._explored = self._adaptive.explored
             if budget == 1:
                 self._unverified = tree   # kept for drawing, greyed (no extra work)
             tree = tree.prefix(budget)
-        return tree, self.drafter.with_trie(tree, view), budget, proposed
+        return tree, view, budget, proposed
 
     def _emit(self, tokens: list[int]) -> list[int]:
         """Appends tokens to the output, cutting at EOS and at max_new_tokens; marks

@@ -12,6 +12,8 @@ engine the step view and the benchmark run, with a fresh drafter per prompt. Per
 MAT (tokens / target forwards, prefill included, over all prompts), engine seconds
 (the sum of the steps' ``timings.total_s``, so nothing outside the engine counts) and
 the measured speedup over plain decoding of the same prompts (``racer.measure``).
+The runs are not inspected (``Generation(inspect=False)``): no trie snapshots or
+per-node probabilities are built, and only decoding is timed (``TIMING_NOTE``).
 
 Speedup, honestly. Plain decoding of all the prompts is timed the same way before the
 first cell, again after every ``plain_every`` cells, and after the last one. A cell's
@@ -56,6 +58,7 @@ from .settings import Settings
 MAX_CELLS = 36     # a grid is a few minutes of decoding on a small CPU, not an hour
 MAX_PROMPTS = 6
 PLAIN_EVERY = 4    # cells between two timings of plain decoding (each costs one cell or more)
+TIMING_NOTE = "Runs without inspection: only decoding is timed (no trie snapshots, no per-node probabilities)."
 
 
 @dataclass(frozen=True)
@@ -298,7 +301,7 @@ def plan(cells: int, plain_every: int, repeats: int = 1) -> list[int | None]:
 
 def decode(target: TargetModel, prompt_ids: Sequence[int], settings: Settings) -> PromptRun:
     """One whole generation, timed by the engine's step timings."""
-    gen = Generation(target, prompt_ids, settings)
+    gen = Generation(target, prompt_ids, settings, inspect=False)
     seconds = sum(record.timings.total_s for record in gen.steps())
     return PromptRun(tuple(gen.output), gen.forwards, seconds)
 

@@ -166,9 +166,6 @@ class TreeBuilder:
     def __len__(self) -> int:
         return len(self._tokens)
 
-    def tokens_at(self, index: int) -> int:
-        return self._tokens[index]
-
     @property
     def full(self) -> bool:
         return len(self._tokens) >= self.max_nodes

@@ -64,7 +64,7 @@ def test_auto_takes_a_candidate_only_if_exact_and_faster(monkeypatch, agree, fas
 
 def test_chain_check_agrees_everywhere_in_float64():
     """float64 on a tiny model: a chain verify and one-token steps agree at every
-    position (cpu-notes: float32 can flip a near-tie on a random model)."""
+    position (docs/design.md, "Precision": float32 can flip a near-tie)."""
     t = target(tiny_model())
     a = chain_agreement(t, [3, 5, 7, 9, 11] * 3, n=12)
     assert a.total == 12 and a.exact and a.max_logit_diff < 1e-9

@@ -3,7 +3,7 @@ that needs a model of its own builds it here (``tiny_model``), none elsewhere.
 
 The models are built from configs (no files, no network) and run in float64: a random
 model of this size has nearly flat logits, and in float32 a 1-row and an n-row forward
-can disagree in the last bits and flip a near-tied argmax (see cpu-notes.md). In
+can disagree in the last bits and flip a near-tied argmax (docs/design.md, "Precision"). In
 float64 the engine and ``generate()`` agree for the right reason.
 
 Random models of this size fall into short cycles under greedy decoding, which is
