@@ -42,7 +42,7 @@ def _control(knob: Knob, value) -> gr.components.Component:
         return gr.Checkbox(value=value, **common)
     if knob.choices is not None:
         return gr.Dropdown(list(knob.choices()), value=value, **common)
-    if knob.box:
+    if knob.number_box:
         return gr.Number(value=value, precision=0, **common)
     return gr.Slider(*knob.limits, value=value, step=knob.step, **common)
 
@@ -62,7 +62,7 @@ def preset_note(name: str, costs: dict[int, float] | None) -> str:
     'Teaching preset: adaptive budget off, draft budget 16, tree width 4, tree depth 6 · here one forward of a 16-node tree takes 30 ms, 1.5x a plain step (20 ms).'
     """
     values = PRESETS[name]
-    said = ", ".join(f"{KNOBS[k].words} {'off' if v is False else 'on' if v is True else v}"
+    said = ", ".join(f"{KNOBS[k].phrase} {'off' if v is False else 'on' if v is True else v}"
                      for k, v in values.items())
     text = f"{name.capitalize()} preset: {said}"
     size = values.get("budget")
@@ -119,11 +119,11 @@ def read_controls(values: Mapping) -> tuple[Settings, list[str]]:
 
 def _read(knob: Knob, value, notes: list[str]):
     if knob.kind is bool:
-        return flag(value, knob.words)
+        return flag(value, knob.phrase)
     if knob.choices is not None:
         allowed = knob.values()
         if value not in allowed:
-            raise UserError(f"There is no {knob.words} called {str(value)[:40]!r}; choose one of "
+            raise UserError(f"There is no {knob.phrase} called {str(value)[:40]!r}; choose one of "
                             f"{', '.join(allowed)}.")
         return value
     return number(value, knob, notes)
@@ -150,16 +150,16 @@ def number(value, knob: Knob, notes: list[str]) -> int | float:
     """
     low, high = knob.limits
     hint = f"give a number from {_num(low)} to {_num(high)}"
-    x = as_float(value, knob.words, hint)
+    x = as_float(value, knob.phrase, hint)
     if not math.isfinite(x):
-        raise UserError(f"The {knob.words} is not a finite number ({x}); {hint}.")
+        raise UserError(f"The {knob.phrase} is not a finite number ({x}); {hint}.")
     used = min(max(x, low), high)
     if knob.kind is int:
         used = int(math.floor(used + 0.5))
     if used != x:
         why = (f"below its range, {_num(low)} to {_num(high)}" if x < low else
                f"above its range, {_num(low)} to {_num(high)}" if x > high else "not a whole number")
-        notes.append(f"{knob.words} {_num(x)} → {_num(used)} ({why})")
+        notes.append(f"{knob.phrase} {_num(x)} → {_num(used)} ({why})")
     return used
 
 

@@ -101,9 +101,9 @@ def grid_values(values, name: str) -> tuple[int, ...]:
     if isinstance(values, str):
         values = [v for v in values.split(",") if v.strip()]
     if not isinstance(values, (list, tuple)):
-        raise UserError(f"The {knob.words}s must be a list of numbers, e.g. [4, 8].")
+        raise UserError(f"The {knob.phrase}s must be a list of numbers, e.g. [4, 8].")
     low, high = knob.limits
-    return tuple(whole(v, knob.words, int(low), int(high)) for v in values)
+    return tuple(whole(v, knob.phrase, int(low), int(high)) for v in values)
 
 
 class TuneHandlers:

@@ -1,7 +1,7 @@
 """One validated dataclass holds every knob of a generation, and describes itself.
 
-Each field carries a ``Knob`` in its metadata: its label and words, range, step and
-help text, and whether it is a main control or an advanced one. The page's controls,
+Each field carries a ``Knob`` in its metadata: its label, the phrase sentences name it
+by, range, unit, step and help text, and whether it is a main control or an advanced one. The page's controls,
 the clamping of raw control values, the CLI's and the benchmark's flags, the status
 line's "changed" notes and the Tune tab's grid values are generated from ``KNOBS``,
 so a new setting is written here once, next to its default.
@@ -23,18 +23,18 @@ from .registry import drafter_menu
 class Knob:
     """What everything outside the engine knows about one setting."""
     label: str                                # the control's label: "Tree width"
-    words: str                                # in sentences: "tree width"
+    phrase: str                               # its name in sentences: "tree width"
     help: str = ""                            # what it does: the control's info line, the CLI's help
     span: tuple[float, float] | None = None   # allowed values, ends included (Settings refuses others)
     # the page's narrower span: what one visitor may ask of a shared CPU (None: span)
-    page: tuple[float, float] | None = None
+    page_span: tuple[float, float] | None = None
     step: float = 1                           # slider step
-    after: str = ""                           # after the range in messages: "tokens", "(0 = greedy)"
-    above: bool = False                       # the low end itself is refused (top-p 0 keeps nothing)
+    unit: str = ""                            # after the range in messages: "tokens", "(0 = greedy)"
+    low_excluded: bool = False                # the low end itself is refused (top-p 0 keeps nothing)
     main: bool = False                        # on the Explore tab's face; others sit under "Advanced"
     grid: tuple[int, ...] = ()                # values the Tune tab offers to sweep over
     info: str | None = None                   # the page's info line where it differs from help ("" = none)
-    box: bool = False                         # a number box instead of a slider (seed: 2**32 values)
+    number_box: bool = False                  # a number box instead of a slider (seed: 2**32 values)
     # a text setting's allowed values, as (menu label, value) pairs
     choices: Callable[[], Sequence[tuple[str, str]]] | None = None
     name: str = ""                            # the field's name (filled in by KNOBS)
@@ -43,7 +43,7 @@ class Knob:
     @property
     def limits(self) -> tuple[float, float] | None:
         """The span the page's control offers and clamps to."""
-        return self.page or self.span
+        return self.page_span or self.span
 
     def values(self) -> tuple[str, ...]:
         """The allowed values of a text setting."""
@@ -59,16 +59,16 @@ class Knob:
         """
         if self.choices is not None:
             allowed = self.values()
-            return None if value in allowed else f"{self.words} must be one of {', '.join(allowed)}"
+            return None if value in allowed else f"{self.phrase} must be one of {', '.join(allowed)}"
         if self.span is None:
             return None
         low, high = self.span
-        if (low < value <= high) if self.above else (low <= value <= high):
+        if (low < value <= high) if self.low_excluded else (low <= value <= high):
             return None
-        if self.above:
-            return f"{self.words} must be above {quantity(low)} and at most {quantity(high)}"
-        tail = f" {self.after}" if self.after else ""
-        return f"{self.words} must be between {quantity(low)} and {quantity(high)}{tail}"
+        if self.low_excluded:
+            return f"{self.phrase} must be above {quantity(low)} and at most {quantity(high)}"
+        tail = f" {self.unit}" if self.unit else ""
+        return f"{self.phrase} must be between {quantity(low)} and {quantity(high)}{tail}"
 
 
 def quantity(x: float) -> str:
@@ -82,9 +82,9 @@ def quantity(x: float) -> str:
     return f"{x:g}"
 
 
-def setting(default, label: str, words: str, **knob):
+def setting(default, label: str, phrase: str, **knob):
     """A Settings field: its default, and its Knob (see ``Knob`` for the keywords)."""
-    return field(default=default, metadata={"knob": Knob(label, words, **knob)})
+    return field(default=default, metadata={"knob": Knob(label, phrase, **knob)})
 
 
 @dataclass(frozen=True)
@@ -100,24 +100,24 @@ class Settings:
                          grid=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32),
                          help="longest draft path (0 = plain decoding)")
     # n-gram length inserted into the retrieval automaton (authors: 10).
-    window: int = setting(10, "Retrieval window", "retrieval window", span=(2, 32), after="tokens",
+    window: int = setting(10, "Retrieval window", "retrieval window", span=(2, 32), unit="tokens",
                           main=True, grid=(2, 3, 4, 6, 8, 10, 12, 16, 24, 32),
                           help="n-gram length indexed by the automaton")
     # most nodes in the verified tree, root included. On a GPU 64 costs about as much
     # as 1; on a 2-core CPU each extra row costs, so the CPU default is smaller.
-    budget: int = setting(16, "Draft budget", "draft budget", span=(1, 256), after="nodes",
+    budget: int = setting(16, "Draft budget", "draft budget", span=(1, 256), unit="nodes",
                           grid=(4, 8, 12, 16, 24, 32, 48, 64, 96, 128),
                           help="most nodes per tree (verified in one forward)")
     # most automaton nodes; the least recently used leaf is recycled beyond it.
     capacity: int = setting(10000, "Automaton capacity", "automaton capacity", span=(64, 1_000_000),
-                            page=(64, 200_000), after="nodes", help="most automaton nodes (LRU beyond)")
+                            page_span=(64, 200_000), unit="nodes", help="most automaton nodes (LRU beyond)")
     # 0 = greedy; otherwise the target is sampled (lossless tree walk).
-    temperature: float = setting(0.0, "Temperature", "temperature", span=(0.0, 5.0), page=(0.0, 2.0),
-                                 step=0.05, after="(0 = greedy)", help="0 = greedy")
-    top_p: float = setting(1.0, "Top-p", "top-p", span=(0.0, 1.0), above=True, page=(0.05, 1.0),
+    temperature: float = setting(0.0, "Temperature", "temperature", span=(0.0, 5.0), page_span=(0.0, 2.0),
+                                 step=0.05, unit="(0 = greedy)", help="0 = greedy")
+    top_p: float = setting(1.0, "Top-p", "top-p", span=(0.0, 1.0), low_excluded=True, page_span=(0.05, 1.0),
                            step=0.05, info="",
                            help="sample from the fewest likeliest tokens whose probability reaches p")
-    max_new_tokens: int = setting(128, "Max new tokens", "max new tokens", span=(1, 4096), page=(1, 1024),
+    max_new_tokens: int = setting(128, "Max new tokens", "max new tokens", span=(1, 4096), page_span=(1, 1024),
                                   help="stop after this many generated tokens", info="")
     drafter: str = setting("racer", "Drafter", "drafter", choices=drafter_menu,
                            help="what proposes the draft tree", info="a change takes over from the next step")
@@ -126,7 +126,7 @@ class Settings:
     # decoding when trees do not pay on this machine. On by default for that reason.
     adaptive_budget: bool = setting(True, "Adaptive budget", "adaptive budget",
                                     help="pick each step's tree size from measured cost and acceptance")
-    seed: int = setting(0, "Seed (sampling)", "seed", page=(0, 2**32 - 1), box=True,
+    seed: int = setting(0, "Seed (sampling)", "seed", page_span=(0, 2**32 - 1), number_box=True,
                         help="seed of the sampler (temperature > 0)", info="")
 
     def __post_init__(self) -> None:
@@ -177,7 +177,7 @@ def settings_change(old: Settings | None, new: Settings) -> str:
     """
     if old is None or old == new:
         return ""
-    return ", ".join(f"{k.words} {getattr(old, k.name)} → {getattr(new, k.name)}"
+    return ", ".join(f"{k.phrase} {getattr(old, k.name)} → {getattr(new, k.name)}"
                      for k in KNOBS.values() if getattr(old, k.name) != getattr(new, k.name))
 
 

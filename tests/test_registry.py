@@ -98,11 +98,11 @@ def test_unregistered_drafters_are_refused_everywhere():
 def test_every_setting_has_a_knob_and_its_default_is_allowed():
     defaults = Settings()
     for name, knob in KNOBS.items():
-        assert knob.name == name and knob.label and knob.words
+        assert knob.name == name and knob.label and knob.phrase
         assert knob.kind is type(getattr(defaults, name))
         assert knob.problem(getattr(defaults, name)) is None
-        if knob.span and knob.page:  # the page offers a part of what Settings allows
-            assert knob.span[0] <= knob.page[0] <= knob.page[1] <= knob.span[1]
+        if knob.span and knob.page_span:  # the page offers a part of what Settings allows
+            assert knob.span[0] <= knob.page_span[0] <= knob.page_span[1] <= knob.span[1]
         assert all(knob.problem(v) is None for v in knob.grid)
     assert KNOBS["width"].limits == (1, 64)  # the page and Settings agree on the tree width
 
