@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from racer.generate import Generation
-from racer.loading import DEFAULT_MODEL, ModelLoadError, load_model, prompt_ids
+from racer.loading import DEFAULT_MODEL, load_model, prompt_ids
 from racer.model import TargetModel
 from racer.backend import backend_note
 from racer.errors import UserError
