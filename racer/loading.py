@@ -31,7 +31,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Pretra
 
 from .errors import ModelLoadError, UserError, first_line
 from .gguf import cache_complete, cache_root, convert_gguf, packaged_gguf
-from .backend import check_backend, choose_backend, use_backend
+from .backend import backend_of, check_backend, choose_backend, use_backend
 from .precision import CHECK_PROMPT, DTYPES, check_precision, choose_auto
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def load_model(name: str | None = None, device: str | None = None,
     fastest here: float32 on most CPUs, float16 on CUDA). ``device=None`` picks CUDA
     when available. ``progress`` receives short status lines (conversion, loading, ready).
     ``backend`` is the matrix-product backend (``racer.backend``; ``auto`` times the
-    candidates on this model and keeps the fastest exact one); ``model.racer_backend``
+    candidates on this model and keeps the fastest exact one); ``racer.backend.backend_of``
     names the one installed.
     """
     report = _reporter(progress)
@@ -86,7 +86,7 @@ def load_model(name: str | None = None, device: str | None = None,
             model.to(DTYPES[chosen])
     _install_backend(model, tokenizer, backend, report)
     report(f"{name} is ready on {device} ({str(model.dtype).removeprefix('torch.')}, "
-           f"{model.racer_backend} matrix products).")
+           f"{backend_of(model)} matrix products).")
     return model, tokenizer
 
 
