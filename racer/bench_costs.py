@@ -67,10 +67,12 @@ def split_table(rows: dict[str, dict], splits: dict[str, dict]) -> str:
         reference = torch_ms.get(label.rsplit(", ", 1)[0])
         for size, p in parts.items():
             ratio = rows[label]["ms"][size] / reference[size] if reference else float("nan")
-            body.append([label, size, rows[label]["ms"][size], p["matmul"], p["attention"], p["rest"], ratio])
-    headers = ["path", "nodes", "ms", "products ms", "attention ms", "rest ms", "x torch"]
-    return ("where a verify forward's time goes (parts timed inside the forward, median; "
-            "x torch: ms against the torch backend's at the same size)\n" + format_table(headers, body))
+            body.append([label, size, rows[label]["ms"][size], ratio, p["total"], p["matmul"], p["attention"],
+                         p["rest"]])
+    headers = ["path", "nodes", "ms", "x torch", "timed ms", "products", "attention", "rest"]
+    return ("where a verify forward's time goes. ms: untimed forward (median), x torch: its ratio to the "
+            "torch backend's at the same size; timed ms = products + attention + rest, timed inside "
+            "one pass of forwards (median of each)\n" + format_table(headers, body))
 
 
 def _backends(asked: list[str] | None, model) -> list[str]:
