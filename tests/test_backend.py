@@ -187,3 +187,10 @@ def test_real_model_on_openblas_racer_equals_plain_and_the_anchors_up_to_near_ti
             gap = abs(float(logits[plain[at]]) - float(logits[expected[at]]))
             parted.append((anchor["question_id"], at, gap))
     assert all(gap < NEAR_TIE for _, _, gap in parted), parted
+
+
+def test_a_backend_not_offered_leaves_a_page_that_says_so():
+    """RACER_BACKEND=mkl: the page comes up with one sentence, before any weight is read."""
+    from components.startup import load_target
+    target, note = load_target("SmolLM2-135M-Instruct", "auto", "mkl")
+    assert target is None and note == "backend must be one of auto, torch, openblas"
