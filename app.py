@@ -10,7 +10,8 @@ one ``Keeper``. ``python app.py`` (what a Space runs) loads the model once
 (``components/startup.py``) and serves the page.
 
 Environment: ``RACER_MODEL`` picks the model (default: the packaged SmolLM2-135M-Instruct),
-``RACER_PRECISION`` its precision (default auto: the fastest exact one on this machine).
+``RACER_PRECISION`` its precision (default auto: the fastest exact one on this machine),
+``RACER_BACKEND`` its matrix-product backend (default auto: the fastest exact one here).
 A model that cannot load leaves a page that says why and how to fix it; the app reaches
 no network beyond the model hub (Gradio's analytics and version check are off).
 """
@@ -370,7 +371,8 @@ def main() -> None:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request otherwise
     model_name = os.environ.get("RACER_MODEL", "").strip() or DEFAULT_MODEL
     precision = os.environ.get("RACER_PRECISION", "").strip() or "auto"  # see racer/precision.py
-    target, note = load_target(model_name, precision)
+    backend = os.environ.get("RACER_BACKEND", "").strip() or "auto"  # see racer/backend.py
+    target, note = load_target(model_name, precision, backend)
     build_app(target, model_name, note).launch(**launch_options())
 
 

@@ -2,7 +2,8 @@
 for the page, and the example prompts.
 
 Left out on purpose: the page and its wiring (``app.py``), and what the environment
-asks for (``app.py`` reads ``RACER_MODEL`` and ``RACER_PRECISION`` and passes them in).
+asks for (``app.py`` reads ``RACER_MODEL``, ``RACER_PRECISION`` and ``RACER_BACKEND`` and
+passes them in).
 """
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import time
 from pathlib import Path
 
 from racer.generate import Generation
-from racer.loading import DEFAULT_MODEL, ModelLoadError, load_model, prompt_ids
+from racer.loading import DEFAULT_MODEL, load_model, prompt_ids
 from racer.model import TargetModel
+from racer.backend import backend_note
+from racer.errors import UserError
 from racer.precision import precision_note
 from racer.settings import Settings
 
@@ -27,17 +30,18 @@ MODEL_FIX = (f"Set RACER_MODEL to a small Llama-family causal LM (a model hub id
 
 # -- the shared model -------------------------------------------------------------------
 
-def load_target(model_name: str, precision: str) -> tuple[TargetModel | None, str]:
-    """The model, loaded, warmed up and calibrated, and the line the page shows about it;
-    (None, why it did not load) when it cannot load."""
+def load_target(model_name: str, precision: str, backend: str = "auto") -> tuple[TargetModel | None, str]:
+    """The model, loaded (at ``precision``, its products on ``backend``), warmed up and
+    calibrated, and the line the page shows about it; (None, why it did not load) when it
+    cannot load."""
     start = time.perf_counter()
     log.info("Loading %s ...", model_name)
     try:
-        model, tokenizer = load_model(model_name, precision=precision)  # it logs its own progress
+        model, tokenizer = load_model(model_name, precision=precision, backend=backend)  # it logs its progress
         target = TargetModel(model, tokenizer, name=model_name)
         warm_up(target, _warm_up)   # in a GPU call on ZeroGPU (components.gpu)
         note = precision_note(target, prompt_ids)
-    except ModelLoadError as e:
+    except UserError as e:  # ModelLoadError, or a backend or precision not offered
         log.error("Model not loaded: %s", e)
         return None, str(e)
     except Exception as e:  # noqa: BLE001 - the page must still come up and say why
@@ -45,7 +49,8 @@ def load_target(model_name: str, precision: str) -> tuple[TargetModel | None, st
         return None, f"loading '{model_name}' failed ({type(e).__name__}: {e})"
     took = time.perf_counter() - start
     log.info("Model ready in %.1f s.", took)
-    return target, f"{model_name} on {target.device} · {note} · loaded in {took:.1f} s"
+    return target, (f"{model_name} on {target.device} · {note} · "
+                    f"{backend_note(model, backend)} · loaded in {took:.1f} s")
 
 
 def _warm_up(target: TargetModel) -> None:

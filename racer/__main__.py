@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .backend import BACKENDS
 from .errors import UserError
 from .generate import Generation
 from .loading import load_model, prompt_ids
@@ -24,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="hub id or local folder (default: packaged SmolLM2-135M-Instruct)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="numeric precision (auto: the fastest exact one on this machine)")
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="matrix-product backend (auto: the fastest exact one on this machine)")
     add_flags(p)
     p.add_argument("--raw", action="store_true", help="do not apply the chat template")
     return p
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings(**given_flags(a))
         model, tokenizer = load_model(a.model, progress=lambda line: print(line, file=sys.stderr),
-                                      precision=a.precision)
+                                      precision=a.precision, backend=a.backend)
         target = TargetModel(model, tokenizer)
         # uninspected: only decoding is timed; the verify costs are measured here, untimed
         gen = Generation(target, prompt_ids(tokenizer, a.prompt, use_chat_template=not a.raw), settings,

@@ -215,9 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto",
                    help="numeric precision, or a comma list with --verify-costs (auto: the fastest "
                         "exact one on this machine)")
+    p.add_argument("--backend", default="auto",
+                   help="matrix-product backend: auto, torch or openblas, or a comma list with "
+                        "--verify-costs (auto: the fastest exact one on this machine; with "
+                        "--verify-costs, every one usable here)")
     p.add_argument("--verify-costs", action="store_true",
-                   help="only measure the verify forward's cost by tree size and the chain check, "
-                        "per --precision")
+                   help="only measure the verify forward's cost by tree size, where its time goes "
+                        "and the chain check, per --precision and --backend")
     add_flags(p, [name for name in KNOBS if name not in NO_FLAG], defaults=False)
     p.add_argument("--state", choices=["fresh", "warm"], default="fresh",
                    help="fresh drafter per prompt, or RACER state kept across prompts")
@@ -233,7 +237,7 @@ def main(argv: Sequence[str] | None = None, target: TargetModel | None = None,
     token ids instead of loading the default model and tokenizing Spec-Bench."""
     args = build_parser().parse_args(argv)
     if args.verify_costs:
-        return cost_report(args.model, args.precision.split(","))
+        return cost_report(args.model, args.precision.split(","), args.backend.split(","))
     base = Settings(**given_flags(args))
     max_new_tokens = base.max_new_tokens
     methods = parse_methods(args.drafters + (",hf_greedy,hf_pld" if args.hf else ""), base)
@@ -275,7 +279,7 @@ def _target_and_prompts(args, target: TargetModel | None,
     """The model (loaded unless given) and the prompts (Spec-Bench's, tokenized, unless given)."""
     if target is None:
         from .loading import load_model
-        model, tokenizer = load_model(args.model, precision=args.precision)
+        model, tokenizer = load_model(args.model, precision=args.precision, backend=args.backend)
         target = TargetModel(model, tokenizer)
     if prompts is None:
         from .loading import prompt_ids

@@ -31,7 +31,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Pretra
 
 from .errors import ModelLoadError, UserError, first_line
 from .gguf import cache_complete, cache_root, convert_gguf, packaged_gguf
-from .precision import DTYPES, check_precision, choose_auto
+from .backend import backend_of, check_backend, choose_backend, use_backend
+from .precision import CHECK_PROMPT, DTYPES, check_precision, choose_auto
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +47,22 @@ Progress = Callable[[str], None]
 
 
 def load_model(name: str | None = None, device: str | None = None,
-               progress: Progress | None = None, precision: str = "auto"):
+               progress: Progress | None = None, precision: str = "auto", backend: str = "auto"):
     """Load a causal LM and its tokenizer, ready for inference.
 
     Returns ``(model, tokenizer)``: the model in eval mode with "sdpa" attention, at
     ``precision`` (see ``racer.precision``; ``auto`` measures which exact precision is
     fastest here: float32 on most CPUs, float16 on CUDA). ``device=None`` picks CUDA
     when available. ``progress`` receives short status lines (conversion, loading, ready).
+    ``backend`` is the matrix-product backend (``racer.backend``; ``auto`` times the
+    candidates on this model and keeps the fastest exact one); ``racer.backend.backend_of``
+    names the one installed.
     """
     report = _reporter(progress)
     name = (name or DEFAULT_MODEL).strip()
     device = _pick_device(device)
     precision = check_precision(precision, device)
+    backend = check_backend(backend)
     start = "float16" if device.startswith("cuda") else "float32"
     dtype = DTYPES[start if precision == "auto" else precision]
 
@@ -79,8 +84,20 @@ def load_model(name: str | None = None, device: str | None = None,
         chosen = choose_auto(model, tokenizer, device, report, prompt_ids)
         if chosen != start:
             model.to(DTYPES[chosen])
-    report(f"{name} is ready on {device} ({str(model.dtype).removeprefix('torch.')}).")
+    _install_backend(model, tokenizer, backend, report)
+    report(f"{name} is ready on {device} ({str(model.dtype).removeprefix('torch.')}, "
+           f"{backend_of(model)} matrix products).")
     return model, tokenizer
+
+
+def _install_backend(model, tokenizer, backend: str, report: Progress) -> None:
+    """Route the Linear layers through ``backend``; ``auto`` measures which is fastest."""
+    if backend != "auto":
+        use_backend(model, backend)
+        return
+    from .model import TargetModel
+    report("Timing the matrix-product backends on this model...")
+    choose_backend(TargetModel(model, tokenizer), report, prompt_ids(tokenizer, CHECK_PROMPT))
 
 
 def prompt_ids(tokenizer, prompt: str, use_chat_template: bool = True) -> list[int]:

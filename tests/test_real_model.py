@@ -30,7 +30,7 @@ CONFIGS = {
 
 @pytest.fixture(scope="module")
 def smol() -> TargetModel:
-    model, tokenizer = load_model()
+    model, tokenizer = load_model(backend="torch")  # the anchors are torch's; openblas: test_backend.py
     return TargetModel(model, tokenizer)
 
 

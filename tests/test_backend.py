@@ -1,0 +1,196 @@
+"""The matrix-product backend (racer/backend.py): names checked, the OpenBLAS path's products
+equal torch's, greedy RACER equals plain greedy on each backend, ``auto`` keeps torch where
+it is fastest (timings mocked), and the verify-cost split adds up. The real-model tests
+(marked real_model) run the anchors on the openblas backend."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from racer import backend
+from racer.backend import (Trial, backend_note, backend_of, candidates, check_backend, choose_backend,
+                           split_costs, use_backend)
+from racer.bench_costs import split_table
+from racer.errors import UserError
+from racer.model import TargetModel
+from racer.settings import Settings
+from tests.tiny import ARCHS, TinyTokenizer, hf_greedy, repetitive_prompt, run, tiny_model
+
+
+@pytest.fixture
+def torch_afterwards():
+    """Whatever a test installs, torch's thread count is as before afterwards."""
+    before = torch.get_num_threads()
+    yield
+    backend._arrange_threads("torch")
+    torch.set_num_threads(before)
+
+
+def own_copy(arch: str = "llama", **kwargs):
+    """A tiny model of our own (tiny_model's are cached and shared: never re-routed)."""
+    return copy.deepcopy(tiny_model(arch, **kwargs))
+
+
+def test_names_are_checked_with_a_sentence():
+    assert check_backend("openblas") == "openblas"
+    with pytest.raises(UserError, match="backend must be one of auto, torch, openblas"):
+        check_backend("mkl")
+
+
+def test_openblas_needs_a_cpu_float_model(torch_afterwards):
+    model = own_copy(dtype=torch.bfloat16)
+    assert candidates(model) == ["torch"]
+    with pytest.raises(UserError, match="float32 model on a CPU"):
+        use_backend(model, "openblas")
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])   # qwen2's q, k, v carry a bias
+def test_openblas_products_equal_torch_products(arch, torch_afterwards):
+    model = own_copy(arch)
+    ids = torch.tensor([repetitive_prompt(1)])
+    with torch.inference_mode():
+        reference = model(ids).logits
+        use_backend(model, "openblas")
+        assert backend_of(model) == "openblas" and torch.get_num_threads() == 1
+        routed = model(ids).logits
+        use_backend(model, "torch")
+        back = model(ids).logits
+    assert backend_of(model) == "torch"
+    assert torch.allclose(routed, reference, atol=1e-10, rtol=0)
+    assert torch.equal(back, reference)
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_greedy_racer_equals_plain_greedy_on_openblas(arch, torch_afterwards):
+    model = own_copy(arch)
+    use_backend(model, "openblas")
+    t = TargetModel(model, TinyTokenizer(), name="tiny")
+    prompt = repetitive_prompt(3)
+    plain, _ = run(t, prompt, Settings(max_new_tokens=40, drafter="plain"))
+    racer, records = run(t, prompt, Settings(max_new_tokens=40, adaptive_budget=False))
+    assert racer == plain
+    assert len(records) < len(plain)                 # drafts were accepted: trees were verified
+    assert plain == hf_greedy(tiny_model(arch), prompt, 40)   # and both are torch's greedy (float64)
+
+
+def fake_measure(ms: dict[str, float], exact: dict[str, bool]):
+    def measure(target, names):
+        return [Trial(n, {1: ms[n], 16: 2 * ms[n]}, exact.get(n, True), "fake") for n in names]
+    return measure
+
+
+@pytest.mark.parametrize("torch_ms, blas_ms, blas_exact, expected", [
+    (20.0, 40.0, True, "torch"),       # MKL wins (an Intel with AVX-512): torch stays
+    (40.0, 20.0, True, "openblas"),    # OpenBLAS wins (an AMD EPYC): taken
+    (40.0, 20.0, False, "torch"),      # faster but its chain check parts somewhere: never taken
+])
+def test_auto_takes_the_fastest_exact_backend(torch_ms, blas_ms, blas_exact, expected, torch_afterwards):
+    t = TargetModel(own_copy(), TinyTokenizer(), name="tiny")
+    lines = []
+    measure = fake_measure({"torch": torch_ms, "openblas": blas_ms}, {"openblas": blas_exact})
+    assert choose_backend(t, lines.append, [1, 2, 3], measure=measure) == expected
+    assert backend_of(t.model) == expected
+    assert len(lines) == 2 and any("(chosen)" in line and expected in line for line in lines)
+    assert torch.get_num_threads() == (1 if expected == "openblas" else backend._TORCH_THREADS)
+
+
+def test_auto_measures_nothing_where_torch_is_the_only_candidate(torch_afterwards):
+    t = TargetModel(own_copy(dtype=torch.bfloat16), TinyTokenizer(), name="tiny")
+
+    def measure(target, names):
+        raise AssertionError("nothing to compare: auto must not measure")
+    assert choose_backend(t, print, [1, 2], measure=measure) == "torch"
+
+
+def test_auto_measures_the_model_itself_and_checks_the_chain(torch_afterwards, monkeypatch):
+    """Unmocked on a tiny float64 model: both candidates timed, openblas's chain check run."""
+    monkeypatch.setattr(backend, "AUTO_ROUNDS", 1)
+    monkeypatch.setattr(backend, "AUTO_REPEATS", 1)
+    trials = backend.measure_backends(TargetModel(own_copy(), TinyTokenizer()), ["torch", "openblas"],
+                                      repetitive_prompt(2))
+    assert [t.name for t in trials] == ["torch", "openblas"]
+    assert all(t.exact for t in trials) and "32/32" in trials[1].check
+    assert all(set(t.ms) == {1, 16} and min(t.ms.values()) > 0 for t in trials)
+
+
+def test_the_page_names_the_backend(torch_afterwards):
+    model = own_copy()
+    assert backend_note(model) == "torch products (auto)"
+    use_backend(model, "openblas")
+    assert backend_note(model, "openblas") == "openblas products"
+
+
+@pytest.mark.parametrize("name", ["torch", "openblas"])
+def test_the_split_of_a_verify_adds_up(name, torch_afterwards):
+    model = own_copy()
+    use_backend(model, name)
+    parts = split_costs(TargetModel(model, TinyTokenizer()), (1, 4), context_len=16, repeats=1)
+    for p in parts.values():
+        assert p["matmul"] > 0 and p["attention"] > 0 and p["rest"] >= 0
+        assert p["matmul"] + p["attention"] + p["rest"] == pytest.approx(p["total"])
+    assert backend_of(model) == name                          # the timers are taken off again
+    assert "forward" not in model.model.layers[0].mlp.up_proj.__dict__ or name == "openblas"
+
+
+def test_split_table_gives_each_backend_against_torch():
+    rows = {"float32, torch": dict(backend="torch", ms={1: 40.0, 16: 80.0}),
+            "float32, openblas": dict(backend="openblas", ms={1: 20.0, 16: 40.0})}
+    part = {1: dict(total=1, matmul=1, attention=0.1, rest=0.2), 16: dict(total=1, matmul=1, attention=0.1, rest=0.2)}
+    text = split_table(rows, {label: part for label in rows})
+    line = next(line for line in text.splitlines() if line.startswith("float32, openblas") and " 16 " in line)
+    assert line.split()[4] == "0.50"
+
+
+def test_cli_and_bench_take_a_backend():
+    from racer.__main__ import build_parser
+    from racer.bench import build_parser as bench_parser
+    assert build_parser().parse_args(["hi", "--backend", "openblas"]).backend == "openblas"
+    assert build_parser().parse_args(["hi"]).backend == "auto"
+    assert bench_parser().parse_args(["--verify-costs", "--backend", "torch,openblas"]).backend == "torch,openblas"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["hi", "--backend", "mkl"])
+
+
+# -- the real model ------------------------------------------------------------------------------
+
+NEW = 64
+NEAR_TIE = 1e-3
+
+
+@pytest.fixture(scope="module")
+def smol_openblas():
+    from racer.loading import load_model
+    model, tokenizer = load_model(precision="float32", backend="openblas")
+    yield TargetModel(model, tokenizer)
+    use_backend(model, "torch")
+
+
+@pytest.mark.real_model
+def test_real_model_on_openblas_racer_equals_plain_and_the_anchors_up_to_near_ties(smol_openblas):
+    """Over the 30 anchors: greedy RACER's tokens are plain greedy's on the same backend;
+    against the stored fp32 anchors (torch's generate()) an output is equal, or parts only
+    where the two tokens' logits are within NEAR_TIE of each other."""
+    from racer.bench_data import anchor_prompts
+    t = smol_openblas
+    parted = []
+    for anchor in anchor_prompts():
+        prompt = anchor["input_ids"]
+        plain, _ = run(t, prompt, Settings(max_new_tokens=NEW, drafter="plain"))
+        racer, _ = run(t, prompt, Settings(max_new_tokens=NEW))
+        assert racer == plain, f"anchor {anchor['question_id']}"
+        expected = anchor["greedy_output_ids"][:len(plain)]
+        at = next((i for i, (a, b) in enumerate(zip(plain, expected)) if a != b), None)
+        if at is not None:
+            logits, _ = t.prefill(list(prompt) + plain[:at], t.new_cache(), top_k=1)
+            gap = abs(float(logits[plain[at]]) - float(logits[expected[at]]))
+            parted.append((anchor["question_id"], at, gap))
+    assert all(gap < NEAR_TIE for _, _, gap in parted), parted
+
+
+def test_a_backend_not_offered_leaves_a_page_that_says_so():
+    """RACER_BACKEND=mkl: the page comes up with one sentence, before any weight is read."""
+    from components.startup import load_target
+    target, note = load_target("SmolLM2-135M-Instruct", "auto", "mkl")
+    assert target is None and note == "backend must be one of auto, torch, openblas"
