@@ -193,7 +193,7 @@ class Generation:
             return root_only(root), AutomatonView(), 1, 0
         tree, view = self.drafter.propose(root, s, ceiling)
         proposed, budget = len(tree), ceiling
-        if s.adaptive_budget and len(tree) > 1:
+        if s.adaptive_budget and len(tree) > 1 and not self.drafter.fixed_size:
             budget = self._adaptive.choose(tree)
             self._explored = self._adaptive.explored
             tree = tree.prefix(budget)
