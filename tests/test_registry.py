@@ -87,7 +87,7 @@ def test_a_sixth_drafter_decodes_greedy_exact_in_every_runner(sixth, one_thread,
 
 
 def test_unregistered_drafters_are_refused_everywhere():
-    with pytest.raises(ValueError, match="must be one of racer, retrieval, logits, prompt_lookup, plain"):
+    with pytest.raises(ValueError, match="must be one of racer, racer_paper, racer_sglang, retrieval, logits, suffix, prompt_lookup, plain"):
         Settings(drafter="retrieval_w4")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["hi", "--drafter", "retrieval_w4"])
