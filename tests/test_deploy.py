@@ -43,3 +43,13 @@ def test_cli_prints_the_command_and_refuses_bad_values_in_a_sentence(capsys):
     assert "tree width must be between" in capsys.readouterr().err
     with pytest.raises(UserError):
         export(Settings(), "vllm")
+
+
+def test_panel_shows_the_command_for_the_controls_and_a_sentence_for_bad_ones():
+    from dataclasses import asdict
+    from components.deploy_panel import deploy_command, mapping_markdown
+    controls = asdict(Settings())
+    shown = deploy_command("sglang", **{**controls, "budget": 12, "width": 9, "drafter": "racer_sglang"})
+    assert "SGLANG_RACER_TOPK=9" in shown and "--speculative-num-draft-tokens 12" in shown
+    assert deploy_command("sglang", **{**controls, "width": "wide"}).startswith("⚠")
+    assert "SGLANG_RACER_TOPK" in mapping_markdown()
