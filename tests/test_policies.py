@@ -156,3 +156,16 @@ def test_sglang_sampling_with_padding_follows_the_target_distribution():
         counts[out[1]] += 1   # the second token: the first one a tree was verified for
     second = joint.sum((0, 2))
     assert total_variation(counts, second, n) < 0.12 and first.sum() > 0.99
+
+
+def test_the_tree_view_draws_padding_and_names_the_quirks():
+    from components.tree_view import tree_figure
+    from tests.tiny import run, target, tiny_model
+    tm = target(tiny_model("llama", 0))
+    _, records = run(tm, [1, 2, 3, 4, 1, 2, 3, 4, 1, 2],
+                     Settings(drafter="racer_sglang", depth=1, budget=16, width=2, max_new_tokens=6))
+    padded_steps = [r for r in records if r.tree is not None and any(r.tree.padding)]
+    assert padded_steps
+    fig = tree_figure(padded_steps[0], lambda t: f"t{t}")
+    assert any(t.name == "padding (never accepted)" for t in fig.data)
+    assert any("padding slot" in a.text for a in fig.layout.annotations)
