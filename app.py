@@ -25,6 +25,7 @@ from pathlib import Path
 import gradio as gr
 import plotly.graph_objects as go
 
+from components.deploy_panel import DEPLOY_NOTE, TARGET_CHOICES, deploy_command, mapping_markdown
 from components.charts import calibration_figure, compare_figure, mask_figure, speedup_figure
 from components.compare_handlers import TABLE_HEADERS as COMPARE_HEADERS
 from components.compare_handlers import CompareHandlers
@@ -254,6 +255,16 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                         with gr.Row():
                             tune_btn = gr.Button("Run the sweep", variant="primary", elem_id="tune-btn")
                             tune_stop = gr.Button("Stop", variant="stop", elem_id="tune-stop")
+                        # Deploy: the Explore tab's settings as an engine's command (racer.deploy)
+                        with gr.Accordion("Deploy", open=False, elem_id="deploy"):
+                            gr.Markdown(DEPLOY_NOTE)
+                            deploy_target = gr.Radio(TARGET_CHOICES, value="sglang", label="Engine",
+                                                     elem_id="deploy-target")
+                            deploy_btn = gr.Button("Show the command for the current settings", size="sm",
+                                                   elem_id="deploy-btn")
+                            deploy_box = gr.Markdown(elem_id="deploy-command")
+                            with gr.Accordion("Knob by knob", open=False):
+                                gr.Markdown(mapping_markdown())
                     with gr.Column(scale=8):
                         tune_status = gr.HTML(label="Sweep status", elem_id="tune-status")
                         tune_best = gr.Markdown(label="Best setting", show_label=False, elem_id="tune-best")
@@ -349,6 +360,8 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         tune_apply.click(tune.on_apply, [tune_state], [*(settings[n] for n in GRID_SETTINGS), tabs, tune_status],
                          api_name="tune_apply", **QUICK_EVENT).then(
             handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
+
+        deploy_btn.click(deploy_command, [deploy_target], [deploy_box], api_name="deploy", **NAMED, **QUICK_EVENT)
 
     demo.queue(default_concurrency_limit=1)
     return demo

@@ -21,6 +21,7 @@ SOURCE_LABELS = {   # in legends
     "logits": "logits cache",
     "both": "both sources",
     "bonus": "the model's own token",
+    "padding": "padding (never accepted)",
 }
 
 _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}

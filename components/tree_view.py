@@ -29,7 +29,7 @@ from .tree_layout import (LEGEND_PX, MARGIN_PX, MIN_HEIGHT, PLOT_WIDTH_PX, Frame
 
 REJECTED_SYMBOL = "circle-x"   # no source is drawn with it
 STAR_REACH = 1.35    # Plotly's star reaches this far beyond half its size (measured in Chromium)
-SOURCES = ("root", "retrieval", "logits", "both")
+SOURCES = ("root", "retrieval", "logits", "both", "padding")
 
 
 def tree_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
@@ -46,6 +46,9 @@ def tree_figure(record: StepRecord | None, token_text: TokenText) -> go.Figure:
         first.add(len(nodes) - 1)
     pos = tree_layout([n.parent for n in nodes], first)
     note = caption(record, token_text) if len(record.tree) == 1 else ""
+    if record.tree.notes:   # a policy's quirks as this tree shows them (racer.policies)
+        quirks = "<br>".join(line for n in record.tree.notes for line in textwrap.wrap(n, 100))
+        note = f"{note}<br>{quirks}" if note else quirks
     frame = Frame.fit(max(c for c, _ in pos) + 1, max(r for _, r in pos) + 1,
                       extra_rows=note.count("<br>") + 1 if note else 0)
     raws = [token_text(n.token) for n in nodes]

@@ -215,7 +215,7 @@ class Generation:
             return root_only(root), AutomatonView(), 1, 0
         tree, view = self.drafter.propose(root, s, ceiling)
         proposed, budget = len(tree), ceiling
-        if s.adaptive_budget and len(tree) > 1:
+        if s.adaptive_budget and len(tree) > 1 and not self.drafter.fixed_size:
             if self._adaptive is None:
                 self._adaptive = AdaptiveBudget(self._costs or self.target.verify_costs())
             budget = self._adaptive.choose(tree)

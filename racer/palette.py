@@ -44,6 +44,7 @@ SOURCE_COLOURS = {
     "logits": ORANGE,
     "both": BLUISH_GREEN,
     "bonus": REDDISH_PURPLE,   # the model's own token after the accepted path
+    "padding": FAINT,          # a fixed-size tree's empty slot (racer_sglang)
 }
 UNKNOWN = "#888888"
 

@@ -9,10 +9,12 @@ turns them into an attention mask.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 ROOT, RETRIEVAL, LOGITS, BOTH = "root", "retrieval", "logits", "both"
+# a slot a fixed-size policy (racer_sglang) fills to reach its size: verified, never accepted
+PADDING = "padding"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,14 @@ class DraftTree:
     estimates: tuple[float, ...] = ()
     # (n,) why each node was drafted (racer.calibration.Evidence; root None)
     evidence: tuple = ()
+    # (n,) True for padding slots: verified to keep the tree's size fixed, never accepted
+    # (``racer.verify.walk_tree`` skips them); empty when the tree has none.
+    padding: tuple[bool, ...] = ()
+    # what this tree shows of its policy's quirks, in sentences (the tree view's caption)
+    notes: tuple[str, ...] = ()
+
+    def is_padding(self, node: int) -> bool:
+        return bool(self.padding) and self.padding[node]
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -72,7 +82,8 @@ class DraftTree:
             parents=tuple(new[self.parents[i]] if self.parents[i] >= 0 else -1 for i in kept),
             depths=pick(self.depths), sources=pick(self.sources),
             created=tuple(rank[i] for i in kept),
-            estimates=pick(self.estimates), evidence=pick(self.evidence))
+            estimates=pick(self.estimates), evidence=pick(self.evidence),
+            padding=pick(self.padding), notes=self.notes)
 
     def tested(self, accepted) -> list[tuple[int, bool]]:
         """(node, was it accepted) for every node the target tested: the drafted nodes
@@ -166,6 +177,12 @@ class TreeBuilder:
     def __len__(self) -> int:
         return len(self._tokens)
 
+    def tokens_at(self, index: int) -> int:
+        return self._tokens[index]
+
+    def has_child(self, parent: int, token: int) -> bool:
+        return token in self._child[parent]
+
     @property
     def full(self) -> bool:
         return len(self._tokens) >= self.max_nodes
@@ -215,3 +232,30 @@ class TreeBuilder:
             estimates=tuple(self._estimates[i] for i in order) if None not in self._estimates else (),
             evidence=tuple(self._evidence[i] for i in order),
         )
+
+
+def padded(tree: DraftTree, size: int, token: int = 0) -> DraftTree:
+    """``tree`` with padding slots (``token`` under the root, flagged in ``padding``) up to
+    ``size`` nodes, as SGLang's fixed-size tree has; they go after the real depth-1 nodes,
+    so the order stays breadth first.
+
+    >>> t = padded(root_only(5), 3); t.tokens, t.parents, t.padding
+    ((5, 0, 0), (-1, 0, 0), (False, True, True))
+    """
+    extra = size - len(tree)
+    if extra <= 0:
+        return tree
+    n = len(tree)
+    at = next((i for i in range(n) if tree.depths[i] > 1), n)   # first node below depth 1
+    old = list(range(at)) + [None] * extra + list(range(at, n))
+    new_of = {o: k for k, o in enumerate(old) if o is not None}
+    take = lambda values, fill: tuple(values[o] if o is not None else fill for o in old) if values else ()
+    return replace(
+        tree, tokens=take(tree.tokens, token),
+        parents=tuple(-1 if o is not None and tree.parents[o] < 0 else
+                      (0 if o is None else new_of[tree.parents[o]]) for o in old),
+        depths=take(tree.depths, 1), sources=take(tree.sources, PADDING),
+        created=tuple(tree.created[o] if o is not None else n + j
+                      for j, o in enumerate(old)) if tree.created else (),
+        estimates=take(tree.estimates, 0.0), evidence=take(tree.evidence, None),
+        padding=tuple(o is None or (bool(tree.padding) and tree.padding[o]) for o in old))

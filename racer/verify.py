@@ -55,7 +55,7 @@ def walk_tree(tree: DraftTree, logits: torch.Tensor, settings: Settings,
     """logits: (n, V), row i = the target's logits after node i."""
     child_by_token = [dict() for _ in range(len(tree))]
     for i, p in enumerate(tree.parents):
-        if p >= 0:
+        if p >= 0 and not tree.is_padding(i):   # padding is verified, never accepted
             child_by_token[p][tree.tokens[i]] = i
     greedy_picks = logits.argmax(dim=-1).tolist() if settings.greedy else None
     node, accepted, picks = 0, [0], []

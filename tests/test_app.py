@@ -180,7 +180,7 @@ def test_compare_two_drafters(client):
     job = client.submit(PROMPT, 12, ["racer", "plain"], **controls(measure=False), api_name="/compare")
     status, table, plot, note = job.result(timeout=600)
     rows = table["data"] if isinstance(table, dict) else table
-    assert [r[0] for r in rows] == ["RACER", "plain decoding"]
+    assert [r[0] for r in rows] == ["RACER (ours)", "plain decoding"]
     assert "Lossless" in note
     assert len(plot_data(plot)) >= 4
 

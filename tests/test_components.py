@@ -146,7 +146,7 @@ def test_compare_figure_has_one_distribution_per_drafter():
                DrafterResult("racer", 10, 4, 1.0, 2.0, (3, 2, 4), "x")]
     fig = compare_figure(results)
     assert list(fig.data[0].x) == [1.0, 2.5] and fig.data[0].orientation == "h"  # names read across
-    assert list(fig.data[0].y) == ["plain decoding", "RACER"]
+    assert list(fig.data[0].y) == ["plain decoding", "RACER (ours)"]
     assert list(fig.data[1].x) == [1.0, 2.0]
     assert len([t for t in fig.data if list(t.x) != [None]]) == 2 + len(results)  # plus the key of the 1 lines
     # each drafter keeps its registry colour, whichever others are compared
@@ -248,7 +248,7 @@ def test_compare_shows_one_mat_with_two_decimals_and_error_bars():
     assert rows[1][TABLE_HEADERS.index("speedup range")] == "1.90–2.10×" and rows[1][-1] == 3
     bars = compare_figure([plain, racer]).data[1].error_x
     assert list(bars.array) == pytest.approx([0.02, 0.1]) and list(bars.arrayminus) == pytest.approx([0.02, 0.1])
-    assert "**RACER stood out**" in verdict_note([plain, racer])
+    assert "**RACER (ours) stood out**" in verdict_note([plain, racer])
     noise = DrafterResult("logits", 10, 10, 1.0, 1.05, (1,) * 9, "x", speedups=(1.0, 1.1))
     note = verdict_note([plain, noise])
     assert "**No drafter stood out.**" in note and "MAT was 1.00" in note

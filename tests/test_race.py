@@ -71,7 +71,7 @@ def test_lanes_and_html_by_hand():
     assert plain.texts == run.texts and run.finish_s == 0.5
     page = race_html(run, plain, replay=3)
     assert 'data-replay="3"' in page and "&lt;c&gt;" in page and "<c>" not in page
-    assert "RACER finished first, 1.40× as fast as plain decoding" in page
+    assert "RACER (ours) finished first, 1.40× as fast as plain decoding" in page
     assert race_html(Lane("racer", (), (), ()), plain).count("Nothing to race") == 1
     assert len(race_figure(run, plain).data) == 4
 

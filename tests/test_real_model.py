@@ -54,3 +54,23 @@ def test_real_model_reproduces_greedy_anchor(smol, anchors, index, config):
         # measured here: MAT 3.05 / 2.14 / 2.67 on these prompts; 1.3 is a sanity
         # bound that fails if drafting stops working, not a speed claim
         assert records[-1].mat > 1.3
+
+
+POLICIES = ("racer_paper", "racer_sglang", "suffix")
+ANCHOR_NEW = 32   # tokens per anchor: 30 anchors x 3 policies stay a few minutes on a CPU
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_tree_policies_reproduce_all_thirty_greedy_anchors(smol, anchors, policy):
+    """The paper's tree, SGLang's fixed-K tree (padding included) and SuffixDecoding:
+    token for token the recorded greedy output of every anchor, fp32."""
+    settings = Settings(max_new_tokens=ANCHOR_NEW, drafter=policy)
+    wrong = []
+    for i, anchor in enumerate(anchors):
+        gen = Generation(smol, anchor["input_ids"], settings)
+        for _ in gen.steps():
+            pass
+        if gen.output != anchor["greedy_output_ids"][:len(gen.output)] or not (
+                len(gen.output) == ANCHOR_NEW or gen.finish_reason == "eos"):
+            wrong.append(i)
+    assert len(anchors) == 30 and wrong == []

@@ -57,7 +57,7 @@ def test_a_sixth_drafter_appears_in_the_page_compare_cli_and_bench(sixth):
     with gr.Blocks():
         menu = setting_controls(Settings(), main=False)["drafter"]
         _, compare = compare_controls()
-    assert menu.choices[-1] == entry and len(menu.choices) == 6
+    assert menu.choices[-1] == entry and len(menu.choices) == len(registry.REGISTRY)
     assert compare.choices[-1] == entry and "retrieval_w4" in compare.value  # ticked like the others
     assert build_parser().parse_args(["hi", "--drafter", "retrieval_w4"]).drafter == "retrieval_w4"
     method, plain = bench.parse_methods("retrieval_w4:budget=8,plain", Settings())
@@ -87,7 +87,7 @@ def test_a_sixth_drafter_decodes_greedy_exact_in_every_runner(sixth, one_thread,
 
 
 def test_unregistered_drafters_are_refused_everywhere():
-    with pytest.raises(ValueError, match="must be one of racer, retrieval, logits, prompt_lookup, plain"):
+    with pytest.raises(ValueError, match="must be one of racer, racer_paper, racer_sglang, retrieval, logits, suffix, prompt_lookup, plain"):
         Settings(drafter="retrieval_w4")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["hi", "--drafter", "retrieval_w4"])
