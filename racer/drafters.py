@@ -31,7 +31,7 @@ from .automaton import Automaton
 from .calibration import Calibration, Evidence
 from .growth import Candidate, grow
 from .logits_cache import LogitsCache, TopK
-from .palette import BLUE, BLUISH_GREEN, DARK_GREY, ORANGE, PLAIN_GREY, REDDISH_PURPLE, SKY_BLUE, VERMILLION
+from .palette import BLUE, BLUISH_GREEN, ORANGE, PLAIN_GREY, SKY_BLUE
 from .records import AutomatonView
 from .registry import (PLAIN, REGISTRY, DrafterSpec, drafter_menu, drafter_names,  # noqa: F401 (lookups)
                        find_drafter, make_drafter, register)
@@ -263,21 +263,12 @@ def find_continuation(seq: Sequence[int], max_ngram: int, length: int) -> tuple[
 register(DrafterSpec("racer", "RACER (ours)", BLUE, lambda vocab, keep: RacerDrafter(vocab, keep_state=keep),
                      uses_automaton=True, uses_logits_cache=True,
                      menu="RACER (ours: best-first tree, retrieval + logits)"))
-from .policies import PaperDrafter, SglangDrafter, SuffixDrafter  # noqa: E402 (they subclass Drafter)
 
-register(DrafterSpec("racer_paper", "RACER (paper)", VERMILLION,
-                     lambda vocab, keep: PaperDrafter(vocab, keep_state=keep), uses_automaton=True,
-                     uses_logits_cache=True, menu="RACER (paper: retrieval pool, then halving logits tree)"))
-register(DrafterSpec("racer_sglang", "RACER (SGLang)", REDDISH_PURPLE,
-                     lambda vocab, keep: SglangDrafter(vocab, keep_state=keep), uses_automaton=True,
-                     uses_logits_cache=True, menu="RACER (SGLang port: exactly K nodes, padded)"))
 register(DrafterSpec("retrieval", "retrieval only", SKY_BLUE,
                      lambda vocab, keep: RacerDrafter(vocab, use_logits=False, keep_state=keep),
                      uses_automaton=True))
 register(DrafterSpec("logits", "logits only", ORANGE,
                      lambda vocab, keep: RacerDrafter(vocab, use_retrieval=False, keep_state=keep),
                      uses_logits_cache=True))
-register(DrafterSpec("suffix", "SuffixDecoding", DARK_GREY, lambda vocab, keep: SuffixDrafter(),
-                     menu="SuffixDecoding (suffix tree, frequency-scored)"))
 register(DrafterSpec("prompt_lookup", "prompt lookup", BLUISH_GREEN, lambda vocab, keep: PromptLookupDrafter()))
 register(DrafterSpec(PLAIN, "plain decoding", PLAIN_GREY, lambda vocab, keep: PlainDrafter()))

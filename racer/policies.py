@@ -35,8 +35,10 @@ import numpy as np
 from .automaton import Automaton
 from .calibration import Evidence
 from .drafters import Drafter
+from .palette import REDDISH_PURPLE, VERMILLION, YELLOW
 from .logits_cache import LogitsCache
 from .records import AutomatonView
+from .registry import DrafterSpec, register
 from .tree import LOGITS, RETRIEVAL, DraftTree, TreeBuilder, padded
 
 # the token the authors draft after a token whose logits row is empty (all zeros), and
@@ -341,3 +343,17 @@ class SuffixDrafter(Drafter):
 
     def held_bytes(self) -> int:
         return 430 * self.trie.node_count
+
+
+# -- as the app, CLI, benchmark and views know them (racer.registry) --------------------
+
+register(DrafterSpec("racer_paper", "RACER (paper)", VERMILLION,
+                     lambda vocab, keep: PaperDrafter(vocab, keep_state=keep), uses_automaton=True,
+                     uses_logits_cache=True, menu="RACER (paper: retrieval pool, then halving logits tree)"),
+         before="retrieval")
+register(DrafterSpec("racer_sglang", "RACER (SGLang)", REDDISH_PURPLE,
+                     lambda vocab, keep: SglangDrafter(vocab, keep_state=keep), uses_automaton=True,
+                     uses_logits_cache=True, menu="RACER (SGLang port: exactly K nodes, padded)"),
+         before="retrieval")
+register(DrafterSpec("suffix", "SuffixDecoding", YELLOW, lambda vocab, keep: SuffixDrafter(),
+                     menu="SuffixDecoding (suffix tree, frequency-scored)"), before="prompt_lookup")

@@ -3,9 +3,9 @@ drafter, one ``DrafterSpec`` per name, and the lookups they make (menus, names, 
 drafter by name).
 
 Left out on purpose: the drafters themselves and their ``register`` calls, which live
-at the bottom of ``racer.drafters`` so that adding a drafter touches that file alone;
-importing the ``racer`` package imports that module, so the registry is full before any
-lookup.
+at the bottom of ``racer.drafters`` (and of ``racer.policies``, the tree policies built
+on its ``Drafter``) so that adding a drafter touches its own module alone; importing the
+``racer`` package imports both, so the registry is full before any lookup.
 """
 from __future__ import annotations
 
@@ -38,11 +38,20 @@ PLAIN = "plain"  # the drafter every speedup is measured against
 REGISTRY: dict[str, DrafterSpec] = {}  # name -> spec, in menu order
 
 
-def register(spec: DrafterSpec) -> DrafterSpec:
-    """Adds a drafter to the menus, the CLI and the benchmark; names are unique."""
+def register(spec: DrafterSpec, before: str | None = None) -> DrafterSpec:
+    """Adds a drafter to the menus, the CLI and the benchmark, last or ``before`` a
+    registered one; names are unique."""
     if spec.name in REGISTRY:
         raise ValueError(f"a drafter called {spec.name!r} is registered already")
-    REGISTRY[spec.name] = spec
+    if before is None:
+        REGISTRY[spec.name] = spec
+        return spec
+    if before not in REGISTRY:
+        raise ValueError(f"no drafter called {before!r} to register {spec.name!r} before")
+    entries = list(REGISTRY.items())
+    at = [name for name, _ in entries].index(before)
+    REGISTRY.clear()
+    REGISTRY.update(entries[:at] + [(spec.name, spec)] + entries[at:])
     return spec
 
 

@@ -345,7 +345,7 @@ def test_finished_generation_refuses_another_step():
     (dict(top_p=0.0), "top-p must be above 0 and at most 1"),
     (dict(top_p=1.5), "top-p must be above 0 and at most 1"),
     (dict(max_new_tokens=0), "max new tokens must be between 1 and 4096"),
-    (dict(drafter="medusa"), "drafter must be one of racer, retrieval, logits, prompt_lookup, plain"),
+    (dict(drafter="medusa"), "drafter must be one of racer, racer_paper, racer_sglang, retrieval, logits, suffix, prompt_lookup, plain"),
 ])
 def test_settings_out_of_range_say_what_is_allowed(changes, message):
     with pytest.raises(ValueError, match=message):
