@@ -262,7 +262,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                                                      elem_id="deploy-target")
                             deploy_btn = gr.Button("Show the command for the current settings", size="sm",
                                                    elem_id="deploy-btn")
-                            deploy_box = gr.Markdown(elem_id="deploy-command")
+                            deploy_box = gr.Markdown(label="Deploy command", show_label=False, elem_id="deploy-command")
                             with gr.Accordion("Knob by knob", open=False):
                                 gr.Markdown(mapping_markdown())
                     with gr.Column(scale=8):

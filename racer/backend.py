@@ -71,8 +71,10 @@ def openblas_usable(model) -> bool:
 
 def use_backend(model, name: str) -> None:
     """Route ``model``'s Linear layers through ``name`` ("torch" or "openblas"), in place,
-    and arrange the thread pools for it."""
+    and arrange the thread pools for it (also when the layers already go there: another model
+    in this process may have moved the pools)."""
     if name == backend_of(model):
+        _arrange_threads(name)
         return
     if name == "openblas":
         if not openblas_usable(model):

@@ -201,7 +201,7 @@ def test_compare_tab_draws_side_by_side(page):
     svg = page.locator("#compare-plot .main-svg").first.bounding_box()
     ticks = page.locator("#compare-plot .yaxislayer-above .ytick text")
     names = ticks.evaluate_all("es => es.map(e => e.textContent)")
-    assert "plain decoding" in names and "RACER" in names
+    assert "plain decoding" in names and "RACER (ours)" in names
     for tick in ticks.all():
         box = tick.bounding_box()
         assert box["x"] >= svg["x"] and box["x"] + box["width"] <= svg["x"] + svg["width"]
