@@ -2,12 +2,13 @@
 take it: screenshots of every tab go to artifacts/tour/ for a person to look at (the
 README's pictures are copied from there).
 
-    .venv/bin/python scripts/page_tour.py [--skip compare,tune]
+    .venv/bin/python scripts/page_tour.py [--skip compare,tune,upload]
 
 It launches the app over the real default model on a free port (like the browser
 tests), then: Explore at the defaults (steps 0, 1, 2, 5 and the end), the Teaching
 preset on the same prompt, the automaton, the chart tabs, a prompt in five scripts, a
-64-node tree, Compare, Tune and How it works.
+64-node tree, Compare, Tune, a Tune sweep on an uploaded file under SGLang's tree with
+Deploy's command, and How it works.
 """
 from __future__ import annotations
 
@@ -74,6 +75,48 @@ def explore(page, prefix: str, steps=(0, 1, 2, 5)) -> None:
     shot(page, f"{prefix}_end_full", full=True)
 
 
+UPLOAD = ['{"prompt": "List the days of the week, then list them again in reverse order."}',
+          '{"turns": ["Repeat this sentence twice: the quick brown fox jumps over the lazy dog."]}',
+          '{"prompt": "Write the numbers from one to twelve in words, separated by commas."}']
+
+
+def tune_on_upload(page) -> None:
+    """Issue 16's flow: SGLang's tree in the drafter menu, a Tune sweep on an uploaded
+    file of 3 prompts, then Deploy's SGLang command for the settings."""
+    tab(page, "What happened")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.click("#drafter input")
+    page.locator("ul.options li", has_text="SGLang").first.click()
+    page.wait_for_timeout(1000)
+    tab(page, "Tune")
+    page.get_by_label("my own prompts (a .jsonl or .txt file)").check()
+    path = OUT / "three_prompts.jsonl"
+    path.write_text("\n".join(UPLOAD) + "\n")
+    page.locator("#tune-upload input[type=file]").set_input_files(str(path))
+    page.wait_for_timeout(1500)
+    set_number(page, "tune-tokens", 24)
+    for name, off in (("widths", ("2",)), ("depths", ("8",))):
+        for value in off:
+            page.locator(f"#tune-{name}").get_by_label(value, exact=True).uncheck()
+    shot(page, "tune_upload_ready", full=True)
+    page.click("#tune-btn")
+    page.wait_for_function(
+        "(document.querySelector('#tune-status')?.innerText || '').match(/Done|Finished|stood out|Stopped/)",
+        timeout=900_000)
+    page.wait_for_timeout(1000)
+    shot(page, "tune_upload_sglang", full=True)
+    if page.locator("#tune-apply").is_visible():
+        page.click("#tune-apply")
+        page.wait_for_timeout(1000)
+    page.click("#deploy")           # the accordion
+    page.click("#deploy-btn")
+    page.wait_for_function("(document.querySelector('#deploy-command')?.innerText || '').includes('sglang')",
+                           timeout=60_000)
+    page.locator("#deploy").scroll_into_view_if_needed()
+    shot(page, "deploy_sglang")
+    shot(page, "deploy_sglang_full", full=True)
+
+
 def tour(url: str, skip: set[str]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
@@ -136,6 +179,8 @@ def tour(url: str, skip: set[str]) -> None:
                 timeout=900_000)
             page.wait_for_timeout(1000)
             shot(page, "tune", full=True)
+        if "upload" not in skip:
+            tune_on_upload(page)
         tab(page, "How it works")
         shot(page, "how_it_works", full=True)
         browser.close()
@@ -144,7 +189,7 @@ def tour(url: str, skip: set[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip", default="", help="comma-separated: compare, tune")
+    parser.add_argument("--skip", default="", help="comma-separated: compare, tune, upload")
     parser.add_argument("--url", default="", help="a running app instead of launching one")
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
