@@ -19,6 +19,7 @@ from racer.settings import Settings
 
 from .charts import compare_figure
 from .controls import COMPARE_TOKENS, number, read_controls
+from .gpu import engine_step
 from .handlers import prompt_with_note
 from .messages import adjusted, count, error_message, join, status_line
 from .numbers import MISSING, fmt
@@ -147,7 +148,7 @@ class CompareHandlers:
             yield status_line(join(adjusted(notes), prompt_note, "Starting…"), "run"), [], compare_figure([]), ""
             for name, done_tokens, results in run_drafters(self.target, ids, settings, drafters,
                                                            should_stop=lambda: session.stop_requested,
-                                                           repeats=rounds):
+                                                           repeats=rounds, step=engine_step):
                 if not name:
                     break
                 again = f", {count(rounds, 'round')} alternating with plain decoding" if rounds > 1 else ""

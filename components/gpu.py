@@ -25,12 +25,14 @@ which rebuilds it by the park-and-rebuild path, steps it, parks it again and sen
 back with the step's record. Without ZeroGPU ``engine_step`` is ``gen.step()``.
 
 A Run steps through ``Session.step`` too, so each of its steps is one such call: a chunk
-of one step, the next continuing where it stopped. The warm-up (``warm_up``) runs in a
-call of its own and brings the verify-cost calibration back to the app's model.
+of one step, the next continuing where it stopped. Compare steps each drafter's run the
+same way (``engine_step``). Tune goes in chunks of one prompt run (``engine_decode``: a
+whole generation in one call, started and finished there, its ``PromptRun`` sent back).
+The warm-up (``warm_up``) runs in a call of its own and brings the verify-cost
+calibration back to the app's model.
 
-Left out on purpose (not wired yet): Compare and Tune, and the plain
-baseline measured alongside (``Session.measure`` is off on ZeroGPU); see
-docs/deployment.md.
+Left out on purpose (not wired yet): the plain baseline measured alongside a Step or Run
+(``Session.measure`` is off on ZeroGPU); see docs/deployment.md.
 """
 from __future__ import annotations
 
@@ -41,16 +43,17 @@ if TYPE_CHECKING:
     from racer.generate import Generation
     from racer.model import TargetModel
     from racer.records import StepRecord
+    from racer.settings import Settings
+    from racer.sweep import PromptRun
 
 F = TypeVar("F", bound=Callable)
 
 # Scheduler durations (s) per model event, sized from their work on the default model:
 # a step is a forward or two, a warm-up a few forwards and the cost calibration, a run
-# or tune chunk is cut to fit (``RUN_CHUNK_S``).
+# goes step by step, a tune chunk is one prompt run (at most 256 tokens: a few hundred
+# forwards on a GPU).
 WARM_UP_S = 60
 STEP_S = 15
-RUN_CHUNK_S = 60
-COMPARE_S = 120
 TUNE_CHUNK_S = 120
 
 
@@ -123,3 +126,19 @@ def engine_step(gen: "Generation") -> "StepRecord":
     finally:
         gen.target = target
     return record
+
+
+def _decode_in_worker(key: int, ids: tuple[int, ...], settings: "Settings") -> "PromptRun":
+    from racer.sweep import decode
+    return decode(_TARGETS[key], ids, settings)
+
+
+_remote_decode = gpu(TUNE_CHUNK_S)(_decode_in_worker)
+
+
+def engine_decode(target: "TargetModel", ids, settings: "Settings") -> "PromptRun":
+    """``racer.sweep.decode``: one prompt run to the end; on ZeroGPU in a GPU call of its own."""
+    if not zero_gpu():
+        from racer.sweep import decode
+        return decode(target, ids, settings)
+    return _remote_decode(remember(target), tuple(ids), settings)

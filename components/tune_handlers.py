@@ -23,6 +23,7 @@ from racer.measure import DEFAULT_REPEATS, MAX_REPEATS
 from racer.sweep import MAX_PROMPTS, Grid, Progress, SweepResult, sweep
 
 from .controls import TUNE_TOKENS, as_float, checked_prompt_ids, number, read_controls
+from .gpu import engine_decode
 from .handlers import FRAME_S
 from .messages import adjusted, error_message
 from .tune_view import apply_note, best_markdown, heatmap_figure, progress_text, status_html, table_rows
@@ -158,7 +159,8 @@ class TuneHandlers:
                    "", heatmap_figure(None, "mat"), heatmap_figure(None, "speedup"), [], gr.File(visible=False),
                    gr.Button(interactive=False, visible=False))
             for progress, frame in self._frames(state, sweep(self.target, prompts, base, grid, repeats=runs,
-                                                              adaptive=on, max_prompts=MAX_UPLOAD_PROMPTS),
+                                                              adaptive=on, max_prompts=MAX_UPLOAD_PROMPTS,
+                                                              decoder=engine_decode),
                                                         which):
                 if frame is not None:
                     yield frame

@@ -65,8 +65,9 @@ def run_order(drafters: Sequence[str]) -> list[str]:
 
 def run_drafters(target: TargetModel, prompt_ids: Sequence[int], settings: Settings,
                  drafters: Sequence[str], should_stop: Callable[[], bool] = lambda: False,
-                 cache: BaselineCache = BASELINES,
-                 repeats: int = 1) -> Iterator[tuple[str, int, list[DrafterResult]]]:
+                 cache: BaselineCache = BASELINES, repeats: int = 1,
+                 step: Callable[[Generation], StepRecord] = Generation.step,
+                 ) -> Iterator[tuple[str, int, list[DrafterResult]]]:
     """Runs the prompt to the end with each drafter in turn (``run_order``), ``repeats``
     rounds, then plain decoding once more to close the last round. Yields (drafter
     running, its tokens so far, results so far) often enough for a progress line; the
@@ -77,7 +78,8 @@ def run_drafters(target: TargetModel, prompt_ids: Sequence[int], settings: Setti
     seconds being the mean of the plain runs that open and close the round. A result's
     ``speedup`` is the mean over rounds, ``speedups`` each round's; plain decoding's
     ``speedups`` are its runs against their mean (its noise), its ``speedup`` 1. Tokens, forwards and text
-    are the first round's.
+    are the first round's. ``step(gen)`` takes each step (the app passes one that runs it
+    in a ZeroGPU call there).
     """
     if not 1 <= repeats <= measure.MAX_REPEATS:
         raise UserError(f"Run each drafter 1 to {measure.MAX_REPEATS} times; {repeats} was asked.")
@@ -90,10 +92,11 @@ def run_drafters(target: TargetModel, prompt_ids: Sequence[int], settings: Setti
     def shown() -> list[DrafterResult]:
         return [firsts[d] for d in drafters if d in firsts]
 
-    for step, name in enumerate(order):
+    for name in order:
         gen = Generation(target, prompt_ids, settings.with_changes(drafter=name))
         records: list[StepRecord] = []
-        for record in gen.steps():
+        while not gen.finished:
+            record = step(gen)
             records.append(record)
             yield name, record.total_tokens, shown()
             if should_stop():

@@ -45,7 +45,7 @@ import itertools
 import statistics
 import time
 from dataclasses import dataclass, replace
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from . import measure
 from .baseline import plain_settings
@@ -315,13 +315,16 @@ def adaptive_default(grid: Grid, base: Settings) -> bool:
 
 def sweep(target: TargetModel, prompts: Sequence[Sequence[int]], base: Settings, grid: Grid,
           plain_every: int = PLAIN_EVERY, warm_up: bool = True, repeats: int = measure.DEFAULT_REPEATS,
-          adaptive: bool | None = None, max_prompts: int = MAX_PROMPTS) -> Iterator[Progress]:
+          adaptive: bool | None = None, max_prompts: int = MAX_PROMPTS,
+          decoder: Callable[[TargetModel, Sequence[int], Settings], PromptRun] = decode) -> Iterator[Progress]:
     """Decodes every prompt ``repeats`` times per grid cell, round after round, with
     plain runs in between (see the module docstring). ``base`` gives every setting the
     grid does not vary, the drafter included (RACER when it is plain decoding).
     ``adaptive``: the adaptive budget on or off for every cell; None =
     ``adaptive_default``. ``max_prompts``: a tuner's own file may hold more prompts
     (``racer.bench_data.MAX_UPLOAD_PROMPTS``) than the page's category picker offers.
+    ``decoder``: runs one prompt to the end (``decode``; the app passes one that runs it
+    in a ZeroGPU call there, so a sweep goes in chunks of one prompt run).
     Raises UserError for an empty prompt list, too many prompts,
     too many repeats, or a cell whose settings are out of range — before anything runs."""
     if not prompts:
@@ -342,7 +345,7 @@ def sweep(target: TargetModel, prompts: Sequence[Sequence[int]], base: Settings,
     started = time.perf_counter()
     if warm_up:  # untimed: one-off costs (allocations, lazy inits) land on no cell
         for s in (plain, settings[0]):
-            decode(target, prompts[0], s.with_changes(max_new_tokens=min(8, s.max_new_tokens)))
+            decoder(target, prompts[0], s.with_changes(max_new_tokens=min(8, s.max_new_tokens)))
 
     rounds, seen = [], [0] * len(settings)   # rounds[step]: which run of its cell a step is
     for what in order:
@@ -362,7 +365,7 @@ def sweep(target: TargetModel, prompts: Sequence[Sequence[int]], base: Settings,
         s = plain if what is None else settings[what]
         runs = []
         for i, ids in enumerate(prompts):
-            runs.append(decode(target, ids, s))
+            runs.append(decoder(target, ids, s))
             done += 1
             if i + 1 < len(prompts):
                 nxt = running(step, i + 1)

@@ -37,7 +37,7 @@ def test_on_zero_gpu_spaces_gpu_gets_the_duration(monkeypatch):
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     def step(x):
         return x
-    assert gpu.gpu(gpu.RUN_CHUNK_S)(step) == (step, gpu.RUN_CHUNK_S)
+    assert gpu.gpu(gpu.TUNE_CHUNK_S)(step) == (step, gpu.TUNE_CHUNK_S)
 
 
 def _detached(gen: Generation) -> Generation:
@@ -99,6 +99,7 @@ def on_zero_gpu(monkeypatch):
     monkeypatch.setattr(gpu, "zero_gpu", lambda: True)
     monkeypatch.setattr(gpu, "_remote_step", zero_gpu_double(gpu.STEP_S)(gpu._step_in_worker))
     monkeypatch.setattr(gpu, "_remote_warm_up", zero_gpu_double(gpu.WARM_UP_S)(gpu._warm_up_in_worker))
+    monkeypatch.setattr(gpu, "_remote_decode", zero_gpu_double(gpu.TUNE_CHUNK_S)(gpu._decode_in_worker))
     import components.session as session_module
     monkeypatch.setattr(session_module, "zero_gpu", lambda: True)
 
@@ -157,3 +158,57 @@ def test_the_warm_up_runs_in_a_zero_gpu_call_and_its_calibration_comes_back(on_z
     fresh._costs = None                      # tests.tiny caches targets: start uncalibrated
     gpu.warm_up(fresh, _calibrate)
     assert fresh._costs is not None and set(fresh._costs) >= {1, 64}
+
+
+# -- Compare and Tune on ZeroGPU: every step (Compare) or prompt run (Tune) a GPU call --
+
+def counted(monkeypatch, name: str) -> list:
+    """Counts the calls of ``gpu.<name>`` (the double, under ``on_zero_gpu``)."""
+    calls, inner = [], getattr(gpu, name)
+
+    def call(*args, **kwargs):
+        calls.append(args)
+        return inner(*args, **kwargs)
+    monkeypatch.setattr(gpu, name, call)
+    return calls
+
+
+def test_compare_on_zero_gpu_steps_each_run_in_gpu_calls_to_plain_greedy(on_zero_gpu, monkeypatch):
+    from components import compare_handlers
+    from components.compare_handlers import CompareHandlers
+    from components.session import Session
+    from racer.baseline import BaselineCache
+    from racer.compare import run_drafters
+    from tests.app_client import controls
+    from tests.tiny import hf_greedy, repetitive_prompt
+    prompt = repetitive_prompt(5)
+    calls = counted(monkeypatch, "_remote_step")
+    *_, (_, _, results) = run_drafters(TARGET, prompt, Settings(max_new_tokens=16), ["racer", "plain"],
+                                       cache=BaselineCache(), step=gpu.engine_step)
+    expected = hf_greedy(TARGET.model, prompt, 16)
+    assert [list(r.output_ids) for r in results] == [expected, expected]
+    assert len(calls) == sum(r.forwards for r in results)       # one call per step, prefill included
+    # the Compare tab's handler takes that path
+    monkeypatch.setattr(compare_handlers, "prompt_with_note", lambda target, text: (prompt, ""))
+    calls.clear()
+    *_, last = CompareHandlers(TARGET, "").on_compare(Session(), "p", 12, ["racer", "plain"], 1,
+                                                     **controls(max_new_tokens=12))
+    assert "Done" in last[0] and len(calls) > 2
+
+
+def test_tune_on_zero_gpu_runs_each_prompt_in_a_gpu_call_to_plain_greedy(on_zero_gpu, monkeypatch):
+    from components import tune_handlers
+    from components.tune_handlers import TuneHandlers, TuneState
+    from tests.app_client import controls
+    from tests.tiny import hf_greedy
+    monkeypatch.setattr(tune_handlers, "checked_prompt_ids", lambda t, text: [int(w) for w in text.split()])
+    calls = counted(monkeypatch, "_remote_decode")
+    state = TuneState()
+    *_, last = TuneHandlers(TARGET, "").on_tune(state, "5 6 7 5 6 7 5 6 7", "current", "qa", 1, 10,
+                                                [2, 4], [2], [], [], 1, "auto", None,
+                                                **controls(max_new_tokens=10))
+    assert "Done: 2 settings" in last[0]
+    expected = tuple(hf_greedy(TARGET.model, [5, 6, 7, 5, 6, 7, 5, 6, 7], 10))
+    runs = [run for p in state.result.cells + state.result.plains for run in p.runs]
+    assert runs and all(run.output == expected for run in runs)
+    assert len(calls) == len(runs) + 2     # every run, and the two untimed warm-up runs
