@@ -23,7 +23,7 @@ run: setup
 
 # every lane: unit (tiny models), real model, browser, soak
 test: setup chromium
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=15
 
 # the unit lane alone: tiny models, no browser, no load tests; run it after every change
 test-fast: setup
