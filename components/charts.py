@@ -8,7 +8,6 @@ rows) and returns a new figure; none runs the engine.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -19,26 +18,10 @@ from racer.compare import DrafterResult
 from racer.records import StepRecord
 
 from .numbers import fmt
+from .session import StepStat
 from .tokens import TokenText, drafter_colour, drafter_label, label
 
 MAT_COLOUR, SPEEDUP_COLOUR, BAR_COLOUR = palette.MAT, palette.SPEEDUP, palette.BARS
-
-
-@dataclass(frozen=True)
-class StepStat:
-    """One step's numbers for the running charts (kept for every step, even when the
-    full records are capped)."""
-    index: int
-    emitted: int             # tokens this forward produced
-    total_tokens: int
-    forwards: int
-    engine_s: float          # engine seconds so far (all steps, prefill included)
-    speedup: float | None    # plain time for the same tokens / engine_s; None = not measured
-    changed: str = ""        # settings that changed at this step, in words
-
-    @property
-    def mat(self) -> float:
-        return measure.mat(self.total_tokens, self.forwards)
 
 
 def _base_layout(fig: go.Figure, height: int) -> None:

@@ -24,8 +24,8 @@ import plotly.graph_objects as go
 from racer import palette
 from racer.drafters import PLAIN
 
-from .charts import StepStat
-from .text_view import TokenMark, mark_texts
+from .session import StepStat, TokenMark
+from .text_view import mark_texts
 from .tokens import colour, drafter_colour, drafter_label
 
 

@@ -12,24 +12,59 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from dataclasses import dataclass
 from typing import Sequence
 
+from racer import measure
 from racer.baseline import LiveBaseline
 from racer.calibration import Reliability
 from racer.generate import Generation
 from racer.model import TargetModel
 from racer.records import StepRecord
 from racer.settings import Settings, settings_change
+from racer.token_text import TokenText as TokenBytes
 
-from .charts import StepStat
 from .gpu import engine_step, zero_gpu
 from .keeper import KEEPER, Keeper, give_back_freed_memory, record_bytes
-from .text_view import TokenMark, marks_of
 from .tokens import TokenText
 
 log = logging.getLogger(__name__)
 
 HISTORY_CAP = 2000     # full step records kept per session (numbers for the charts: all steps)
+
+
+# -- what a session keeps of every step (the charts and the coloured text read these) --
+
+@dataclass(frozen=True)
+class StepStat:
+    """One step's numbers for the running charts (kept for every step, even when the
+    full records are capped)."""
+    index: int
+    emitted: int             # tokens this forward produced
+    total_tokens: int
+    forwards: int
+    engine_s: float          # engine seconds so far (all steps, prefill included)
+    speedup: float | None    # plain time for the same tokens / engine_s; None = not measured
+    changed: str = ""        # settings that changed at this step, in words
+
+    @property
+    def mat(self) -> float:
+        return measure.mat(self.total_tokens, self.forwards)
+
+
+@dataclass(frozen=True)
+class TokenMark:
+    """One generated token and how it was produced."""
+    token: int
+    piece: bytes  # the bytes it stands for; its text depends on its neighbours (mark_texts)
+    source: str   # bonus / retrieval / logits / both
+    step: int     # the step (forward) that emitted it
+
+
+def marks_of(record: StepRecord, token_text: TokenText) -> list[TokenMark]:
+    piece = token_text.piece if isinstance(token_text, TokenBytes) else (lambda t: token_text(t).encode("utf-8"))
+    return [TokenMark(t, piece(t), s, record.index)
+            for t, s in zip(record.emitted, record.emitted_sources)]
 
 
 # -- one session's run --------------------------------------------------------------

@@ -8,36 +8,21 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from dataclasses import dataclass
 from typing import Sequence
 
 from racer.drafters import find_drafter
 from racer.explain import Account, explain
 from racer.records import StepRecord
-from racer.token_text import TokenText as TokenBytes, alone, spans
+from racer.token_text import alone, spans
 from racer.tree import RETRIEVAL
 
 from .numbers import fmt
+from .session import TokenMark
 from .tokens import TokenText, colour, drafter_label, label, quoter
 
 TEXT_SOURCES = ("bonus", "retrieval", "logits", "both")
 TEXT_LABELS = {"bonus": "the model's own token (root / bonus)", "retrieval": "accepted from retrieval",
                "logits": "accepted from the logits cache", "both": "accepted, proposed by both"}
-
-
-@dataclass(frozen=True)
-class TokenMark:
-    """One generated token and how it was produced."""
-    token: int
-    piece: bytes  # the bytes it stands for; its text depends on its neighbours (mark_texts)
-    source: str   # bonus / retrieval / logits / both
-    step: int     # the step (forward) that emitted it
-
-
-def marks_of(record: StepRecord, token_text: TokenText) -> list[TokenMark]:
-    piece = token_text.piece if isinstance(token_text, TokenBytes) else (lambda t: token_text(t).encode("utf-8"))
-    return [TokenMark(t, piece(t), s, record.index)
-            for t, s in zip(record.emitted, record.emitted_sources)]
 
 
 def mark_texts(marks: Sequence[TokenMark]) -> list[str]:

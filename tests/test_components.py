@@ -10,8 +10,9 @@ import json
 import plotly.graph_objects as go
 import pytest
 
-from components.charts import StepStat, compare_figure, mask_figure, speedup_figure
-from components.text_view import TokenMark, automaton_html, generated_html, narration, outcome_html
+from components.charts import compare_figure, mask_figure, speedup_figure
+from components.session import StepStat, TokenMark
+from components.text_view import automaton_html, generated_html, narration, outcome_html
 from components.tokens import colour, drafter_colour, label, visible
 from components.tree_layout import drawn_nodes, tree_layout
 from components.tree_view import tree_figure

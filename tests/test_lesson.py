@@ -10,7 +10,8 @@ import re
 import plotly.graph_objects as go
 import pytest
 
-from components.charts import StepStat, calibration_figure, mask_figure, speedup_figure
+from components.charts import calibration_figure, mask_figure, speedup_figure
+from components.session import StepStat
 from components.lesson import (FIGURE, NO_COSTS, LessonStep, budget_choice, definition, lesson_parts,
                                load_step, step_budget, walk_text)
 from components.tree_view import tree_figure

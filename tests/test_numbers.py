@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from components.charts import StepStat, compare_figure, speedup_figure
+from components.charts import compare_figure, speedup_figure
+from components.session import StepStat
 from components.compare_handlers import TABLE_HEADERS, table_rows
 from components.numbers import FORMATS, fmt
 from racer.compare import DrafterResult

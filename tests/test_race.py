@@ -62,8 +62,7 @@ def test_a_run_that_is_not_finished_is_not_raced():
 
 
 def test_lanes_and_html_by_hand():
-    from components.charts import StepStat
-    from components.text_view import TokenMark
+    from components.session import StepStat, TokenMark
     marks = [TokenMark(1, b"A", "bonus", 0), TokenMark(2, b" b", "retrieval", 1), TokenMark(3, b"<c>", "bonus", 1)]
     stats = [StepStat(0, 1, 1, 1, 0.25, None), StepStat(1, 2, 3, 2, 0.5, 1.5)]
     run, plain = race_lanes(marks, stats, "racer", [0.2, 0.45, 0.7, 0.9])

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from tokenizers import decoders
 
-from components.text_view import TokenMark, generated_html, marks_of
+from components.session import TokenMark, marks_of
+from components.text_view import generated_html
 from components.tokens import quoter
 from racer import token_text
 from racer.token_text import TokenText, alone, byte_of_char, spans
