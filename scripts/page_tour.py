@@ -2,7 +2,7 @@
 take it: screenshots of every tab go to artifacts/tour/ for a person to look at (the
 README's pictures are copied from there).
 
-    .venv/bin/python scripts/page_tour.py [--skip compare,tune,upload]
+    .venv/bin/python scripts/page_tour.py [--skip explore,compare,tune,upload]
 
 It launches the app over the real default model on a free port (like the browser
 tests), then: Explore at the defaults (steps 0, 1, 2, 5 and the end), the Teaching
@@ -83,11 +83,14 @@ UPLOAD = ['{"prompt": "List the days of the week, then list them again in revers
 def tune_on_upload(page) -> None:
     """Issue 16's flow: SGLang's tree in the drafter menu, a Tune sweep on an uploaded
     file of 3 prompts, then Deploy's SGLang command for the settings."""
-    tab(page, "What happened")
+    tab(page, "Explore")
     page.evaluate("window.scrollTo(0, 0)")
+    advanced(page)
     page.click("#drafter input")
-    page.locator("ul.options li", has_text="SGLang").first.click()
+    page.get_by_role("option").filter(has_text="SGLang").first.click()
     page.wait_for_timeout(1000)
+    shot(page, "explore_sglang_chosen")
+    advanced(page)
     tab(page, "Tune")
     page.get_by_label("my own prompts (a .jsonl or .txt file)").check()
     path = OUT / "three_prompts.jsonl"
@@ -128,40 +131,41 @@ def tour(url: str, skip: set[str]) -> None:
         page.wait_for_selector("#step-btn", timeout=120_000)
         shot(page, "start")
 
-        page.fill("#controls textarea", REPEAT_A_LIST)
-        explore(page, "defaults")
-        for name, slug in (("Automaton", "automaton"), ("Speedup", "speedup"), ("Attention mask", "mask")):
-            tab(page, name)
-            shot(page, f"defaults_{slug}", full=True)
-        tab(page, "What happened")
+        if "explore" not in skip:
+            page.fill("#controls textarea", REPEAT_A_LIST)
+            explore(page, "defaults")
+            for name, slug in (("Automaton", "automaton"), ("Speedup", "speedup"), ("Attention mask", "mask")):
+                tab(page, name)
+                shot(page, f"defaults_{slug}", full=True)
+            tab(page, "What happened")
 
-        new_prompt(page, REPEAT_A_LIST)
-        if page.locator("#teaching-preset").count():
-            page.click("#teaching-preset")
-            page.wait_for_timeout(1500)
-        explore(page, "teaching")
-        tab(page, "Automaton")
-        shot(page, "teaching_automaton", full=True)
-        tab(page, "What happened")
+            new_prompt(page, REPEAT_A_LIST)
+            if page.locator("#teaching-preset").count():
+                page.click("#teaching-preset")
+                page.wait_for_timeout(1500)
+            explore(page, "teaching")
+            tab(page, "Automaton")
+            shot(page, "teaching_automaton", full=True)
+            tab(page, "What happened")
 
-        new_prompt(page, SCRIPTS)
-        explore(page, "scripts", steps=(0, 1, 3))
-        tab(page, "Automaton")
-        shot(page, "scripts_automaton", full=True)
-        tab(page, "What happened")
+            new_prompt(page, SCRIPTS)
+            explore(page, "scripts", steps=(0, 1, 3))
+            tab(page, "Automaton")
+            shot(page, "scripts_automaton", full=True)
+            tab(page, "What happened")
 
-        new_prompt(page, REPEAT_A_LIST)
-        advanced(page)
-        set_number(page, "budget", 64)
-        box = page.locator("#adaptive-budget input[type=checkbox]")
-        if box.is_checked():
-            box.uncheck()
-        advanced(page)
-        step(page, 0)
-        step(page, 1)
-        page.evaluate("window.scrollTo(0, 0)")
-        shot(page, "tree64")
-        shot(page, "tree64_full", full=True)
+            new_prompt(page, REPEAT_A_LIST)
+            advanced(page)
+            set_number(page, "budget", 64)
+            box = page.locator("#adaptive-budget input[type=checkbox]")
+            if box.is_checked():
+                box.uncheck()
+            advanced(page)
+            step(page, 0)
+            step(page, 1)
+            page.evaluate("window.scrollTo(0, 0)")
+            shot(page, "tree64")
+            shot(page, "tree64_full", full=True)
 
         if "compare" not in skip:
             tab(page, "Compare drafters")
@@ -189,7 +193,7 @@ def tour(url: str, skip: set[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip", default="", help="comma-separated: compare, tune, upload")
+    parser.add_argument("--skip", default="", help="comma-separated: explore, compare, tune, upload")
     parser.add_argument("--url", default="", help="a running app instead of launching one")
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
