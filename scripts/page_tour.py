@@ -80,6 +80,16 @@ UPLOAD = ['{"prompt": "List the days of the week, then list them again in revers
           '{"prompt": "Write the numbers from one to twelve in words, separated by commas."}']
 
 
+def sweep(page, name: str) -> None:
+    """Runs the Tune sweep as set, waits for its end and takes the whole page."""
+    page.click("#tune-btn")
+    page.wait_for_function(
+        "(document.querySelector('#tune-status')?.innerText || '').match(/Done|Finished|stood out|Stopped/)",
+        timeout=900_000)
+    page.wait_for_timeout(1000)
+    shot(page, name, full=True)
+
+
 def tune_on_upload(page) -> None:
     """Issue 16's flow: SGLang's tree in the drafter menu, a Tune sweep on an uploaded
     file of 3 prompts, then Deploy's SGLang command for the settings."""
@@ -102,12 +112,7 @@ def tune_on_upload(page) -> None:
         for value in off:
             page.locator(f"#tune-{name}").get_by_label(value, exact=True).uncheck()
     shot(page, "tune_upload_ready", full=True)
-    page.click("#tune-btn")
-    page.wait_for_function(
-        "(document.querySelector('#tune-status')?.innerText || '').match(/Done|Finished|stood out|Stopped/)",
-        timeout=900_000)
-    page.wait_for_timeout(1000)
-    shot(page, "tune_upload_sglang", full=True)
+    sweep(page, "tune_upload_sglang")
     if page.locator("#tune-apply").is_visible():
         page.click("#tune-apply")
         page.wait_for_timeout(1000)
@@ -177,12 +182,7 @@ def tour(url: str, skip: set[str]) -> None:
             shot(page, "compare", full=True)
         if "tune" not in skip:
             tab(page, "Tune")
-            page.click("#tune-btn")
-            page.wait_for_function(
-                "(document.querySelector('#tune-status')?.innerText || '').match(/Done|Finished|stood out|Stopped/)",
-                timeout=900_000)
-            page.wait_for_timeout(1000)
-            shot(page, "tune", full=True)
+            sweep(page, "tune")
         if "upload" not in skip:
             tune_on_upload(page)
         tab(page, "How it works")
