@@ -1,13 +1,16 @@
 # make setup: create .venv and install the pinned packages (quick when already done)
 # make run:   start the app
-# make test:  run every test lane (installs Debian's chromium for the browser lane if missing)
-# make test-fast: the unit lane (tiny models, no browser, no load tests)
+# make test:  run every test lane, with a sample of the long runs (installs Debian's chromium for
+#             the browser lane if missing); what CI runs, under 10 minutes
+# make test-fast: the unit lane (tiny models, no browser, no load tests), under a minute
+# make check-exact: the exhaustive real-model runs (30 anchors x every policy and backend, a
+#             classroom of 30, 100 sessions' memory); run it when the engine changes
 # make bench: run the benchmark
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast bench chromium
+.PHONY: setup run test test-fast check-exact bench chromium
 
 setup: $(STAMP)
 
@@ -23,11 +26,15 @@ run: setup
 
 # every lane: unit (tiny models), real model, browser, soak
 test: setup chromium
-	$(VENV)/bin/python -m pytest -q --durations=15
+	$(VENV)/bin/python -m pytest -q --durations=15 -m "not exhaustive"
 
 # the unit lane alone: tiny models, no browser, no load tests; run it after every change
 test-fast: setup
-	$(VENV)/bin/python -m pytest -q -m "not real_model and not browser and not soak"
+	$(VENV)/bin/python -m pytest -q -m "not real_model and not browser and not soak and not slow"
+
+# the exhaustive real-model runs, in minutes rather than seconds
+check-exact: setup
+	$(VENV)/bin/python -m pytest -q --durations=15 -m exhaustive
 
 bench: setup
 	$(VENV)/bin/python -m racer.bench

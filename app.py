@@ -2,7 +2,7 @@
 
 ``build_app(target)`` lays the page out in one ``with gr.Blocks()`` block over a model the
 caller loaded, and wires its events at the end; importing this file does no work. Handlers
-live in ``components/handlers.py`` (Explore, and ``by_name``), ``compare_handlers``,
+live in ``components/explore.py`` (Explore, and ``by_name``), ``compare_handlers``,
 ``tune_handlers`` and ``race_handlers``; figures and HTML in the pure builders (``charts``,
 ``tree_view``, ``automaton_view``, ``text_view``, ``race_view``, ``tune_view``, ``lesson``).
 Each browser session's run is a ``Session`` held in ``gr.State``, all sessions' memory in
@@ -25,30 +25,30 @@ from pathlib import Path
 import gradio as gr
 import plotly.graph_objects as go
 
-from components.deploy_panel import DEPLOY_NOTE, TARGET_CHOICES, deploy_command, mapping_markdown
-from components.charts import calibration_figure, compare_figure, mask_figure, speedup_figure
-from components.compare_handlers import TABLE_HEADERS as COMPARE_HEADERS
-from components.compare_handlers import CompareHandlers
-from components.automaton_view import automaton_figure
+from components.deploy import DEPLOY_NOTE, TARGET_CHOICES, deploy_command, mapping_markdown
+from components.figures.charts import calibration_figure, compare_figure, mask_figure, speedup_figure
+from components.compare import TABLE_HEADERS as COMPARE_HEADERS
+from components.compare import CompareHandlers
+from components.figures.automaton import automaton_figure
 from components.controls import (MEASURE, compare_controls, grid_control, preset_controls, preset_values,
                                  setting_controls, tune_tokens_control)
-from components.lesson import lesson_parts, load_step, verify_cost_figure
-from components.handlers import Handlers, StepView, ViewBuilder, busy_buttons, by_name, idle_buttons
-from components.race_handlers import RaceHandlers
-from components.session import Session
+from components.figures.lesson import lesson_parts, load_step, verify_cost_figure
+from components.explore import Handlers, StepView, ViewBuilder, busy_buttons, by_name, idle_buttons
+from components.race import RaceHandlers
+from components.state import Keeper, Session
 from components.startup import MODEL_FIX, load_examples, load_target
-from components.text_view import automaton_html, generated_html, narration, outcome_html
-from components.tokens import colour, css_variables
-from components.tree_layout import PLOT_WIDTH_PX
-from components.tree_view import tree_figure
-from components.tune_handlers import ADAPTIVE, GRID_SETTINGS, SOURCES, TuneHandlers, TuneState, source_visibility
-from components.tune_view import COST_NOTE, TABLE_HEADERS, heatmap_figure
-from racer.bench_data import MAX_UPLOAD_PROMPTS, TASKS
-from racer.loading import DEFAULT_MODEL
-from racer.model import TargetModel
-from racer.settings import Settings
-from racer.measure import DEFAULT_REPEATS, MAX_REPEATS
-from racer.sweep import MAX_CELLS, MAX_PROMPTS, TIMING_NOTE
+from components.figures.text import automaton_html, generated_html, narration, outcome_html
+from components.figures.tokens import colour, css_variables
+from components.figures.tree_layout import PLOT_WIDTH_PX
+from components.figures.tree import tree_figure
+from components.tune import ADAPTIVE, GRID_SETTINGS, SOURCES, TuneHandlers, TuneState, source_visibility
+from components.figures.tune import COST_NOTE, TABLE_HEADERS, heatmap_figure
+from racer.bench.data import MAX_UPLOAD_PROMPTS, TASKS
+from racer.model.loading import DEFAULT_MODEL
+from racer.model.target import TargetModel
+from racer.engine.settings import Settings
+from racer.engine.metrics import DEFAULT_REPEATS, MAX_REPEATS
+from racer.measure.sweep import MAX_CELLS, MAX_PROMPTS, TIMING_NOTE
 
 ASSETS = Path(__file__).parent / "assets"
 # One model-using event at a time: two generations on the same CPU would slow each
@@ -117,13 +117,14 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
     compare = CompareHandlers(target, model_note)
     tune = TuneHandlers(target, model_note)
     race = RaceHandlers(target)
-    blank = StepView(Session(), None, handlers.token_text)  # what every view shows before the first step
+    keeper = Keeper()  # what all sessions of this page hold together, within budgets
+    blank = StepView(Session(keeper), None, handlers.token_text)  # what every view shows before the first step
     examples = load_examples(ASSETS / "examples.jsonl")
 
     with gr.Blocks(title="RACER Explorer", analytics_enabled=False) as demo:
         # a session holds a KV cache, an automaton and a logits cache: let idle ones go
-        # (``components.keeper.Keeper`` keeps what all of them hold within budgets meanwhile)
-        session = gr.State(Session(), time_to_live=SESSION_TTL_S, delete_callback=Session.close)
+        # (``keeper`` keeps what all of them hold within budgets meanwhile)
+        session = gr.State(Session(keeper), time_to_live=SESSION_TTL_S, delete_callback=Session.close)
         gr.HTML(header(target, model_note))
         tune_state = gr.State(TuneState(), time_to_live=SESSION_TTL_S)
         with gr.Tabs() as tabs:
@@ -364,6 +365,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         deploy_btn.click(deploy_command, [deploy_target], [deploy_box], api_name="deploy", **NAMED, **QUICK_EVENT)
 
     demo.queue(default_concurrency_limit=1)
+    demo.keeper = keeper  # read by the memory soak test
     return demo
 
 
@@ -383,8 +385,8 @@ def main() -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request otherwise
     model_name = os.environ.get("RACER_MODEL", "").strip() or DEFAULT_MODEL
-    precision = os.environ.get("RACER_PRECISION", "").strip() or "auto"  # see racer/precision.py
-    backend = os.environ.get("RACER_BACKEND", "").strip() or "auto"  # see racer/backend.py
+    precision = os.environ.get("RACER_PRECISION", "").strip() or "auto"  # see racer/model/precision.py
+    backend = os.environ.get("RACER_BACKEND", "").strip() or "auto"  # see racer/model/backend.py
     target, note = load_target(model_name, precision, backend)
     build_app(target, model_name, note).launch(**launch_options())
 

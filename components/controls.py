@@ -1,5 +1,5 @@
 """The page's settings controls, generated from the Settings schema
-(``racer.settings.KNOBS``), and the reading of their raw values.
+(``racer.engine.settings.KNOBS``), and the reading of their raw values.
 
 Controls arrive raw (app.py skips Gradio's preprocessing for these events), because the
 API can send anything: ``read_controls`` clamps numbers into each knob's page span with
@@ -14,9 +14,9 @@ from typing import Mapping, Sequence
 import gradio as gr
 
 from racer import UserError
-from racer.drafters import drafter_menu
-from racer.loading import prompt_ids
-from racer.settings import KNOBS, PRESETS, Knob, Settings
+from racer.drafting.registry import drafter_menu
+from racer.model.loading import prompt_ids
+from racer.engine.settings import KNOBS, PRESETS, Knob, Settings
 
 MEASURE = "measure"  # the one Explore control that is not a setting: time plain decoding alongside
 COMPARE_TOKENS = Knob("New tokens per drafter", "new tokens per drafter", span=(4, 512), kind=int)

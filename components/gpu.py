@@ -40,11 +40,11 @@ import os
 from typing import TYPE_CHECKING, Callable, TypeVar
 
 if TYPE_CHECKING:
-    from racer.generate import Generation
-    from racer.model import TargetModel
-    from racer.records import StepRecord
-    from racer.settings import Settings
-    from racer.sweep import PromptRun
+    from racer.engine.generate import Generation
+    from racer.model.target import TargetModel
+    from racer.engine.records import StepRecord
+    from racer.engine.settings import Settings
+    from racer.measure.sweep import PromptRun
 
 F = TypeVar("F", bound=Callable)
 
@@ -129,7 +129,7 @@ def engine_step(gen: "Generation") -> "StepRecord":
 
 
 def _decode_in_worker(key: int, ids: tuple[int, ...], settings: "Settings") -> "PromptRun":
-    from racer.sweep import decode
+    from racer.measure.sweep import decode
     return decode(_TARGETS[key], ids, settings)
 
 
@@ -137,8 +137,8 @@ _remote_decode = gpu(TUNE_CHUNK_S)(_decode_in_worker)
 
 
 def engine_decode(target: "TargetModel", ids, settings: "Settings") -> "PromptRun":
-    """``racer.sweep.decode``: one prompt run to the end; on ZeroGPU in a GPU call of its own."""
+    """``racer.measure.sweep.decode``: one prompt run to the end; on ZeroGPU in a GPU call of its own."""
     if not zero_gpu():
-        from racer.sweep import decode
+        from racer.measure.sweep import decode
         return decode(target, ids, settings)
     return _remote_decode(remember(target), tuple(ids), settings)

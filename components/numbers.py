@@ -4,7 +4,7 @@ status line, the outcome, the tables, the charts' labels and the Tune notes.
 A table cell holds the formatted text, not a float: Gradio's table writes 1.0 as "1"
 next to "1.05", so a column of floats mixed "1" and "1.00".
 
-MAT has one definition (``racer.measure.mat``: tokens out per target forward, the
+MAT has one definition (``racer.engine.metrics.mat``: tokens out per target forward, the
 prefill included) and one name, "MAT", on every tab.
 
 >>> fmt("mat", 1.0), fmt("speedup", 0.854), fmt("seconds", 3.14159), fmt("rate", 21.06)

@@ -12,15 +12,15 @@ import logging
 import time
 from pathlib import Path
 
-from racer.generate import Generation
-from racer.loading import DEFAULT_MODEL, load_model, prompt_ids
-from racer.model import TargetModel
-from racer.backend import backend_note
+from racer.engine.generate import Generation
+from racer.model.loading import DEFAULT_MODEL, load_model, prompt_ids
+from racer.model.target import TargetModel
+from racer.model.backend import backend_note
 from racer.errors import UserError
-from racer.precision import precision_note
-from racer.settings import Settings
+from racer.model.precision import precision_note
+from racer.engine.settings import Settings
 
-from .gpu import warm_up
+from components.gpu import warm_up
 
 log = logging.getLogger("racer_explorer")   # the app's own log
 

@@ -2,21 +2,21 @@
 
     python -m racer "Repeat this list: a, b, c" --drafter racer --budget 16
 
-One flag per setting, generated from the Settings schema (``racer.settings.add_flags``).
+One flag per setting, generated from the Settings schema (``racer.engine.settings.add_flags``).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .backend import BACKENDS
-from .errors import UserError
-from .generate import Generation
-from .loading import load_model, prompt_ids
-from .measure import mat
-from .model import TargetModel
-from .precision import PRECISIONS
-from .settings import Settings, add_flags, given_flags
+from racer.model.backend import BACKENDS
+from racer.errors import UserError
+from racer.engine.generate import Generation
+from racer.model.loading import load_model, prompt_ids
+from racer.engine.metrics import mat
+from racer.model.target import TargetModel
+from racer.model.precision import PRECISIONS
+from racer.engine.settings import Settings, add_flags, given_flags
 
 
 def build_parser() -> argparse.ArgumentParser:

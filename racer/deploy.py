@@ -26,8 +26,8 @@ import shlex
 import sys
 from dataclasses import dataclass
 
-from .errors import UserError
-from .settings import Settings
+from racer.errors import UserError
+from racer.engine.settings import Settings
 
 PR = "sgl-project/sglang PR #39211"
 READ_ON = "2026-12-03"

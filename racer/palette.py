@@ -1,5 +1,5 @@
 """Every colour the page uses, in one place: what each source of a token is drawn in,
-each drafter's colour (read by the registry in ``racer.drafters``), and the neutrals.
+each drafter's colour (read by the registry in ``racer.drafting.drafters``), and the neutrals.
 
 The hues are Okabe and Ito's palette, made for readers with colour-vision
 deficiencies. ``tests/test_palette.py`` checks it: simulated with Machado, Oliveira
@@ -11,7 +11,7 @@ That is why plain decoding is a dark grey: a mid grey was only 8.2 from prompt
 lookup's green under deuteranopia.
 
 No colour carries a verdict: a node keeps its source's colour whatever the model did
-with it, and rejection is drawn as a shape (``components.tree_view``).
+with it, and rejection is drawn as a shape (``components.figures.tree``).
 
 Plain strings only; this module imports nothing.
 """

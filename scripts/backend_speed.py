@@ -4,14 +4,13 @@ each backend's verify costs are measured before any clock starts.
 
     PYTHONPATH=. .venv/bin/python scripts/backend_speed.py 7 16 21   # anchor indices
 """
-import statistics, sys, time
-import torch
-from racer.backend import use_backend
-from racer.bench_data import anchor_prompts
-from racer.generate import Generation
-from racer.loading import load_model
-from racer.model import TargetModel
-from racer.settings import Settings
+import sys
+from racer.model.backend import use_backend
+from racer.bench.data import anchor_prompts
+from racer.engine.generate import Generation
+from racer.model.loading import load_model
+from racer.model.target import TargetModel
+from racer.engine.settings import Settings
 
 model, tok = load_model(precision="float32", backend="torch")
 targets = {}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One short go on a machine with a GPU (or a CPU with --device cpu): install the
-# project's requirements, then run racer/device_check.py (greedy exactness on the 30
+# project's requirements, then run racer/bench/device_check.py (greedy exactness on the 30
 # anchors in float16 and bfloat16, the verify-cost curve by tree size, the speed table
 # at the defaults and at the authors' parameters). Arguments go to the Python module:
 #   scripts/device_check.sh                     # CUDA
@@ -13,4 +13,4 @@ if [ -x .venv/bin/python ]; then PY=.venv/bin/python; fi
 if [ -z "${DEVICE_CHECK_NO_INSTALL:-}" ]; then
     "$PY" -m pip install -q -r requirements.txt
 fi
-exec "$PY" -m racer.device_check "$@"
+exec "$PY" -m racer.bench.device_check "$@"

@@ -46,11 +46,11 @@ def main() -> None:
     sys.path.insert(0, str(tmp))
     import torch
 
-    from racer.bench_data import load_questions
-    from racer.generate import Generation
-    from racer.loading import load_model, prompt_ids
-    from racer.model import TargetModel
-    from racer.settings import Settings
+    from racer.bench.data import load_questions
+    from racer.engine.generate import Generation
+    from racer.model.loading import load_model, prompt_ids
+    from racer.model.target import TargetModel
+    from racer.engine.settings import Settings
     from racer_before.generate import Generation as Before
     from racer_before.settings import Settings as BeforeSettings
 
@@ -68,8 +68,8 @@ def main() -> None:
                                                              inspect=False),
     }
     # the work inspection does, timed on its own in the inspect=True runs (where it runs untimed)
-    from racer import generate
-    from racer.drafters import RacerDrafter
+    from racer.engine import generate
+    from racer.drafting.drafters import RacerDrafter
     spent = {"inspect": 0.0, "probs": 0.0}
 
     def timed(key, fn):

@@ -14,16 +14,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.compare_handlers import TABLE_HEADERS as COMPARE_HEADERS  # noqa: E402
-from components.compare_handlers import table_rows as compare_rows, verdict_note  # noqa: E402
-from components.tune_view import TABLE_HEADERS, best_markdown, table_rows  # noqa: E402
-from racer.bench_data import load_questions, select  # noqa: E402
-from racer.compare import run_drafters  # noqa: E402
-from racer.drafters import drafter_names  # noqa: E402
-from racer.loading import load_model, prompt_ids  # noqa: E402
-from racer.model import TargetModel  # noqa: E402
-from racer.settings import Settings  # noqa: E402
-from racer.sweep import Grid, sweep  # noqa: E402
+from components.compare import TABLE_HEADERS as COMPARE_HEADERS  # noqa: E402
+from components.compare import table_rows as compare_rows, verdict_note  # noqa: E402
+from components.figures.tune import TABLE_HEADERS, best_markdown, table_rows  # noqa: E402
+from racer.bench.data import load_questions, select  # noqa: E402
+from racer.measure.compare import run_drafters  # noqa: E402
+from racer.drafting.registry import drafter_names  # noqa: E402
+from racer.model.loading import load_model, prompt_ids  # noqa: E402
+from racer.model.target import TargetModel  # noqa: E402
+from racer.engine.settings import Settings  # noqa: E402
+from racer.measure.sweep import Grid, sweep  # noqa: E402
 
 
 def markdown(headers, rows) -> str:

@@ -2,7 +2,7 @@
 at fixed budgets of 4, 12, 16 and 64 nodes and at each policy's own defaults, on
 Spec-Bench prompts; prints a Markdown table of MAT and speedup over plain decoding by
 category (for docs/results.md and the README). Every run is checked against plain greedy
-(and the anchors' greedy tokens), as ``racer.bench`` does.
+(and the anchors' greedy tokens), as ``racer.bench.cli`` does.
 
     .venv/bin/python scripts/policy_table.py [--per-category 1] [--tokens 64] [--json out.json]
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from racer import bench  # noqa: E402
-from racer.bench_data import TASKS  # noqa: E402
+from racer.bench import cli as bench  # noqa: E402
+from racer.bench.data import TASKS  # noqa: E402
 
 BUDGETS = (4, 12, 16, 64)
 POLICIES = ("racer", "racer_paper", "racer_sglang", "suffix")

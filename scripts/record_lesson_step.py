@@ -4,7 +4,7 @@ model on an example prompt, stored as JSON in ``assets/lesson_step.json``.
     .venv/bin/python -m scripts.record_lesson_step              # the packing-list example
     .venv/bin/python -m scripts.record_lesson_step --example 0
 
-The lesson (``components/lesson.py``) is built from this file alone, so its text is
+The lesson (``components/figures/lesson.py``) is built from this file alone, so its text is
 rebuilt from whatever record is stored. The run is greedy with the adaptive budget
 off, so the whole drafted tree is verified and the lesson can show what the adaptive
 budget would have kept of it on the machine that shows the page. The step chosen is
@@ -17,12 +17,12 @@ import argparse
 import json
 from pathlib import Path
 
-from racer import trace
-from racer.generate import Generation
-from racer.loading import DEFAULT_MODEL, load_model, prompt_ids
-from racer.model import TargetModel
-from racer.records import REJECTED, StepRecord
-from racer.settings import Settings
+from racer.inspect import trace
+from racer.engine.generate import Generation
+from racer.model.loading import DEFAULT_MODEL, load_model, prompt_ids
+from racer.model.target import TargetModel
+from racer.engine.records import REJECTED, StepRecord
+from racer.engine.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"

@@ -1,6 +1,6 @@
 """What tests of the app share: the real model, loaded once per test session
 (``real_target``) and the app built over it (``real_app``); the Explore tab's controls as
-handlers and the API take them (by name: one per setting of ``racer.settings.KNOBS``, plus
+handlers and the API take them (by name: one per setting of ``racer.engine.settings.KNOBS``, plus
 ``measure``), the reference tokens and text of the app's model, and an API session's export.
 
 The settings tests rely on hold fixed values rather than ``Settings()``'s defaults, so
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from racer.settings import Settings
+from racer.engine.settings import Settings
 
 FIXED = dict(width=8, depth=12, window=10, budget=16, capacity=10000, temperature=0.0, top_p=1.0,
              max_new_tokens=24, drafter="racer", adaptive_budget=False, seed=0)
@@ -29,7 +29,7 @@ def real_target():
     """The app's default model as ``python app.py`` loads it (warmed up, costs measured),
     once per test session, with the line the page shows about it: (target, note)."""
     from components.startup import load_target
-    from racer.loading import DEFAULT_MODEL
+    from racer.model.loading import DEFAULT_MODEL
     target, note = load_target(DEFAULT_MODEL, "auto")
     assert target is not None, f"the model did not load: {note}"
     return target, note
@@ -39,7 +39,7 @@ def real_target():
 def real_app():
     """The page built over ``real_target`` (not launched), once per test session."""
     import app
-    from racer.loading import DEFAULT_MODEL
+    from racer.model.loading import DEFAULT_MODEL
     target, note = real_target()
     return app.build_app(target, DEFAULT_MODEL, note)
 
@@ -49,7 +49,7 @@ def plain_greedy_ids(prompt: str, max_new_tokens: int) -> list[int]:
     speculation involved."""
     import torch
 
-    from racer.loading import prompt_ids
+    from racer.model.loading import prompt_ids
     target, _ = real_target()
     ids = prompt_ids(target.tokenizer, prompt)
     with torch.inference_mode():

@@ -188,7 +188,7 @@ def test_compare_two_drafters(client):
 def test_every_endpoint_names_its_parameters_and_returns(client):
     """The API shows the controls by their settings' names and each output by its label:
     no ``param_N`` or ``value_N`` anywhere."""
-    from racer.settings import KNOBS
+    from racer.engine.settings import KNOBS
 
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/step", "/run", "/settings", "/compare", "/tune", "/tune_apply"} <= set(endpoints)

@@ -1,4 +1,4 @@
-"""Tests for racer.automaton: hand-worked cases first, then brute-force comparisons.
+"""Tests for racer.drafting.automaton: hand-worked cases first, then brute-force comparisons.
 
 The trie holds every string of at most ``window`` consecutive context tokens, each
 with its number of occurrences.
@@ -10,9 +10,9 @@ from collections import Counter
 
 import pytest
 
-from racer.automaton import Automaton
-from racer.retrieval import Retrieval
-from racer.trie_view import TrieView, trie_view
+from racer.drafting.automaton import Automaton
+from racer.drafting.automaton import Retrieval
+from racer.drafting.automaton import TrieView, trie_view
 
 BIG = 10**9  # capacity that never recycles
 
@@ -340,7 +340,7 @@ def test_small_capacity_still_retrieves_a_recent_repeat():
     assert a.node_count <= 60
 
 
-# ------------------------------------------------- the read-only view (racer.trie_view)
+# ------------------------------------------------- the read-only view (racer.drafting.automaton)
 
 
 def spelled(view, node: int) -> tuple[int, ...] | None:

@@ -7,15 +7,15 @@ import json
 
 import networkx as nx
 
-from components.automaton_layout import drafted_sources, trie_graph, trie_layout
-from components.automaton_view import automaton_figure
-from components.labels import legend_px
-from components.tokens import colour
-from racer.automaton import Automaton
-from racer.records import ACCEPTED, REJECTED, AutomatonView, StepRecord
-from racer.settings import Settings
-from racer.tree import DraftTree
-from racer.trie_view import trie_view
+from components.figures.automaton_layout import drafted_sources, trie_graph, trie_layout
+from components.figures.automaton import automaton_figure
+from components.figures.labels import legend_px
+from components.figures.tokens import colour
+from racer.drafting.automaton import Automaton
+from racer.engine.records import ACCEPTED, REJECTED, AutomatonView, StepRecord
+from racer.engine.settings import Settings
+from racer.engine.tree import DraftTree
+from racer.drafting.automaton import trie_view
 from tests.test_components import prefill_record
 
 TEXT = {1: " one", 2: " two", 3: ".", 4: " four"}
@@ -103,14 +103,14 @@ def test_no_view_gives_a_note_saying_why():
 
 
 def test_trace_round_trips_the_trie_view():
-    from racer import trace as traces
+    from racer.inspect import trace as traces
     record = automaton_record()
     trace = traces.trace_dict([record], prompt="p", prompt_ids=[1], output_ids=[1, 2], final_text="x")
     assert traces.records_from_trace(traces.loads(traces.dumps(trace))) == [record]
 
 
 def test_the_draft_tree_as_node_link_json():
-    from racer.trace import tree_node_link
+    from racer.inspect.trace import tree_node_link
     record = automaton_record()
     data = json.loads(json.dumps(tree_node_link(record, text_of)))
     g = nx.node_link_graph(data, edges="edges")

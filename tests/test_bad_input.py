@@ -44,7 +44,6 @@ import json
 import math
 import re
 import time
-from pathlib import Path
 
 import pytest
 
@@ -134,11 +133,11 @@ def test_bad_input_gets_a_message_and_the_session_stays_usable(client, case, pro
 
 def test_values_the_client_cannot_send_are_refused_by_the_handler():
     """NaN and infinity are not JSON; a raw request could still carry them."""
-    from components.handlers import Handlers
-    from components.session import Session
+    from components.explore import Handlers
+    from components.state import Session
 
     from app import EXPLORE_VIEWS
-    from racer.loading import DEFAULT_MODEL
+    from racer.model.loading import DEFAULT_MODEL
     target, note = real_target()
     handlers = Handlers(target, DEFAULT_MODEL, note, EXPLORE_VIEWS)
     session = Session()
@@ -264,7 +263,7 @@ def failing_app(model: str) -> dict:
     """What a visitor gets when ``model`` cannot load: the start-up's note, the page the
     browser receives, and the status line of a Step."""
     from app import build_app
-    from components.session import Session
+    from components.state import Session
     from components.startup import load_target
     target, note = load_target(model, "auto")
     demo = build_app(target, model, note)

@@ -5,12 +5,13 @@ import json
 
 import pytest
 
-from racer import bench
-from racer.bench import Prompt, check_equal, parse_methods
-from racer.bench_data import PRESETS, load_questions, preset, select
-from racer.drafters import make_drafter
-from racer.generate import Generation
-from racer.settings import Settings
+from racer.bench import cli as bench
+from racer.bench import runs
+from racer.bench.cli import Prompt, check_equal, parse_methods
+from racer.bench.data import PRESETS, load_questions, preset, select
+from racer.drafting.registry import make_drafter
+from racer.engine.generate import Generation
+from racer.engine.settings import Settings
 from tests.tiny import target, tiny_model
 
 EOS = 2
@@ -79,7 +80,7 @@ def test_bench_end_to_end(tiny, tmp_path, capsys):
 
 
 def test_injected_mismatch_is_reported(tiny, monkeypatch, capsys):
-    real = bench.run_engine
+    real = runs.run_engine
 
     def broken(target, prompt, settings, drafter=None):
         run = real(target, prompt, settings, drafter)
@@ -87,7 +88,7 @@ def test_injected_mismatch_is_reported(tiny, monkeypatch, capsys):
             run.output[3] = (run.output[3] + 1) % 64
         return run
 
-    monkeypatch.setattr(bench, "run_engine", broken)
+    monkeypatch.setattr(runs, "run_engine", broken)
     result = bench.main(["--drafters", "racer,plain", "--max-new-tokens", "8"], target=tiny, prompts=PROMPTS)
     printed = capsys.readouterr().out
     assert "GREEDY MISMATCHES (1)" in printed
@@ -123,7 +124,7 @@ def test_warm_drafter_keeps_automaton_and_cache_across_prompts(tiny):
 def test_transformers_prompt_lookup_matches_greedy_beside_the_engine(tiny):
     """TargetModel puts its own attention on the shared model; transformers' prompt lookup
     (several tokens verified on top of a cache) must still get correct masks there."""
-    from racer.hf_baselines import hf_generate
+    from racer.bench.hf_baselines import hf_generate
     ids = PROMPTS[0].ids
     greedy = hf_generate(tiny.model, ids, 24)
     lookup = hf_generate(tiny.model, ids, 24, prompt_lookup=10)

@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from components.keeper import Keeper
-from components.session import Session
-from racer.drafters import drafter_names
-from racer.generate import Generation
-from racer.settings import Settings
+from components.state import Keeper
+from components.state import Session
+from racer.drafting.registry import drafter_names
+from racer.engine.generate import Generation
+from racer.engine.settings import Settings
 from tests.app_client import controls, exported, plain_greedy_ids, real_app, real_target
 from tests.tiny import hf_greedy, repetitive_prompt, target, tiny_model
 
@@ -160,15 +160,16 @@ def examples(n: int) -> list[str]:
 
 @pytest.mark.real_model
 @pytest.mark.soak
-def test_a_classroom_of_30_sessions_stepping_at_once_each_get_their_exact_output(app_url):
-    """30 sessions press Step over and over at the same time (the model serves one step
-    at a time, so they take turns in the queue); each ends with exactly the tokens of
+@pytest.mark.parametrize("size", [pytest.param(8, id="8"), pytest.param(CLASS, id="30", marks=pytest.mark.exhaustive)])
+def test_a_classroom_stepping_at_once_each_get_their_exact_output(app_url, size):
+    """8 sessions (30 in ``make check-exact``) press Step over and over at the same time
+    (the model serves one step at a time, so they take turns in the queue); each ends with exactly the tokens of
     plain greedy decoding of its own prompt. No timing is asserted: on a slow machine it
     only takes longer."""
     from gradio_client import Client
 
-    from components.keeper import KEEPER
-    prompts = examples(CLASS)
+    KEEPER = real_app().keeper
+    prompts = examples(size)
     with ThreadPoolExecutor(8) as pool:
         clients = list(pool.map(lambda _: Client(app_url, verbose=False), prompts))
     open_runs, most_open, most_held = set(), 0, 0
@@ -187,12 +188,12 @@ def test_a_classroom_of_30_sessions_stepping_at_once_each_get_their_exact_output
         raise AssertionError(f"session {i} did not finish in {CLASS_TOKENS} steps: {status}")
 
     start = time.perf_counter()
-    with ThreadPoolExecutor(CLASS) as pool:
-        traces = list(pool.map(lesson, range(CLASS)))
-    print(f"{CLASS} sessions of {CLASS_TOKENS} tokens stepped at once in {time.perf_counter() - start:.0f} s; "
+    with ThreadPoolExecutor(size) as pool:
+        traces = list(pool.map(lesson, range(size)))
+    print(f"{size} sessions of {CLASS_TOKENS} tokens stepped at once in {time.perf_counter() - start:.0f} s; "
           f"at most {most_open} runs under way together, holding at most {most_held / 2**20:.0f} MiB of "
           "engine state")  # -rP shows it
-    assert most_open >= CLASS // 2  # they really were under way together
+    assert most_open >= size // 2  # they really were under way together
     references = {p: plain_greedy_ids(p, CLASS_TOKENS) for p in set(prompts)}
     for prompt, trace in zip(prompts, traces):
         assert trace["prompt"] == prompt
@@ -203,7 +204,7 @@ def test_a_classroom_of_30_sessions_stepping_at_once_each_get_their_exact_output
 def test_a_run_of_the_real_model_parked_after_every_step_keeps_its_tokens():
     """Each rebuild prefills the whole text in one forward; in float32 that must still
     lead to plain greedy decoding's tokens (the prompt itself is prefilled that way)."""
-    from racer.loading import prompt_ids
+    from racer.model.loading import prompt_ids
     target, _ = real_target()
     prompt = examples(3)[2]  # the packing list: retrieval and the logits cache both draft
     session = Session(Keeper())
@@ -240,6 +241,7 @@ def settled_rss_mib() -> float:
 
 @pytest.mark.real_model
 @pytest.mark.soak
+@pytest.mark.exhaustive
 def test_memory_after_100_sessions_is_within_300_mib_of_after_10(app_url, monkeypatch):
     """100 sessions one after another, the examples cycled (their first 300 characters:
     the two longest take over 10x longer to prefill than most), speedup measured: three
@@ -252,7 +254,7 @@ def test_memory_after_100_sessions_is_within_300_mib_of_after_10(app_url, monkey
     every session kept its run's KV caches, logits cache and automaton: +500 MiB."""
     from gradio_client import Client
 
-    from components.keeper import KEEPER
+    KEEPER = real_app().keeper
     monkeypatch.setattr(KEEPER, "engine_budget", 64 << 20)
     parked = KEEPER.parked
     client = Client(app_url, verbose=False)

@@ -10,19 +10,19 @@ import json
 import plotly.graph_objects as go
 import pytest
 
-from components.charts import compare_figure, mask_figure, speedup_figure
-from components.session import StepStat, TokenMark
-from components.text_view import automaton_html, generated_html, narration, outcome_html
-from components.tokens import colour, drafter_colour, label, visible
-from components.tree_layout import drawn_nodes, tree_layout
-from components.tree_view import tree_figure
-from racer import trace as traces
-from racer.baseline import BaselineCache
-from racer.compare import DrafterResult
-from racer.measure import timeline_of
-from racer.records import ACCEPTED, NOT_REACHED, REJECTED, AutomatonView, StepRecord, Timings
-from racer.settings import Settings, settings_change
-from racer.tree import DraftTree
+from components.figures.charts import compare_figure, mask_figure, speedup_figure
+from components.state import StepStat, TokenMark
+from components.figures.text import automaton_html, generated_html, narration, outcome_html
+from components.figures.tokens import colour, drafter_colour, label, visible
+from components.figures.tree_layout import drawn_nodes, tree_layout
+from components.figures.tree import tree_figure
+from racer.inspect import trace as traces
+from racer.measure.baseline import BaselineCache
+from racer.measure.compare import DrafterResult
+from racer.engine.records import timeline_of
+from racer.engine.records import ACCEPTED, NOT_REACHED, REJECTED, AutomatonView, StepRecord, Timings
+from racer.engine.settings import Settings, settings_change
+from racer.engine.tree import DraftTree
 
 TEXTS = {10: "The", 11: " cat", 12: " sat", 13: " dog", 14: " on", 15: "\n", 16: "<b>", 99: " mat"}
 
@@ -225,7 +225,7 @@ def test_timeline_and_baseline_cache():
 
 
 def test_trace_round_trips_a_tree_with_evidence():
-    from racer.calibration import Evidence
+    from racer.drafting.calibration import Evidence
 
     record = hand_record()
     evidence = (None, Evidence(match=3, count=2, total=2, latest=True),
@@ -239,7 +239,7 @@ def test_trace_round_trips_a_tree_with_evidence():
 def test_compare_shows_one_mat_with_two_decimals_and_error_bars():
     """MAT is one number (tokens per forward, prefill included): the table once showed a
     second 'mean tokens/forward' over verify forwards only (1.47 beside MAT 1.44)."""
-    from components.compare_handlers import TABLE_HEADERS, table_rows, verdict_note
+    from components.compare import TABLE_HEADERS, table_rows, verdict_note
     plain = DrafterResult("plain", 10, 10, 2.0, 1.0, (1,) * 9, "x", speedups=(0.98, 1.0, 1.02, 1.0))
     racer = DrafterResult("racer", 10, 4, 1.0, 2.0, (3, 2, 4), "x", speedups=(1.9, 2.0, 2.1))
     assert "mean tokens/forward" not in TABLE_HEADERS and TABLE_HEADERS.count("MAT") == 1

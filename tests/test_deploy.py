@@ -5,7 +5,7 @@ import pytest
 
 from racer import UserError
 from racer.deploy import MAPS, TARGETS, export, main, mapping_rows, parse
-from racer.settings import Settings
+from racer.engine.settings import Settings
 
 # values away from every default, so a knob that is dropped or swapped shows
 TUNED = dict(budget=24, width=5, window=7, capacity=4321, temperature=0.6, top_p=0.85)
@@ -47,7 +47,7 @@ def test_cli_prints_the_command_and_refuses_bad_values_in_a_sentence(capsys):
 
 def test_panel_shows_the_command_for_the_controls_and_a_sentence_for_bad_ones():
     from dataclasses import asdict
-    from components.deploy_panel import deploy_command, mapping_markdown
+    from components.deploy import deploy_command, mapping_markdown
     controls = asdict(Settings())
     shown = deploy_command("sglang", **{**controls, "budget": 12, "width": 9, "drafter": "racer_sglang"})
     assert "SGLANG_RACER_TOPK=9" in shown and "--speculative-num-draft-tokens 12" in shown

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from racer import device_check
+from racer.bench import device_check
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,8 +1,8 @@
 """Changing the drafter mid-run applies from the next step and keeps greedy output exact."""
 import torch
 
-from racer.generate import Generation
-from racer.settings import Settings
+from racer.engine.generate import Generation
+from racer.engine.settings import Settings
 from tests.tiny import hf_greedy, target as tiny_target, tiny_model
 
 EOS = 1

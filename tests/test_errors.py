@@ -8,16 +8,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from components import compare_handlers, handlers, tune_handlers
-from components.compare_handlers import CompareHandlers
-from components.handlers import Handlers
+from components import compare as compare_handlers
+
+from components import explore as handlers
+
+from components import tune as tune_handlers
+from components.compare import CompareHandlers
+from components.explore import Handlers
 from components.messages import error_message
-from components.session import Session
-from components.tune_handlers import TuneHandlers, TuneState
+from components.state import Session
+from components.tune import TuneHandlers, TuneState
 from racer import UserError
-from racer.loading import ModelLoadError
-from racer.settings import Settings
-from racer.token_text import without_model
+from racer.model.loading import ModelLoadError
+from racer.engine.settings import Settings
+from racer.model.token_text import without_model
 from tests.app_client import controls
 
 

@@ -1,4 +1,4 @@
-"""One account of each step (``racer.explain``, ``racer.explain_sources``), and the views built from it.
+"""One account of each step (``racer.inspect.explain``, ``racer.inspect.explain_sources``), and the views built from it.
 
 Each case is a hand-made step record of one situation a class meets: a long match,
 no match, a match whose continuations were outranked, an unseen root, a plain step
@@ -17,20 +17,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from components.automaton_view import automaton_figure
-from components.charts import calibration_figure
-from components.session import Session
-from components.text_view import automaton_html, narration, outcome_html
-from components.tokens import quoter
-from components.tree_layout import drawn_nodes
-from components.tree_view import caption, node_hover, tree_figure
-from racer import explain as ex
-from racer import explain_sources as src
-from racer.calibration import Evidence, Reliability
-from racer.generate import Generation
-from racer.records import ACCEPTED, NOT_REACHED, REJECTED, AutomatonView, StepRecord, Timings
-from racer.settings import Settings
-from racer.tree import DraftTree
+from components.figures.automaton import automaton_figure
+from components.figures.charts import calibration_figure
+from components.state import Session
+from components.figures.text import automaton_html, narration, outcome_html
+from components.figures.tokens import quoter
+from components.figures.tree_layout import drawn_nodes
+from components.figures.tree import caption, node_hover, tree_figure
+from racer.inspect import explain as ex
+from racer.inspect import explain_sources as src
+from racer.drafting.calibration import Evidence, Reliability
+from racer.engine.generate import Generation
+from racer.engine.records import ACCEPTED, NOT_REACHED, REJECTED, AutomatonView, StepRecord, Timings
+from racer.engine.settings import Settings
+from racer.engine.tree import DraftTree
 from tests.test_automaton_view import one_token_match_record
 from tests.tiny import repetitive_prompt, target, tiny_model
 
@@ -356,10 +356,10 @@ def test_a_root_alone_is_explained_by_what_the_sources_offered(one_thread):
 def test_no_speedup_is_claimed_at_the_prefill(one_thread, monkeypatch):
     import functools
 
-    import components.session
-    from racer.baseline import BaselineCache, LiveBaseline
+    import components.state
+    from racer.measure.baseline import BaselineCache, LiveBaseline
     # a cache of its own: another test's plain timeline of the same tiny prompt must not be reused
-    monkeypatch.setattr(components.session, "LiveBaseline", functools.partial(LiveBaseline, cache=BaselineCache()))
+    monkeypatch.setattr(components.state, "LiveBaseline", functools.partial(LiveBaseline, cache=BaselineCache()))
     tm = target(tiny_model("llama", 0))
     session = Session()
     session.settings = Settings(adaptive_budget=False)  # trees every step, whatever the machine's speed

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 import app
-from components.session import Session
-from racer.model import TargetModel
+from components.state import Session
+from racer.model.target import TargetModel
 from tests.app_client import controls
 from tests.tiny import TinyTokenizer, tiny_model
 

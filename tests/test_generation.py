@@ -12,12 +12,12 @@ from functools import lru_cache
 
 import pytest
 
-from racer.drafters import drafter_names, make_drafter
-from racer.generate import Generation
-from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
-from racer.loading import SUPPORTED_TYPES
-from racer.settings import Settings
-from racer.tree import PADDING, BOTH, LOGITS, RETRIEVAL, ROOT
+from racer.drafting.registry import drafter_names, make_drafter
+from racer.engine.generate import Generation
+from racer.engine.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
+from racer.model.loading import SUPPORTED_TYPES
+from racer.engine.settings import Settings
+from racer.engine.tree import PADDING, BOTH, LOGITS, RETRIEVAL, ROOT
 from tests.tiny import (ARCHS, FAMILIES, distinct_prompt, hf_greedy, repetitive_prompt, run, target,
                         tiny_model)
 
@@ -392,7 +392,7 @@ def test_the_one_off_verify_cost_measurement_is_never_inside_a_timed_step(monkey
     """The adaptive budget reads this machine's verify costs, measured once (seconds on
     the real model). A fake clock that the measurement moves on by an hour: no step's
     timings may hold that hour (the CLI reported RACER slower than it was)."""
-    import racer.generate
+    import racer.engine.generate
     clock = {"now": 0.0}
 
     def perf_counter():
@@ -403,7 +403,7 @@ def test_the_one_off_verify_cost_measurement_is_never_inside_a_timed_step(monkey
         clock["now"] += 3600.0
         return {1: 1.0, 2: 1.5, 4: 2.0, 8: 3.0, 16: 4.0}
 
-    monkeypatch.setattr(racer.generate.time, "perf_counter", perf_counter)
+    monkeypatch.setattr(racer.engine.generate.time, "perf_counter", perf_counter)
     t = target(tiny_model())
     monkeypatch.setattr(t, "verify_costs", verify_costs)
     gen = Generation(t, PROMPTS["repetitive"], Settings(max_new_tokens=12, adaptive_budget=True))

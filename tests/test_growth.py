@@ -10,13 +10,13 @@ import random
 import numpy as np
 import pytest
 
-from racer.budget import EXPLORE_EVERY, AdaptiveBudget
-from racer.calibration import DECAY, Calibration, Evidence, bucket_key, prior
-from racer.drafters import RacerDrafter, learn
-from racer.growth import Candidate, grow
-from racer.logits_cache import TopK
-from racer.settings import Settings
-from racer.tree import LOGITS, RETRIEVAL, TreeBuilder
+from racer.drafting.budget import EXPLORE_EVERY, AdaptiveBudget
+from racer.drafting.calibration import DECAY, Calibration, Evidence, bucket_key, prior
+from racer.drafting.drafters import RacerDrafter, learn
+from racer.drafting.growth import Candidate, grow
+from racer.drafting.logits_cache import TopK
+from racer.engine.settings import Settings
+from racer.engine.tree import LOGITS, RETRIEVAL, TreeBuilder
 
 PHRASE = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from components.session import Session
-from racer.settings import Settings
+from components.state import Session
+from racer.engine.settings import Settings
 from tests.app_client import controls
 from tests.tiny import repetitive_prompt, target, tiny_model
 

@@ -1,4 +1,4 @@
-"""The "How it works" lesson (components/lesson.py), rebuilt from the stored step record
+"""The "How it works" lesson (components/figures/lesson.py), rebuilt from the stored step record
 and from hand-made records, and the keys of every mark on the run charts.
 
 No model: the lesson reads a JSON record and a dict of costs.
@@ -10,16 +10,17 @@ import re
 import plotly.graph_objects as go
 import pytest
 
-from components.charts import calibration_figure, mask_figure, speedup_figure
-from components.session import StepStat
-from components.lesson import (FIGURE, NO_COSTS, LessonStep, budget_choice, definition, lesson_parts,
+from components.figures.charts import calibration_figure, mask_figure, speedup_figure
+from components.state import StepStat
+from components.figures.lesson import (FIGURE, NO_COSTS, LessonStep, budget_choice, definition, lesson_parts,
                                load_step, step_budget, walk_text)
-from components.tree_view import tree_figure
-from racer import measure, palette
-from racer.calibration import ReliabilityBin
-from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
-from racer.settings import Settings
-from racer.tree import DraftTree
+from components.figures.tree import tree_figure
+from racer import palette
+from racer.engine import metrics as measure
+from racer.drafting.calibration import ReliabilityBin
+from racer.engine.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
+from racer.engine.settings import Settings
+from racer.engine.tree import DraftTree
 
 # a CPU-like curve: extra rows cost, but far less than extra forwards
 COSTS = {1: 0.030, 2: 0.033, 4: 0.036, 8: 0.045, 16: 0.060, 32: 0.100, 64: 0.190}

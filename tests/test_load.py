@@ -123,9 +123,9 @@ def soak_rss(runs: int = 40, leak: bool = False) -> list[float]:
     """The resident MiB after each of ``runs`` runs of one session on a tiny model: new
     prompts, every drafter, the speedup baseline on, a small automaton capacity. ``leak``
     keeps every run's records and generation alive, the leak the test must catch."""
-    from components.session import HISTORY_CAP, Session
-    from racer.drafters import drafter_names
-    from racer.settings import Settings
+    from components.state import HISTORY_CAP, Session
+    from racer.drafting.registry import drafter_names
+    from racer.engine.settings import Settings
     from tests.tiny import target, tiny_model
 
     torch.set_num_threads(1)  # a tiny model gains nothing from threads on a shared CPU

@@ -11,9 +11,11 @@ import pytest
 import torch
 from transformers import BertConfig, LlamaConfig, LlamaForCausalLM
 
-from racer import gguf, loading
-from racer.bench_data import anchor_prompts, load_questions
-from racer.loading import (DEFAULT_MODEL, ModelLoadError, check_model_size, estimate_parameters,
+from racer.model import gguf
+
+from racer.model import loading
+from racer.bench.data import anchor_prompts, load_questions
+from racer.model.loading import (DEFAULT_MODEL, ModelLoadError, check_model_size, estimate_parameters,
                            load_model, prompt_ids)
 
 IM_START = "<|im_start|>"
@@ -172,10 +174,11 @@ def test_a_rename_that_leaves_no_usable_cache_says_so(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == [DEFAULT_MODEL]
 
 
-CONVERT_ONCE = "from racer.loading import load_model; load_model(); print('ok')"
+CONVERT_ONCE = "from racer.model.loading import load_model; load_model(); print('ok')"
 
 
 @pytest.mark.real_model  # two processes convert the real packaged model at once
+@pytest.mark.exhaustive
 def test_two_processes_converting_at_once_both_end_with_the_cache(tmp_path):
     import os
     import subprocess

@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from components.charts import compare_figure, speedup_figure
-from components.session import StepStat
-from components.compare_handlers import TABLE_HEADERS, table_rows
+from components.figures.charts import compare_figure, speedup_figure
+from components.state import StepStat
+from components.compare import TABLE_HEADERS, table_rows
 from components.numbers import FORMATS, fmt
-from racer.compare import DrafterResult
+from racer.measure.compare import DrafterResult
 
 # plain decoding: MAT exactly 1 and speedup exactly 1 (the values Gradio showed as "1")
 RESULTS = [DrafterResult("plain", tokens=20, forwards=20, engine_s=2.0, speedup=1.0, accept_lengths=(1,) * 19,
@@ -70,7 +70,7 @@ def test_a_tables_numbers_read_in_one_format_per_column():
 
 
 def test_the_tune_heatmaps_and_the_compare_chart_share_the_formats():
-    from components.tune_view import METRICS
+    from components.figures.tune import METRICS
     assert METRICS["mat"][1] == FORMATS["mat"] and METRICS["speedup"][1] == FORMATS["speedup"]
     fig = compare_figure(RESULTS)
     assert list(fig.data[0].text) == ["1.00", "1.54", "1.25"]

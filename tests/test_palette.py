@@ -13,7 +13,7 @@ import math
 import pytest
 
 from racer import palette
-from racer.drafters import REGISTRY
+from racer.drafting.registry import REGISTRY
 
 MIN_DELTA_E = 10.0
 

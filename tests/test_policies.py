@@ -1,4 +1,4 @@
-"""The tree policies beside ours (racer.policies): the paper's tree, SGLang's fixed-K
+"""The tree policies beside ours (racer.drafting.policies): the paper's tree, SGLang's fixed-K
 tree and SuffixDecoding, on hand-built automata and caches whose trees can be worked
 out by hand; padding is never accepted; sampling with padding stays exact.
 
@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from racer.logits_cache import TopK
-from racer.policies import PaperDrafter, SglangDrafter, SuffixDrafter
-from racer.settings import Settings
-from racer.tree import BOTH, LOGITS, PADDING, RETRIEVAL, padded, root_only
-from racer.verify import walk_tree
+from racer.drafting.logits_cache import TopK
+from racer.drafting.policies import PaperDrafter, SglangDrafter, SuffixDrafter
+from racer.engine.settings import Settings
+from racer.engine.tree import BOTH, LOGITS, PADDING, RETRIEVAL, padded, root_only
+from racer.engine.verify import walk_tree
 
 VOCAB = 32
 # context [1, 2, 3, 1, 2] at window 3, root 3: the borders are (1,2)->3 and (2)->3
@@ -159,7 +159,7 @@ def test_sglang_sampling_with_padding_follows_the_target_distribution():
 
 
 def test_the_tree_view_draws_padding_and_names_the_quirks():
-    from components.tree_view import tree_figure
+    from components.figures.tree import tree_figure
     from tests.tiny import run, target, tiny_model
     tm = target(tiny_model("llama", 0))
     _, records = run(tm, [1, 2, 3, 4, 1, 2, 3, 4, 1, 2],

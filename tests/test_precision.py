@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from racer import precision
-from racer.bench_report import cost_table
+from racer.model import precision
+from racer.bench.report import cost_table
 from racer.errors import UserError
-from racer.precision import Agreement, candidates, chain_agreement, check_precision, choose_auto, precision_note
+from racer.model.precision import Agreement, candidates, chain_agreement, check_precision, choose_auto, precision_note
 from tests.tiny import TinyTokenizer, target, tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -95,9 +95,9 @@ def test_where_greedy_outputs_part_the_note_shows_the_position_and_both_logits()
     """A precision that is not bit-exact can make a drafter's greedy text part from plain
     decoding's; the Compare note names the first such position and the model's logits of
     both tokens there, from one forward over the prompt and the common text."""
-    from components.compare_handlers import lossless_note
-    from racer.compare import DrafterResult, first_divergence
-    from racer.settings import Settings
+    from components.compare import lossless_note
+    from racer.measure.compare import DrafterResult, first_divergence
+    from racer.engine.settings import Settings
     t = target(tiny_model("llama", 3))
     prompt = [1, 2, 3, 4]
     plain = DrafterResult("plain", 5, 5, 1.0, 1.0, (1,) * 4, "a", output_ids=(7, 8, 9, 10, 11))

@@ -1,4 +1,4 @@
-"""Tune on your own prompts: the file parser (``racer.bench_data.parse_prompts``) takes
+"""Tune on your own prompts: the file parser (``racer.bench.data.parse_prompts``) takes
 Spec-Bench JSON lines, {"prompt": ...} lines and blank-line separated text, and answers
 every bad file with one sentence naming the line; through the Tune handler a bad file
 ends in that sentence and the next sweep runs (the session stays usable)."""
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.tune_handlers import TuneHandlers, TuneState, source_visibility, upload_path
-from racer.bench_data import MAX_UPLOAD_BYTES, MAX_UPLOAD_PROMPTS, parse_prompts, read_prompt_file
+from components.tune import TuneHandlers, TuneState, source_visibility, upload_path
+from racer.bench.data import MAX_UPLOAD_BYTES, MAX_UPLOAD_PROMPTS, parse_prompts, read_prompt_file
 from racer.errors import UserError
 from tests.app_client import controls
 
@@ -61,7 +61,7 @@ def test_the_upload_box_shows_only_for_a_file_source():
 
 
 def test_a_bad_upload_ends_in_a_sentence_and_the_next_sweep_runs(tmp_path, one_thread, monkeypatch):
-    from components import tune_handlers
+    from components import tune as tune_handlers
     from tests.tiny import target, tiny_model
     # the tiny model's prompts are token ids written as numbers
     monkeypatch.setattr(tune_handlers, "checked_prompt_ids", lambda t, text: [int(w) for w in text.split()])

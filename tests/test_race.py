@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from components.race_handlers import NOT_FINISHED, RaceHandlers
-from components.race_view import Lane, race_figure, race_html, race_lanes
-from components.session import Session
-from racer import measure
-from racer.settings import Settings
+from components.race import NOT_FINISHED, RaceHandlers
+from components.figures.race import Lane, race_figure, race_html, race_lanes
+from components.state import Session
+from racer.engine.records import timeline_of
+from racer.engine.settings import Settings
 from tests.tiny import repetitive_prompt, target, tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,7 +38,7 @@ def test_the_replay_times_are_the_measured_times(measured):
     tm = target(tiny_model("llama", 0))
     page, fig, status = RaceHandlers(tm).on_race(session)
     assert "Replay of measured times" in page and status.startswith("✓")
-    run_times = measure.timeline_of(session.records)   # the engine's own step timings
+    run_times = timeline_of(session.records)   # the engine's own step timings
     tokens = len(session.marks)
     assert delays(page, "race-tok race-") == pytest.approx(run_times, abs=5e-4)
     plain = delays(page, "race-tok")[tokens:]   # the plain lane comes second
@@ -62,7 +62,7 @@ def test_a_run_that_is_not_finished_is_not_raced():
 
 
 def test_lanes_and_html_by_hand():
-    from components.session import StepStat, TokenMark
+    from components.state import StepStat, TokenMark
     marks = [TokenMark(1, b"A", "bonus", 0), TokenMark(2, b" b", "retrieval", 1), TokenMark(3, b"<c>", "bonus", 1)]
     stats = [StepStat(0, 1, 1, 1, 0.25, None), StepStat(1, 2, 3, 2, 0.5, 1.5)]
     run, plain = race_lanes(marks, stats, "racer", [0.2, 0.45, 0.7, 0.9])
@@ -76,7 +76,7 @@ def test_lanes_and_html_by_hand():
 
 
 def test_compare_alternates_rounds_with_plain_decoding():
-    from racer.compare import run_drafters
+    from racer.measure.compare import run_drafters
     tm = target(tiny_model("llama", 0))
     settings = Settings(max_new_tokens=20, adaptive_budget=False)
     ran = [name for name, *_ in run_drafters(tm, repetitive_prompt(0), settings, ["racer"], repeats=2)]

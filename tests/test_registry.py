@@ -2,7 +2,7 @@
 CLI, the benchmark and the views know about drafters and settings.
 
 A sixth drafter (retrieval only, with a 4-token window whatever the window setting
-says), registered as ``racer/drafters.py`` registers the five, appears in the page's
+says), registered as ``racer/drafting/drafters.py`` registers the five, appears in the page's
 drafter menu, in Compare, in the CLI and in the benchmark, and decodes greedy-exact:
 adding it touches nothing but the registry.
 """
@@ -13,16 +13,18 @@ import argparse
 import gradio as gr
 import pytest
 
-from components.compare_handlers import table_rows
+from components.compare import table_rows
 from components.controls import compare_controls, grid_control, read_controls, setting_controls
-from components.text_view import automaton_html
-from components.tokens import drafter_colour, drafter_label
-from racer import bench, registry
+from components.figures.text import automaton_html
+from components.figures.tokens import drafter_colour, drafter_label
+from racer.bench import cli as bench
+from racer.drafting import registry
 from racer.__main__ import build_parser
-from racer.compare import run_drafters
-from racer.drafters import DrafterSpec, RacerDrafter, register
-from racer.generate import Generation
-from racer.settings import KNOBS, Settings, add_flags, given_flags, settings_change
+from racer.measure.compare import run_drafters
+from racer.drafting.drafters import RacerDrafter
+from racer.drafting.registry import DrafterSpec, register
+from racer.engine.generate import Generation
+from racer.engine.settings import KNOBS, Settings, add_flags, given_flags, settings_change
 from tests.app_client import controls
 from tests.tiny import hf_greedy, repetitive_prompt, target, tiny_model
 

@@ -18,10 +18,10 @@ from functools import lru_cache
 import pytest
 import torch
 
-from racer.generate import Generation
-from racer.drafters import PLAIN, drafter_names
-from racer.settings import Settings
-from racer.verify import sampling_probs
+from racer.engine.generate import Generation
+from racer.drafting.registry import PLAIN, drafter_names
+from racer.engine.settings import Settings
+from racer.engine.verify import sampling_probs
 from tests.tiny import stock_twin, run, target, tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -44,7 +44,7 @@ def sampling_model():
 
 def reference_probs(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
     """softmax(logits / T) cut to the smallest top set whose mass reaches top_p,
-    renormalised; float64, written independently of racer.verify. (..., V)."""
+    renormalised; float64, written independently of racer.engine.verify. (..., V)."""
     probs = torch.softmax(logits.double() / temperature, dim=-1)
     sorted_probs, order = probs.sort(dim=-1, descending=True)
     before = sorted_probs.cumsum(dim=-1) - sorted_probs

@@ -6,9 +6,9 @@ import io
 
 import pytest
 
-from racer.generate import Generation
-from racer.settings import Settings
-from racer.sweep import CSV_FIELDS, MAX_CELLS, Grid, Pass, PromptRun, SweepResult, adaptive_default, plan, sweep
+from racer.engine.generate import Generation
+from racer.engine.settings import Settings
+from racer.measure.sweep import CSV_FIELDS, MAX_CELLS, Grid, Pass, PromptRun, SweepResult, adaptive_default, plan, sweep
 from tests.tiny import target, tiny_model
 
 PROMPTS = [[5, 6, 7, 8, 9] * 4, [11, 12, 13, 14] * 4 + [15]]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from components.controls import preset_note, preset_values
-from components.tree_view import tree_figure
+from components.figures.tree import tree_figure
 from racer import UserError
-from racer.explain import ADAPTIVE_PLAIN, UNVERIFIED_LABEL, explain
-from racer.settings import PRESETS, Settings
-from racer.trace import record_from_dict, record_to_dict
+from racer.inspect.explain import ADAPTIVE_PLAIN, UNVERIFIED_LABEL, explain
+from racer.engine.settings import PRESETS, Settings
+from racer.inspect.trace import record_from_dict, record_to_dict
 from tests import tiny
 from tests.test_components import text_of
 
@@ -116,7 +116,7 @@ def test_the_page_wires_the_preset_button_to_the_sliders_and_then_applies_them()
 
 
 def test_with_a_fixed_budget_a_moved_slider_changes_the_next_tree():
-    from racer.generate import Generation
+    from racer.engine.generate import Generation
     tm = tiny.target(tiny.tiny_model())
     gen = Generation(tm, tiny.repetitive_prompt(3), Settings(max_new_tokens=40).with_preset("teaching"))
     records = [gen.step() for _ in range(4)]

@@ -12,12 +12,15 @@ import time
 
 import pytest
 
-from racer import bench, generate
-from racer.bench import Prompt, parse_methods
-from racer.drafters import RacerDrafter
-from racer.generate import Generation
-from racer.model import TargetModel
-from racer.settings import Settings
+from racer.bench import cli as bench
+from racer.bench import runs
+
+from racer.engine import generate
+from racer.bench.cli import Prompt, parse_methods
+from racer.drafting.drafters import RacerDrafter
+from racer.engine.generate import Generation
+from racer.model.target import TargetModel
+from racer.engine.settings import Settings
 from tests.tiny import TinyTokenizer, repetitive_prompt, tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -52,7 +55,7 @@ class Clock:
 def clock(monkeypatch):
     c = Clock()
     monkeypatch.setattr(generate, "time", c)
-    monkeypatch.setattr(bench, "time", c)
+    monkeypatch.setattr(runs, "time", c)
     return c
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 from tokenizers import decoders
 
-from components.session import TokenMark, marks_of
-from components.text_view import generated_html
-from components.tokens import quoter
-from racer import token_text
-from racer.token_text import TokenText, alone, byte_of_char, spans
+from components.state import TokenMark, marks_of
+from components.figures.text import generated_html
+from components.figures.tokens import quoter
+from racer.model import token_text
+from racer.model.token_text import TokenText, alone, byte_of_char, spans
 
 SAMPLES = {
     "hebrew": "שלום עולם",
@@ -149,10 +149,10 @@ def test_every_explore_view_reads_every_script(smol_tokenizer):
     import plotly.graph_objects as go
 
     from app import EXPLORE_VIEWS
-    from components.handlers import StepView
-    from components.session import Session
-    from racer.loading import prompt_ids
-    from racer.settings import Settings
+    from components.explore import StepView
+    from components.state import Session
+    from racer.model.loading import prompt_ids
+    from racer.engine.settings import Settings
     from tests.app_client import real_target
     target = real_target()[0]
     session = Session()

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from racer.calibration import Calibration
-from racer.drafters import PromptLookupDrafter, RacerDrafter, find_continuation
-from racer.logits_cache import LogitsCache, TopK
-from racer.records import ACCEPTED, NOT_REACHED, REJECTED
-from racer.settings import Settings
-from racer.tree import BOTH, LOGITS, RETRIEVAL, ROOT, DraftTree, TreeBuilder, root_only
-from racer.verify import verdicts, walk_tree
+from racer.drafting.calibration import Calibration
+from racer.drafting.drafters import PromptLookupDrafter, RacerDrafter, find_continuation
+from racer.drafting.logits_cache import LogitsCache, TopK
+from racer.engine.records import ACCEPTED, NOT_REACHED, REJECTED
+from racer.engine.settings import Settings
+from racer.engine.tree import BOTH, LOGITS, RETRIEVAL, ROOT, DraftTree, TreeBuilder, root_only
+from racer.engine.verify import verdicts, walk_tree
 from tests.tiny import stock_twin, target, tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")

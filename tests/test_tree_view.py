@@ -10,15 +10,15 @@ import re
 import plotly.graph_objects as go
 import pytest
 
-from components.charts import mask_figure
-from components.labels import FONT_PX, GLYPH_FONT_PX, label_height, legend_px, place_labels, text_width
-from components.tokens import colour, is_glyph, visible
-from components.tree_layout import MARGIN_PX, MAX_PLOT_PX, PLOT_WIDTH_PX, Frame, tree_layout
-from components.tree_view import REJECTED_SYMBOL, STAR_REACH, tree_figure
+from components.figures.charts import mask_figure
+from components.figures.labels import FONT_PX, GLYPH_FONT_PX, label_height, legend_px, place_labels, text_width
+from components.figures.tokens import colour, is_glyph, visible
+from components.figures.tree_layout import MARGIN_PX, MAX_PLOT_PX, PLOT_WIDTH_PX, Frame, tree_layout
+from components.figures.tree import REJECTED_SYMBOL, STAR_REACH, tree_figure
 from racer import palette
-from racer.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
-from racer.settings import Settings
-from racer.tree import DraftTree
+from racer.engine.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
+from racer.engine.settings import Settings
+from racer.engine.tree import DraftTree
 from tests.test_components import hand_record, text_of
 
 

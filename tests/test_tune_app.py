@@ -15,7 +15,7 @@ from gradio_client import Client  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from components.tune_handlers import TuneHandlers, TuneState, grid_values, whole  # noqa: E402
+from components.tune import TuneHandlers, TuneState, grid_values, whole  # noqa: E402
 from tests.app_client import controls  # noqa: E402
 
 # the Explore tab's controls, which give what the grid leaves alone
@@ -96,8 +96,8 @@ def test_a_two_by_two_sweep_fills_the_heatmaps_and_applies(client):
 def test_apply_is_offered_only_for_a_setting_that_stood_out(one_thread):
     """A tiny-model sweep whose settings all have MAT 1.00 (one new token per prompt):
     no winner is named, the Apply button stays hidden and Apply moves nothing."""
-    from racer.settings import Settings
-    from racer.sweep import Grid, sweep
+    from racer.engine.settings import Settings
+    from racer.measure.sweep import Grid, sweep
     from tests.tiny import target, tiny_model
     tiny = target(tiny_model(max_positions=128, init_std=0.02))
     handlers, state = TuneHandlers(tiny, ""), TuneState()

@@ -2,10 +2,10 @@
 on hand-made sweep results (no model)."""
 import pytest
 
-from components.tune_view import (TABLE_HEADERS, apply_note, best_markdown, heatmap_figure, progress_text,
+from components.figures.tune import (TABLE_HEADERS, apply_note, best_markdown, heatmap_figure, progress_text,
                                   status_html, table_rows)
-from racer.settings import Settings
-from racer.sweep import Grid, Pass, Progress, PromptRun, SweepResult
+from racer.engine.settings import Settings
+from racer.measure.sweep import Grid, Pass, Progress, PromptRun, SweepResult
 
 BASE = Settings(window=10, budget=16, max_new_tokens=10)
 PLAIN = Pass(BASE.with_changes(drafter="plain"), (PromptRun(tuple(range(10)), 10, 2.0),))  # 5 tokens/s
@@ -183,7 +183,7 @@ def _mat_one(p: Pass) -> Pass:
 
 
 def test_the_standout_rule():
-    from racer.measure import standout
+    from racer.engine.metrics import standout
     plain = [0.97, 1.0, 1.03]
     assert standout([("a", 1.4, [1.2, 1.3, 1.25]), ("b", 1.3, [1.0, 1.1])], plain).winner == "a"
     assert standout([("a", 1.4, [1.2, 1.3, 1.25])], plain).winner == "a"            # no runner-up

@@ -11,9 +11,9 @@ import types
 import pytest
 
 from components import gpu
-from racer.baseline import plain_settings
-from racer.generate import Generation
-from racer.settings import Settings
+from racer.measure.baseline import plain_settings
+from racer.engine.generate import Generation
+from racer.engine.settings import Settings
 from tests.tiny import target, tiny_model
 from tests.zerogpu import zero_gpu_double
 
@@ -100,13 +100,13 @@ def on_zero_gpu(monkeypatch):
     monkeypatch.setattr(gpu, "_remote_step", zero_gpu_double(gpu.STEP_S)(gpu._step_in_worker))
     monkeypatch.setattr(gpu, "_remote_warm_up", zero_gpu_double(gpu.WARM_UP_S)(gpu._warm_up_in_worker))
     monkeypatch.setattr(gpu, "_remote_decode", zero_gpu_double(gpu.TUNE_CHUNK_S)(gpu._decode_in_worker))
-    import components.session as session_module
+    import components.state as session_module
     monkeypatch.setattr(session_module, "zero_gpu", lambda: True)
 
 
 def test_a_small_classroom_steps_to_plain_greedy_with_every_step_a_zero_gpu_call(on_zero_gpu):
-    from components.keeper import Keeper
-    from components.session import Session
+    from components.state import Keeper
+    from components.state import Session
     from tests.tiny import hf_greedy, repetitive_prompt
     keeper = Keeper()
     prompts = [repetitive_prompt(seed) for seed in (1, 2, 3, 4)]
@@ -129,11 +129,11 @@ def test_a_small_classroom_steps_to_plain_greedy_with_every_step_a_zero_gpu_call
 def test_the_real_model_is_greedy_exact_on_two_anchors_with_every_step_a_zero_gpu_call(on_zero_gpu):
     """SmolLM2 in float32: two anchor prompts, each step a forked, pickled call, give
     plain greedy decoding's tokens (the plain run in this process, untouched by the double)."""
-    from components.keeper import Keeper
-    from components.session import Session
-    from racer.bench_data import anchor_prompts
-    from racer.loading import load_model
-    from racer.model import TargetModel
+    from components.state import Keeper
+    from components.state import Session
+    from racer.bench.data import anchor_prompts
+    from racer.model.loading import load_model
+    from racer.model.target import TargetModel
     model, tokenizer = load_model(precision="float32")
     real = TargetModel(model, tokenizer)
     settings = Settings(max_new_tokens=24)
@@ -174,11 +174,11 @@ def counted(monkeypatch, name: str) -> list:
 
 
 def test_compare_on_zero_gpu_steps_each_run_in_gpu_calls_to_plain_greedy(on_zero_gpu, monkeypatch):
-    from components import compare_handlers
-    from components.compare_handlers import CompareHandlers
-    from components.session import Session
-    from racer.baseline import BaselineCache
-    from racer.compare import run_drafters
+    from components import compare as compare_handlers
+    from components.compare import CompareHandlers
+    from components.state import Session
+    from racer.measure.baseline import BaselineCache
+    from racer.measure.compare import run_drafters
     from tests.app_client import controls
     from tests.tiny import hf_greedy, repetitive_prompt
     prompt = repetitive_prompt(5)
@@ -197,8 +197,8 @@ def test_compare_on_zero_gpu_steps_each_run_in_gpu_calls_to_plain_greedy(on_zero
 
 
 def test_tune_on_zero_gpu_runs_each_prompt_in_a_gpu_call_to_plain_greedy(on_zero_gpu, monkeypatch):
-    from components import tune_handlers
-    from components.tune_handlers import TuneHandlers, TuneState
+    from components import tune as tune_handlers
+    from components.tune import TuneHandlers, TuneState
     from tests.app_client import controls
     from tests.tiny import hf_greedy
     monkeypatch.setattr(tune_handlers, "checked_prompt_ids", lambda t, text: [int(w) for w in text.split()])

@@ -20,17 +20,17 @@ import torch
 from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config,
                           Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM, SmolLM3Config, SmolLM3ForCausalLM)
 
-from racer.generate import Generation
-from racer.model import TargetModel
-from racer.records import StepRecord
-from racer.settings import Settings
+from racer.engine.generate import Generation
+from racer.model.target import TargetModel
+from racer.engine.records import StepRecord
+from racer.engine.settings import Settings
 
 ARCHS = {
     "llama": (LlamaConfig, LlamaForCausalLM),
     "qwen2": (Qwen2Config, Qwen2ForCausalLM),
     "qwen3": (Qwen3Config, Qwen3ForCausalLM),
 }
-# every family the loader accepts (``racer.loading.SUPPORTED_TYPES``); the tests that run
+# every family the loader accepts (``racer.model.loading.SUPPORTED_TYPES``); the tests that run
 # each drafter on each family use ARCHS, the three most different
 FAMILIES = {
     **ARCHS,

@@ -1,0 +1,180 @@
+"""Handlers of the Compare tab: the Explore tab's prompt and settings run to the end by
+each chosen drafter (``racer.measure.compare``), streamed as a progress line, a table, a chart
+and a note on losslessness. Stop is the Explore tab's (the same ``Session`` flag).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import gradio as gr
+
+from racer import UserError
+from racer.measure.compare import Divergence, DrafterResult, first_divergence, run_drafters, run_order, verdict
+from racer.drafting.registry import PLAIN
+from racer.engine.metrics import DEFAULT_REPEATS, MAX_REPEATS
+from racer.drafting.registry import drafter_names
+from racer.model.target import TargetModel
+from racer.model.precision import exact_by_default
+from racer.engine.settings import Settings
+
+from components.figures.charts import compare_figure
+from components.controls import COMPARE_TOKENS, number, read_controls
+from components.gpu import engine_step
+from components.explore import prompt_with_note
+from components.messages import adjusted, count, error_message, join, status_line
+from components.numbers import MISSING, fmt
+from components.state import Session
+from components.figures.tokens import drafter_label, quoted
+
+# MAT is one quantity (``racer.engine.metrics.mat``: tokens per forward, the prefill forward
+# included); the table used to add "mean tokens/forward" over verify forwards only, a
+# second number under a second name for the same thing (1.47 beside MAT 1.44).
+TABLE_HEADERS = ["drafter", "tokens", "forwards", "MAT", "engine time (first run)", "tokens/s (first run)",
+                 "speedup (mean)", "speedup range", "runs"]
+
+
+def table_rows(results: list[DrafterResult]) -> list[list]:
+    """One row per drafter under ``TABLE_HEADERS``; numbers in the page's formats
+    (``components.numbers``)."""
+    return [[drafter_label(r.drafter), r.tokens, r.forwards, fmt("mat", r.mat), fmt("seconds", r.engine_s),
+             fmt("rate", r.tokens / r.engine_s if r.engine_s else None), fmt("speedup", r.speedup),
+             f"{r.interval[0]:.2f}–{r.interval[1]:.2f}×" if len(r.speedups) > 1 else MISSING,
+             len(r.speedups)]
+            for r in results]
+
+
+NO_STANDOUT = {  # Verdict.reason -> why the fastest drafter is not called best
+    "mat one": "its MAT was 1.00 (nothing drafted was accepted), so its speedup is timing noise",
+    "one run": "each drafter ran once, so nothing tells its speedup from noise; run 2 to 5 rounds",
+    "plain": "its slowest round was no faster than plain decoding's fastest",
+    "runner-up": "its rounds overlap those of the runner-up",
+}
+
+
+def verdict_note(results: list[DrafterResult]) -> str:
+    """One sentence: which drafter stood out from plain decoding and the runner-up, or
+    that none did and why (``racer.measure.compare.verdict``)."""
+    found = verdict(results)
+    if found.leader is None:
+        return ""
+    plain = next((r for r in results if r.drafter == PLAIN), None)
+    noise = ("" if plain is None or len(plain.speedups) < 2 else
+             f" Plain decoding against itself ranged {plain.interval[0]:.2f}–{plain.interval[1]:.2f}×.")
+    lead = next(r for r in results if r.drafter == found.leader)
+    if found.winner is not None:
+        return (f"**{drafter_label(lead.drafter)} stood out**: {lead.speedup:.2f}× "
+                f"({lead.interval[0]:.2f}–{lead.interval[1]:.2f}× over {len(lead.speedups)} rounds), its slowest "
+                f"round faster than plain decoding's and the runner-up's fastest.{noise}")
+    return (f"**No drafter stood out.** The fastest on average, {drafter_label(lead.drafter)} at "
+            f"{lead.speedup:.2f}×, did not count: {NO_STANDOUT[found.reason]}.{noise}")
+
+
+def lossless_note(results: list[DrafterResult], settings: Settings, divergence: Divergence | None = None,
+                  exact: bool = True, token: Callable[[int], str] = str) -> str:
+    """The note under the comparison: same text, or where and why the texts part.
+    ``exact``: the model runs at a precision whose tree verify is bit-exact here."""
+    if len(results) < 2:
+        return ""
+    if not settings.greedy:
+        return ("Sampling (temperature > 0): each drafter's output is a sample from the model's own "
+                "distribution with the same seed, so texts may differ; speedups compare the first "
+                "tokens both runs produced.")
+    if len({r.text for r in results}) == 1:
+        return ("✓ **Lossless:** with greedy decoding every drafter produced exactly the same text; "
+                "they differ only in how many forwards it took.")
+    where = "" if divergence is None else (
+        f" They first part at generated token {divergence.position + 1}: "
+        f"{drafter_label(divergence.reference)} wrote {quoted(token(divergence.ours))} "
+        f"(logit {divergence.logit_ours:.4f}), {drafter_label(divergence.drafter)} wrote "
+        f"{quoted(token(divergence.theirs))} (logit {divergence.logit_theirs:.4f}), "
+        f"a gap of {divergence.gap:.4f}.")
+    if exact:
+        return ("⚠ **The outputs differ** under greedy decoding. That should not happen; please "
+                "export a trace and report it." + where)
+    return ("⚠ **Not bit-exact:** the model runs at a fast precision whose tree verify rounds "
+            "differently from one-token steps, so greedy outputs can part where two tokens are "
+            "nearly tied." + where + " A rounding near-tie, not a drafting error: at float32 the "
+            "outputs are the same.")
+
+
+def _whole(value, words: str, high: int) -> int:
+    """A whole number from 1 to ``high``; UserError with a sentence for anything else."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"The {words} is {str(value)[:40]}; give a whole number from 1 to {high}.") from None
+    if x != x or not 1 <= round(x) <= high:
+        raise UserError(f"The {words} is {str(value)[:40]}; give a whole number from 1 to {high}.")
+    return int(round(x))
+
+
+class CompareHandlers:
+    """The comparison, bound to the shared model (None when it failed to load)."""
+
+    def __init__(self, target: TargetModel | None, model_note: str) -> None:
+        self.target = target
+        self.model_note = model_note
+
+    def on_compare(self, session: Session, prompt, new_tokens, drafters, repeats=DEFAULT_REPEATS, **controls):
+        """Runs the prompt to the end with each ticked drafter (at most ``new_tokens``
+        each), ``repeats`` rounds alternating with plain decoding; streams progress."""
+        session.stop_requested = False
+        session.running = True
+        try:
+            yield from self._compare(session, prompt, new_tokens, drafters, controls, repeats)
+        finally:
+            session.running = False
+
+    def _read(self, new_tokens, ticked, controls: dict) -> tuple[Settings, list[str], list[str]]:
+        """(settings, drafters to run in menu order, notes); UserError with a sentence."""
+        if self.target is None:
+            raise UserError(f"No model is loaded: {self.model_note}")
+        settings, notes = read_controls(controls)
+        settings = settings.with_changes(max_new_tokens=number(new_tokens, COMPARE_TOKENS, notes))
+        if notes:
+            gr.Warning(adjusted(notes))
+        drafters = [d for d in drafter_names() if isinstance(ticked, (list, tuple)) and d in ticked]
+        if not drafters:
+            raise UserError("Tick at least one drafter to compare.")
+        return settings, drafters, notes
+
+    def _compare(self, session: Session, prompt, new_tokens, ticked, controls: dict, repeats=DEFAULT_REPEATS):
+        try:
+            settings, drafters, notes = self._read(new_tokens, ticked, controls)
+            rounds = _whole(repeats, "number of rounds", MAX_REPEATS)
+            ids, prompt_note = prompt_with_note(self.target, prompt)
+            results, shown = [], 0
+            order = run_order(drafters)
+            yield status_line(join(adjusted(notes), prompt_note, "Starting…"), "run"), [], compare_figure([]), ""
+            for name, done_tokens, results in run_drafters(self.target, ids, settings, drafters,
+                                                           should_stop=lambda: session.stop_requested,
+                                                           repeats=rounds, step=engine_step):
+                if not name:
+                    break
+                again = f", {count(rounds, 'round')} alternating with plain decoding" if rounds > 1 else ""
+                line = status_line(f"Running {drafter_label(name)} ({order.index(name) + 1} of {len(order)}"
+                                   f"{again}): {done_tokens} of {settings.max_new_tokens} tokens…", "run")
+                speeds = [len(r.speedups) for r in results]
+                if (len(results), speeds) != shown:
+                    shown = (len(results), speeds)
+                    yield line, table_rows(results), compare_figure(results), ""
+                else:
+                    yield line, gr.skip(), gr.skip(), gr.skip()
+        except Exception as e:  # noqa: BLE001 - shown to the user; a bug is logged with its traceback
+            message = error_message(e, "comparison", "Press Compare to try again.")
+            gr.Warning(message)
+            yield status_line(message, "error"), gr.skip(), gr.skip(), gr.skip()
+            return
+        if session.stop_requested:
+            yield (status_line("Stopped; finished drafters are shown.", "stop"), table_rows(results),
+                   compare_figure(results), "")
+            return
+        done = f"Done: {count(len(results), 'drafter')}, {settings.max_new_tokens} new tokens at most."
+        note = join(verdict_note(results), self._note(ids, results, settings), sep="\n\n")
+        yield (status_line(done, "done"), table_rows(results), compare_figure(results), note)
+
+    def _note(self, ids: list[int], results: list[DrafterResult], settings: Settings) -> str:
+        """The lossless note; where greedy outputs part, the model's logits there."""
+        divergence = first_divergence(self.target, ids, results) if settings.greedy else None
+        return lossless_note(results, settings, divergence, exact=exact_by_default(self.target),
+                             token=self.target.token_text)

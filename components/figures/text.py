@@ -1,0 +1,177 @@
+"""HTML and sentences about a run: the coloured generated text, the verification
+outcome of a step, what the automaton matched, and a plain-words narration.
+
+All text that came from the model or the user is escaped here (a token may well be
+``<script>``); nothing else in the app builds HTML from model output.
+"""
+from __future__ import annotations
+
+import html
+from collections import Counter
+from typing import Sequence
+
+from racer.drafting.registry import find_drafter
+from racer.inspect.explain import Account, explain
+from racer.engine.records import StepRecord
+from racer.model.token_text import alone, spans
+from racer.engine.tree import RETRIEVAL
+
+from components.numbers import fmt
+from components.state import TokenMark
+from components.figures.tokens import ShowToken, colour, drafter_label, label, quoter
+
+TEXT_SOURCES = ("bonus", "retrieval", "logits", "both")
+TEXT_LABELS = {"bonus": "the model's own token (root / bonus)", "retrieval": "accepted from retrieval",
+               "logits": "accepted from the logits cache", "both": "accepted, proposed by both"}
+
+
+def mark_texts(marks: Sequence[TokenMark]) -> list[str]:
+    """Each mark's share of the text: a character split over tokens belongs to the
+    token that completes it (``racer.model.token_text.spans``)."""
+    return spans([m.piece for m in marks])
+
+
+def legend_html() -> str:
+    items = "".join(f'<span class="tok tok-{s}" style="--c:{colour(s)}">{html.escape(TEXT_LABELS[s])}</span>'
+                    for s in TEXT_SOURCES)
+    return f'<div class="tok-legend">{items}</div>'
+
+
+def generated_html(marks: list[TokenMark], upto_step: int | None = None,
+                   highlight_step: int | None = None, finish: str = "") -> str:
+    """The generated text, one span per token coloured by how it was produced.
+
+    Tokens emitted after ``upto_step`` are left out (a past step is being viewed);
+    tokens of ``highlight_step`` are underlined. Whitespace stays as it is (the CSS
+    keeps newlines); only the title tooltip shows the visible form.
+    """
+    shown = [m for m in marks if upto_step is None or m.step <= upto_step]
+    parts = []
+    for m, text in zip(shown, mark_texts(shown)):
+        cls = f"tok tok-{m.source}" + (" tok-now" if m.step == highlight_step else "")
+        tip = (f"step {m.step} · {html.escape(TEXT_LABELS.get(m.source, m.source))} · id {m.token} · "
+               f"{label(alone(m.piece), 30, quote=True)}")
+        parts.append(f'<span class="{cls}" style="--c:{colour(m.source)}" title="{tip}">'
+                     f'{html.escape(text)}</span>')
+    body = "".join(parts) or '<span class="muted">Nothing generated yet.</span>'
+    tail = f'<div class="finish">{html.escape(finish)}</div>' if finish else ""
+    return f'{legend_html()}<div class="gen-text">{body}</div>{tail}'
+
+
+def source_counts(record: StepRecord) -> Counter:
+    """Drafted nodes per source (root left out)."""
+    return Counter(record.tree.sources[1:]) if record.tree is not None else Counter()
+
+
+def account_of(record: StepRecord, token_text: ShowToken, prompt_len: int = 0) -> Account:
+    """The step's one account (``racer.inspect.explain``), its tokens shown as on the page."""
+    return explain(record, quoter(token_text), prompt_len)
+
+
+def outcome_html(record: StepRecord | None, token_text: ShowToken, speedup: float | None = None,
+                 prompt_len: int = 0) -> str:
+    """The verification outcome of one step in words and numbers (the words are the
+    step's account: the same sentences as the narration and the tree's caption)."""
+    if record is None:
+        return '<div class="outcome muted">No step yet.</div>'
+    account = account_of(record, token_text, prompt_len)
+    t = record.timings
+    if record.tree is None:  # the prefill: the prompt in one forward, nothing to compare yet
+        head = f"<b>Step 0 — prefill.</b> {account.size.sentence}"
+        numbers = ([("prompt tokens", prompt_len)] if prompt_len else []) + [
+            ("forwards", record.forwards), ("prefill", f"{t.verify_s * 1e3:.0f} ms")]
+        ms = ""
+    else:
+        head = f"{_verify_head(record)} {account.verdict}"
+        numbers = [("accepted", record.accepted_drafts), ("tokens this forward", len(record.emitted)),
+                   ("tree nodes", len(record.tree)), ("budget", record.budget), ("tokens", record.total_tokens),
+                   ("forwards", record.forwards), ("MAT", fmt("mat", record.mat)),
+                   ("speedup so far", fmt("speedup", speedup))]
+        ms = (f"draft {t.draft_s * 1e3:.0f} ms · verify {t.verify_s * 1e3:.0f} ms · "
+              f"update {t.update_s * 1e3:.0f} ms")
+    why = [] if record.tree is None else [account.size.sentence]  # each source's part: caption, narration
+    if record.finished:
+        why.append(f"<b>Finished.</b> {account.ending}")
+    chips = "".join(f'<span class="num"><span class="k">{html.escape(k)}</span> '
+                    f'<span class="v">{html.escape(str(v))}</span></span>' for k, v in numbers)
+    reasons = f'<div class="why">{" ".join(why)}</div>' if why else ""
+    timing = f'<div class="muted small">{ms}</div>' if ms else ""
+    change = (f'<div class="changed">Settings changed before this step: {html.escape(account.changed)}</div>'
+              if account.changed else "")
+    return (f'<div class="outcome"><div>{head}</div>{reasons}<div class="nums">{chips}</div>'
+            f'{timing}{change}</div>')
+
+
+def _verify_head(record: StepRecord) -> str:
+    """A verify step in numbers: the tree by source, and the tokens it gave."""
+    n = len(record.tree)
+    acc = record.accepted_drafts
+    counts = source_counts(record)
+    kept = len(record.emitted)
+    head = (f"<b>Step {record.index}:</b> {n}-node tree "
+            f"({counts.get('retrieval', 0)} retrieval, {counts.get('logits', 0)} logits, "
+            f"{counts.get('both', 0)} both) → accepted <b>{acc}</b> drafted "
+            f"token{'s' if acc != 1 else ''}")
+    if kept == acc + 1:
+        return head + f" + the model's own = <b>{kept}</b> token{'s' if kept != 1 else ''} from one forward."
+    # an EOS among the drafts, or the token limit, ended the output early
+    return head + f"; <b>{kept}</b> token{'s' if kept != 1 else ''} reached the output."
+
+
+def _uses_automaton(drafter: str) -> bool:
+    spec = find_drafter(drafter)
+    return spec is not None and spec.uses_automaton
+
+
+def automaton_html(record: StepRecord | None, token_text: ShowToken) -> str:
+    """What retrieval matched this step: the account's sentence on retrieval, then the
+    context suffix of each border."""
+    if record is None or record.tree is None:
+        return '<div class="muted">The automaton is consulted from step 1 on.</div>'
+    view = record.automaton
+    drafter = record.settings.drafter
+    if not _uses_automaton(drafter):
+        name = html.escape(drafter_label(drafter))
+        return (f'<div class="muted">The {name} drafter uses no automaton; '
+                f'switch the drafter to RACER or retrieval only (it takes over from the next step).</div>')
+    root = record.tree.tokens[0]
+    said = account_of(record, token_text).source(RETRIEVAL).sentence
+
+    def chips(tokens, cls="ctx"):
+        return "".join(f'<span class="chip {cls}">{label(token_text(t), 16)}</span>' for t in tokens)
+
+    usage = ""
+    if view.capacity:
+        share = min(100.0, 100.0 * view.node_count / view.capacity)
+        usage = (f'<div class="usage">automaton: {view.node_count:,} of {view.capacity:,} nodes '
+                 f'<span class="bar"><span style="width:{share:.1f}%"></span></span></div>')
+    if not view.borders:
+        return f'<div class="automaton"><div>{said}</div>{usage}</div>'
+    rows = "".join(f'<li>{chips(b)}<span class="arrow">→</span>{chips([root], "root")}'
+                   f'<span class="muted small"> ({len(b)} token{"s" if len(b) != 1 else ""} matched)</span></li>'
+                   for b in view.borders)
+    return (f'<div class="automaton"><div>{said}</div>'
+            f'<div class="small">Borders (each a suffix of the context that occurred before the root '
+            f'earlier; retrieval drafts what followed them):</div><ol>{rows}</ol>{usage}</div>')
+
+
+def narration(record: StepRecord | None, token_text: ShowToken, prompt_len: int = 0) -> str:
+    """A short story of the step in plain words (Markdown-free HTML): the step's account
+    in order."""
+    if record is None:
+        return "Press <b>Step</b> to run the first forward pass (the prefill)."
+    account = account_of(record, token_text, prompt_len)
+    if record.tree is None:
+        s = record.settings
+        return (f"{account.size.sentence} Meanwhile the drafters got ready: the automaton indexed every "
+                f"{s.window}-token window of the prompt, and the logits cache stored the model's "
+                f"top-{s.width} guesses after each prompt token.")
+    root = quoter(token_text)([record.tree.root])
+    parts = [f"The root {root} is already decided (the model chose it last step)."]
+    parts += [s.sentence for s in account.sources] + [account.size.sentence]
+    if len(record.tree) > 1:
+        n = len(record.tree)
+        parts.append(f"One forward pass checked {'both' if n == 2 else f'all {n}'} nodes at once, each seeing "
+                     f"only its own ancestors (the attention mask below).")
+    parts += [account.verdict, account.ending, account.tally]
+    return " ".join(p for p in parts if p)

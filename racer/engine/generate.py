@@ -1,0 +1,246 @@
+"""The generation loop: prefill, then draft -> verify -> accept -> commit -> update,
+one immutable ``StepRecord`` per target forward.
+
+    gen = Generation(target, prompt_ids, Settings())
+    for record in gen.steps():
+        ...
+
+Only decoding is timed. With ``inspect`` (off by default: only the page's session asks
+for it; Compare, the plain baseline, the sweep, the benchmark and the CLI decode and
+nothing else) each record also carries what the page draws and explains: the
+per-node probabilities, the bonus token's probability and what each source offered
+with the trie around the match (``Drafter.inspect``). They are built from the step's
+tree, logits and the drafter's read-only state outside the step's timers. The verify
+costs the adaptive budget reads are measured once per model, before any timed step.
+
+Settings may be replaced between steps (``gen.settings = ...``); they apply from
+the next step and every record carries the settings it ran with. A new drafter
+starts from the whole context so far: the generation keeps the target's top-k
+successors at every context position for that.
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterator, Sequence
+
+import torch
+
+from racer.drafting.budget import AdaptiveBudget
+from racer.drafting.drafters import Drafter
+from racer.drafting.registry import PLAIN, make_drafter
+from racer.errors import UserError
+from racer.drafting.logits_cache import TopK
+from racer.model.target import TargetModel, top_tokens
+from racer.engine.records import AutomatonView, StepRecord, Timings
+from racer.engine.settings import Settings, settings_change
+from racer.engine.tree import DraftTree, root_only
+from racer.engine.verify import bonus_probability, node_probs, pick_token, verdicts, walk_tree
+
+
+class Generation:
+    def __init__(self, target: TargetModel, prompt_ids: Sequence[int], settings: Settings,
+                 drafter: Drafter | None = None, inspect: bool = False) -> None:
+        if len(prompt_ids) == 0:
+            raise UserError("The prompt is empty: type something for the model to continue.")
+        if len(prompt_ids) >= target.max_context:
+            raise UserError(
+                f"The prompt is {len(prompt_ids)} tokens long but the model reads at most "
+                f"{target.max_context}; shorten it.")
+        self.target = target
+        self.prompt_ids = list(prompt_ids)
+        self.settings = settings
+        self.inspect = inspect    # records carry what the page draws (built untimed)
+        self.drafter: Drafter | None = drafter or make_drafter(settings.drafter, target.vocab_size)
+        self.output: list[int] = []       # generated tokens, root of the next step included
+        self.context: list[int] = []      # tokens whose KV entries are in the cache
+        self.cache = None
+        self.forwards = 0
+        self.finished = False
+        self.finish_reason: str | None = None
+        self._generator = torch.Generator(device=target.device)
+        self._generator.manual_seed(settings.seed)
+        self._applied = settings
+        self._adaptive: AdaptiveBudget | None = None
+        self._unverified: DraftTree | None = None  # the proposal the adaptive budget cut to the root
+        self._costs: dict[int, float] | None = None  # the model's verify costs, for the adaptive budget
+        self._measure_costs()
+        self._explored = False   # this step's size was the adaptive budget's exploration
+        self._tops: list[TopK] = []  # the target's top-k at every context position, in chunks
+
+    def steps(self) -> Iterator[StepRecord]:
+        while not self.finished:
+            yield self.step()
+
+    def step(self) -> StepRecord:
+        if self.finished:
+            raise RuntimeError("this generation has finished")
+        if self.forwards == 0:
+            record = self._prefill()
+        else:
+            if self.cache is None:  # released while idle
+                self._rebuild()
+            changed = settings_change(self._applied, self.settings)
+            if self.settings != self._applied:
+                if self.settings.drafter != self.drafter.name:
+                    self._switch_drafter()
+                else:
+                    self.drafter.reconfigure(self.settings, self.context)
+                self._applied = self.settings
+            self._measure_costs()  # before the step's timers (settings may have just asked)
+            record = self._verify_step(changed)
+        if self.finished:  # it never steps again: let the KV cache's memory go now
+            self.cache = None
+        return record
+
+    def release(self) -> None:
+        """Lets go of the KV cache and the drafter's state, the memory a run holds between
+        steps: a server frees it when a run sits idle, and a finished run needs neither.
+
+        The next step rebuilds both from the context: the KV cache in one prefill forward
+        (untimed: memory housekeeping, not decoding), the drafter from the whole context
+        as after a drafter switch. Its drafts can then differ from those of a run never
+        released; the tokens do not (acceptance is lossless). A drafter passed in to
+        keep its state across generations is dropped too.
+        """
+        if self.forwards == 0:
+            return  # nothing built yet
+        self.cache = None
+        self.drafter = None
+        if self.finished:
+            self._tops = []
+
+    def held_bytes(self) -> int:
+        """About how much memory ``release`` would free."""
+        return self.target.cache_bytes(self.cache) + (self.drafter.held_bytes() if self.drafter else 0)
+
+    # -- stages ---------------------------------------------------------------
+
+    def _prefill(self) -> StepRecord:
+        s = self.settings
+        t0 = time.perf_counter()
+        self.cache = self.target.new_cache()
+        last, top = self.target.prefill(self.prompt_ids, self.cache, top_k=s.width)
+        t1 = time.perf_counter()
+        self.context = list(self.prompt_ids)
+        self.forwards = 1
+        root = pick_token(last, s, self._generator)
+        self.drafter.reset(self.context, top, s)
+        self._tops = [top]
+        emitted = self._emit([root])
+        t2 = time.perf_counter()
+        bonus_prob = bonus_probability(last, root, s) if self.inspect else 1.0
+        return StepRecord(
+            index=0, settings=s, tree=None, verdicts=(), target_tokens=(), target_probs=(),
+            accepted=(), emitted=tuple(emitted), emitted_sources=("bonus",) * len(emitted),
+            context_len=0, total_tokens=len(self.output), forwards=self.forwards,
+            timings=Timings(0.0, t1 - t0, t2 - t1), budget=1,
+            bonus_prob=bonus_prob, finished=self.finished, finish_reason=self.finish_reason)
+
+    def _verify_step(self, changed: str) -> StepRecord:
+        s = self.settings
+        root = self.output[-1]
+        context_len = len(self.context)
+        t0 = time.perf_counter()
+        tree, view, budget, proposed = self._draft(root, s, context_len)
+        t1 = time.perf_counter()
+        if self.inspect:  # untimed, before observe changes the drafter's state
+            view = self.drafter.inspect(tree, view, s)
+        t1v = time.perf_counter()
+        logits = self.target.verify(tree, self.cache, context_len)  # (n, V)
+        t2 = time.perf_counter()
+        walk = walk_tree(tree, logits, s, self._generator)
+        self.target.commit(self.cache, context_len, list(walk.accepted))
+        appended = [tree.tokens[i] for i in walk.accepted]
+        self.context.extend(appended)
+        self.forwards += 1
+        top = top_tokens(logits, s.width)  # (n, width)
+        self.drafter.observe(tree, top, walk.accepted)
+        self._tops.append(top.rows(list(walk.accepted)))
+        drafted = [tree.tokens[i] for i in walk.accepted[1:]]
+        sources = [tree.sources[i] for i in walk.accepted[1:]] + ["bonus"]
+        emitted = self._emit(drafted + [walk.picks[-1]])
+        kept = set(walk.accepted)
+        t3 = time.perf_counter()
+        if self._adaptive is not None:
+            self._adaptive.observe(len(tree), t2 - t1v, (t1 - t0) + (t3 - t2))
+        probs, bonus_prob = (), 1.0
+        if self.inspect:  # untimed: softmaxes over the vocabulary, for the page
+            probs = node_probs(tree, logits, s)
+            bonus_prob = float(bonus_probability(logits[walk.accepted[-1]], walk.picks[-1], s))
+        return StepRecord(
+            index=self.forwards - 1, settings=s, tree=tree, verdicts=verdicts(tree, walk.accepted),
+            target_tokens=tuple(walk.picks[walk.accepted.index(i)] if i in kept else None
+                                for i in range(len(tree))),
+            target_probs=probs, accepted=walk.accepted, emitted=tuple(emitted),
+            emitted_sources=tuple(sources[: len(emitted)]), context_len=context_len,
+            emitted_drafts=min(len(drafted), len(emitted)), bonus_prob=bonus_prob,
+            total_tokens=len(self.output), forwards=self.forwards,
+            timings=Timings(t1 - t0, t2 - t1v, t3 - t2), automaton=view, budget=budget,
+            finished=self.finished, finish_reason=self.finish_reason, proposed=proposed,
+            explored=self._explored, changed=changed, unverified=self._unverified)
+
+    # -- helpers --------------------------------------------------------------
+
+    def _rebuild(self) -> None:
+        """After ``release``: the KV cache of the context, and the drafter."""
+        self.cache = self.target.new_cache()
+        self.target.prefill(self.context, self.cache, top_k=1)
+        self._switch_drafter()
+        self._applied = self.settings
+
+    def _measure_costs(self) -> None:
+        """The model's verify costs, once the settings ask for the adaptive budget: a
+        one-off measurement (seconds; cached per model) that no step's timer may hold."""
+        if self._costs is None and self.settings.adaptive_budget and self.drafter.name != PLAIN:
+            self._costs = self.target.verify_costs()
+
+    def _switch_drafter(self) -> None:
+        """Builds the newly chosen drafter from the context so far, as if it had
+        drafted from the start (its logits cache gets the context's rows only)."""
+        top = TopK.concat(self._tops, width=max(t.ids.shape[1] for t in self._tops))
+        self.drafter = make_drafter(self.settings.drafter, self.target.vocab_size)
+        self.drafter.reset(self.context, top, self.settings)
+        self._tops = [top]
+
+    def _draft(self, root: int, s: Settings, context_len: int) -> tuple[DraftTree, AutomatonView, int, int]:
+        """This step's tree, what retrieval saw, the budget it was cut to, and the size
+        of the drafter's proposal before that cut (0 when no drafter was asked).
+
+        The budget setting is a ceiling, capped so the tree and the bonus token after
+        it fit the model's context window. With the adaptive budget the drafter builds
+        its best tree up to the ceiling and ``AdaptiveBudget`` keeps the prefix that is
+        expected to give the most tokens per second."""
+        ceiling = max(1, min(s.budget, self.target.max_context - context_len - 1))
+        self._explored = False
+        self._unverified = None
+        if ceiling == 1 or s.depth == 0:
+            return root_only(root), AutomatonView(), 1, 0
+        tree, view = self.drafter.propose(root, s, ceiling)
+        proposed, budget = len(tree), ceiling
+        if s.adaptive_budget and len(tree) > 1 and not self.drafter.fixed_size:
+            if self._adaptive is None:
+                self._adaptive = AdaptiveBudget(self._costs or self.target.verify_costs())
+            budget = self._adaptive.choose(tree)
+            self._explored = self._adaptive.explored
+            if budget == 1:
+                self._unverified = tree   # kept for drawing, greyed (no extra work)
+            tree = tree.prefix(budget)
+        return tree, view, budget, proposed
+
+    def _emit(self, tokens: list[int]) -> list[int]:
+        """Appends tokens to the output, cutting at EOS and at max_new_tokens; marks
+        the generation finished when either is reached."""
+        out = []
+        for token in tokens:
+            if len(self.output) >= self.settings.max_new_tokens:
+                break
+            self.output.append(token)
+            out.append(token)
+            if token in self.target.eos_ids:
+                self.finished, self.finish_reason = True, "eos"
+                return out
+        if len(self.output) >= self.settings.max_new_tokens:
+            self.finished, self.finish_reason = True, "length"
+        elif len(self.context) + 1 >= self.target.max_context:
+            self.finished, self.finish_reason = True, "context"
+        return out

@@ -1,0 +1,278 @@
+"""The matrix-product backend: which library multiplies the Linear layers' matrices.
+
+- ``torch``: stock, torch's own kernels (MKL on x86).
+- ``openblas``: every ``nn.Linear`` of the model (the lm_head included) multiplies through
+  numpy, i.e. the OpenBLAS numpy bundles (scipy-openblas). The two thread pools are
+  arranged so that they do not spin against each other on a few cores: torch runs its
+  remaining operators on 1 thread and OpenBLAS gets the cores (``openblas_set_num_threads``
+  through ctypes). Bias, shapes and dtype are as torch's; the weights are not copied.
+- ``auto``: times each candidate on this model's own forward (a one-token and a 16-node
+  verify on a cached context), checks each with ``racer.model.precision.chain_agreement``, and
+  keeps the fastest one whose chain check agrees at every position; torch when it is
+  fastest or nothing else is exact. On AMD EPYC (AVX2) MKL's small-row sgemm is 2-3x off
+  and OpenBLAS wins; on Intel with AVX-512 MKL is fast and torch stays.
+
+Exactness: greedy RACER equals plain greedy decoding *on the same backend* (both run the
+same products); against another backend outputs can part only where two tokens are nearly
+tied, since the last bits of a product depend on the library's reduction order.
+
+Left out on purpose: ONNX Runtime and ``torch.compile`` candidates (measured in
+docs/results.md and docs/cpu-notes.md, not shipped), and GPUs (CUDA keeps torch).
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import statistics
+import time
+import types
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from racer.errors import UserError
+
+BACKENDS = ("auto", "torch", "openblas")
+AUTO_SIZES = (1, 16)        # tree sizes auto times (a plain step and a typical tree)
+AUTO_CONTEXT = 128
+AUTO_REPEATS = 5
+AUTO_ROUNDS = 3             # candidates timed alternately, median of rounds
+
+
+def check_backend(backend: str) -> str:
+    """The backend name, validated; a UserError names the choices."""
+    if backend not in BACKENDS:
+        raise UserError(f"backend must be one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def backend_of(model) -> str:
+    """The backend ``model``'s Linear layers run on ("torch" unless one was installed)."""
+    return getattr(model, "racer_backend", "torch")
+
+
+def backend_note(model, asked: str = "auto") -> str:
+    """The page's words for the backend: "openblas products (auto)", "torch products"."""
+    return f"{backend_of(model)} products" + (" (auto)" if asked == "auto" else "")
+
+
+def openblas_usable(model) -> bool:
+    """Whether the OpenBLAS path can serve ``model``: on a CPU, in float32 or float64,
+    with numpy's OpenBLAS found."""
+    p = next(model.parameters())
+    return p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) and _openblas() is not None
+
+
+# --- installing a backend ----------------------------------------------------------------
+
+def use_backend(model, name: str) -> None:
+    """Route ``model``'s Linear layers through ``name`` ("torch" or "openblas"), in place,
+    and arrange the thread pools for it (also when the layers already go there: another model
+    in this process may have moved the pools)."""
+    if name == backend_of(model):
+        _arrange_threads(name)
+        return
+    if name == "openblas":
+        if not openblas_usable(model):
+            raise UserError("the openblas backend needs a float32 model on a CPU and numpy's OpenBLAS; "
+                            "use --backend torch")
+        for module in _linears(model):
+            module.forward = types.MethodType(_blas_linear, module)
+        _arrange_threads("openblas")
+    elif name == "torch":
+        for module in _linears(model):
+            module.__dict__.pop("forward", None)   # back to nn.Linear.forward
+        _arrange_threads("torch")
+    else:
+        raise UserError(f"backend must be one of {', '.join(BACKENDS[1:])} once chosen")
+    model.racer_backend = name
+
+
+def _blas_linear(self, x: torch.Tensor) -> torch.Tensor:
+    """nn.Linear's forward, the product done by numpy (OpenBLAS): x (..., in) -> (..., out)."""
+    flat = x.reshape(-1, x.shape[-1]).detach().numpy()            # (rows, in), no copy
+    out = flat @ self.weight.detach().numpy().T                    # (rows, out)
+    if self.bias is not None:
+        out += self.bias.detach().numpy()
+    return torch.from_numpy(out).reshape(*x.shape[:-1], out.shape[-1])
+
+
+def _linears(model) -> list[torch.nn.Linear]:
+    return [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+
+
+_TORCH_THREADS = torch.get_num_threads()   # torch's own default, before any backend
+
+
+def _arrange_threads(name: str) -> None:
+    """openblas: torch 1 thread, OpenBLAS all of torch's default; torch: torch back to its
+    default, OpenBLAS at 1 so its idle workers never spin against torch's."""
+    blas = _openblas()
+    if name == "openblas":
+        torch.set_num_threads(1)
+        if blas is not None:
+            blas.set(_TORCH_THREADS)
+    else:
+        torch.set_num_threads(_TORCH_THREADS)
+        if blas is not None:
+            blas.set(1)
+
+
+@dataclass(frozen=True)
+class _Blas:
+    set: Callable[[int], None]
+    get: Callable[[], int]
+
+
+_BLAS: list = []   # [the _Blas found, or None], looked up once
+
+
+def _openblas() -> _Blas | None:
+    """numpy's bundled OpenBLAS (scipy-openblas; symbols carry a prefix and suffix),
+    through ctypes; None when none is found."""
+    if _BLAS:
+        return _BLAS[0]
+    found = None
+    folder = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    for path in sorted(glob.glob(os.path.join(folder, "*openblas*.so*"))):
+        lib = ctypes.CDLL(path)
+        for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "")):
+            setter = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+            getter = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+            if setter is not None and getter is not None:
+                setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
+                found = _Blas(set=lambda n, f=setter: f(int(n)), get=lambda f=getter: int(f()))
+                break
+        if found:
+            break
+    _BLAS.append(found)
+    return found
+
+
+# --- choosing one --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate as ``auto`` measured it: ms by tree size, and its chain check."""
+    name: str
+    ms: dict[int, float]
+    exact: bool
+    check: str
+
+    @property
+    def score(self) -> float:
+        """What auto minimises: the sum of the timed sizes' ms (a plain step plus a tree)."""
+        return sum(self.ms.values())
+
+
+def candidates(model) -> list[str]:
+    """Backends ``auto`` measures on ``model``: torch always, openblas where usable."""
+    return ["torch"] + (["openblas"] if openblas_usable(model) else [])
+
+
+def choose_backend(target, report: Callable[[str], None], check_ids: list[int],
+                   measure: Callable | None = None) -> str:
+    """``auto``: installs and returns the fastest backend whose chain check agrees at every
+    position (torch, the reference, needs no check). ``measure(target, names) -> [Trial]``
+    defaults to ``measure_backends``; tests pass a fake one."""
+    names = candidates(target.model)
+    if len(names) == 1:
+        use_backend(target.model, "torch")
+        return "torch"
+    trials = (measure or (lambda t, n: measure_backends(t, n, check_ids)))(target, names)
+    best = min((t for t in trials if t.exact or t.name == "torch"), key=lambda t: t.score)
+    for t in trials:
+        sizes = ", ".join(f"{k} node{'s' * (k > 1)} {v:.1f} ms" for k, v in t.ms.items())
+        report(f"backend {t.name}: {sizes}; chain check {t.check}" + (" (chosen)" if t is best else ""))
+    use_backend(target.model, best.name)
+    return best.name
+
+
+def measure_backends(target, names: list[str], check_ids: list[int]) -> list[Trial]:
+    """Time each backend on ``target``'s own verify forwards, the candidates taking turns
+    (``AUTO_ROUNDS`` rounds, median) so that a busy machine slows them alike; then the
+    chain check of each but torch."""
+    from racer.model.precision import chain_agreement
+    runs = {name: [] for name in names}
+    for _ in range(AUTO_ROUNDS):
+        for name in names:
+            use_backend(target.model, name)
+            runs[name].append(target.time_verify(AUTO_SIZES, AUTO_CONTEXT, AUTO_REPEATS))
+    trials = []
+    for name in names:
+        ms = {k: 1000 * statistics.median(r[k] for r in runs[name]) for k in AUTO_SIZES}
+        if name == "torch":
+            trials.append(Trial(name, ms, True, "reference"))
+            continue
+        use_backend(target.model, name)
+        agreement = chain_agreement(target, check_ids)
+        trials.append(Trial(name, ms, agreement.exact, str(agreement)))
+    use_backend(target.model, "torch")
+    return trials
+
+
+# --- where a forward's time goes -------------------------------------------------------------
+
+@contextmanager
+def timed_parts(model):
+    """Within the block, the seconds the model spends in matrix products (its Linear layers)
+    and in attention (the registered attention function) add up in the yielded dict."""
+    from transformers import AttentionInterface
+    from racer.model.target import TREE_ATTENTION
+    spent = {"matmul": 0.0, "attention": 0.0}
+    patched = []
+    for module in _linears(model):
+        inner = module.forward
+
+        def timed(x, inner=inner):
+            start = time.perf_counter()
+            out = inner(x)
+            spent["matmul"] += time.perf_counter() - start
+            return out
+        patched.append((module, module.__dict__.get("forward")))
+        module.forward = timed
+    attention = AttentionInterface._global_mapping[TREE_ATTENTION]
+
+    def timed_attention(*args, **kwargs):
+        start = time.perf_counter()
+        out = attention(*args, **kwargs)
+        spent["attention"] += time.perf_counter() - start
+        return out
+    AttentionInterface.register(TREE_ATTENTION, timed_attention)
+    try:
+        yield spent
+    finally:
+        AttentionInterface.register(TREE_ATTENTION, attention)
+        for module, forward in patched:
+            if forward is None:
+                module.__dict__.pop("forward", None)
+            else:
+                module.forward = forward
+
+
+def split_costs(target, sizes, context_len: int, repeats: int) -> dict[int, dict[str, float]]:
+    """{size: {total, matmul, attention, rest} median ms} of verify forwards of a chain of
+    ``size`` nodes, the parts timed inside each forward (timers add a few microseconds per
+    Linear, so ``total`` here is a little above an untimed forward's)."""
+    from racer.model.target import chain_tree
+    cache = target.new_cache()
+    target.prefill([i % target.vocab_size for i in range(1, context_len + 1)], cache, top_k=1)
+    target.verify(chain_tree(max(sizes)), cache, context_len)   # warm-up
+    target.commit(cache, context_len, [])
+    out = {}
+    for size in sizes:
+        rows = []
+        for _ in range(repeats):
+            with timed_parts(target.model) as spent:
+                start = time.perf_counter()
+                target.verify(chain_tree(size), cache, context_len)
+                total = time.perf_counter() - start
+            target.commit(cache, context_len, [])
+            rows.append(dict(total=total, matmul=spent["matmul"], attention=spent["attention"],
+                             rest=total - spent["matmul"] - spent["attention"]))
+        out[size] = {k: 1000 * statistics.median(r[k] for r in rows) for k in rows[0]}
+    return out

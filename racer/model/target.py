@@ -1,0 +1,219 @@
+"""The target model: the one module of the engine that calls torch models.
+
+It prefills a prompt, verifies a draft tree in one forward pass on top of the KV
+cache (tree attention through a custom 4-D mask, stock transformers code), and
+commits the accepted nodes by moving their KV entries to contiguous positions.
+Everything it returns to the loop is either a logits tensor or plain Python/numpy.
+"""
+from __future__ import annotations
+
+import functools
+import statistics
+import threading
+import time
+
+import numpy as np
+import torch
+from transformers import AttentionInterface, DynamicCache
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+from racer.drafting.logits_cache import TopK
+from racer.model.token_text import TokenText
+from racer.engine.tree import DraftTree
+
+PREFILL_CHUNK = 512  # rows per lm_head call in prefill, so a long prompt never holds (n, V) logits
+TREE_ATTENTION = "racer_tree_sdpa"
+
+
+def tree_sdpa_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None,
+                        is_causal=None, **kwargs):
+    """SDPA for tree verification, registered with transformers' AttentionInterface.
+
+    Stock SDPA attention copies every cached key and value once per query-head group
+    (repeat_kv) whenever a mask is given, i.e. on every tree verify. With our boolean
+    tree mask, torch's SDPA can read the shared KV heads directly (enable_gqa), which
+    gives the same numbers without the copies. Everything else goes to stock SDPA.
+    query: (B, H, n, D); key/value: (B, H_kv, ctx + n, D); mask: (B, 1, n, ctx + n) bool.
+    """
+    if attention_mask is not None and attention_mask.dtype == torch.bool and query.shape[2] > 1 \
+            and kwargs.get("position_bias") is None and kwargs.get("softcap") is None:
+        out = torch.nn.functional.scaled_dot_product_attention(
+            query, key, value, attn_mask=attention_mask, scale=scaling,
+            enable_gqa=key.shape[1] != query.shape[1])
+        return out.transpose(1, 2).contiguous(), None  # (B, n, H, D)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
+                                  scaling=scaling, is_causal=is_causal, **kwargs)
+
+
+AttentionInterface.register(TREE_ATTENTION, tree_sdpa_attention)
+# transformers' own forwards on the shared model (generate(), prompt lookup) build their
+# masks as for stock SDPA
+AttentionMaskInterface.register(TREE_ATTENTION, sdpa_mask)
+
+
+class TargetModel:
+    """Shared, read-only wrapper of a causal LM; per-generation state lives in the cache
+    object each generation owns."""
+
+    def __init__(self, model, tokenizer, name: str = "") -> None:
+        if model.config._attn_implementation == "sdpa":
+            model.set_attn_implementation(TREE_ATTENTION)
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name or getattr(model.config, "_name_or_path", "") or model.config.model_type
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self.vocab_size = model.get_output_embeddings().weight.shape[0]
+        self.max_context = int(getattr(model.config, "max_position_embeddings", 2048))
+        self.eos_ids = _eos_ids(model, tokenizer)
+        self._costs: dict[int, float] | None = None
+        self._costs_lock = threading.Lock()
+
+    def new_cache(self) -> DynamicCache:
+        return DynamicCache(config=self.model.config)
+
+    @staticmethod
+    def cache_bytes(cache: DynamicCache | None) -> int:
+        """Bytes a KV cache's tensors hold (SmolLM2-135M in float32: 45 KiB per token). A
+        cache cropped after a tree keeps its storage until it next grows, so this counts it."""
+        if cache is None:
+            return 0
+        tensors = [getattr(layer, name, None) for layer in cache.layers for name in ("keys", "values")]
+        return sum(t.untyped_storage().nbytes() for t in tensors if isinstance(t, torch.Tensor))
+
+    @torch.inference_mode()
+    def prefill(self, ids: list[int], cache: DynamicCache, top_k: int) -> tuple[torch.Tensor, TopK]:
+        """Runs the prompt; returns (last logits (V,), the top-k at every prompt token (n, k))."""
+        input_ids = torch.tensor([ids], device=self.device)
+        hidden = self.model.model(input_ids=input_ids, cache=cache, use_cache=True).last_hidden_state[0]
+        head = self.model.get_output_embeddings()
+        tops, last = [], None
+        for start in range(0, hidden.shape[0], PREFILL_CHUNK):
+            logits = head(hidden[start : start + PREFILL_CHUNK]).float()  # (chunk, V)
+            tops.append(top_tokens(logits, top_k))
+            last = logits[-1]
+        return last, TopK(np.concatenate([t.ids for t in tops]), np.concatenate([t.probs for t in tops]))
+
+    @torch.inference_mode()
+    def verify(self, tree: DraftTree, cache: DynamicCache, context_len: int) -> torch.Tensor:
+        """One forward of all tree nodes on top of the cache; returns logits (n, V) float32.
+
+        Node i sits at position context_len + depth(i) and attends to the whole cached
+        context plus its ancestors and itself. A single node needs no mask at all.
+        """
+        n = len(tree)
+        input_ids = torch.tensor([tree.tokens], device=self.device)  # (1, n)
+        positions = torch.tensor([tree.depths], device=self.device) + context_len  # (1, n)
+        mask = None
+        if n > 1:
+            allowed = torch.ones(1, 1, n, context_len + n, dtype=torch.bool, device=self.device)
+            allowed[0, 0, :, context_len:] = torch.tensor(tree.ancestor_mask(), device=self.device)
+            mask = allowed  # (1, 1, n, ctx + n): True = may attend
+        out = self.model(
+            input_ids=input_ids,
+            position_ids=positions,
+            attention_mask=mask,
+            cache=cache,
+            cache_position=torch.arange(context_len, context_len + n, device=self.device),
+            use_cache=True,
+        )
+        return out.logits[0].float()  # (n, V)
+
+    @torch.inference_mode()
+    def commit(self, cache: DynamicCache, context_len: int, keep: list[int]) -> None:
+        """Keeps the KV entries of tree nodes ``keep`` (a root-first chain) right after
+        the context, in that order, and drops every other tree entry."""
+        if keep != list(range(len(keep))):  # the chain is not already in place
+            src = torch.tensor(keep, device=self.device) + context_len
+            dst = slice(context_len, context_len + len(keep))
+            for layer in cache.layers:
+                layer.keys[:, :, dst] = layer.keys[:, :, src]
+                layer.values[:, :, dst] = layer.values[:, :, src]
+        extra = cache.get_seq_length() - (context_len + len(keep))
+        if extra > 0:
+            cache.crop(-extra)
+
+    def verify_costs(self, sizes=(1, 2, 4, 8, 16, 32, 64), context_len: int = 128,
+                     repeats: int = 3) -> dict[int, float]:
+        """Seconds for one verify forward of a tree of each size on this machine,
+        measured once per model and process (about a second for SmolLM2-135M on 2
+        cores, see ``time_verify``); the adaptive budget reads it."""
+        with self._costs_lock:
+            if self._costs is None:
+                self._costs = self.time_verify(sizes, context_len, repeats)
+            return dict(self._costs)
+
+    def use_verify_costs(self, costs: dict[int, float]) -> None:
+        """Take ``verify_costs`` measured elsewhere (a ZeroGPU call's worker process)."""
+        with self._costs_lock:
+            self._costs = dict(costs)
+
+    def time_verify(self, sizes, context_len: int, repeats: int) -> dict[int, float]:
+        """{size: median seconds of ``repeats`` verify forwards of a chain of ``size``
+        nodes on top of a ``context_len`` cache}, after one untimed warm-up."""
+        cache = self.new_cache()
+        context = [i % self.vocab_size for i in range(1, context_len + 1)]
+        self.prefill(context, cache, top_k=1)
+        self.verify(chain_tree(max(sizes)), cache, context_len)  # warm-up
+        self.commit(cache, context_len, [])
+        costs = {}
+        for size in sizes:
+            times = []
+            for _ in range(repeats):
+                self._sync()
+                start = time.perf_counter()
+                self.verify(chain_tree(size), cache, context_len)
+                self._sync()
+                times.append(time.perf_counter() - start)
+                self.commit(cache, context_len, [])
+            costs[size] = statistics.median(times)
+        return costs
+
+    def _sync(self) -> None:
+        """Wait for the GPU's queued work, so a timing covers it (nothing on a CPU)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def readable(self, ids: list[int]) -> tuple[str, list[str]]:
+        """The text as a person reads it, and the special tokens (``<|im_end|>``, chat
+        markup) left out of it, in order."""
+        special = set(self.tokenizer.all_special_ids)
+        dropped = [self.tokenizer.decode([i], skip_special_tokens=False) for i in ids if i in special]
+        return self.tokenizer.decode(ids, skip_special_tokens=True), dropped
+
+    @functools.cached_property
+    def token_text(self) -> TokenText:
+        """Token ids as readable text in any script, from the tokenizer's bytes
+        (``racer.model.token_text``): ``token_text(id)``, ``.join(ids)``, ``.spans(ids)``."""
+        return TokenText(self.tokenizer)
+
+
+def top_tokens(logits: torch.Tensor, k: int) -> TopK:
+    """The k likeliest next tokens per row of ``logits`` (n, V) and their softmax
+    probabilities (temperature 1), as numpy (n, k)."""
+    values, ids = logits.topk(min(k, logits.shape[-1]), dim=-1)
+    probs = torch.exp(values - torch.logsumexp(logits, dim=-1, keepdim=True))
+    return TopK(ids.cpu().numpy(), probs.cpu().numpy().astype(np.float32))
+
+
+def chain_tree(size: int, tokens: tuple[int, ...] | None = None) -> DraftTree:
+    """A single path of ``size`` nodes, all token 1 (valid in any vocabulary, even a
+    tiny test model's): what a verify costs depends on the node count, not on the tokens.
+    ``tokens`` gives the chain's own tokens instead."""
+    return DraftTree(tokens or (1,) * size, tuple(range(-1, size - 1)), tuple(range(size)),
+                     ("root",) + ("logits",) * (size - 1), tuple(range(size)))
+
+
+def _eos_ids(model, tokenizer) -> frozenset[int]:
+    ids = set()
+    for source in (getattr(model, "generation_config", None), model.config, tokenizer):
+        value = getattr(source, "eos_token_id", None)
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    return frozenset(ids)
