@@ -14,6 +14,8 @@ def pytest_configure(config):
         "markers", "real_model: runs the real SmolLM2 model (slow-ish; deselect with -m 'not real_model')")
     config.addinivalue_line("markers", "browser: drives the page in headless Chromium")
     config.addinivalue_line("markers", "soak: many sessions or runs, for load and memory")
+    config.addinivalue_line("markers", "slow: a unit test of seconds (statistics over thousands of samples, a "
+                            "fresh interpreter); in make test, left out of make test-fast")
     config.addinivalue_line("markers", "exhaustive: the long runs of `make check-exact` (every anchor x every "
                             "policy and backend, a classroom of 30, 100 sessions' memory, two processes "
                             "converting the model); `make test` runs a sample of each")

@@ -4,6 +4,8 @@ included), and importing ``app`` or the drafter registry does no work (no model 
 loaded, no drafter module is imported)."""
 from __future__ import annotations
 
+import pytest
+
 import ast
 import subprocess
 import sys
@@ -78,6 +80,7 @@ def test_folders_by_concept():
     assert all(len(list((ROOT / "racer" / p).glob("*.py"))) <= 12 for p in packages)
 
 
+@pytest.mark.slow  # seconds, not milliseconds: make test, not test-fast
 def test_importing_the_registry_imports_no_drafter():
     """The registry is one written-out table; a drafter's module is imported only when a
     drafter is made."""
@@ -90,6 +93,7 @@ def test_importing_the_registry_imports_no_drafter():
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.slow  # seconds, not milliseconds: make test, not test-fast
 def test_importing_app_loads_no_model():
     """``import app`` with every way of loading weights made to fail: it still imports."""
     probe = ("import transformers, racer.model.loading\n"

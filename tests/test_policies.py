@@ -138,6 +138,7 @@ def test_suffix_prunes_tokens_below_the_minimum_probability():
     assert 4 not in tree.tokens and 3 in tree.tokens
 
 
+@pytest.mark.slow  # seconds, not milliseconds: make test, not test-fast
 def test_sglang_sampling_with_padding_follows_the_target_distribution():
     """Plain sampling and racer_sglang (deep padding, depth 1) give the same first-token
     frequencies to within noise: padding must not bias acceptance."""

@@ -104,6 +104,7 @@ def expected_noise_tv(dist: torch.Tensor, n: int) -> float:
 # child instead of sampling there, or samples a child from its parent's row, gives a
 # chi-square p below 1e-100; on the engine as it is, p = 0.87 (T 1) and 0.59
 # (T 0.7, top-p 0.9).
+@pytest.mark.slow  # seconds, not milliseconds: make test, not test-fast
 @pytest.mark.parametrize("temperature, top_p, n", [(1.0, 1.0, 1200), (0.7, 0.9, 800)])
 def test_first_three_tokens_follow_the_exact_distribution(temperature, top_p, n):
     model, prompt = sampling_model()

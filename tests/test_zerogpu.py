@@ -104,6 +104,7 @@ def on_zero_gpu(monkeypatch):
     monkeypatch.setattr(session_module, "zero_gpu", lambda: True)
 
 
+@pytest.mark.slow  # seconds, not milliseconds: make test, not test-fast
 def test_a_small_classroom_steps_to_plain_greedy_with_every_step_a_zero_gpu_call(on_zero_gpu):
     from components.state import Keeper
     from components.state import Session
@@ -173,6 +174,7 @@ def counted(monkeypatch, name: str) -> list:
     return calls
 
 
+@pytest.mark.slow  # seconds, not milliseconds: make test, not test-fast
 def test_compare_on_zero_gpu_steps_each_run_in_gpu_calls_to_plain_greedy(on_zero_gpu, monkeypatch):
     from components import compare as compare_handlers
     from components.compare import CompareHandlers
