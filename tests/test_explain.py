@@ -308,7 +308,7 @@ def test_reliability_bins_estimates_against_outcomes_and_the_figure_plots_them()
 
 def test_every_setting_changed_between_steps_is_named_in_the_record(one_thread):
     tm = target(tiny_model("llama", 0))
-    gen = Generation(tm, repetitive_prompt(0), Settings(max_new_tokens=400))
+    gen = Generation(tm, repetitive_prompt(0), Settings(max_new_tokens=400), inspect=True)
     gen.step()
     gen.step()
     gen.settings = gen.settings.with_changes(width=3, depth=5, window=4)
@@ -336,7 +336,7 @@ def test_a_root_alone_is_explained_by_what_the_sources_offered(one_thread):
     seen = set()
     for settings in (Settings(max_new_tokens=40), Settings(max_new_tokens=40, budget=2),
                      Settings(max_new_tokens=40, adaptive_budget=False, budget=3, width=1)):
-        gen = Generation(tm, repetitive_prompt(1), settings)
+        gen = Generation(tm, repetitive_prompt(1), settings, inspect=True)
         for record in gen.steps():
             if record.tree is None:
                 continue

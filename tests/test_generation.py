@@ -195,7 +195,7 @@ def test_settings_sweep_equals_generate(case):
 
 def test_small_capacity_really_recycles():
     s = Settings(width=3, window=10, budget=64, capacity=64, max_new_tokens=NEW)
-    gen = Generation(target(tiny_model("llama", 0)), PROMPTS["repetitive-9"], s)
+    gen = Generation(target(tiny_model("llama", 0)), PROMPTS["repetitive-9"], s, inspect=True)
     counts = [r.automaton.node_count for r in gen.steps() if r.tree is not None]
     assert max(counts) == 64  # 27 + 40 tokens in windows of 10 need far more than 64 nodes
 
@@ -325,7 +325,7 @@ def test_no_retrieval_match_falls_back(drafter):
 
 
 def test_finished_generation_refuses_another_step():
-    gen = Generation(target(tiny_model("llama", 0)), [1, 2, 3], Settings(max_new_tokens=2))
+    gen = Generation(target(tiny_model("llama", 0)), [1, 2, 3], Settings(max_new_tokens=2), inspect=True)
     list(gen.steps())
     with pytest.raises(RuntimeError, match="finished"):
         gen.step()
@@ -368,7 +368,7 @@ def test_unknown_drafter_name_is_refused():
 ])
 def test_settings_changed_mid_run_apply_from_the_next_step(arch, first, then):
     prompt = PROMPTS["repetitive"]
-    gen = Generation(target(tiny_model(arch, 0)), prompt, Settings(max_new_tokens=NEW, **first))
+    gen = Generation(target(tiny_model(arch, 0)), prompt, Settings(max_new_tokens=NEW, **first), inspect=True)
     records = [gen.step() for _ in range(4)]
     changed = gen.settings.with_changes(**then)
     gen.settings = changed
@@ -406,7 +406,7 @@ def test_the_one_off_verify_cost_measurement_is_never_inside_a_timed_step(monkey
     monkeypatch.setattr(racer.engine.generate.time, "perf_counter", perf_counter)
     t = target(tiny_model())
     monkeypatch.setattr(t, "verify_costs", verify_costs)
-    gen = Generation(t, PROMPTS["repetitive"], Settings(max_new_tokens=12, adaptive_budget=True))
+    gen = Generation(t, PROMPTS["repetitive"], Settings(max_new_tokens=12, adaptive_budget=True), inspect=True)
     records = list(gen.steps())
     assert clock["now"] > 3600                        # the costs were measured during the run
     assert max(r.timings.total_s for r in records) < 1.0

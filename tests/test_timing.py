@@ -83,7 +83,7 @@ def untimed(records) -> None:
 
 def test_inspection_is_outside_every_step_timer(inspection_jumps):
     tm = fresh_target(inspection_jumps)
-    gen = Generation(tm, PROMPT, Settings(max_new_tokens=24, budget=8))
+    gen = Generation(tm, PROMPT, Settings(max_new_tokens=24, budget=8), inspect=True)
     records = list(gen.steps())
     steps = [r for r in records if r.tree is not None]
     assert inspection_jumps.jumps > len(steps)  # inspection ran, and so did the costs
@@ -95,10 +95,10 @@ def test_inspection_is_outside_every_step_timer(inspection_jumps):
 def test_without_inspection_records_are_lean_and_the_tokens_equal(inspection_jumps):
     tm = fresh_target(inspection_jumps)
     settings = Settings(max_new_tokens=24, budget=8, adaptive_budget=False)
-    lean = Generation(tm, PROMPT, settings, inspect=False)
+    lean = Generation(tm, PROMPT, settings)  # inspection is off unless asked for
     records = list(lean.steps())
     assert inspection_jumps.jumps == 0  # nothing inspected, no costs measured
-    full = Generation(tm, PROMPT, settings)
+    full = Generation(tm, PROMPT, settings, inspect=True)
     list(full.steps())
     assert lean.output == full.output
     assert all(r.target_probs == () and r.automaton.trie is None and r.automaton.offered == ()

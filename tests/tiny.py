@@ -106,9 +106,11 @@ def hf_greedy(model, prompt: Sequence[int], max_new_tokens: int, eos: int | None
     return out[0, len(prompt):].tolist()
 
 
-def run(tm: TargetModel, prompt: Sequence[int], settings: Settings) -> tuple[list[int], list[StepRecord]]:
-    """Runs a whole generation; returns (output tokens, step records)."""
-    gen = Generation(tm, prompt, settings)
+def run(tm: TargetModel, prompt: Sequence[int], settings: Settings,
+        inspect: bool = True) -> tuple[list[int], list[StepRecord]]:
+    """Runs a whole generation; returns (output tokens, step records), inspected as the page
+    asks for them unless ``inspect`` is off."""
+    gen = Generation(tm, prompt, settings, inspect=inspect)
     records = list(gen.steps())
     return gen.output, records
 
