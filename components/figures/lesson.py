@@ -176,21 +176,19 @@ def verify_cost_figure(costs: dict[int, float] | None) -> go.Figure:
 # -- the adaptive budget ------------------------------------------------------------------
 
 def budget_sentence(costs: dict[int, float] | None) -> str:
-    """What a tree must be expected to bring to pay for its rows on this machine.
+    """The break-even point of each measured tree size, in words (``AdaptiveBudget.break_even``:
+    from the monotone cost curve, with the margin a tree must win by).
 
     >>> budget_sentence({1: 0.010, 4: 0.012, 16: 0.020})
-    'On this machine, counting the verify forward alone, a tree of 4 nodes pays when it is expected to bring more than 0.20 accepted drafts, a tree of 16 nodes more than 1.00.'
+    'On this machine, counting the verify forward alone, a tree of 4 nodes is chosen when it is expected to bring more than 0.26 accepted drafts, a tree of 16 nodes more than 1.10.'
     """
     if not costs:
         return NO_COSTS
     budget = AdaptiveBudget(costs)
-    one = budget.cost(1)
     sizes = [k for k in sorted(costs) if k > 1]
-    said = [f"a tree of {k} nodes {'pays when it is expected to bring ' if i == 0 else ''}more than "
-            f"{budget.cost(k) / one - 1:.2f}{' accepted drafts' if i == 0 else ''}"
+    said = [f"a tree of {k} nodes {'is chosen when it is expected to bring ' if i == 0 else ''}more than "
+            f"{budget.break_even(k):.2f}{' accepted drafts' if i == 0 else ''}"
             for i, k in enumerate(sizes)]
-    if len(said) > 1:
-        said[-1] = f"a tree of {sizes[-1]} nodes more than {budget.cost(sizes[-1]) / one - 1:.2f}"
     return "On this machine, counting the verify forward alone, " + ", ".join(said) + "."
 
 

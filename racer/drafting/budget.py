@@ -1,42 +1,86 @@
 """The adaptive tree size: each step, the number of nodes that is expected to give
-the most tokens per second, from this step's own estimates.
+the most tokens per second, from this step's own estimates, and never a tree where
+plain decoding is expected to do as well.
 
 The drafter builds its tree best first up to the budget ceiling, each node with an
 estimate of its chance of acceptance given its parent's (``racer.drafting.calibration``). A
 tree of the first b created nodes then gets, in expectation, 1 + A(b) tokens, where
 A(b) is the sum of those nodes' path probabilities (the product of the estimates from
-the root down: the chance that the node is accepted). It costs c(b): the verify
-forward measured for b nodes once per model (``TargetModel.verify_costs``), scaled by
-how slow this run's forwards are against that measurement, plus this run's drafting
-and bookkeeping time per step. The size chosen maximises (1 + A(b)) / c(b).
+the root down: the chance that the node is accepted). It costs c(b). The size chosen
+maximises (1 + A(b)) / c(b), and a tree is chosen over the root alone only when it is
+expected to beat plain decoding by MARGIN.
 
-So a step whose context has a long, reliable match gets a deep tree, and a step with
-no evidence decodes plainly (b = 1). Every EXPLORE_EVERY steps the size is doubled
-(at least 2 nodes), so that a table that underrates some evidence still sees it
-verified and recovers.
+Three things keep that expectation honest in practice:
+
+- **Costs from live steps.** c(b) starts from the verify forward measured once per model
+  (``TargetModel.verify_costs``), made monotone in b (a bigger tree never costs less:
+  the measured curve's noise is pooled away), then follows this run's own steps: every
+  verify forward scales the curve by how slow forwards are now against the measurement
+  (so load from other processes is seen), and drafting and bookkeeping are added per step.
+- **Estimates checked against outcomes.** Every verified tree compares the accepted
+  drafts it was expected to bring with those it brought; A(b) is scaled down by the
+  ratio when the drafter has been optimistic (``trust``, at most 1), so a table that
+  overrates this text's guesses stops buying trees on them.
+- **Exploration paid for out of gains.** Every EXPLORE_EVERY steps the size is doubled
+  (at least 2 nodes), so that guesses the table underrates still get checked, but only
+  while the time this run has saved over plain decoding covers the extra cost.
+
+Left out on purpose: the trees themselves (``racer.drafting.growth``), and any model of
+how estimates interact within a tree beyond their product along a path.
 """
 from __future__ import annotations
 
 from racer.engine.tree import DraftTree
 
-EXPLORE_EVERY = 8   # one step in eight verifies a bigger tree than the estimates ask for
+EXPLORE_EVERY = 8   # one step in eight may verify a bigger tree than the estimates ask for
 DECAY = 0.8         # weight of the past in the running means of time (~5 steps of memory)
+TRUST_DECAY = 0.95  # weight of the past in predicted vs accepted drafts (~20 trees)
+TRUST_PRIOR = 2.0   # pseudo-drafts on both sides: no verdict on the drafter from one tree
+MARGIN = 0.05       # a tree must be expected to beat plain decoding by 5%: in doubt, plain
+
+
+def monotone(costs: dict[int, float]) -> dict[int, float]:
+    """The measured cost curve made non-decreasing in the tree size (pool adjacent
+    violators: a size that measured cheaper than a smaller one shares their mean).
+
+    >>> monotone({1: 1.0, 2: 1.2, 4: 1.1, 8: 1.6})
+    {1: 1.0, 2: 1.15, 4: 1.15, 8: 1.6}
+    """
+    blocks: list[list[float]] = []  # [sum, count] per pooled block, in size order
+    for size in sorted(costs):
+        blocks.append([costs[size], 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            total, count = blocks.pop()
+            blocks[-1][0] += total
+            blocks[-1][1] += count
+    values = [round(total / count, 12) for total, count in blocks for _ in range(count)]
+    return dict(zip(sorted(costs), values))
 
 
 class AdaptiveBudget:
     def __init__(self, costs: dict[int, float]) -> None:
         """costs: {tree size: seconds per verify forward} measured for a few sizes."""
-        self._sizes = sorted(costs)
-        self._costs = costs
+        self._costs = monotone(costs)
+        self._sizes = sorted(self._costs)
         self._scale = 1.0      # observed / measured verify time
         self._overhead = 0.0   # seconds per step outside the verify forward
         self._steps = 0
+        self._predicted = TRUST_PRIOR  # accepted drafts the verified trees were expected to bring
+        self._accepted = TRUST_PRIOR   # and those they brought (both decayed)
+        self._expected_now = 0.0       # this step's expectation, before trust, for ``observe``
+        self.gained_s = 0.0    # seconds this run is estimated to have saved over plain decoding
         self.explored = False  # the last choice was an exploration step's bigger tree
+
+    @property
+    def trust(self) -> float:
+        """Accepted drafts over expected ones, lately: how far to believe the estimates
+        (at most 1: an underrated drafter is left to exploration)."""
+        return min(1.0, self._accepted / self._predicted)
 
     def cost(self, size: int) -> float:
         """Predicted seconds for a step with a tree of ``size`` nodes: the verify
-        forward (linear interpolation of the measured curve, linear beyond its end)
-        plus drafting and bookkeeping."""
+        forward (linear interpolation of the monotone curve, linear beyond its end)
+        scaled by this run's forwards, plus drafting and bookkeeping."""
         sizes, costs = self._sizes, self._costs
         if size <= sizes[0]:
             verify = costs[sizes[0]]
@@ -49,9 +93,18 @@ class AdaptiveBudget:
             verify = costs[sizes[lo]] + frac * (costs[sizes[hi]] - costs[sizes[lo]])
         return verify * self._scale + self._overhead
 
+    def break_even(self, size: int) -> float:
+        """The expected accepted drafts at which a tree of ``size`` nodes is chosen over
+        the root alone: (1 + MARGIN) c(size) / c(1) - 1, rising with the size.
+
+        >>> round(AdaptiveBudget({1: 0.010, 4: 0.012, 16: 0.020}).break_even(4), 2)
+        0.26
+        """
+        return (1.0 + MARGIN) * self.cost(size) / self.cost(1) - 1.0
+
     def expected(self, tree: DraftTree) -> list[float]:
         """expected[b] = expected accepted drafts of the tree's first b created nodes
-        (expected[1] = 0: the root alone)."""
+        (expected[1] = 0: the root alone), as the drafter's estimates say."""
         probs = tree.path_probs()
         by_creation = sorted(range(1, len(tree)), key=lambda i: tree.created[i])
         out = [0.0, 0.0]
@@ -59,22 +112,44 @@ class AdaptiveBudget:
             out.append(out[-1] + probs[i])
         return out
 
-    def choose(self, tree: DraftTree) -> int:
-        """How many of ``tree``'s nodes (in creation order) to verify this step."""
-        self._steps += 1
-        expected = self.expected(tree)
-        best, best_rate = 1, 1.0 / self.cost(1)
-        for b in range(2, len(tree) + 1):
+    def best(self, expected: list[float]) -> int:
+        """The size with the most expected tokens per second, 1 unless a tree beats
+        plain decoding by MARGIN (``expected`` already scaled by trust)."""
+        plain_rate = 1.0 / self.cost(1)
+        best, best_rate = 1, plain_rate * (1.0 + MARGIN)
+        for b in range(2, len(expected)):
             rate = (1.0 + expected[b]) / self.cost(b)
             if rate > best_rate:
                 best, best_rate = b, rate
-        explore = min(len(tree), max(2, 2 * best)) if self._steps % EXPLORE_EVERY == 0 else best
-        self.explored = explore != best
-        return explore
+        return best
 
-    def observe(self, size: int, verify_s: float, other_s: float) -> None:
-        """One step's times: its verify forward of ``size`` nodes and the rest."""
+    def choose(self, tree: DraftTree) -> int:
+        """How many of ``tree``'s nodes (in creation order) to verify this step."""
+        self._steps += 1
+        raw = self.expected(tree)
+        trust = self.trust
+        best = self.best([trust * e for e in raw])
+        size = best
+        if self._steps % EXPLORE_EVERY == 0:
+            bigger = min(len(tree), max(2, 2 * best))
+            if self.gained_s >= self.cost(bigger) - self.cost(best):  # paid for out of gains
+                size = bigger
+        self.explored = size != best
+        self._expected_now = raw[size]
+        return size
+
+    def observe(self, size: int, verify_s: float, other_s: float, accepted: int | None = None) -> None:
+        """One step's times (its verify forward of ``size`` nodes and the rest) and, when
+        it verified a tree, how many drafts were accepted."""
+        plain_s = self.cost(1)  # what a plain step costs now, before this step's times move it
         measured = self.cost(size) - self._overhead
         if measured > 0 and verify_s > 0:
             self._scale = DECAY * self._scale + (1 - DECAY) * self._scale * verify_s / measured
         self._overhead = DECAY * self._overhead + (1 - DECAY) * other_s
+        if accepted is None:
+            return
+        self.gained_s += (1 + accepted) * plain_s - (verify_s + other_s)
+        if size > 1:
+            self._predicted = TRUST_DECAY * self._predicted + self._expected_now
+            self._accepted = TRUST_DECAY * self._accepted + accepted
+        self._expected_now = 0.0

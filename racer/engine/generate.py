@@ -162,7 +162,7 @@ class Generation:
         kept = set(walk.accepted)
         t3 = time.perf_counter()
         if self._adaptive is not None:
-            self._adaptive.observe(len(tree), t2 - t1v, (t1 - t0) + (t3 - t2))
+            self._adaptive.observe(len(tree), t2 - t1v, (t1 - t0) + (t3 - t2), accepted=len(walk.accepted) - 1)
         probs, bonus_prob = (), 1.0
         if self.inspect:  # untimed: softmaxes over the vocabulary, for the page
             probs = node_probs(tree, logits, s)

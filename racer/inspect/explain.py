@@ -149,7 +149,8 @@ def _size_sentence(record: StepRecord, size: str) -> str:
     if size == EXPLORE:
         which = f"all {n} nodes" if n == proposed else f"the {n} likeliest of the {proposed} nodes"
         return (f"The adaptive budget verified {which} proposed, more than it expected to pay: one step in "
-                f"{EXPLORE_EVERY} it tries a bigger tree, so that guesses it underrates still get checked.")
+                f"{EXPLORE_EVERY} it tries a bigger tree, paid for out of the time it has saved so far, so that guesses "
+                "it underrates still get checked.")
     capped = f" (the draft budget of {s.budget}, capped by the room left in the model's context)" \
         if record.budget < s.budget else ""
     if size == BUDGET_FULL:
