@@ -11,6 +11,7 @@ import copy
 from functools import lru_cache
 
 import pytest
+import torch
 
 from racer.drafting.registry import drafter_names, make_drafter
 from racer.engine.generate import Generation
@@ -18,6 +19,8 @@ from racer.engine.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
 from racer.model.loading import SUPPORTED_TYPES
 from racer.engine.settings import Settings
 from racer.engine.tree import PADDING, BOTH, LOGITS, RETRIEVAL, ROOT
+from racer.engine.verify import walk_tree
+from racer.model.target import chain_tree
 from tests.tiny import (ARCHS, FAMILIES, distinct_prompt, hf_greedy, repetitive_prompt, run, target,
                         tiny_model)
 
@@ -410,3 +413,54 @@ def test_the_one_off_verify_cost_measurement_is_never_inside_a_timed_step(monkey
     records = list(gen.steps())
     assert clock["now"] > 3600                        # the costs were measured during the run
     assert max(r.timings.total_s for r in records) < 1.0
+
+
+# -- the greedy guard: near-ties decided by a one-token forward -----------------------------
+
+@pytest.mark.parametrize("drafter", ["racer", "prompt_lookup", "racer_sglang"])
+def test_every_pick_treated_as_a_near_tie_is_re_decided_and_stays_plain_greedy(drafter):
+    """With an error bound above every logit gap, each tree's first pick is re-decided by
+    a one-token forward: the output is plain greedy's, every tree step is counted, and a
+    re-checked step costs one more forward."""
+    tm = target(tiny_model("llama", 0))
+    tm.use_error_bound(1e9)
+    prompt = repetitive_prompt(1)
+    gen = Generation(tm, prompt, Settings(max_new_tokens=NEW, drafter=drafter, adaptive_budget=False))
+    records = list(gen.steps())
+    assert gen.output == hf_greedy(tm.model, prompt, NEW)
+    trees = [r for r in records if r.tree is not None and len(r.tree) > 1]
+    assert trees and all(r.rechecked and r.accepted == (0,) for r in trees)
+    assert gen.rechecks == len(trees) and gen.forwards == len(records) + len(trees)
+    assert [r.index for r in records] == list(range(len(records)))
+
+
+def test_the_guard_cuts_the_path_at_the_first_near_tie_and_asks_the_model():
+    """A hand-made verify: a 4-node chain whose logits accept all three drafts, with the
+    second accepted pick a near-tie (gap 1e-7 < bound 1e-3). The path keeps the root and
+    the first draft; the pick after it is the one-token forward's argmax."""
+    tm = target(tiny_model("llama", 0))
+    tm.use_error_bound(1e-3)
+    prompt = repetitive_prompt(1)
+    gen = Generation(tm, prompt, Settings(max_new_tokens=8, drafter="plain"))
+    gen.step()
+    root = gen.output[-1]
+    tree = chain_tree(4, (root, 5, 6, 7))
+    context_len = len(gen.context)
+    logits = torch.zeros(4, tm.vocab_size)  # float32, as verify returns
+    for row, (best, gap) in enumerate([(5, 5.0), (6, 1e-7), (7, 5.0), (8, 5.0)]):
+        logits[row, best] = 10.0
+        logits[row, (best + 1) % tm.vocab_size] = 10.0 - gap
+    walk = walk_tree(tree, logits, gen.settings)
+    assert walk.accepted == (0, 1, 2, 3)
+    gen._bound = tm.error_bound()
+    logits_before = logits.clone()
+    tm.verify(tree, gen.cache, context_len)  # the tree's KV entries, as a real verify leaves them
+    guarded, new_logits, rechecked = gen._guard(tree, logits, walk, context_len)
+    assert rechecked and guarded.accepted == (0, 1) and guarded.picks[0] == 5
+    cache = tm.new_cache()
+    tm.prefill(list(gen.context), cache, top_k=1)
+    tm.verify(chain_tree(1, (root,)), cache, context_len)  # one-token forwards, as plain decoding
+    plain = tm.verify(chain_tree(1, (5,)), cache, context_len + 1)[0]
+    assert guarded.picks[1] == int(plain.argmax())
+    assert torch.allclose(new_logits[1], plain) and torch.equal(new_logits[0], logits_before[0])
+    assert gen.cache.get_seq_length() == context_len + 2

@@ -29,7 +29,7 @@ def run_dict(r: Run) -> dict:
     """One run for the JSON file: its tokens and, per verify step, [tree size, draft ms,
     verify ms, update ms]."""
     return dict(method=r.method, question_id=r.question_id, task=r.task, tokens=len(r.output),
-                forwards=r.forwards, seconds=r.seconds, overshoot=r.overshoot, same=r.same,
+                forwards=r.forwards, seconds=r.seconds, overshoot=r.overshoot, rechecks=r.rechecks, same=r.same,
                 same_anchor=r.same_anchor,
                 output_ids=r.output,
                 steps=[[s.tree_size, *(round(1000 * t, 3) for t in (s.draft_s, s.verify_s, s.update_s))]
@@ -92,12 +92,14 @@ def summarise(runs: list[Run], methods: Sequence[Method]) -> dict[str, dict[str,
                                                              forwards, len(mine)),
                        tokens_per_s=tokens / seconds[m] if seconds[m] else 0.0,
                        ms_per_forward=1000 * seconds[m] / forwards if forwards else 0.0,
+                       rechecks=sum(r.rechecks for r in mine),
                        same=_count(mine, "same"), same_anchor=_count(mine, "same_anchor"))
             for base in (PLAIN, "hf_greedy", "hf_pld"):
                 if base in seconds and seconds[m]:
                     row[f"vs_{base}"] = measure.speedup(seconds[base], seconds[m])
-                    row[f"vs_{base}_median"] = statistics.median(
-                        measure.speedup(per_prompt[base, r.question_id], r.seconds) for r in mine)
+                    ratios = [measure.speedup(per_prompt[base, r.question_id], r.seconds) for r in mine]
+                    row[f"vs_{base}_median"] = statistics.median(ratios)
+                    row[f"vs_{base}_worst"] = min(ratios)
             rows[m] = row
         tables[group] = rows
     return tables
@@ -150,10 +152,10 @@ def report(tables: dict, costs: list[dict], mismatches: list[str], reference: st
     out = []
     for group, rows in tables.items():
         any_row = next(iter(rows.values()))
-        headers = ["method", "tokens", "fwd", "MAT", "tok/s", "ms/fwd", "vs plain", "(median)", "vs hf",
-                   "vs hf-pld", f"= {reference}"]
+        headers = ["method", "tokens", "fwd", "MAT", "tok/s", "ms/fwd", "vs plain", "(median)", "(worst)",
+                   "vs hf", "vs hf-pld", "re-checks", f"= {reference}"]
         keys = ["tokens", "forwards", "mat", "tokens_per_s", "ms_per_forward", "vs_plain",
-                "vs_plain_median", "vs_hf_greedy", "vs_hf_pld", "same"]
+                "vs_plain_median", "vs_plain_worst", "vs_hf_greedy", "vs_hf_pld", "rechecks", "same"]
         if any(r["same_anchor"] for r in rows.values()):
             headers.append("= anchors")
             keys.append("same_anchor")

@@ -55,6 +55,7 @@ class Run:
     steps: list[StepCost] = field(default_factory=list)  # engine runs, verify steps only
     # tokens the last step accepted beyond max_new_tokens (the authors' loop counts them)
     overshoot: int = 0
+    rechecks: int = 0                 # greedy near-ties re-decided by a one-token forward (engine runs)
     same: bool | None = None          # equal to the reference method's tokens
     same_anchor: bool | None = None   # equal to the anchors' greedy tokens
 
@@ -102,7 +103,7 @@ def run_engine(target: TargetModel, prompt: Prompt, settings: Settings, drafter=
     last = records[-1]
     overshoot = len(last.accepted) - len(last.emitted) if last.finish_reason == "length" else 0
     return Run("", prompt.question_id, prompt.task, list(gen.output), gen.forwards, seconds, steps,
-               overshoot=overshoot)
+               overshoot=overshoot, rechecks=gen.rechecks)
 
 
 def run_hf(target: TargetModel, prompt: Prompt, max_new_tokens: int, lookup: int | None) -> Run:

@@ -30,11 +30,11 @@ from racer.drafting.drafters import Drafter
 from racer.drafting.registry import PLAIN, make_drafter
 from racer.errors import UserError
 from racer.drafting.logits_cache import TopK
-from racer.model.target import TargetModel, top_tokens
+from racer.model.target import TargetModel, chain_tree, top_tokens
 from racer.engine.records import AutomatonView, StepRecord, Timings
 from racer.engine.settings import Settings, settings_change
 from racer.engine.tree import DraftTree, root_only
-from racer.engine.verify import bonus_probability, node_probs, pick_token, verdicts, walk_tree
+from racer.engine.verify import Walk, bonus_probability, node_probs, pick_token, verdicts, walk_tree
 
 
 class Generation:
@@ -55,6 +55,7 @@ class Generation:
         self.context: list[int] = []      # tokens whose KV entries are in the cache
         self.cache = None
         self.forwards = 0
+        self.steps_taken = 0             # records yielded (a guarded step makes two forwards)
         self.finished = False
         self.finish_reason: str | None = None
         self._generator = torch.Generator(device=target.device)
@@ -63,6 +64,8 @@ class Generation:
         self._adaptive: AdaptiveBudget | None = None
         self._unverified: DraftTree | None = None  # the proposal the adaptive budget cut to the root
         self._costs: dict[int, float] | None = None  # the model's verify costs, for the adaptive budget
+        self._bound: float | None = None  # the model's logit error bound, for the greedy guard
+        self.rechecks = 0  # greedy picks re-decided by a one-token forward (``_guard``)
         self._measure_costs()
         self._explored = False   # this step's size was the adaptive budget's exploration
         self._tops: list[TopK] = []  # the target's top-k at every context position, in chunks
@@ -149,10 +152,18 @@ class Generation:
         logits = self.target.verify(tree, self.cache, context_len)  # (n, V)
         t2 = time.perf_counter()
         walk = walk_tree(tree, logits, s, self._generator)
-        self.target.commit(self.cache, context_len, list(walk.accepted))
+        rechecked = False
+        if s.greedy:
+            walk, logits, rechecked = self._guard(tree, logits, walk, context_len)
+        if rechecked:  # the guard left the kept path in place; its forward is verify time
+            self.rechecks += 1
+            t2 = time.perf_counter()
+        else:
+            self.target.commit(self.cache, context_len, list(walk.accepted))
         appended = [tree.tokens[i] for i in walk.accepted]
         self.context.extend(appended)
         self.forwards += 1
+        self.steps_taken += 1
         top = top_tokens(logits, s.width)  # (n, width)
         self.drafter.observe(tree, top, walk.accepted)
         self._tops.append(top.rows(list(walk.accepted)))
@@ -168,7 +179,7 @@ class Generation:
             probs = node_probs(tree, logits, s)
             bonus_prob = float(bonus_probability(logits[walk.accepted[-1]], walk.picks[-1], s))
         return StepRecord(
-            index=self.forwards - 1, settings=s, tree=tree, verdicts=verdicts(tree, walk.accepted),
+            index=self.steps_taken, settings=s, tree=tree, verdicts=verdicts(tree, walk.accepted),
             target_tokens=tuple(walk.picks[walk.accepted.index(i)] if i in kept else None
                                 for i in range(len(tree))),
             target_probs=probs, accepted=walk.accepted, emitted=tuple(emitted),
@@ -177,7 +188,7 @@ class Generation:
             total_tokens=len(self.output), forwards=self.forwards,
             timings=Timings(t1 - t0, t2 - t1v, t3 - t2), automaton=view, budget=budget,
             finished=self.finished, finish_reason=self.finish_reason, proposed=proposed,
-            explored=self._explored, changed=changed, unverified=self._unverified)
+            explored=self._explored, changed=changed, unverified=self._unverified, rechecked=rechecked)
 
     # -- helpers --------------------------------------------------------------
 
@@ -189,10 +200,35 @@ class Generation:
         self._applied = self.settings
 
     def _measure_costs(self) -> None:
-        """The model's verify costs, once the settings ask for the adaptive budget: a
-        one-off measurement (seconds; cached per model) that no step's timer may hold."""
+        """The model's verify costs, once the settings ask for the adaptive budget, and the
+        guard's error bound once they are greedy: one-off measurements (cached per model)
+        that no step's timer may hold."""
         if self._costs is None and self.settings.adaptive_budget and self.drafter.name != PLAIN:
             self._costs = self.target.verify_costs()
+        if self._bound is None and self.settings.greedy and self.drafter.name != PLAIN:
+            self._bound = self.target.error_bound()
+
+    def _guard(self, tree: DraftTree, logits: torch.Tensor, walk: Walk,
+               context_len: int) -> tuple[Walk, torch.Tensor, bool]:
+        """Greedy picks made in a multi-node forward whose top two logits are closer than
+        the model's error bound are not trusted: the first such pick is re-decided by a
+        one-token forward, as plain decoding would make it, and the path ends there. Returns
+        the walk, the logits (that row replaced) and whether it re-checked; the KV cache then
+        holds the kept path in place."""
+        if len(tree) == 1 or not self._bound:
+            return walk, logits, False
+        top2 = logits[list(walk.accepted)].topk(2, dim=-1).values  # (accepted, 2)
+        gaps = (top2[:, 0] - top2[:, 1]).tolist()
+        at = next((k for k, gap in enumerate(gaps) if gap < self._bound), None)
+        if at is None:
+            return walk, logits, False
+        keep = list(walk.accepted[: at + 1])
+        self.target.commit(self.cache, context_len, keep[:-1])
+        row = self.target.verify(chain_tree(1, (tree.tokens[keep[-1]],)), self.cache, context_len + at)[0]
+        self.forwards += 1
+        logits = logits.clone()
+        logits[keep[-1]] = row
+        return Walk(tuple(keep), walk.picks[:at] + (int(row.argmax()),)), logits, True
 
     def _switch_drafter(self) -> None:
         """Builds the newly chosen drafter from the context so far, as if it had

@@ -72,6 +72,9 @@ class StepRecord:
     # the drafter's proposal when the adaptive budget cut it to the root alone: drawn
     # greyed, never verified (None otherwise)
     unverified: DraftTree | None = None
+    # a greedy pick whose top two logits were closer than the model's error bound was
+    # re-decided by a one-token forward (one more forward; ``Generation._guard``)
+    rechecked: bool = False
 
     @property
     def unverified_match(self) -> int | None:

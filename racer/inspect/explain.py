@@ -161,7 +161,17 @@ def _size_sentence(record: StepRecord, size: str) -> str:
 
 # -- what the model made of it -----------------------------------------------------------
 
+RECHECKED = ("Two of the model's likeliest tokens were nearly tied there, closer than the last bits a "
+             "tree forward may differ by, so one more forward of that token alone decided, as plain "
+             "decoding would, and the path stopped there.")
+
+
 def _verdict(record: StepRecord, quote: Quote) -> str:
+    said = _choice(record, quote)
+    return f"{said} {RECHECKED}" if record.rechecked else said
+
+
+def _choice(record: StepRecord, quote: Quote) -> str:
     tree, acc, bonus = record.tree, record.accepted_drafts, record.bonus
     if len(tree) == 1:
         return f"The model chose {quote([bonus])} (probability {record.bonus_prob:.2f})."

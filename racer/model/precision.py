@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 
 from racer.errors import UserError
-from racer.model.target import TargetModel, chain_tree
+from racer.model.target import TargetModel
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -73,18 +73,8 @@ def candidates(device: str, cuda_bf16: bool | None = None) -> list[str]:
 @torch.inference_mode()
 def chain_agreement(target: TargetModel, prompt_ids: list[int], n: int = CHECK_TOKENS) -> Agreement:
     """Greedy-decode ``n`` tokens one forward each, then verify them as one chain on
-    the same prompt; compare each position's logits and argmax."""
-    cache = target.new_cache()
-    last, _ = target.prefill(prompt_ids, cache, top_k=1)
-    tokens, rows = [int(last.argmax())], []
-    for i in range(n):
-        step = target.verify(chain_tree(1, (tokens[-1],)), cache, len(prompt_ids) + i)
-        rows.append(step[0])
-        tokens.append(int(step[0].argmax()))
-    cache = target.new_cache()
-    target.prefill(prompt_ids, cache, top_k=1)
-    chain = target.verify(chain_tree(n, tuple(tokens[:n])), cache, len(prompt_ids))  # (n, V)
-    steps = torch.stack(rows)                                                      # (n, V)
+    the same prompt; compare each position's logits and argmax (``TargetModel.chain_versus_steps``)."""
+    chain, steps = target.chain_versus_steps(prompt_ids, n)  # (n, V) each
     return Agreement(agree=int((chain.argmax(-1) == steps.argmax(-1)).sum()), total=n,
                      bitwise=int((chain == steps).all(-1).sum()),
                      max_logit_diff=float((chain - steps).abs().max()))

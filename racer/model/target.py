@@ -23,6 +23,13 @@ from racer.model.token_text import TokenText
 from racer.engine.tree import DraftTree
 
 PREFILL_CHUNK = 512  # rows per lm_head call in prefill, so a long prompt never holds (n, V) logits
+# The guard's margin (``error_bound``): a verify forward's logits were seen to differ from
+# one-token steps' by at most d on a chain; a greedy pick is re-decided by a one-token
+# forward where its top two logits are closer than ERROR_SAFETY x d (each may be off by d,
+# and the chain seen is short).
+ERROR_SAFETY = 4.0
+ERROR_FLOOR = 1e-6   # float32 logits of this size differ in the last bits at least
+ERROR_CHAIN = 16     # positions the error bound is measured on
 TREE_ATTENTION = "racer_tree_sdpa"
 
 
@@ -69,6 +76,7 @@ class TargetModel:
         self.eos_ids = _eos_ids(model, tokenizer)
         self._costs: dict[int, float] | None = None
         self._costs_lock = threading.Lock()
+        self._error_bound: float | None = None
 
     def new_cache(self) -> DynamicCache:
         return DynamicCache(config=self.model.config)
@@ -143,6 +151,40 @@ class TargetModel:
             if self._costs is None:
                 self._costs = self.time_verify(sizes, context_len, repeats)
             return dict(self._costs)
+
+    def error_bound(self) -> float:
+        """The top-two logit gap under which a greedy pick of a verify forward is re-decided
+        by a one-token forward (``racer.engine.generate``'s guard): ERROR_SAFETY times the
+        largest difference seen between a chain's logits and one-token steps' on a synthetic
+        context, measured once per model and process (ERROR_CHAIN + 2 forwards)."""
+        with self._costs_lock:
+            if self._error_bound is None:
+                context = [i % self.vocab_size for i in range(1, 129)]
+                chain, steps = self.chain_versus_steps(context, ERROR_CHAIN)
+                self._error_bound = max(ERROR_FLOOR, ERROR_SAFETY * float((chain - steps).abs().max()))
+            return self._error_bound
+
+    def use_error_bound(self, bound: float) -> None:
+        """Take ``error_bound`` measured elsewhere (a ZeroGPU call's worker process)."""
+        with self._costs_lock:
+            self._error_bound = float(bound)
+
+    @torch.inference_mode()
+    def chain_versus_steps(self, prompt_ids: list[int], n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy-decodes ``n`` tokens after ``prompt_ids`` one forward each, then verifies
+        the same tokens as one chain on the same prompt: (chain logits, steps' logits),
+        (n, V) each. Equal rows would make a tree's verdicts plain decoding's bit for bit."""
+        cache = self.new_cache()
+        last, _ = self.prefill(prompt_ids, cache, top_k=1)
+        tokens, rows = [int(last.argmax())], []
+        for i in range(n):
+            step = self.verify(chain_tree(1, (tokens[-1],)), cache, len(prompt_ids) + i)
+            rows.append(step[0])
+            tokens.append(int(step[0].argmax()))
+        cache = self.new_cache()
+        self.prefill(prompt_ids, cache, top_k=1)
+        chain = self.verify(chain_tree(n, tuple(tokens[:n])), cache, len(prompt_ids))  # (n, V)
+        return chain, torch.stack(rows)
 
     def use_verify_costs(self, costs: dict[int, float]) -> None:
         """Take ``verify_costs`` measured elsewhere (a ZeroGPU call's worker process)."""
