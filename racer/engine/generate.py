@@ -26,6 +26,7 @@ from typing import Iterator, Sequence
 import torch
 
 from racer.drafting.budget import AdaptiveBudget
+from racer.engine.clock import OthersClock
 from racer.drafting.drafters import Drafter
 from racer.drafting.registry import PLAIN, make_drafter
 from racer.errors import UserError
@@ -143,6 +144,7 @@ class Generation:
         s = self.settings
         root = self.output[-1]
         context_len = len(self.context)
+        others = OthersClock()
         t0 = time.perf_counter()
         tree, view, budget, proposed = self._draft(root, s, context_len)
         t1 = time.perf_counter()
@@ -186,7 +188,8 @@ class Generation:
             emitted_sources=tuple(sources[: len(emitted)]), context_len=context_len,
             emitted_drafts=min(len(drafted), len(emitted)), bonus_prob=bonus_prob,
             total_tokens=len(self.output), forwards=self.forwards,
-            timings=Timings(t1 - t0, t2 - t1v, t3 - t2), automaton=view, budget=budget,
+            timings=Timings(t1 - t0, t2 - t1v, t3 - t2, others.cores((t1 - t0) + (t3 - t1v))),
+            automaton=view, budget=budget,
             finished=self.finished, finish_reason=self.finish_reason, proposed=proposed,
             explored=self._explored, changed=changed, unverified=self._unverified, rechecked=rechecked)
 

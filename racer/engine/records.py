@@ -37,6 +37,8 @@ class Timings:
     draft_s: float = 0.0    # building the tree
     verify_s: float = 0.0   # the target forward (incl. mask construction)
     update_s: float = 0.0   # acceptance, KV compaction, cache and automaton updates
+    # cores other processes kept busy meanwhile (``racer.engine.clock``; None: not read)
+    others_cores: float | None = None
 
     @property
     def total_s(self) -> float:
