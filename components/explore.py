@@ -36,6 +36,9 @@ from components.figures.tokens import ShowToken
 # falls further and further behind (measured: 7 s behind after 3 s of a run, with a
 # Stop click taking 20 s to land).
 FRAME_S = 0.25
+# other programs using this many cores on average during the timed steps make a run "busy"
+# on the page (a browser on the same two cores draws each step while the next is timed)
+BUSY_CORES = 0.3
 RESET_DURING_RUN = "Reset: the run was dropped. Press Step or Run to start again."
 
 
@@ -187,9 +190,13 @@ class Handlers:
                  if stat.speedup is not None else
                  "speedup not measured (turn on *measure speedup*)" if session.baseline is None
                  else "speedup: plain decoding stopped earlier, nothing to compare")
+        others = session.others_cores()
+        busy = (f" · the machine was busy: other programs kept {others:.1f} cores working during the timed "
+                "steps, so times are slower than the engine's alone" if others is not None and others >= BUSY_CORES
+                else "")
         return (f"Step {stat.index} · {count(stat.total_tokens, 'token')} in "
                 f"{count(stat.forwards, 'forward')} · "
-                f"MAT **{fmt('mat', stat.mat)}** · {speed} · engine time {fmt('seconds', stat.engine_s)}{changed}")
+                f"MAT **{fmt('mat', stat.mat)}** · {speed} · engine time {fmt('seconds', stat.engine_s)}{changed}{busy}")
 
     def _fail(self, session: Session, error: Exception) -> tuple:
         """An error as a toast and a status line, never a traceback; the session stays

@@ -47,6 +47,8 @@ class StepStat:
     engine_s: float          # engine seconds so far (all steps, prefill included)
     speedup: float | None    # plain time for the same tokens / engine_s; None = not measured
     changed: str = ""        # settings that changed at this step, in words
+    # cores other programs kept busy during this step's timed work (None: not read)
+    others_cores: float | None = None
 
     @property
     def mat(self) -> float:
@@ -308,6 +310,12 @@ class Session:
         if wanted != gen.settings:
             gen.settings = wanted
         with self._stepping:
+            # The two sides take turns going first after a step is shown, so whatever the
+            # page does meanwhile (a browser drawing the last step on the same cores) falls
+            # on each side alike: plain decoding first covers one token more on every other step.
+            plain_first = baseline is not None and len(self.stats) % 2 == 1
+            if plain_first:
+                baseline.cover(gen.output_len + 1, lambda: self.epoch != epoch)
             record = engine_step(gen)   # gen.step(), or in a ZeroGPU call
             if baseline is not None:
                 baseline.cover(record.total_tokens, lambda: self.epoch != epoch)
@@ -325,7 +333,8 @@ class Session:
             measured = baseline is not None and record.tree is not None
             speedup = baseline.speedup(record.total_tokens, engine_s) if measured else None
             self.stats.append(StepStat(record.index, len(record.emitted), record.total_tokens,
-                                       record.forwards, engine_s, speedup, record.changed))
+                                       record.forwards, engine_s, speedup, record.changed,
+                                       record.timings.others_cores))
             self.reliability.add_step(record.tree, record.accepted)
             if len(self.records) == self.records.maxlen:  # the deque drops its oldest
                 self.history_held -= record_bytes(self.records[0])
@@ -354,6 +363,11 @@ class Session:
     def stat_at(self, index: int) -> StepStat | None:
         i = int(index)
         return self.stats[i] if 0 <= i < len(self.stats) and self.stats[i].index == i else None
+
+    def others_cores(self) -> float | None:
+        """Mean cores other programs kept busy over this run's timed steps (None: not read)."""
+        read = [s.others_cores for s in self.stats if s.others_cores is not None]
+        return sum(read) / len(read) if read else None
 
     def output_ids(self) -> list[int]:
         return list(self.generation.output) if self.generation is not None else []

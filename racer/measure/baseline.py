@@ -135,4 +135,4 @@ class LiveBaseline:
         if not self._own and tokens <= self.cached:
             when = "under a minute" if self.age_s < 60 else f"{self.age_s / 60:.0f} min"
             return f"plain run reused from {when} ago"
-        return "plain run timed alongside"
+        return "plain run timed alongside, the two taking turns"
