@@ -22,6 +22,8 @@ import logging
 import os
 from pathlib import Path
 
+import racer  # noqa: F401  first: it sets how idle threads wait before numpy and torch load
+
 import gradio as gr
 import plotly.graph_objects as go
 

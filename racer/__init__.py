@@ -5,8 +5,19 @@ the generation loop, the metrics), ``drafting`` (the automaton, the logits cache
 calibration, the adaptive budget, the drafters and their registry), ``model`` (loading,
 the target model, precision and matrix-product backend, token text), ``inspect`` (what
 the page explains of a step), ``measure`` (plain baselines, Compare, Tune's sweep) and
-``bench`` (the benchmark). Importing the package does no work.
+``bench`` (the benchmark). Importing the package does no work but set how idle threads wait (below).
 """
-from racer.errors import UserError
+import os
+
+# Thread pools that wait by spinning (OpenMP's, torch's intra-op pool; OpenBLAS's) fall
+# apart when anything else wants the same cores: with a test suite beside it, a one-token
+# forward of SmolLM2-135M took 660-720 ms spinning and 84-112 ms waiting passively (2
+# cores, docs/results.md). A browser drawing the page on the same machine is such a
+# neighbour. Both are read when the libraries load, so before anything imports torch or
+# numpy; a value set by the caller wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # the least spinning OpenBLAS allows (2^4 cycles)
+
+from racer.errors import UserError  # noqa: E402
 
 __all__ = ["UserError"]

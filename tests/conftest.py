@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+import racer  # noqa: F401  first, as the app: how idle threads wait, before torch loads
+
 import pytest
 import torch
 
