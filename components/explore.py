@@ -194,9 +194,13 @@ class Handlers:
         busy = (f" · the machine was busy: other programs kept {others:.1f} cores working during the timed "
                 "steps, so times are slower than the engine's alone" if others is not None and others >= BUSY_CORES
                 else "")
+        rechecks = session.generation.rechecks if session.generation is not None else 0
+        guard = (f" · {count(rechecks, 'near-tie')} re-decided by a one-token forward, as plain decoding "
+                 "would" if rechecks else "")
         return (f"Step {stat.index} · {count(stat.total_tokens, 'token')} in "
                 f"{count(stat.forwards, 'forward')} · "
-                f"MAT **{fmt('mat', stat.mat)}** · {speed} · engine time {fmt('seconds', stat.engine_s)}{changed}{busy}")
+                f"MAT **{fmt('mat', stat.mat)}** · {speed} · engine time {fmt('seconds', stat.engine_s)}"
+                f"{guard}{changed}{busy}")
 
     def _fail(self, session: Session, error: Exception) -> tuple:
         """An error as a toast and a status line, never a traceback; the session stays

@@ -370,3 +370,20 @@ def test_no_speedup_is_claimed_at_the_prefill(one_thread, monkeypatch):
     assert session.baseline is not None and session.stats[0].speedup is None  # the prefill
     assert all(s.speedup is not None for s in session.stats[1:])
     assert sum(b.tested for b in session.reliability.bins()) > 0  # the calibration chart has data
+
+
+def test_a_re_checked_step_says_so_in_the_narration_and_the_status_line():
+    """The guard's one-token forward is named where it happened and counted for the run."""
+    from components.explore import Handlers
+    from components.state import Session
+    tm = target(tiny_model("llama", 0))
+    tm.use_error_bound(1e9)   # every pick a near-tie
+    session = Session()
+    session.settings = Settings(max_new_tokens=12, adaptive_budget=False)
+    session.start(tm, "tiny prompt", repetitive_prompt(1))
+    while not session.finished:
+        session.step(str)
+    checked = [r for r in session.records if r.rechecked]
+    assert checked and all(ex.RECHECKED in ex.explain(r, q).verdict for r in checked)
+    summary = Handlers(tm, "tiny", "")._summary(session)
+    assert f"{len(checked)} near-tie" in summary and "re-decided by a one-token forward" in summary
