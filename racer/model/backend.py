@@ -4,8 +4,7 @@
 - ``openblas``: every ``nn.Linear`` of the model (the lm_head included) multiplies through
   numpy, i.e. the OpenBLAS numpy bundles (scipy-openblas). The two thread pools are
   arranged so that they do not spin against each other on a few cores: torch runs its
-  remaining operators on 1 thread and OpenBLAS gets the cores (``openblas_set_num_threads``
-  through ctypes). Bias, shapes and dtype are as torch's; the weights are not copied.
+  remaining operators on 1 thread and OpenBLAS gets the cores (through ``threadpoolctl``). Bias, shapes and dtype are as torch's; the weights are not copied.
 - ``auto``: times each candidate on this model's own forward (a one-token and a 16-node
   verify on a cached context), checks each with ``racer.model.precision.chain_agreement``, and
   keeps the fastest one whose chain check agrees at every position; torch when it is
@@ -21,9 +20,7 @@ docs/results.md and docs/cpu-notes.md, not shipped), and GPUs (CUDA keeps torch)
 """
 from __future__ import annotations
 
-import ctypes
-import glob
-import os
+import functools
 import statistics
 import time
 import types
@@ -31,8 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
+from threadpoolctl import ThreadpoolController
 
 from racer.errors import UserError
 
@@ -115,42 +112,24 @@ def _arrange_threads(name: str) -> None:
     if name == "openblas":
         torch.set_num_threads(1)
         if blas is not None:
-            blas.set(_TORCH_THREADS)
+            _set_blas_threads(blas, _TORCH_THREADS)
     else:
         torch.set_num_threads(_TORCH_THREADS)
         if blas is not None:
-            blas.set(1)
+            _set_blas_threads(blas, 1)
 
 
-@dataclass(frozen=True)
-class _Blas:
-    set: Callable[[int], None]
-    get: Callable[[], int]
+@functools.cache
+def _openblas() -> ThreadpoolController | None:
+    """numpy's bundled OpenBLAS as threadpoolctl controls it (looked up once); None when
+    numpy brings no OpenBLAS."""
+    import numpy  # noqa: F401  (loaded, so that threadpoolctl finds its OpenBLAS)
+    found = ThreadpoolController().select(internal_api="openblas")
+    return found if found.lib_controllers else None
 
 
-_BLAS: list = []   # [the _Blas found, or None], looked up once
-
-
-def _openblas() -> _Blas | None:
-    """numpy's bundled OpenBLAS (scipy-openblas; symbols carry a prefix and suffix),
-    through ctypes; None when none is found."""
-    if _BLAS:
-        return _BLAS[0]
-    found = None
-    folder = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(folder, "*openblas*.so*"))):
-        lib = ctypes.CDLL(path)
-        for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "")):
-            setter = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
-            getter = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
-            if setter is not None and getter is not None:
-                setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
-                found = _Blas(set=lambda n, f=setter: f(int(n)), get=lambda f=getter: int(f()))
-                break
-        if found:
-            break
-    _BLAS.append(found)
-    return found
+def _set_blas_threads(blas: ThreadpoolController, n: int) -> None:
+    blas.limit(limits=int(n))  # applies now; the returned limiter (to undo it) is not needed
 
 
 # --- choosing one --------------------------------------------------------------------------
@@ -235,7 +214,7 @@ def timed_parts(model):
             return out
         patched.append((module, module.__dict__.get("forward")))
         module.forward = timed
-    attention = AttentionInterface._global_mapping[TREE_ATTENTION]
+    attention = AttentionInterface()[TREE_ATTENTION]
 
     def timed_attention(*args, **kwargs):
         start = time.perf_counter()

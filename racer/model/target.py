@@ -53,10 +53,13 @@ def tree_sdpa_attention(module, query, key, value, attention_mask, dropout=0.0, 
                                   scaling=scaling, is_causal=is_causal, **kwargs)
 
 
-AttentionInterface.register(TREE_ATTENTION, tree_sdpa_attention)
-# transformers' own forwards on the shared model (generate(), prompt lookup) build their
-# masks as for stock SDPA
-AttentionMaskInterface.register(TREE_ATTENTION, sdpa_mask)
+@functools.cache
+def register_tree_attention() -> None:
+    """Registers ``tree_sdpa_attention`` with transformers' public attention interface, once
+    per process (the first ``TargetModel`` does it). transformers' own forwards on the same
+    model (generate(), prompt lookup) build their masks for it as for stock SDPA."""
+    AttentionInterface.register(TREE_ATTENTION, tree_sdpa_attention)
+    AttentionMaskInterface.register(TREE_ATTENTION, sdpa_mask)
 
 
 class TargetModel:
@@ -64,6 +67,7 @@ class TargetModel:
     object each generation owns."""
 
     def __init__(self, model, tokenizer, name: str = "") -> None:
+        register_tree_attention()
         if model.config._attn_implementation == "sdpa":
             model.set_attn_implementation(TREE_ATTENTION)
         self.model = model.eval()
