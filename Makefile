@@ -10,7 +10,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast check-exact bench chromium
+.PHONY: setup run test test-fast check-exact bench bench-llamacpp chromium
 
 setup: $(STAMP)
 
@@ -38,6 +38,11 @@ check-exact: setup
 
 bench: setup
 	$(VENV)/bin/python -m racer.bench
+
+# llama.cpp's plain decoding beside ours (builds llama-cpp-python from source: minutes)
+bench-llamacpp: setup
+	$(VENV)/bin/python -c "import llama_cpp" 2>/dev/null || $(VENV)/bin/pip install llama-cpp-python==0.3.36
+	$(VENV)/bin/python -m racer.bench --drafters racer,prompt_lookup,plain,llamacpp --per-category 1
 
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \

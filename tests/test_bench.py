@@ -12,6 +12,7 @@ from racer.bench.data import PRESETS, load_questions, preset, select
 from racer.drafting.registry import make_drafter
 from racer.engine.generate import Generation
 from racer.engine.settings import Settings
+from racer.errors import UserError
 from tests.tiny import target, tiny_model
 
 EOS = 2
@@ -146,3 +147,39 @@ def test_repeated_rounds_keep_the_fastest_run(tiny, monkeypatch):
     assert [(r.method, r.seconds) for r in runs] == [("racer", 0.2), ("plain", 0.5)]
     with pytest.raises(ValueError, match="fresh"):
         bench.run_bench(tiny, PROMPTS[:1], methods, 6, state="warm", repeat=2, progress=False)
+
+
+class FakeLlama:
+    """What the benchmark uses of llama_cpp.Llama: ``reset`` and a ``generate`` iterator."""
+    def __init__(self, model_path, **kwargs):
+        self.model_path = model_path
+
+    def reset(self):
+        pass
+
+    def generate(self, tokens, **kwargs):
+        yield from (7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+
+
+def test_llamacpp_is_a_method_for_speed_whose_tokens_are_not_compared(tiny, monkeypatch, capsys):
+    import sys
+    import types
+    from pathlib import Path
+    monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=FakeLlama))
+    monkeypatch.setattr(runs, "packaged_gguf", lambda: Path("model.gguf"))
+    runs.llamacpp_model.cache_clear()
+    result = bench.main(["--drafters", "racer,plain,llamacpp", "--max-new-tokens", "8"], target=tiny, prompts=PROMPTS)
+    runs.llamacpp_model.cache_clear()
+    llama = [r for r in result["runs"] if r["method"] == "llamacpp"]
+    assert len(llama) == 2 and all(len(r["output_ids"]) == 8 for r in llama)  # stops at max new tokens
+    assert result["mismatches"] == [] and all(r["same"] is None for r in llama)
+    assert result["tables"]["overall"]["llamacpp"]["vs_plain"] > 0
+    assert "llamacpp" in capsys.readouterr().out
+
+
+def test_llamacpp_not_installed_says_how_to_install_it(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import fails
+    runs.llamacpp_model.cache_clear()
+    with pytest.raises(UserError, match="make bench-llamacpp"):
+        runs.llamacpp_model()

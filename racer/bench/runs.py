@@ -1,9 +1,16 @@
-"""What one benchmark run is and how it runs: methods (a drafter with setting overrides, or
-``transformers``' ``generate()``), prompts, and the timed run of a method on a prompt.
-``racer.bench.cli`` runs them all; ``racer.bench.report`` turns runs into tables.
+"""What one benchmark run is and how it runs: methods (a drafter with setting overrides,
+``transformers``' ``generate()``, or llama.cpp's plain decoding), prompts, and the timed run
+of a method on a prompt. ``racer.bench.cli`` runs them all; ``racer.bench.report`` turns
+runs into tables.
+
+``llamacpp`` is llama.cpp's own plain greedy decoding (``llama-cpp-python``, 2 threads) of
+the packaged GGUF file the default model is converted from (Q4_1 weights): a reference
+for speed beside ours, not for tokens, since its weights are 4-bit where ours are
+dequantised to float32. It is installed only when asked for (``make bench-llamacpp``).
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -11,9 +18,12 @@ from racer.bench.hf_baselines import hf_generate
 from racer.engine.generate import Generation
 from racer.engine.settings import KNOBS, Settings
 from racer.errors import UserError
+from racer.model.gguf import packaged_gguf
 from racer.model.target import TargetModel
 
 HF_METHODS = {"hf_greedy": None, "hf_pld": 10}  # label -> prompt_lookup_num_tokens
+LLAMACPP = "llamacpp"     # llama.cpp's plain decoding of the packaged GGUF (optional)
+LLAMACPP_THREADS = 2
 # settings without a flag here: methods name the drafter, and the benchmark is greedy only
 NO_FLAG = ("drafter", "temperature", "top_p", "seed")
 
@@ -23,10 +33,20 @@ class Method:
     label: str
     settings: Settings | None = None  # engine methods
     lookup: int | None = None         # hf methods: prompt_lookup_num_tokens (None = plain)
+    llamacpp: bool = False            # llama.cpp's plain decoding of the packaged GGUF
 
     @property
     def is_hf(self) -> bool:
-        return self.settings is None
+        return self.settings is None and not self.llamacpp
+
+    @property
+    def is_engine(self) -> bool:
+        return self.settings is not None
+
+    @property
+    def same_weights(self) -> bool:
+        """Runs the target's own weights, so its greedy tokens must equal plain's."""
+        return not self.llamacpp
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,9 @@ def parse_methods(spec: str, base: Settings) -> list[Method]:
         if name in HF_METHODS:
             methods.append(Method(item, lookup=HF_METHODS[name]))
             continue
+        if name == LLAMACPP:
+            methods.append(Method(item, llamacpp=True))
+            continue
         changes = dict(_override(base, o) for o in overrides)
         methods.append(Method(item, settings=base.with_changes(drafter=name, **changes)))
     if len({m.label for m in methods}) != len(methods):
@@ -111,9 +134,41 @@ def run_hf(target: TargetModel, prompt: Prompt, max_new_tokens: int, lookup: int
     return Run("", prompt.question_id, prompt.task, r.output, r.forwards, r.seconds)
 
 
+@functools.cache
+def llamacpp_model(threads: int = LLAMACPP_THREADS):
+    """llama.cpp over the packaged GGUF, loaded once per process; a UserError says how to
+    install it when it is not."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise UserError("llama.cpp is not installed: run `make bench-llamacpp`, or "
+                        "`.venv/bin/pip install llama-cpp-python` and try again") from None
+    path = packaged_gguf()
+    if path is None:
+        raise UserError("the packaged GGUF file is missing: run `make setup`")
+    return Llama(model_path=str(path), n_threads=threads, n_threads_batch=threads, n_ctx=4096,
+                 verbose=False)
+
+
+def run_llamacpp(target: TargetModel, prompt: Prompt, max_new_tokens: int) -> Run:
+    """llama.cpp's plain greedy decoding of the same prompt ids (the GGUF's tokenizer is the
+    model's), prompt evaluation included as our prefill is; one forward per token."""
+    llm = llamacpp_model()
+    llm.reset()
+    start = time.perf_counter()
+    output = []
+    for token in llm.generate(list(prompt.ids), temp=0.0, top_k=1, reset=True):
+        output.append(int(token))
+        if token in target.eos_ids or len(output) >= max_new_tokens:
+            break
+    return Run("", prompt.question_id, prompt.task, output, len(output), time.perf_counter() - start)
+
+
 def run_method(target: TargetModel, method: Method, prompt: Prompt, max_new_tokens: int,
                drafter=None) -> Run:
-    if method.is_hf:
+    if method.llamacpp:
+        run = run_llamacpp(target, prompt, max_new_tokens)
+    elif method.is_hf:
         run = run_hf(target, prompt, max_new_tokens, method.lookup)
     else:
         run = run_engine(target, prompt, method.settings, drafter)
