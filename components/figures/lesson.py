@@ -346,8 +346,8 @@ def step_budget(record: StepRecord, costs: dict[int, float] | None) -> str:
 # -- shared drawing --------------------------------------------------------------------------
 
 def _layout(fig: go.Figure, height: int) -> None:
-    fig.update_layout(height=height, margin=dict(l=60, r=20, t=50, b=50), plot_bgcolor=palette.PAPER,
-                      paper_bgcolor=palette.PAPER, hovermode="closest",
+    fig.update_layout(height=height, margin=dict(l=60, r=20, t=50, b=50), plot_bgcolor=palette.CLEAR,
+                      paper_bgcolor=palette.CLEAR, hovermode="closest",
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"))
 
 
@@ -355,4 +355,4 @@ def _note(fig: go.Figure, text: str) -> None:
     fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font=dict(color=palette.FAINT))
     fig.update_layout(height=160, xaxis=dict(visible=False), yaxis=dict(visible=False),
-                      plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER)
+                      plot_bgcolor=palette.CLEAR, paper_bgcolor=palette.CLEAR)
