@@ -256,7 +256,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                             "few settings and after, so each speedup compares runs made close together. "
                             f"At most {MAX_CELLS} settings and {MAX_PROMPTS} prompts per sweep. {TIMING_NOTE}")
                 with gr.Row(equal_height=False):
-                    with gr.Column(scale=5, min_width=420, elem_id="tune-controls"):
+                    with gr.Column(scale=4, min_width=400, elem_id="tune-controls"):
                         tune_source = gr.Radio(SOURCES, value="category", label="Prompts")
                         with gr.Row():
                             tune_category = gr.Dropdown(list(TASKS), value="translation", label="Category")
@@ -291,7 +291,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                             deploy_box = gr.Markdown(label="Deploy command", show_label=False, elem_id="deploy-command")
                             with gr.Accordion("Knob by knob", open=False):
                                 gr.Markdown(mapping_markdown())
-                    with gr.Column(scale=7):
+                    with gr.Column(scale=8):
                         tune_status = gr.HTML(label="Sweep status", elem_id="tune-status")
                         tune_best = gr.Markdown(label="Best setting", show_label=False, elem_id="tune-best")
                         tune_apply = gr.Button("Apply the setting that stood out to the Explore tab",
