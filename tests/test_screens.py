@@ -31,11 +31,11 @@ pytestmark = pytest.mark.browser
 # a label's ink and the plot's background, as Chromium paints them (rgb triples)
 INKS_JS = """() => {
   const text = document.querySelector('#tree-plot .scatterlayer .textpoint text');
-  const bg = document.querySelector('#tree-plot .main-svg');
-  const block = document.querySelector('#tree-plot');
   const rgb = s => (s.match(/[\\d.]+/g) || []).slice(0, 4).map(Number);
-  return {label: rgb(getComputedStyle(text).fill), paper: rgb(getComputedStyle(bg).backgroundColor),
-          card: rgb(getComputedStyle(block).backgroundColor), page: rgb(getComputedStyle(document.body).backgroundColor)};
+  const paper = rgb(getComputedStyle(document.querySelector('#tree-plot .main-svg')).backgroundColor);
+  let under = document.querySelector('#tree-plot');   // what shows through: the first painted background
+  while (under && rgb(getComputedStyle(under).backgroundColor)[3] === 0) under = under.parentElement;
+  return {label: rgb(getComputedStyle(text).fill), paper, card: rgb(getComputedStyle(under).backgroundColor)};
 }"""
 
 
@@ -96,10 +96,9 @@ def test_step_the_status_and_the_tree_share_the_first_screen(browser, browser_ap
     assert "Draft tree of step 2" in words and "root" in words
     # the plot has no paper of its own; its labels read on the page's background
     inks = page.evaluate(INKS_JS)
-    assert inks["paper"][3:] == [0] or inks["paper"] == [], inks
-    dark_page = luminance(inks["page"]) < 0.3
-    assert dark_page == (theme == "dark")
-    assert abs(luminance(inks["label"]) - luminance(inks["page"])) > 0.5, inks
+    assert inks["paper"][3:] == [0], inks                       # transparent: the card shows through
+    assert (luminance(inks["card"]) < 0.3) == (theme == "dark"), inks
+    assert abs(luminance(inks["label"]) - luminance(inks["card"])) > 0.5, inks   # the labels read on it
     if screen == "phone" and theme == "light":   # the settings unfold on request
         page.locator("#settings > button.label-wrap").click()
         page.wait_for_timeout(400)
