@@ -40,9 +40,9 @@ from components.race import RaceHandlers
 from components.state import Keeper, Session
 from components.startup import MODEL_FIX, load_examples, load_target
 from components.figures.text import automaton_html, generated_html, narration, outcome_html
-from components.figures.tokens import colour, css_variables
-from components.figures.tree_layout import PLOT_WIDTH_PX
-from components.figures.tree import tree_figure
+from components.figures.tokens import colour, css_variables, key_html
+from components.figures.tree_layout import CARD_PX, PLOT_WIDTH_PX
+from components.figures.tree import tree_figure, tree_words_html
 from components.tune import ADAPTIVE, GRID_SETTINGS, SOURCES, TuneHandlers, TuneState, source_visibility
 from components.figures.tune import COST_NOTE, TABLE_HEADERS, heatmap_figure
 from racer.bench.data import MAX_UPLOAD_PROMPTS, TASKS
@@ -66,6 +66,15 @@ SESSIONS_KEPT = 200        # at most this many sessions' state in memory (oldest
 DEFAULTS = Settings()
 SPEEDUP_METHOD = ASSETS / "speedup_method.md"
 HEAD_SCRIPTS = ("queue_sentence.js", "enter_applies.js")  # assets run in the page's <head>
+# On a phone the settings accordion starts folded, so that Step, the status and the tree
+# share the first screen (assets/style.css moves the outcome below the tree there).
+PHONE_PX = 640   # = the max-width of assets/style.css's phone rules
+FOLD_ON_PHONE = f"""() => {{
+  if (!window.matchMedia("(max-width: {PHONE_PX}px)").matches) return;
+  const head = document.querySelector("#settings > button.label-wrap");
+  const body = head && head.parentElement.querySelector(":scope > [data-testid=accordion-content]");
+  if (body && body.style.display !== "none") head.click();
+}}"""
 
 
 # -- the Explore views: name -> what it shows of one step (``StepView``) --------------------
@@ -73,6 +82,7 @@ HEAD_SCRIPTS = ("queue_sentence.js", "enter_applies.js")  # assets run in the pa
 # under each name.
 EXPLORE_VIEWS: dict[str, ViewBuilder] = {
     "tree": lambda v: tree_figure(v.record, v.token_text),
+    "tree in words": lambda v: tree_words_html(v.record, v.token_text),
     "outcome": lambda v: outcome_html(v.record, v.token_text, v.speedup, v.prompt_tokens),
     "text": lambda v: generated_html(v.session.marks, upto_step=None if v.latest else v.index,
                                      highlight_step=v.index, finish=v.session.finish_text() if v.latest else ""),
@@ -91,6 +101,12 @@ def view_component(name: str, value) -> gr.components.Component:
     if isinstance(value, go.Figure):
         return gr.Plot(value, label=name, show_label=False)
     return gr.HTML(value, label=name)
+
+
+def chat_tokens(target: TargetModel | None) -> list[str]:
+    """The model's chat-template tokens ("<|im_start|>", "<|im_end|>"...), for the key to labels."""
+    names = getattr(target.tokenizer, "all_special_tokens", []) if target is not None else []
+    return [n for n in names if n.startswith("<|") and n.endswith("|>")][:6]
 
 
 def header(target: TargetModel | None, model_note: str) -> str:
@@ -141,18 +157,21 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                             run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
                             stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                             reset_btn = gr.Button("Reset", variant="secondary", elem_id="reset-btn")
-                        # one click to a fixed tree that reads well; the note says what it costs here
-                        teach_btn, teach_note = preset_controls(
-                            "teaching", target.verify_costs() if target is not None else None)
-                        settings = setting_controls(DEFAULTS, main=True)  # from the Settings schema
-                        with gr.Accordion("Advanced", open=False, elem_id="advanced"):
-                            settings |= setting_controls(DEFAULTS, main=False)
-                            measure = gr.Checkbox(value=True, label="Measure speedup",
-                                                  info="runs plain decoding of the same prompt alongside")
-                        gr.Examples([[e["prompt"]] for e in examples], inputs=[prompt], cache_examples=False,
-                                    example_labels=[f"{e['category']}: {e['prompt'][:60]}…" for e in examples],
-                                    examples_per_page=8,
-                                    label="Example prompts: retrieval show-offs, then one per Spec-Bench category")
+                        # open on a wide screen; on a phone the page folds it at load (FOLD_ON_PHONE), so
+                        # that Step, the status and the tree share the first screen
+                        with gr.Accordion("Settings and example prompts", open=True, elem_id="settings"):
+                            # one click to a fixed tree that reads well; the note says what it costs here
+                            teach_btn, teach_note = preset_controls(
+                                "teaching", target.verify_costs() if target is not None else None)
+                            settings = setting_controls(DEFAULTS, main=True)  # from the Settings schema
+                            with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+                                settings |= setting_controls(DEFAULTS, main=False)
+                                measure = gr.Checkbox(value=True, label="Measure speedup",
+                                                      info="runs plain decoding of the same prompt alongside")
+                            gr.Examples([[e["prompt"]] for e in examples], inputs=[prompt], cache_examples=False,
+                                        example_labels=[f"{e['category']}: {e['prompt'][:60]}…" for e in examples],
+                                        examples_per_page=8,
+                                        label="Example prompts: retrieval show-offs, then one per Spec-Bench category")
                     # the tree's labels are placed for a plot at least PLOT_WIDTH_PX wide (tree_layout)
                     with gr.Column(scale=8, min_width=PLOT_WIDTH_PX + 40, elem_id="step-view"):
                         status = gr.Markdown(
@@ -161,6 +180,12 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                         outcome = gr.HTML(EXPLORE_VIEWS["outcome"](blank), label="Step outcome", elem_id="outcome")
                         tree_plot = gr.Plot(EXPLORE_VIEWS["tree"](blank), label="Draft tree", show_label=False,
                                             elem_id="tree-plot")
+                        # the tree in words, for a screen reader (visually hidden)
+                        tree_words = gr.HTML(EXPLORE_VIEWS["tree in words"](blank), label="Draft tree in words",
+                                             elem_id="tree-words", elem_classes="sr-only")
+                        with gr.Accordion("Reading the labels: ␣ ↵ <0x..> <|im_end|>", open=False,
+                                          elem_id="token-key"):
+                            gr.HTML(key_html(chat_tokens(target)))
                         scrubber = gr.Slider(0, 1, value=0, step=1, label="History: step 0 of 0",
                                              interactive=False, elem_id="scrubber")
                         # the rest of the step, below the fold
@@ -233,7 +258,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                             "few settings and after, so each speedup compares runs made close together. "
                             f"At most {MAX_CELLS} settings and {MAX_PROMPTS} prompts per sweep. {TIMING_NOTE}")
                 with gr.Row(equal_height=False):
-                    with gr.Column(scale=4, min_width=320, elem_id="tune-controls"):
+                    with gr.Column(scale=4, min_width=400, elem_id="tune-controls"):
                         tune_source = gr.Radio(SOURCES, value="category", label="Prompts")
                         with gr.Row():
                             tune_category = gr.Dropdown(list(TASKS), value="translation", label="Category")
@@ -245,13 +270,13 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                         tune_tokens = tune_tokens_control()
                         tune_widths = grid_control("width", ticked=[2, 4, 8])
                         tune_depths = grid_control("depth", ticked=[2, 4, 8])
-                        with gr.Row():
-                            tune_repeats = gr.Slider(1, MAX_REPEATS, value=DEFAULT_REPEATS, step=1,
-                                                     label="Runs per setting", elem_id="tune-repeats",
-                                                     info="each setting runs this often, alternating with plain "
-                                                          "decoding; the spread tells signal from noise")
-                            tune_adaptive = gr.Dropdown(ADAPTIVE, value="auto", label="Adaptive budget in the sweep",
-                                                        elem_id="tune-adaptive")
+                        # one a line: side by side in this column, the help wrapped a word a line
+                        tune_repeats = gr.Slider(1, MAX_REPEATS, value=DEFAULT_REPEATS, step=1,
+                                                 label="Runs per setting", elem_id="tune-repeats",
+                                                 info="each setting runs this often, alternating with plain "
+                                                      "decoding; the spread tells signal from noise")
+                        tune_adaptive = gr.Dropdown(ADAPTIVE, value="auto", label="Adaptive budget in the sweep",
+                                                    elem_id="tune-adaptive")
                         with gr.Accordion("Also vary (optional)", open=False):
                             tune_windows = grid_control("window", info="none ticked: the Explore tab's value")
                             tune_budgets = grid_control("budget", info="none ticked: the Explore tab's value")
@@ -305,7 +330,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         # what every Explore event shows, in order, and its components by name; the handlers
         # answer by name (``by_name`` orders them)
         STEP_OUTPUTS = (*EXPLORE_VIEWS, "scrubber", "status")
-        shown = dict(tree=tree_plot, outcome=outcome, text=text_box, speedup=speed_plot,
+        shown = dict(tree=tree_plot, outcome=outcome, **{"tree in words": tree_words}, text=text_box, speedup=speed_plot,
                      calibration=calibration_plot, mask=mask_plot, automaton=automaton_box,
                      narration=narration_box, scrubber=scrubber, status=status, **{"automaton graph": automaton_plot})
         with explore_tab:  # a view with no place above (added to EXPLORE_VIEWS alone) goes last
@@ -366,6 +391,8 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
 
         deploy_btn.click(deploy_command, [deploy_target], [deploy_box], api_name="deploy", **NAMED, **QUICK_EVENT)
 
+        demo.load(None, None, None, js=FOLD_ON_PHONE, queue=False, **PRIVATE)
+
     demo.queue(default_concurrency_limit=1)
     demo.keeper = keeper  # read by the memory soak test
     return demo
@@ -374,7 +401,9 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
 def launch_options() -> dict:
     """What ``demo.launch`` takes besides the address (Gradio 6 takes theme and css there)."""
     theme = gr.themes.Soft(primary_hue="blue", secondary_hue="orange")
-    css = css_variables() + (ASSETS / "style.css").read_text(encoding="utf-8")
+    # the tree's card: its steady height and the width its labels are placed for
+    sizes = f":root {{--tree-card: {CARD_PX}px; --tree-width: {PLOT_WIDTH_PX}px;}}\n"
+    css = css_variables() + sizes + (ASSETS / "style.css").read_text(encoding="utf-8")
     # a waiting visitor reads a sentence ("2 people ahead of you, about 20 s"), not Gradio's counters;
     # Enter in a slider's number box applies the number (settings and the history box alike)
     head = "".join(f"<script>{(ASSETS / name).read_text(encoding='utf-8')}</script>" for name in HEAD_SCRIPTS)

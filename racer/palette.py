@@ -35,7 +35,10 @@ FAINT = "#777777"      # placeholders of empty charts
 EDGE = "#c8c8c8"       # tree edges not on the accepted path
 GRID = "#eeeeee"
 GUIDE = "#888888"      # reference lines (speedup 1.0)
-PAPER = "#ffffff"
+PAPER = "#ffffff"       # fills meant to read as "empty" (a legend's neutral shape)
+# every plot's background: the page's own, so a plot follows the light or dark theme
+# (assets/style.css turns the neutrals above light on a dark page)
+CLEAR = "rgba(0,0,0,0)"
 ERROR = "#b00020"
 
 # how a token came to be drafted or emitted

@@ -182,3 +182,18 @@ def test_the_masks_cells_are_keyed_by_their_colours():
     hidden, seen, on_path = palette.MASK
     assert keys == {"hidden from the row": hidden, "seen (context, ancestors, itself)": seen,
                     "seen, on the accepted path": on_path}
+
+
+def test_the_lesson_ends_with_exercises_each_with_its_answer_folded(step):
+    """Issue 23: 4 to 6 exercises a class can do on the page, each answer on the page in a
+    collapsed <details>, the last section of the tab; the break-even answer in this
+    machine's numbers."""
+    text = markdown(lesson_parts(step, COSTS, "cpu"))
+    head, exercises = text.rsplit("### Exercises", 1)
+    assert "### Exercises" not in exercises and "###" not in exercises   # the last section
+    asked = re.findall(r"^\*\*\d\. [^*]+\*\*", exercises, re.M)
+    answers = re.findall(r"<details><summary>Answer</summary>(.+?)</details>", exercises, re.S)
+    assert 4 <= len(asked) == len(answers) <= 6
+    assert all(len(a.split()) > 30 for a in answers)   # an answer, not a hint
+    assert "<details open" not in exercises              # folded until opened
+    assert "Teaching preset" in exercises and "a tree of 2 rows needs a MAT of 1.10" in exercises

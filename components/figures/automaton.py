@@ -29,7 +29,7 @@ from racer.drafting.automaton import TrieView
 
 from components.figures.automaton_layout import drafted_sources, trie_graph, trie_layout
 from components.figures.labels import FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, label_trace, left_cut, legend_px, place_labels
-from components.figures.tokens import ShowToken, colour, is_glyph, label, visible
+from components.figures.tokens import ShowToken, colour, is_glyph, joined, label, visible
 from components.figures.tree_layout import PLOT_WIDTH_PX
 
 ROW_PX = 44          # vertical room per node of the fullest column
@@ -70,7 +70,7 @@ def automaton_figure(record: StepRecord | None, token_text: ShowToken) -> go.Fig
     _edges(fig, g, pos, on_path, 1.0)
     heads = _failures(fig, view, pos)
     raws = [token_text(view.tokens[n]) if n else "" for n in nodes]
-    texts = ["trie root" if n == 0 else node_string(n, view, raws) for n in nodes]
+    texts = ["trie root" if n == 0 else node_string(n, view, raws, token_text) for n in nodes]
     fonts = [GLYPH_FONT_PX if n and is_glyph(raws[n]) else FONT_PX for n in nodes]
     order = sorted(nodes, key=lambda n: (n not in on_path, n not in drafted, n not in view.borders, n))
     size = {n: NODE_PX + (3 if role[n][0] in ROLES[:3] else 0) for n in nodes}
@@ -85,7 +85,7 @@ def automaton_figure(record: StepRecord | None, token_text: ShowToken) -> go.Fig
                               canvas.data))
     _add_notes(fig, notes, hidden=sum(1 for lab in labels if lab is None))
     fig.update_layout(
-        height=canvas.height, margin=canvas.margin, plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
+        height=canvas.height, margin=canvas.margin, plot_bgcolor=palette.CLEAR, paper_bgcolor=palette.CLEAR,
         hovermode="closest", dragmode=False,
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font=dict(size=12),
                     entrywidth=LEGEND_ENTRY_PX, entrywidthmode="pixels", itemclick=False, itemdoubleclick=False),
@@ -178,13 +178,16 @@ def _add_notes(fig: go.Figure, notes: str, hidden: int) -> None:
                            font=dict(size=12, color=palette.MUTED))
 
 
-def node_string(n: int, view: TrieView, raws: list[str], limit: int = LABEL_CHARS) -> str:
+def node_string(n: int, view: TrieView, raws: list[str], token_text: ShowToken | None = None,
+                limit: int = LABEL_CHARS) -> str:
     """A node's label: its whole string (every token from the trie root down), made
     visible and shortened from the left ("…packing list: ␣passport"), so that nodes
     ending in the same token read apart. A node shown without its upper path starts
-    with "…"."""
+    with "…". With ``token_text`` the tokens' bytes are joined, so a character split
+    over two tokens reads whole."""
     path = [k for k in view.path_to(n) if k != 0]
-    text = visible("".join(raws[k] for k in path))
+    whole = joined(token_text, [view.tokens[k] for k in path]) if token_text else "".join(raws[k] for k in path)
+    text = visible(whole)
     if len(path) < view.depths[n] or len(text) > limit:
         text = left_cut(text if text.startswith("…") else "…" + text, limit)
     return text
@@ -286,6 +289,6 @@ def _note(text: str) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font=dict(size=14, color=palette.MUTED))
-    fig.update_layout(height=200, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor=palette.PAPER,
-                      paper_bgcolor=palette.PAPER, xaxis=dict(visible=False), yaxis=dict(visible=False))
+    fig.update_layout(height=200, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor=palette.CLEAR,
+                      paper_bgcolor=palette.CLEAR, xaxis=dict(visible=False), yaxis=dict(visible=False))
     return fig

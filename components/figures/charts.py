@@ -26,8 +26,8 @@ MAT_COLOUR, SPEEDUP_COLOUR, BAR_COLOUR = palette.MAT, palette.SPEEDUP, palette.B
 
 
 def _base_layout(fig: go.Figure, height: int) -> None:
-    fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), plot_bgcolor=palette.PAPER,
-                      paper_bgcolor=palette.PAPER, hovermode="x unified",
+    fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), plot_bgcolor=palette.CLEAR,
+                      paper_bgcolor=palette.CLEAR, hovermode="x unified",
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"))
 
 
@@ -92,7 +92,7 @@ def mask_figure(record: StepRecord | None, token_text: ShowToken) -> go.Figure:
                            x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                            font=dict(color=palette.FAINT))
         fig.update_layout(height=220, xaxis=dict(visible=False), yaxis=dict(visible=False),
-                          plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER)
+                          plot_bgcolor=palette.CLEAR, paper_bgcolor=palette.CLEAR)
         return fig
     tree = record.tree
     mask = tree.ancestor_mask()
@@ -118,7 +118,7 @@ def mask_figure(record: StepRecord | None, token_text: ShowToken) -> go.Figure:
     tick_font = 9 if n > 32 else 11
     fig.update_layout(
         height=max(260, cell * n + 190), margin=dict(l=110, r=10, t=110, b=60),
-        plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
+        plot_bgcolor=palette.CLEAR, paper_bgcolor=palette.CLEAR,
         legend=dict(orientation="h", yanchor="top", y=-0.01, x=0, xanchor="left", itemclick=False,
                     itemdoubleclick=False),
         xaxis=dict(side="top", tickmode="array", tickvals=list(range(n + 1)),
@@ -176,8 +176,8 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
     fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=2)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", gridcolor=palette.GRID, row=1, col=3)
     fig.update_xaxes(title_text="tokens produced by one forward", dtick=1, row=1, col=3)
-    fig.update_layout(height=400, margin=dict(l=10, r=20, t=60, b=60), plot_bgcolor=palette.PAPER,
-                      paper_bgcolor=palette.PAPER, barmode="group",
+    fig.update_layout(height=400, margin=dict(l=10, r=20, t=60, b=60), plot_bgcolor=palette.CLEAR,
+                      paper_bgcolor=palette.CLEAR, barmode="group",
                       legend=dict(orientation="h", yanchor="top", y=-0.18, x=0.5, xanchor="left"))
     return fig
 
@@ -211,8 +211,8 @@ def calibration_figure(bins: list[ReliabilityBin]) -> go.Figure:
                      fixedrange=True, zeroline=False)
     fig.update_yaxes(title_text="share accepted", range=[-0.06, 1.06], tickformat=".0%", gridcolor="#eeeeee",
                      fixedrange=True, zeroline=False)
-    fig.update_layout(height=380, margin=dict(l=50, r=20, t=40, b=100), plot_bgcolor="white",
-                      paper_bgcolor="white",
+    fig.update_layout(height=380, margin=dict(l=50, r=20, t=40, b=100), plot_bgcolor=palette.CLEAR,
+                      paper_bgcolor=palette.CLEAR,
                       legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left", font=dict(size=11)),
                       title=dict(text=f"Estimates vs outcomes ({tested:,} tested nodes)", font=dict(size=13),
                                  x=0.02, y=0.97))

@@ -19,6 +19,8 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
+from components.figures.tokens import cut, isolated, units
+
 FONT_PX, GLYPH_FONT_PX = 12, 16
 LEGEND_ENTRY_PX = 160  # four legend entries a line (the symbol comes on top)
 
@@ -49,8 +51,13 @@ def legend_px(entries: int) -> int:
 
 
 def text_width(text: str, size: float) -> float:
-    """A generous estimate of a label's width in pixels (Plotly's default sans serif)."""
-    return sum(size * (0.62 if ch.isascii() else 0.95) for ch in text) + 2
+    """A generous estimate of a label's width in pixels (Plotly's default sans serif):
+    by grapheme cluster, so an emoji of seven code points counts as the one glyph it is."""
+    def width(unit: str) -> float:
+        if unit.isascii():
+            return 0.62 * len(unit)
+        return 1.3 if ord(unit[0]) >= 0x1F000 else 0.95   # an emoji, else a letter of another script
+    return sum(size * width(u) for u in units(text)) + 2
 
 
 def _nearest(points: Sequence[tuple[float, float]], box: Box, own: int) -> bool:
@@ -114,19 +121,18 @@ def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], 
 
 def left_cut(text: str, limit: int) -> str:
     """``text`` shortened to ``limit`` characters from the left, the first one an
-    ellipsis: a string's end is what tells nodes of one trie apart.
+    ellipsis: a string's end is what tells nodes of one trie apart. Never inside a
+    character's cluster or a ``<0xNN>`` (``components.figures.tokens.cut``).
 
     >>> left_cut("␣packing␣list:␣passport", 10), left_cut("…list", 3)
     ('…␣passport', '…st')
     """
-    if len(text) <= limit:
-        return text
-    return "…" + text[len(text) - max(1, limit - 1):]
+    return cut(text, limit, left=True)
 
 
 def visible_cut(text: str, limit: int) -> str:
     """``text`` shortened to ``limit`` characters, the last one an ellipsis."""
-    return text if len(text) <= limit else text[: max(1, limit - 1)] + "…"
+    return cut(text, limit)
 
 
 def label_trace(labels: Sequence[Label | None], fonts: Sequence[float], bold: Sequence[bool],
@@ -139,7 +145,7 @@ def label_trace(labels: Sequence[Label | None], fonts: Sequence[float], bold: Se
         if lab is None:
             continue
         x, y = to_data(*lab.centre)   # Chromium centres the text box on it (measured: within a pixel)
-        text = html.escape(lab.text, quote=False)
+        text = html.escape(isolated(lab.text), quote=False)   # Hebrew and bytes in a stable order
         xs.append(x)
         ys.append(y)
         texts.append(f"<b>{text}</b>" if strong else text)

@@ -99,6 +99,7 @@ def lesson_values(step: LessonStep, costs: dict[int, float] | None, device: str 
         "speedup_name": "Speedup", "speedup_definition": definition("Speedup"),
         "explore_every": str(EXPLORE_EVERY),
         "cost_sentence": cost_sentence(costs, device), "budget_sentence": budget_sentence(costs),
+        "break_even": break_even(costs),
         "step_intro": step_intro(step), "tree_sentence": tree_sentence(step.record),
         "mask_sentence": mask_sentence(step.record, step.token_text), "walk": walk_text(step.record, step.token_text),
         "step_outcome": step_outcome(step.record, step.token_text),
@@ -151,6 +152,24 @@ def cost_sentence(costs: dict[int, float] | None, device: str = "") -> str:
             text += f", where {k} forwards of one row would take {k} times as long ({_ms(k * one)})"
         said.append(text)
     return "; ".join(said) + "."
+
+
+def break_even(costs: dict[int, float] | None) -> str:
+    """The MAT a tree of each measured size needs to beat plain decoding on this machine:
+    its forward's cost in plain forwards (the answer to the lesson's break-even exercise),
+    on the monotone cost curve the adaptive budget reads (``AdaptiveBudget.cost``).
+
+    >>> break_even({1: 0.010, 2: 0.012, 16: 0.030})
+    'Measured on this machine, a tree of 2 rows needs a MAT of 1.20, of 16 rows 3.00.'
+    """
+    if not costs or 1 not in costs:
+        return "The ratios measured on this machine appear here when the app runs with a model."
+    curve = AdaptiveBudget(costs)
+    ratios = [f"{b} rows {curve.cost(b) / curve.cost(1):.2f}" for b in sorted(costs) if b > 1]
+    if not ratios:
+        return "Only a 1-row forward was measured here."
+    return f"Measured on this machine, a tree of {ratios[0].replace(' rows ', ' rows needs a MAT of ')}" + \
+        "".join(f", of {r}" for r in ratios[1:]) + "."
 
 
 def verify_cost_figure(costs: dict[int, float] | None) -> go.Figure:
@@ -344,8 +363,8 @@ def step_budget(record: StepRecord, costs: dict[int, float] | None) -> str:
 # -- shared drawing --------------------------------------------------------------------------
 
 def _layout(fig: go.Figure, height: int) -> None:
-    fig.update_layout(height=height, margin=dict(l=60, r=20, t=50, b=50), plot_bgcolor=palette.PAPER,
-                      paper_bgcolor=palette.PAPER, hovermode="closest",
+    fig.update_layout(height=height, margin=dict(l=60, r=20, t=50, b=50), plot_bgcolor=palette.CLEAR,
+                      paper_bgcolor=palette.CLEAR, hovermode="closest",
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"))
 
 
@@ -353,4 +372,4 @@ def _note(fig: go.Figure, text: str) -> None:
     fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font=dict(color=palette.FAINT))
     fig.update_layout(height=160, xaxis=dict(visible=False), yaxis=dict(visible=False),
-                      plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER)
+                      plot_bgcolor=palette.CLEAR, paper_bgcolor=palette.CLEAR)

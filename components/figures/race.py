@@ -25,8 +25,8 @@ from racer import palette
 from racer.drafting.registry import PLAIN
 
 from components.state import StepStat, TokenMark
-from components.figures.text import mark_texts
-from components.figures.tokens import colour, drafter_colour, drafter_label
+from components.figures.text import mark_glyphs
+from components.figures.tokens import colour, drafter_colour, drafter_label, isolate_bytes
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,24 @@ def run_times(marks: Sequence[TokenMark], stats: Sequence[StepStat]) -> list[flo
     return [at[m.step] for m in marks]
 
 
+def glyph_texts(marks: Sequence[TokenMark]) -> list[str]:
+    """Each token's text in the race: a glyph made of several tokens (a split character,
+    an emoji with a skin tone) appears whole with the token that completes it, never in parts.
+
+    >>> [repr(t) for t in glyph_texts([TokenMark(1, "👍".encode(), "bonus", 1), TokenMark(2, "🏽!".encode(), "bonus", 2)])]
+    ["''", "'👍🏽!'"]
+    """
+    out: list[str] = []
+    for group, text in mark_glyphs(marks):
+        out += [""] * (len(group) - 1) + [text]
+    return out
+
+
 def race_lanes(marks: Sequence[TokenMark], stats: Sequence[StepStat], drafter: str,
                plain_timeline: Sequence[float]) -> tuple[Lane, Lane]:
     """(the run's lane, plain decoding's lane); plain decoding's covers as many of the
     run's tokens as its timeline has (it may have stopped earlier under sampling)."""
-    run = Lane(drafter, tuple(mark_texts(marks)), tuple(m.source for m in marks),
+    run = Lane(drafter, tuple(glyph_texts(marks)), tuple(m.source for m in marks),
                tuple(run_times(marks, stats)))
     n = min(len(marks), len(plain_timeline))
     plain = Lane(PLAIN, run.texts[:n], ("bonus",) * n, tuple(plain_timeline[:n]))
@@ -71,7 +84,7 @@ def _lane_html(lane: Lane, other: Lane, tint: bool) -> str:
         if tint:
             style += f";--c:{colour(source)}"
         cls = f"race-tok race-{source}" if tint else "race-tok"
-        spans.append(f'<span class="{cls}" style="{style}">{html.escape(text)}</span>')
+        spans.append(f'<span class="{cls}" style="{style}">{html.escape(isolate_bytes(text))}</span>')
     ahead = lane.finish_s < other.finish_s
     verdict = "first" if ahead and lane.times else ""
     finish = (f'<div class="race-finish" style="animation-delay:{lane.finish_s:.3f}s">'
@@ -125,8 +138,8 @@ def race_figure(run: Lane, plain: Lane) -> go.Figure:
                                      marker=dict(size=10, color=drafter_colour(lane.drafter)),
                                      showlegend=False, hoverinfo="skip", cliponaxis=False))
     end = max(run.finish_s, plain.finish_s, 0.1)
-    fig.update_layout(height=300, margin=dict(l=50, r=20, t=40, b=45), plot_bgcolor=palette.PAPER,
-                      paper_bgcolor=palette.PAPER, hovermode="closest",
+    fig.update_layout(height=300, margin=dict(l=50, r=20, t=40, b=45), plot_bgcolor=palette.CLEAR,
+                      paper_bgcolor=palette.CLEAR, hovermode="closest",
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"),
                       xaxis=dict(title_text="measured engine seconds", range=[0, end * 1.15], gridcolor=palette.GRID),
                       yaxis=dict(title_text="tokens out", rangemode="tozero", gridcolor=palette.GRID))

@@ -13,12 +13,12 @@ from typing import Sequence
 from racer.drafting.registry import find_drafter
 from racer.inspect.explain import Account, explain
 from racer.engine.records import StepRecord
-from racer.model.token_text import alone, spans
+from racer.model.token_text import alone, glyphs, spans
 from racer.engine.tree import RETRIEVAL
 
 from components.numbers import fmt
 from components.state import TokenMark
-from components.figures.tokens import ShowToken, colour, drafter_label, label, quoter
+from components.figures.tokens import ShowToken, colour, drafter_label, glyph_runs, isolate_bytes, label, quoter
 
 TEXT_SOURCES = ("bonus", "retrieval", "logits", "both")
 TEXT_LABELS = {"bonus": "the model's own token (root / bonus)", "retrieval": "accepted from retrieval",
@@ -29,6 +29,13 @@ def mark_texts(marks: Sequence[TokenMark]) -> list[str]:
     """Each mark's share of the text: a character split over tokens belongs to the
     token that completes it (``racer.model.token_text.spans``)."""
     return spans([m.piece for m in marks])
+
+
+def mark_glyphs(marks: Sequence[TokenMark]) -> list[tuple[list[TokenMark], str]]:
+    """The marks in groups that split no character and no grapheme cluster, each with its
+    text (``racer.model.token_text.glyphs``): an emoji with a skin tone over three tokens
+    is one group, drawn as one span, so it renders as one glyph."""
+    return [(list(marks[a:b]), text) for a, b, text in glyphs([m.piece for m in marks])]
 
 
 def legend_html() -> str:
@@ -47,12 +54,17 @@ def generated_html(marks: list[TokenMark], upto_step: int | None = None,
     """
     shown = [m for m in marks if upto_step is None or m.step <= upto_step]
     parts = []
-    for m, text in zip(shown, mark_texts(shown)):
-        cls = f"tok tok-{m.source}" + (" tok-now" if m.step == highlight_step else "")
-        tip = (f"step {m.step} · {html.escape(TEXT_LABELS.get(m.source, m.source))} · id {m.token} · "
-               f"{label(alone(m.piece), 30, quote=True)}")
+    for group, text in mark_glyphs(shown):
+        m = group[-1]   # the token that completes the glyph gives it its colour
+        now = any(g.step == highlight_step for g in group)
+        cls = f"tok tok-{m.source}" + (" tok-now" if now else "")
+        tip = "&#10;".join(f"step {g.step} · {html.escape(TEXT_LABELS.get(g.source, g.source))} · id {g.token} · "
+                           f"{label(alone(g.piece), 30, quote=True)}" for g in group)
+        if len(group) > 1:
+            tip = f"{len(group)} tokens make this text:&#10;{tip}"
+        # stray bytes (a character cut at the end) in an isolate: after Hebrew they stay "<0xD7>"
         parts.append(f'<span class="{cls}" style="--c:{colour(m.source)}" title="{tip}">'
-                     f'{html.escape(text)}</span>')
+                     f'{html.escape(isolate_bytes(text))}</span>')
     body = "".join(parts) or '<span class="muted">Nothing generated yet.</span>'
     tail = f'<div class="finish">{html.escape(finish)}</div>' if finish else ""
     return f'{legend_html()}<div class="gen-text">{body}</div>{tail}'
@@ -137,8 +149,9 @@ def automaton_html(record: StepRecord | None, token_text: ShowToken) -> str:
     root = record.tree.tokens[0]
     said = account_of(record, token_text).source(RETRIEVAL).sentence
 
-    def chips(tokens, cls="ctx"):
-        return "".join(f'<span class="chip {cls}">{label(token_text(t), 16)}</span>' for t in tokens)
+    def chips(tokens, cls="ctx"):   # a chip per glyph: tokens that make one character share a chip
+        return "".join(f'<span class="chip {cls}">{label(text, 16)}</span>'
+                       for _, _, text in glyph_runs(token_text, tokens))
 
     usage = ""
     if view.capacity:

@@ -21,10 +21,12 @@ from racer import palette
 from racer.inspect.explain import UNVERIFIED_LABEL, explain
 from racer.engine.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
 
-from components.figures.labels import FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, Label, label_trace, place_labels, visible_cut
+from components.figures.labels import (FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, Label, label_trace, legend_px, place_labels,
+                                       visible_cut)
 from components.numbers import fmt
-from components.figures.tokens import SOURCE_LABELS, ShowToken, colour, is_glyph, label, quoter, visible
-from components.figures.tree_layout import (LEGEND_PX, MARGIN_PX, MIN_HEIGHT, PLOT_WIDTH_PX, Frame, Node, drawn_nodes, marker_px,
+from components.figures.tokens import (SOURCE_LABELS, ShowToken, colour, is_glyph, label, quoted, quoter, tree_texts,
+                                       visible)
+from components.figures.tree_layout import (MARGIN_PX, MIN_HEIGHT, PLOT_WIDTH_PX, Frame, Node, drawn_nodes, marker_px,
                           tree_layout)
 
 REJECTED_SYMBOL = "circle-x"   # no source is drawn with it
@@ -50,8 +52,8 @@ def tree_figure(record: StepRecord | None, token_text: ShowToken) -> go.Figure:
         quirks = "<br>".join(line for n in record.tree.notes for line in textwrap.wrap(n, 100))
         note = f"{note}<br>{quirks}" if note else quirks
     frame = Frame.fit(max(c for c, _ in pos) + 1, max(r for _, r in pos) + 1,
-                      extra_rows=note.count("<br>") + 1 if note else 0)
-    raws = [token_text(n.token) for n in nodes]
+                      extra_rows=note.count("<br>") + 1 if note else 0, legend_px=legend_px(_legend_entries(nodes)))
+    raws = tree_texts(token_text, [n.token for n in nodes], [n.parent for n in nodes])
     sizes, radii = _marker_sizes(nodes, frame)
     fonts = [GLYPH_FONT_PX if is_glyph(raw) else FONT_PX for raw in raws]
     labels = place_labels([frame.px(c, r) for c, r in pos], radii, [visible(raw) for raw in raws], fonts,
@@ -60,13 +62,14 @@ def tree_figure(record: StepRecord | None, token_text: ShowToken) -> go.Figure:
 
     fig = go.Figure()
     _add_edges(fig, nodes, pos)
-    _add_nodes(fig, nodes, pos, raws, sizes, emitted_bonus=len(record.emitted) == len(record.accepted))
+    _add_nodes(fig, nodes, pos, raws, sizes, emitted_bonus=len(record.emitted) == len(record.accepted),
+               alone=[token_text(n.token) for n in nodes])
     fig.add_trace(_labels_trace(nodes, labels, fonts, frame))
     _add_legend(fig, {n.source for n in nodes}, {n.verdict for n in nodes})
     _add_note(fig, note, labels)
     fig.update_layout(
-        height=frame.height, margin=dict(l=MARGIN_PX, r=MARGIN_PX, t=LEGEND_PX, b=MARGIN_PX),
-        plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER, hovermode="closest", dragmode=False,
+        height=frame.height, margin=dict(l=MARGIN_PX, r=MARGIN_PX, t=frame.legend_px, b=MARGIN_PX),
+        plot_bgcolor=palette.CLEAR, paper_bgcolor=palette.CLEAR, hovermode="closest", dragmode=False,
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font=dict(size=12),
                     entrywidth=LEGEND_ENTRY_PX, entrywidthmode="pixels", itemclick=False, itemdoubleclick=False),
         xaxis=dict(visible=False, range=frame.x_range, fixedrange=True),
@@ -154,13 +157,16 @@ VERDICT_WORDS = {"accepted": "accepted", "rejected": "rejected (the model chose 
                  "not_reached": "not reached (an ancestor was rejected)"}
 
 
-def node_hover(node: Node, raw: str) -> str:
+def node_hover(node: Node, raw: str, alone: str = "") -> str:
     """A tree node's hover: its token, source and place, then what the drafter expected
-    against what the model decided ("estimated 0.72 · accepted") and why it was drafted."""
+    against what the model decided ("estimated 0.72 · accepted") and why it was drafted.
+    ``alone``: the token's text on its own, shown where its label reads it under its
+    ancestors (a character whose first bytes were the parent's)."""
     judged = VERDICT_WORDS.get(node.verdict, node.verdict)
     if node.estimate is not None and node.source != "root":
         judged = f"estimated {fmt('probability', node.estimate)} · {judged}"
-    lines = [f"<b>{label(raw, 40)}</b>", f"token id {node.token}", f"source: {node.source}",
+    own = [f"the token alone: {label(alone, 40)} (its parent began the character)"] if alone and alone != raw else []
+    lines = [f"<b>{label(raw, 40)}</b>", *own, f"token id {node.token}", f"source: {node.source}",
              f"depth {node.depth} · node {node.index}", judged]
     if node.evidence is not None:
         lines.append(html.escape(node.evidence.describe()))
@@ -169,17 +175,17 @@ def node_hover(node: Node, raw: str) -> str:
 
 
 def _add_nodes(fig: go.Figure, nodes: list[Node], pos, raws: list[str], sizes: list[float],
-               emitted_bonus: bool) -> None:
+               emitted_bonus: bool, alone: list[str]) -> None:
     """A marker trace per source drawn, then the model's own token (a star)."""
     for source in SOURCES:
         members = [i for i, n in enumerate(nodes) if n.source == source]
         if members:
-            fig.add_trace(_node_trace(nodes, pos, members, raws, sizes))
+            fig.add_trace(_node_trace(nodes, pos, members, raws, sizes, alone))
     if nodes[-1].source == "bonus":
         fig.add_trace(_bonus_trace(nodes[-1], pos[-1], raws[-1], sizes[-1], emitted_bonus))
 
 
-def _node_trace(nodes, pos, members, raws, sizes) -> go.Scatter:
+def _node_trace(nodes, pos, members, raws, sizes, alone) -> go.Scatter:
     """One source's nodes: fill = the source's colour; the verdict is the shape."""
     source = nodes[members[0]].source
     symbols, widths, line_colours = [], [], []
@@ -196,8 +202,17 @@ def _node_trace(nodes, pos, members, raws, sizes) -> go.Scatter:
         x=[pos[i][0] for i in members], y=[-pos[i][1] for i in members], mode="markers", cliponaxis=False,
         marker=dict(size=[sizes[i] for i in members], color=colour(source), opacity=1.0, symbol=symbols,
                     line=dict(width=widths, color=line_colours)),
-        hovertext=[node_hover(nodes[i], raws[i]) for i in members],
+        hovertext=[node_hover(nodes[i], raws[i], alone[i]) for i in members],
         hovertemplate="%{hovertext}<extra></extra>", name=SOURCE_LABELS[source], showlegend=False)
+
+
+def _legend_entries(nodes: list[Node]) -> int:
+    """How many entries ``_add_legend`` (and the accepted path's line) will make, so that
+    the top margin holds them all: a legend taller than its margin pushes the plot down,
+    under its own labels."""
+    path = any(n.verdict == ACCEPTED and n.parent >= 0 and n.source != "bonus" for n in nodes)
+    verdicts = {n.verdict for n in nodes} & {REJECTED, NOT_REACHED}
+    return len({n.source for n in nodes}) + len(verdicts) + path
 
 
 def _add_legend(fig: go.Figure, sources: set[str], verdicts: set[str]) -> None:
@@ -256,7 +271,7 @@ def _unverified_figure(record: StepRecord, token_text: ShowToken) -> go.Figure:
     pos = tree_layout(list(tree.parents), {0} | ({match} if match is not None else set()))
     note = unverified_caption(record, token_text)
     frame = Frame.fit(max(c for c, _ in pos) + 1, max(r for _, r in pos) + 1, extra_rows=note.count("<br>") + 1)
-    raws = [token_text(n.token) for n in nodes]
+    raws = tree_texts(token_text, [n.token for n in nodes], [n.parent for n in nodes])
     sizes, radii = _marker_sizes(nodes, frame)
     fonts = [GLYPH_FONT_PX if is_glyph(raw) else FONT_PX for raw in raws]
     labels = place_labels([frame.px(c, r) for c, r in pos], radii, [visible(raw) for raw in raws], fonts,
@@ -285,10 +300,10 @@ def _unverified_figure(record: StepRecord, token_text: ShowToken) -> go.Figure:
     fig.add_annotation(text=note, x=0.5, y=0.02, xref="paper", yref="paper", showarrow=False,
                        font=dict(size=13, color=palette.MUTED))
     fig.update_layout(
-        height=frame.height, margin=dict(l=MARGIN_PX, r=MARGIN_PX, t=LEGEND_PX, b=MARGIN_PX),
-        plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER, hovermode="closest", dragmode=False,
+        height=frame.height, margin=dict(l=MARGIN_PX, r=MARGIN_PX, t=frame.legend_px, b=MARGIN_PX),
+        plot_bgcolor=palette.CLEAR, paper_bgcolor=palette.CLEAR, hovermode="closest", dragmode=False,
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font=dict(size=12),
-                    itemclick=False, itemdoubleclick=False),
+                    entrywidth=LEGEND_ENTRY_PX, entrywidthmode="pixels", itemclick=False, itemdoubleclick=False),
         xaxis=dict(visible=False, range=frame.x_range, fixedrange=True),
         yaxis=dict(visible=False, range=frame.y_range, fixedrange=True))
     return fig
@@ -317,8 +332,8 @@ def _prefill_figure(record: StepRecord, token_text: ShowToken) -> go.Figure:
     fig.add_annotation(
         text=caption(record, token_text), x=0.5, y=0.15, xref="paper", yref="paper", showarrow=False,
         font=dict(size=13, color=palette.MUTED))
-    fig.update_layout(height=MIN_HEIGHT, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor=palette.PAPER,
-                      paper_bgcolor=palette.PAPER, showlegend=True,
+    fig.update_layout(height=MIN_HEIGHT, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor=palette.CLEAR,
+                      paper_bgcolor=palette.CLEAR, showlegend=True,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left"),
                       xaxis=dict(visible=False, range=[-1, 1], fixedrange=True),
                       yaxis=dict(visible=False, range=[-1.5, 0.8], fixedrange=True))
@@ -330,6 +345,39 @@ def _note_figure(text: str) -> go.Figure:
     fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font=dict(size=14, color=palette.MUTED), align="center")
     fig.update_layout(height=MIN_HEIGHT, margin=dict(l=10, r=10, t=10, b=10),
-                      plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
+                      plot_bgcolor=palette.CLEAR, paper_bgcolor=palette.CLEAR,
                       xaxis=dict(visible=False), yaxis=dict(visible=False))
     return fig
+
+
+def tree_words_html(record: StepRecord | None, token_text: ShowToken) -> str:
+    """The draft tree in words, the figure's text alternative (a screen reader reads it;
+    the page hides it from sight): its size by source, the accepted path and the model's
+    own token after it, then what was rejected and what was not reached."""
+    if record is None:
+        return "<p>Draft tree: no step yet.</p>"
+    if record.tree is None:
+        first = quoter(token_text)(record.emitted[:1]) if record.emitted else "nothing"
+        return f"<p>Draft tree of step 0, the prefill: no draft; the model's first token is {first}.</p>"
+    tree = record.unverified if record.unverified is not None and len(record.tree) == 1 else record.tree
+    nodes = drawn_nodes(record) if tree is record.tree else []
+    if not nodes:   # the adaptive budget verified the root alone: the proposal, greyed
+        return (f"<p>Draft tree of step {record.index}: the drafter proposed {len(tree)} nodes, but the adaptive "
+                f"budget verified the root alone, {quoter(token_text)([tree.tokens[0]])}.</p>")
+    texts = tree_texts(token_text, [n.token for n in nodes], [n.parent for n in nodes])
+    drafted = [n for n in nodes if n.source not in ("root", "bonus")]
+    by_source = ", ".join(f"{sum(n.source == s for n in drafted)} {SOURCE_LABELS[s].split(' (')[0]}"
+                          for s in SOURCES[1:] if any(n.source == s for n in drafted))
+    said = [f"Draft tree of step {record.index}: the root {quoted(texts[0])} and {len(drafted)} drafted "
+            f"node{'s' if len(drafted) != 1 else ''}{f' ({by_source})' if by_source else ''}."]
+    path = [i for i in record.accepted if i > 0]
+    said.append("Accepted: " + " → ".join(quoted(texts[i]) for i in path) + "." if path else
+                "No drafted node was accepted.")
+    if nodes[-1].source == "bonus":
+        said.append(f"Then the model's own token {quoted(texts[-1])}.")
+    for verdict, words in ((REJECTED, "Rejected"), (NOT_REACHED, "Not reached")):
+        which = [quoted(texts[i]) for i, n in enumerate(nodes) if n.verdict == verdict]
+        if which:
+            more = f" and {len(which) - 8} more" if len(which) > 8 else ""
+            said.append(f"{words}: {len(which)} ({', '.join(which[:8])}{more}).")
+    return f"<p>{' '.join(said)}</p>"

@@ -28,7 +28,11 @@ LEGEND_PX = 54       # = legend_px(8): the legend (up to 8 entries) sits in the 
 TOP_ROOM_PX = 34     # above the top row: its labels
 ROW_PX, MIN_ROW_PX = 38, 12   # vertical room per row: ideal, and the least before the figure grows
 MAX_PLOT_PX = 380    # the plotting area grows to this before rows get closer (a 1440x900 screen)
-MIN_HEIGHT = 260
+# The tree's card on the page, and the least height of every tree figure: a tree of up to
+# 10 rows, a prefill or a note all fill it exactly, so the history slider and the tabs
+# below never move from step to step (a taller tree scrolls inside the card).
+CARD_PX = MAX_PLOT_PX + LEGEND_PX + MARGIN_PX
+MIN_HEIGHT = CARD_PX
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class Frame:
     rows: int
     row_px: float
     plot_h: float
+    legend_px: int = LEGEND_PX   # the top margin, which holds the legend
 
     @property
     def col_px(self) -> float:
@@ -125,7 +130,7 @@ class Frame:
 
     @property
     def height(self) -> int:
-        return int(round(self.plot_h + LEGEND_PX + MARGIN_PX))
+        return int(round(self.plot_h + self.legend_px + MARGIN_PX))
 
     def px(self, column: int, row: int) -> tuple[float, float]:
         """Pixel centre of a grid cell, from the plotting area's top left corner."""
@@ -136,13 +141,14 @@ class Frame:
         return x / self.col_px - 0.6, -(y - TOP_ROOM_PX) / self.row_px
 
     @classmethod
-    def fit(cls, columns: int, rows: int, extra_rows: int = 0) -> "Frame":
+    def fit(cls, columns: int, rows: int, extra_rows: int = 0, legend_px: int = LEGEND_PX) -> "Frame":
         """Rows as far apart as ``ROW_PX`` allows within ``MAX_PLOT_PX``, never closer than
-        ``MIN_ROW_PX`` (then the figure grows); at least ``MIN_HEIGHT`` tall."""
+        ``MIN_ROW_PX`` (then the figure grows); at least ``MIN_HEIGHT`` tall. ``legend_px``:
+        the legend's height (``components.figures.labels.legend_px``), above the plot."""
         span = rows - 1 + 0.7 + extra_rows
         row_px = max(MIN_ROW_PX, min(ROW_PX, (MAX_PLOT_PX - TOP_ROOM_PX) / span))
-        plot_h = max(TOP_ROOM_PX + span * row_px, MIN_HEIGHT - LEGEND_PX - MARGIN_PX)
-        return cls(columns, rows, row_px, plot_h)
+        plot_h = max(TOP_ROOM_PX + span * row_px, MIN_HEIGHT - legend_px - MARGIN_PX)
+        return cls(columns, rows, row_px, plot_h, legend_px)
 
 
 def marker_px(row_px: float) -> float:

@@ -76,7 +76,7 @@ def heatmap_figure(result: SweepResult | None, metric: str) -> go.Figure:
         fig.add_annotation(text="Run a sweep to fill this in.", x=0.5, y=0.5, xref="paper", yref="paper",
                            showarrow=False, font=dict(color=palette.FAINT))
         fig.update_layout(height=260, xaxis=dict(visible=False), yaxis=dict(visible=False),
-                          plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER, margin=dict(l=20, r=20, t=20, b=20))
+                          plot_bgcolor=palette.CLEAR, paper_bgcolor=palette.CLEAR, margin=dict(l=20, r=20, t=20, b=20))
         return fig
     panels = _panels(result)
     cols = min(len(panels), 3)
@@ -102,7 +102,7 @@ def heatmap_figure(result: SweepResult | None, metric: str) -> go.Figure:
         colour = dict(colorscale=SPEEDUP_SCALE, cmin=1.0 - spread, cmax=1.0 + spread)
     fig.update_layout(
         coloraxis=dict(**colour, colorbar=dict(title=dict(text=title), thickness=14, len=0.9)),
-        height=max(240, rows * (44 * len(ys) + 110) + 40), plot_bgcolor=palette.PAPER, paper_bgcolor=palette.PAPER,
+        height=max(240, rows * (44 * len(ys) + 110) + 40), plot_bgcolor=palette.CLEAR, paper_bgcolor=palette.CLEAR,
         margin=dict(l=60, r=20, t=40 if titles else 16, b=50))
     return fig
 

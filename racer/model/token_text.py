@@ -9,7 +9,12 @@ So text is built from each token's bytes:
 - laid out token by token (``spans``), a character that spans tokens belongs to the
   token that completes it; the tokens before it show nothing;
 - bytes that do not complete a character read as the bytes themselves (``<0xF0>``),
-  for a token alone (``__call__``) as at the end of a run.
+  for a token alone (``__call__``) as at the end of a run;
+- shown as glyphs (``glyphs``), tokens are grouped so that no group splits a grapheme
+  cluster (an emoji with a skin tone or zero-width joiners, a letter and its accent):
+  each group's text is whole clusters, drawn as one span;
+- a token read after the tokens before it (``completed``, a tree node under its
+  ancestors) shows whole the characters and clusters its bytes finish.
 
 Where the tokenizer's pieces are not byte-level (a test tokenizer that only decodes),
 a token's bytes are its decoded text.
@@ -18,6 +23,8 @@ a token's bytes are its decoded text.
 ['', 'של', '!']
 >>> alone(b"\\xf0\\x9f")
 '<0xF0><0x9F>'
+>>> glyphs([b"\\xf0\\x9f\\x91", b"\\x8d\\xf0\\x9f\\x8f", b"\\xbd!"])   # a thumb, a skin tone, "!"
+[(0, 3, '👍🏽!')]
 """
 from __future__ import annotations
 
@@ -25,6 +32,8 @@ import codecs
 import re
 from functools import lru_cache
 from typing import Sequence
+
+import regex  # \X: Unicode's extended grapheme clusters (the re module has none)
 
 HEX = "racer-hex"
 BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")  # SentencePiece's byte fallback pieces
@@ -75,6 +84,55 @@ def spans(pieces: Sequence[bytes]) -> list[str]:
     return out
 
 
+def cluster_ends(text: str) -> set[int]:
+    """Where ``text``'s grapheme clusters end (character offsets), 0 included.
+
+    >>> sorted(cluster_ends("a👍🏽"))
+    [0, 1, 3]
+    """
+    return {0, *(m.end() for m in regex.finditer(r"\X", text))}
+
+
+def glyphs(pieces: Sequence[bytes]) -> list[tuple[int, int, str]]:
+    """A run of pieces as groups ``(first, stop, text)``: pieces ``first..stop-1`` make
+    ``text``, whole grapheme clusters, so a group never splits a character or a cluster
+    (a piece whose bytes complete nothing joins the next group). Every piece is in
+    exactly one group, in order; the texts join to ``join(pieces)``.
+
+    >>> glyphs([b"a", b"\\xd7", b"\\xa9", b"b"])
+    [(0, 1, 'a'), (1, 3, 'ש'), (3, 4, 'b')]
+    """
+    texts = spans(pieces)
+    ends = cluster_ends("".join(texts))
+    groups, first, at = [], 0, 0
+    for i, text in enumerate(texts):
+        at += len(text)
+        if (text and at in ends) or i == len(texts) - 1:
+            groups.append((first, i + 1, "".join(texts[first:i + 1])))
+            first = i + 1
+    return groups
+
+
+def completed(before: Sequence[bytes], piece: bytes) -> str:
+    """``piece``'s text read after ``before`` (its ancestors in a tree): the bytes that
+    ``before`` left incomplete are completed, and a cluster ``piece`` finishes (a skin
+    tone after its emoji, an accent after its letter) is shown whole; bytes ``piece``
+    leaves incomplete read as ``<0xNN>``. Whatever is whole in ``before`` stays out.
+
+    >>> completed([b"\\xd7\\x99\\xd7"], b"\\x9c!")           # yod + a lead byte, then the lamed's end
+    'ל!'
+    >>> completed([b"\\xf0\\x9f\\x91\\x8d"], "🏽".encode())   # a skin tone joins its thumb
+    '👍🏽'
+    >>> completed([b"ab"], b"\\xd7")
+    '<0xD7>'
+    """
+    head = b"".join(before[-8:])   # a cluster spans at most a few tokens
+    text_before, own = spans([head, piece])
+    text = text_before + own
+    start = max(e for e in cluster_ends(text) if e <= len(text_before))
+    return text[start:]
+
+
 class TokenText:
     """Token ids -> readable text, for one tokenizer. Calling it gives one token's text
     alone (tree labels); ``join`` a run's text (sentences); ``spans`` a run laid out
@@ -101,6 +159,12 @@ class TokenText:
 
     def spans(self, ids: Sequence[int]) -> list[str]:
         return spans([self.piece(t) for t in ids])
+
+    def glyphs(self, ids: Sequence[int]) -> list[tuple[int, int, str]]:
+        return glyphs([self.piece(t) for t in ids])
+
+    def completed(self, before: Sequence[int], token: int) -> str:
+        return completed([self.piece(t) for t in before], self.piece(token))
 
     def _read(self, token: int) -> bytes:
         decoded = self.tokenizer.decode([token], skip_special_tokens=False)
