@@ -209,7 +209,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                             "settings there, and compares MAT (tokens per forward, the first forward included) and "
                             "measured speedup. Plain decoding runs first and again after every round: it is "
                             "the baseline. Each drafter runs several rounds; a drafter is called best only "
-                            "when its slowest round beats plain decoding's and the runner-up's fastest.")
+                            "when its slowest round beats the fastest of plain decoding and of every other drafter.")
                 with gr.Row():
                     compare_tokens, compare_drafters = compare_controls()
                     compare_repeats = gr.Slider(1, MAX_REPEATS, value=DEFAULT_REPEATS, step=1, scale=1,

@@ -239,7 +239,7 @@ class TuneHandlers:
             return (gr.skip(),) * (len(GRID_SETTINGS) + 2)
         best = state.result.winner()
         if best is None:
-            gr.Warning("No setting stood out from plain decoding and the runner-up, so there is nothing to apply.")
+            gr.Warning("No setting stood out from plain decoding and every other setting, so there is nothing to apply.")
             return (*(gr.skip(),) * (len(GRID_SETTINGS) + 1),
                     status_html("No setting stood out, so nothing was applied.", kind="stop"))
         values = [getattr(best.settings, name) for name in GRID_SETTINGS]
