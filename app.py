@@ -25,7 +25,7 @@ from pathlib import Path
 import gradio as gr
 import plotly.graph_objects as go
 
-from components.deploy import DEPLOY_NOTE, TARGET_CHOICES, deploy_command, mapping_markdown
+from components.deploy import DEPLOY_NOTE, DEPLOY_OUTPUTS, TARGET_CHOICES, deploy_command, mapping_markdown
 from components.figures.charts import calibration_figure, compare_figure, mask_figure, speedup_figure
 from components.compare import TABLE_HEADERS as COMPARE_HEADERS
 from components.compare import CompareHandlers
@@ -41,7 +41,7 @@ from components.figures.text import automaton_html, generated_html, narration, o
 from components.figures.tokens import colour, css_variables
 from components.figures.tree_layout import PLOT_WIDTH_PX
 from components.figures.tree import tree_figure
-from components.tune import ADAPTIVE, GRID_SETTINGS, SOURCES, TuneHandlers, TuneState, source_visibility
+from components.tune import ADAPTIVE, APPLY_OUTPUTS, SOURCES, TuneHandlers, TuneState, source_visibility
 from components.figures.tune import COST_NOTE, TABLE_HEADERS, heatmap_figure
 from racer.bench.data import MAX_UPLOAD_PROMPTS, TASKS
 from racer.model.loading import DEFAULT_MODEL
@@ -256,14 +256,19 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                         with gr.Row():
                             tune_btn = gr.Button("Run the sweep", variant="primary", elem_id="tune-btn")
                             tune_stop = gr.Button("Stop", variant="stop", elem_id="tune-stop")
-                        # Deploy: the Explore tab's settings as an engine's command (racer.deploy)
+                        # Deploy: the sweep's winner (else the Explore tab's settings) as an engine's command
                         with gr.Accordion("Deploy", open=False, elem_id="deploy"):
                             gr.Markdown(DEPLOY_NOTE)
                             deploy_target = gr.Radio(TARGET_CHOICES, value="sglang", label="Engine",
                                                      elem_id="deploy-target")
-                            deploy_btn = gr.Button("Show the command for the current settings", size="sm",
-                                                   elem_id="deploy-btn")
-                            deploy_box = gr.Markdown(label="Deploy command", show_label=False, elem_id="deploy-command")
+                            deploy_btn = gr.Button("Show the command: the sweep's winner, else the Explore settings",
+                                                   size="sm", elem_id="deploy-btn")
+                            deploy_source = gr.Markdown(label="Deployed settings", show_label=False,
+                                                        elem_id="deploy-source")
+                            # wrapped, never cut off at the right; a copy button in its corner
+                            deploy_box = gr.Code(language="shell", label="Launch command", interactive=False,
+                                                 wrap_lines=True, show_line_numbers=False, buttons=["copy"],
+                                                 lines=3, elem_id="deploy-command")
                             with gr.Accordion("Knob by knob", open=False):
                                 gr.Markdown(mapping_markdown())
                     with gr.Column(scale=8):
@@ -357,12 +362,13 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
             lambda: gr.Button(interactive=True), None, [tune_btn], queue=False, **PRIVATE)
         tune_stop.click(tune.on_stop, [tune_state], [tune_status], api_name="tune_stop", show_progress="hidden",
                         **QUICK_EVENT)
-        # Apply moves the sliders; the Explore status then says what changed, as a slider release would
-        tune_apply.click(tune.on_apply, [tune_state], [*(settings[n] for n in GRID_SETTINGS), tabs, tune_status],
-                         api_name="tune_apply", **QUICK_EVENT).then(
-            handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
-
-        deploy_btn.click(deploy_command, [deploy_target], [deploy_box], api_name="deploy", **NAMED, **QUICK_EVENT)
+        # Apply moves every control the sweep ran with and applies them; both status lines say what it did
+        applied = {**settings, "tabs": tabs, "tune_status": tune_status, "status": status}
+        tune_apply.click(by_name(tune.on_apply, APPLY_OUTPUTS), [tune_state, session],
+                         [applied[n] for n in APPLY_OUTPUTS], api_name="tune_apply", **NAMED, **QUICK_EVENT)
+        deployed = {"deploy_source": deploy_source, "deploy_command": deploy_box}
+        deploy_btn.click(by_name(deploy_command, DEPLOY_OUTPUTS), [deploy_target, tune_state],
+                         [deployed[n] for n in DEPLOY_OUTPUTS], api_name="deploy", **NAMED, **QUICK_EVENT)
 
     demo.queue(default_concurrency_limit=1)
     demo.keeper = keeper  # read by the memory soak test
