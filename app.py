@@ -58,6 +58,10 @@ MODEL_EVENT = dict(concurrency_id="model", concurrency_limit=1)
 # control (Gradio's own check would refuse with "Value 0 is less than minimum value 1").
 RAW = dict(preprocess=False)
 QUICK_EVENT = dict(concurrency_limit=None)  # flags and re-renders; never wait for the model
+# Every click is kept: Gradio's default trigger mode ("once") drops a click while the same
+# event is pending, so ten fast Step clicks gave 3 steps; these queue behind the model instead
+# (the status line shows the queue). Run, Compare and Tune grey their button out while busy.
+EVERY_CLICK = dict(trigger_mode="multiple")
 PRIVATE = dict(api_visibility="private")    # UI-only steps (enabling buttons) stay out of the API
 SESSION_TTL_S = 2 * 3600   # an untouched session's run is dropped after this long
 SESSIONS_KEPT = 200        # at most this many sessions' state in memory (oldest go first)
@@ -318,7 +322,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         step_outputs = ("session", *STEP_OUTPUTS)
         # the status line shows a waiting visitor's place in the queue
         step_btn.click(by_name(handlers.on_step, step_outputs), [session, prompt], [session, *views], api_name="step",
-                       show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT)
+                       show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT, **EVERY_CLICK)
         # Run: Step and Run are disabled while it streams (a second click would queue behind it)
         run_btn.click(busy_buttons, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE).then(
             by_name(handlers.on_run, step_outputs), [session, prompt], [session, *views], api_name="run",
@@ -342,7 +346,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         scrubber.release(by_name(handlers.on_view, STEP_OUTPUTS), [session, scrubber], views, api_name="view_step",
                          show_progress="hidden", **RAW, **QUICK_EVENT)
         race_btn.click(race.on_race, [session], [race_box, race_plot, race_status], api_name="race",
-                       show_progress="minimal", show_progress_on=[race_status], **MODEL_EVENT)
+                       show_progress="minimal", show_progress_on=[race_status], **MODEL_EVENT, **EVERY_CLICK)
         export_btn.click(handlers.on_export, [session], [trace_file], api_name="export", **QUICK_EVENT).then(
             handlers.show_file, [trace_file], [trace_file], queue=False, show_progress="hidden", **PRIVATE)
         compare_btn.click(lambda: gr.Button(interactive=False), None, [compare_btn], queue=False, **PRIVATE).then(
