@@ -27,7 +27,7 @@ import racer  # noqa: F401  first: it sets how idle threads wait before numpy an
 import gradio as gr
 import plotly.graph_objects as go
 
-from components.deploy import DEPLOY_NOTE, TARGET_CHOICES, deploy_command, mapping_markdown
+from components.deploy import DEPLOY_NOTE, DEPLOY_OUTPUTS, TARGET_CHOICES, deploy_command, mapping_markdown
 from components.figures.charts import calibration_figure, compare_figure, mask_figure, speedup_figure
 from components.compare import TABLE_HEADERS as COMPARE_HEADERS
 from components.compare import CompareHandlers
@@ -43,7 +43,7 @@ from components.figures.text import automaton_html, generated_html, narration, o
 from components.figures.tokens import colour, css_variables, key_html
 from components.figures.tree_layout import CARD_PX, PLOT_WIDTH_PX
 from components.figures.tree import tree_figure, tree_words_html
-from components.tune import ADAPTIVE, GRID_SETTINGS, SOURCES, TuneHandlers, TuneState, source_visibility
+from components.tune import ADAPTIVE, APPLY_OUTPUTS, SOURCES, TuneHandlers, TuneState, source_visibility
 from components.figures.tune import COST_NOTE, TABLE_HEADERS, heatmap_figure
 from racer.bench.data import MAX_UPLOAD_PROMPTS, TASKS
 from racer.model.loading import DEFAULT_MODEL
@@ -60,6 +60,10 @@ MODEL_EVENT = dict(concurrency_id="model", concurrency_limit=1)
 # control (Gradio's own check would refuse with "Value 0 is less than minimum value 1").
 RAW = dict(preprocess=False)
 QUICK_EVENT = dict(concurrency_limit=None)  # flags and re-renders; never wait for the model
+# Every click is kept: Gradio's default trigger mode ("once") drops a click while the same
+# event is pending, so ten fast Step clicks gave 3 steps; these queue behind the model instead
+# (the status line shows the queue). Run, Compare and Tune grey their button out while busy.
+EVERY_CLICK = dict(trigger_mode="multiple")
 PRIVATE = dict(api_visibility="private")    # UI-only steps (enabling buttons) stay out of the API
 SESSION_TTL_S = 2 * 3600   # an untouched session's run is dropped after this long
 SESSIONS_KEPT = 200        # at most this many sessions' state in memory (oldest go first)
@@ -236,7 +240,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                             "settings there, and compares MAT (tokens per forward, the first forward included) and "
                             "measured speedup. Plain decoding runs first and again after every round: it is "
                             "the baseline. Each drafter runs several rounds; a drafter is called best only "
-                            "when its slowest round beats plain decoding's and the runner-up's fastest.")
+                            "when its slowest round beats the fastest of plain decoding and of every other drafter.")
                 with gr.Row():
                     compare_tokens, compare_drafters = compare_controls()
                     compare_repeats = gr.Slider(1, MAX_REPEATS, value=DEFAULT_REPEATS, step=1, scale=1,
@@ -283,14 +287,19 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                         with gr.Row():
                             tune_btn = gr.Button("Run the sweep", variant="primary", elem_id="tune-btn")
                             tune_stop = gr.Button("Stop", variant="stop", elem_id="tune-stop")
-                        # Deploy: the Explore tab's settings as an engine's command (racer.deploy)
+                        # Deploy: the sweep's winner (else the Explore tab's settings) as an engine's command
                         with gr.Accordion("Deploy", open=False, elem_id="deploy"):
                             gr.Markdown(DEPLOY_NOTE)
                             deploy_target = gr.Radio(TARGET_CHOICES, value="sglang", label="Engine",
                                                      elem_id="deploy-target")
-                            deploy_btn = gr.Button("Show the command for the current settings", size="sm",
-                                                   elem_id="deploy-btn")
-                            deploy_box = gr.Markdown(label="Deploy command", show_label=False, elem_id="deploy-command")
+                            deploy_btn = gr.Button("Show the command: the sweep's winner, else the Explore settings",
+                                                   size="sm", elem_id="deploy-btn")
+                            deploy_source = gr.Markdown(label="Deployed settings", show_label=False,
+                                                        elem_id="deploy-source")
+                            # wrapped, never cut off at the right; a copy button in its corner
+                            deploy_box = gr.Code(language="shell", label="Launch command", interactive=False,
+                                                 wrap_lines=True, show_line_numbers=False, buttons=["copy"],
+                                                 lines=3, elem_id="deploy-command")
                             with gr.Accordion("Knob by knob", open=False):
                                 gr.Markdown(mapping_markdown())
                     with gr.Column(scale=8):
@@ -340,7 +349,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         step_outputs = ("session", *STEP_OUTPUTS)
         # the status line shows a waiting visitor's place in the queue
         step_btn.click(by_name(handlers.on_step, step_outputs), [session, prompt], [session, *views], api_name="step",
-                       show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT)
+                       show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT, **EVERY_CLICK)
         # Run: Step and Run are disabled while it streams (a second click would queue behind it)
         run_btn.click(busy_buttons, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE).then(
             by_name(handlers.on_run, step_outputs), [session, prompt], [session, *views], api_name="run",
@@ -364,7 +373,7 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         scrubber.release(by_name(handlers.on_view, STEP_OUTPUTS), [session, scrubber], views, api_name="view_step",
                          show_progress="hidden", **RAW, **QUICK_EVENT)
         race_btn.click(race.on_race, [session], [race_box, race_plot, race_status], api_name="race",
-                       show_progress="minimal", show_progress_on=[race_status], **MODEL_EVENT)
+                       show_progress="minimal", show_progress_on=[race_status], **MODEL_EVENT, **EVERY_CLICK)
         export_btn.click(handlers.on_export, [session], [trace_file], api_name="export", **QUICK_EVENT).then(
             handlers.show_file, [trace_file], [trace_file], queue=False, show_progress="hidden", **PRIVATE)
         compare_btn.click(lambda: gr.Button(interactive=False), None, [compare_btn], queue=False, **PRIVATE).then(
@@ -384,12 +393,13 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
             lambda: gr.Button(interactive=True), None, [tune_btn], queue=False, **PRIVATE)
         tune_stop.click(tune.on_stop, [tune_state], [tune_status], api_name="tune_stop", show_progress="hidden",
                         **QUICK_EVENT)
-        # Apply moves the sliders; the Explore status then says what changed, as a slider release would
-        tune_apply.click(tune.on_apply, [tune_state], [*(settings[n] for n in GRID_SETTINGS), tabs, tune_status],
-                         api_name="tune_apply", **QUICK_EVENT).then(
-            handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
-
-        deploy_btn.click(deploy_command, [deploy_target], [deploy_box], api_name="deploy", **NAMED, **QUICK_EVENT)
+        # Apply moves every control the sweep ran with and applies them; both status lines say what it did
+        applied = {**settings, "tabs": tabs, "tune_status": tune_status, "status": status}
+        tune_apply.click(by_name(tune.on_apply, APPLY_OUTPUTS), [tune_state, session],
+                         [applied[n] for n in APPLY_OUTPUTS], api_name="tune_apply", **NAMED, **QUICK_EVENT)
+        deployed = {"deploy_source": deploy_source, "deploy_command": deploy_box}
+        deploy_btn.click(by_name(deploy_command, DEPLOY_OUTPUTS), [deploy_target, tune_state],
+                         [deployed[n] for n in DEPLOY_OUTPUTS], api_name="deploy", **NAMED, **QUICK_EVENT)
 
         demo.load(None, None, None, js=FOLD_ON_PHONE, queue=False, **PRIVATE)
 

@@ -22,8 +22,19 @@ MEASURE = "measure"  # the one Explore control that is not a setting: time plain
 COMPARE_TOKENS = Knob("New tokens per drafter", "new tokens per drafter", span=(4, 512), kind=int)
 # with 36 settings x 6 prompts, 256 tokens each is already a long wait
 TUNE_TOKENS = Knob("New tokens per prompt", "new tokens per prompt", span=(4, 256), kind=int)
-# A prompt may hold at most this many characters per token of the model's context, so
-# a pasted book is refused before tokenising it (English runs at about 4 per token).
+# The longest prompt the page reads, in tokens (chat template included). Model events run
+# one at a time, so every visitor's step waits behind a prompt's prefill, and with speedup
+# measured plain decoding reads the prompt once more. Prefill of SmolLM2-135M on this
+# project's 2-core CPU (float32, other work on the cores; CPU seconds over both cores, then
+# wall): 512 tokens 3.9-5.1 s CPU (6-11 s wall), 1024 tokens 6.6-9.6 s CPU (10-19 s wall),
+# 2048 tokens 12-14 s CPU (14-28 s wall); about 5 s wall at 1024 on two free cores, and
+# issue 23's 6,696-token prompt took 51 s. 1024 keeps every example prompt (the longest
+# is 769 tokens) and most of Spec-Bench (median 94 tokens, longest 1,598).
+MAX_PROMPT_TOKENS = 1024
+PROMPT_CAP_WHY = ("reading a longer one takes more than a few seconds on a 2-core CPU, and every visitor's "
+                  "step waits behind it")
+# A prompt may hold at most this many characters per token of the cap, so a pasted book
+# is refused before tokenising it (English runs at about 4 per token).
 PROMPT_CHARS_PER_TOKEN = 16
 
 
@@ -182,12 +193,17 @@ def flag(value, words: str) -> bool:
 
 
 def checked_prompt_ids(target, prompt) -> list[int]:
-    """The prompt's token ids (chat template applied); UserError with a sentence when it
-    is not text, empty, or so long that tokenising it would be wasted work."""
+    """The prompt's token ids (chat template applied); UserError with one sentence when it
+    is not text, or longer than ``MAX_PROMPT_TOKENS`` (saying the cap and why; a pasted
+    book is refused by its characters, before tokenising it). An empty prompt, or one
+    beyond a small model's context, is refused by ``Generation``."""
     if prompt is not None and not isinstance(prompt, str):
         raise UserError("The prompt must be text.")
-    limit = PROMPT_CHARS_PER_TOKEN * target.max_context
-    if prompt is not None and len(prompt) > limit:
-        raise UserError(f"The prompt is {len(prompt):,} characters long, far beyond what the model "
-                        f"reads ({target.max_context:,} tokens); shorten it.")
-    return prompt_ids(target.tokenizer, prompt or "")
+    if prompt is not None and len(prompt) > PROMPT_CHARS_PER_TOKEN * MAX_PROMPT_TOKENS:
+        raise UserError(f"The prompt is {len(prompt):,} characters long, far beyond the {MAX_PROMPT_TOKENS:,} "
+                        f"tokens this page reads of a prompt ({PROMPT_CAP_WHY}); shorten it.")
+    ids = prompt_ids(target.tokenizer, prompt or "")
+    if len(ids) > MAX_PROMPT_TOKENS:
+        raise UserError(f"The prompt is {len(ids):,} tokens long, beyond the {MAX_PROMPT_TOKENS:,} this page reads "
+                        f"of a prompt ({PROMPT_CAP_WHY}); shorten it.")
+    return ids

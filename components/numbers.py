@@ -35,3 +35,13 @@ def fmt(quantity: str, value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return MISSING
     return FORMATS[quantity].format(value)
+
+
+def duration(seconds: float) -> str:
+    """A stretch of wall time in words, to the second.
+
+    >>> duration(72.4), duration(8.2)
+    ('1 min 12 s', '8 s')
+    """
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"

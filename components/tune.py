@@ -18,20 +18,26 @@ from racer import UserError
 from racer.bench.data import MAX_UPLOAD_PROMPTS, TASKS, load_questions, read_prompt_file, select
 from racer.model.loading import prompt_ids
 from racer.model.target import TargetModel
-from racer.engine.settings import KNOBS
+from racer.engine.settings import KNOBS, settings_change
 from racer.engine.metrics import DEFAULT_REPEATS, MAX_REPEATS
 from racer.measure.sweep import MAX_PROMPTS, Grid, Progress, SweepResult, sweep
 
 from components.controls import TUNE_TOKENS, as_float, checked_prompt_ids, number, read_controls
 from components.gpu import engine_decode
 from components.explore import FRAME_S
-from components.messages import adjusted, error_message
+from components.messages import adjusted, error_message, status_line
+from components.state import Session
+from components.figures.tokens import drafter_label
 from components.figures.tune import apply_note, best_markdown, heatmap_figure, progress_text, status_html, table_rows
 
 # the settings a sweep varies, as Grid's fields hold them; tick boxes offer each knob's grid values
 GRID_SETTINGS = ("width", "depth", "window", "budget")
 SOURCES = [("Spec-Bench category", "category"), ("the prompt in the Explore tab", "current"),
            ("my own prompts (a .jsonl or .txt file)", "upload")]
+# what Apply sets: every Explore setting the sweep ran with, except its length (the sweep's
+# tokens per prompt are a measuring length, not a way of decoding)
+APPLIED = tuple(name for name in KNOBS if name != "max_new_tokens")
+APPLY_OUTPUTS = (*APPLIED, "tabs", "tune_status", "status")
 # the adaptive budget during a sweep: "auto" = off when the grid varies tree size, else the Explore tab's
 ADAPTIVE = [("off when the grid varies tree size", "auto"), ("off", "off"), ("on", "on")]
 
@@ -231,21 +237,41 @@ class TuneHandlers:
         state.stop_requested = True
         return status_html("Stopping after the prompt that is running…", kind="stop")
 
-    def on_apply(self, state: TuneState):
-        """Moves the Explore tab's sliders of the ``GRID_SETTINGS`` to the setting that
-        stood out, and shows that tab; nothing moves when none did."""
-        if state.result is None or not state.result.cells:
+    def on_apply(self, state: TuneState, session: Session | None = None, **controls) -> dict:
+        """By name (``APPLY_OUTPUTS``): moves every Explore control the sweep ran with
+        (``APPLIED``: the grid's settings, the adaptive budget, the drafter and the rest
+        of the base) to the setting that stood out, applies them to ``session`` and shows
+        the Explore tab, with a sentence in both status lines saying what was done; nothing
+        moves when no setting stood out."""
+        keep = {name: gr.skip() for name in APPLY_OUTPUTS}
+        result = state.result
+        if result is None or not result.cells:
             gr.Warning("Nothing to apply yet: run a sweep first.")
-            return (gr.skip(),) * (len(GRID_SETTINGS) + 2)
-        best = state.result.winner()
+            return keep
+        best = result.winner()
         if best is None:
-            gr.Warning("No setting stood out from plain decoding and the runner-up, so there is nothing to apply.")
-            return (*(gr.skip(),) * (len(GRID_SETTINGS) + 1),
-                    status_html("No setting stood out, so nothing was applied.", kind="stop"))
-        values = [getattr(best.settings, name) for name in GRID_SETTINGS]
-        applied = ", ".join(f"{name} {value}" for name, value in zip(GRID_SETTINGS, values))
-        return (*values, gr.Tabs(selected="explore"),
-                status_html(f"Applied {applied} to the Explore tab's sliders.", kind="done"))
+            gr.Warning("No setting stood out from plain decoding and every other setting, so there is nothing "
+                       "to apply.")
+            return keep | {"tune_status": status_html("No setting stood out, so nothing was applied.", kind="stop")}
+        s = best.settings
+        values = {name: getattr(s, name) for name in APPLIED}
+        what = (f"Applied the setting that stood out: {', '.join(result.grid.label(s).split(' · '))}, with "
+                f"what the sweep ran it with: {drafter_label(s.drafter)}, adaptive budget "
+                f"{'on' if s.adaptive_budget else 'off'}, window {s.window}, budget {s.budget}.")
+        try:
+            now, _ = read_controls(controls)
+        except (UserError, KeyError):
+            now = session.settings if session is not None else s
+        wanted = now.with_changes(**values)
+        moved = settings_change(now, wanted)
+        done = f"Moved {moved}." if moved else "The Explore tab already held these settings: nothing changed."
+        if session is not None:
+            session.apply(wanted)
+            if session.started and not session.finished:
+                done += " They apply from the next step."
+        return keep | values | {"tabs": gr.Tabs(selected="explore"),
+                                "tune_status": status_html(f"{what} {done}", kind="done"),
+                                "status": status_line(f"{what} {done}", "done")}
 
     @staticmethod
     def _csv_file(result: SweepResult):

@@ -28,11 +28,13 @@ from dataclasses import dataclass
 
 from racer.errors import UserError
 from racer.engine.settings import Settings
+from racer.drafting.registry import drafter_label
 
 PR = "sgl-project/sglang PR #39211"
 READ_ON = "2026-12-03"
 TARGETS = ("sglang", "authors")
 POLICY = {"sglang": "racer_sglang", "authors": "racer_paper"}
+TARGET_NAMES = {"sglang": "SGLang", "authors": "the authors' code"}  # in sentences
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 # knob -> (how the target takes it, its name there); "env" / "flag"
@@ -101,8 +103,9 @@ def export(settings: Settings, target: str, model: str = DEFAULT_MODEL) -> Expor
         argv = ("python", "evaluation/inference_racer.py", *flags)
         unmapped["model"] = f"add the model and benchmark flags of the authors' README ({model} here)"
     if settings.drafter != POLICY[target]:
-        unmapped["drafter"] = (f"the settings are {settings.drafter!r}'s; {target} builds the tree of "
-                               f"{POLICY[target]!r}, so tune under that policy for the same trees")
+        unmapped["drafter"] = (f"these settings were chosen for {drafter_label(settings.drafter)}; "
+                               f"{TARGET_NAMES[target]} builds the tree of {drafter_label(POLICY[target])}, "
+                               "so tune under that drafter for the same trees")
     return Export(target, tuple(env), argv, tuple(mapped), tuple(unmapped.items()))
 
 

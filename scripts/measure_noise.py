@@ -53,7 +53,7 @@ def main() -> None:
                          .read_text().splitlines()[0])
     settings = Settings(max_new_tokens=args.compare_tokens)
     ex_ids = prompt_ids(target.tokenizer, example["prompt"])
-    *_, (_, _, results) = run_drafters(target, ex_ids, settings, drafter_names(), repeats=3)
+    *_, (_, _, results, *_) = run_drafters(target, ex_ids, settings, drafter_names(), repeats=3)
     print(f"## Compare: example '{example['prompt'][:50]}…', {args.compare_tokens} tokens, 3 rounds\n")
     print(markdown(COMPARE_HEADERS, compare_rows(results)) + "\n")
     print(verdict_note(results))

@@ -165,7 +165,7 @@ def test_drafter_switched_mid_run_takes_over_at_the_next_step_and_stays_exact(cl
     for _ in range(3):
         client.predict(PROMPT, **controls(measure=False), api_name="/step")
     note = client.predict(**controls(measure=False, drafter="prompt_lookup"), api_name="/settings")
-    assert "drafter racer → prompt_lookup" in note and "applies from the next step" in note
+    assert "drafter RACER (ours) → prompt lookup" in note and "applies from the next step" in note
     final = views(client.submit(PROMPT, **controls(measure=False, drafter="prompt_lookup"),
                                 api_name="/run").result(timeout=600))
     assert "Finished" in final["status"], final["status"]

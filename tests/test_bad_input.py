@@ -8,10 +8,10 @@ directly. The behaviour chosen for each input:
 | input                                   | behaviour                                              |
 |-----------------------------------------|--------------------------------------------------------|
 | empty or whitespace-only prompt         | refused: "The prompt is empty: type a question ..."    |
-| prompt beyond the context (8192 tokens) | refused after tokenising: "... tokens long but the     |
-|                                         | model reads at most 8192; shorten it."                 |
-| prompt of > 16 characters per context   | refused before tokenising (a pasted book would stall   |
-| token (131,072 for SmolLM2)             | the server): "... characters long ...; shorten it."    |
+| prompt beyond the page's cap (1,024     | refused after tokenising, in one sentence saying the   |
+| tokens, ``MAX_PROMPT_TOKENS``)          | cap and why (every visitor waits behind a prefill)     |
+| prompt of > 16 characters per token of  | refused before tokenising (a pasted book would stall   |
+| the cap (16,384)                        | the server): "... characters long ...; shorten it."    |
 | prompt that is not text (a number)      | refused: "The prompt must be text."                    |
 | control characters, emoji, mixed        | run as typed; shown escaped (\\x07) in token labels     |
 | scripts, right-to-left text             |                                                        |
@@ -93,8 +93,9 @@ def normal_step_works(client) -> None:
 CASES = [
     ("empty prompt", "", {}, "The prompt is empty", False),
     ("whitespace prompt", " \n\t  ", {}, "The prompt is empty", False),
-    ("prompt beyond the context", "word " * 9000, {}, "reads at most 8192; shorten it", False),
-    ("pasted book", "x" * 140_000, {}, "characters long, far beyond what the model reads", False),
+    ("prompt beyond the cap", "word " * 1500, {}, "tokens long, beyond the 1,024 this page reads of a prompt "
+     "(reading a longer one takes more than a few seconds", False),
+    ("pasted book", "x" * 140_000, {}, "characters long, far beyond the 1,024 tokens this page reads", False),
     ("prompt not text", 42, {}, "The prompt must be text", False),
     ("control characters", "Repeat: a\x00b\x07c\x1b[31mred\x7f end", {}, "Step 0", True),
     ("emoji, mixed scripts, RTL", "Translate: שלום עולם · مرحبا · 你好 · Привет 🏎️👋🏽", {}, "Step 0", True),
@@ -129,6 +130,25 @@ def test_bad_input_gets_a_message_and_the_session_stays_usable(client, case, pro
     assert expect in status, status
     assert status.startswith("⚠") != ran, status  # refused cases say so up front
     normal_step_works(client)
+
+
+def test_a_long_prompt_is_refused_at_once_and_holds_no_one_up(app_url):
+    """Issue 23: a 30,000-character prompt was read (a 51 s prefill of 6,696 tokens) and
+    a second page's step waited minutes with no word. Now it is refused at once, with the
+    cap and why, and another session's step goes straight through."""
+    long_prompt = ("The quick brown fox jumps over the lazy dog near the river bank. " * 500)[:30_000]
+    first, second = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    started = time.monotonic()
+    refused = first.submit(long_prompt, **controls(measure=True), api_name="/step")
+    other = second.submit(PROMPT, **controls(), api_name="/step")
+    out = refused.result(timeout=60)
+    assert time.monotonic() - started < 5, "the refusal took too long"
+    status = status_of(out)
+    assert status.startswith("⚠") and "30,000 characters long" in status and "1,024 tokens" in status, status
+    assert "waits behind it" in status and status.count(". ") == 0     # one sentence: the cap and why
+    assert "Step 0" in status_of(other.result(timeout=60))
+    assert time.monotonic() - started < 10, "the other session's step was held up"
+    normal_step_works(first)                                             # the session stays usable
 
 
 def test_values_the_client_cannot_send_are_refused_by_the_handler():

@@ -255,3 +255,22 @@ def test_enter_in_a_number_box_applies_it_and_a_typed_step_moves_the_view(page):
     status_has(page, "tree width", timeout_s=30)
     status_has(page, f"→ {width}", timeout_s=30)
     assert not page.errors, page.errors
+
+
+def test_ten_fast_step_clicks_make_ten_steps(page):
+    """Issue 23: ten fast Step clicks gave 3 steps, the other 7 dropped without a word.
+    Every click now queues behind the model: ten clicks, steps 0 to 9."""
+    page.click("#reset-btn")
+    status_has(page, "Reset", timeout_s=30)
+    page.fill("#controls textarea", "Write a long story about a fox.")   # no end within ten steps
+    advanced(page)
+    set_number(page, "max-new-tokens", 256)
+    advanced(page)
+    page.evaluate("window.scrollTo(0, 0)")
+    for _ in range(10):
+        page.click("#step-btn", delay=20)
+    status_has(page, "Step 9 ", timeout_s=300)
+    page.wait_for_timeout(1500)                      # nothing more arrives: exactly ten
+    assert "Step 9 " in page.locator("#status").inner_text()
+    assert "History: step 9 of 9" in page.locator("#scrubber").inner_text()
+    assert not page.errors, page.errors

@@ -253,3 +253,45 @@ def test_compare_shows_one_mat_with_two_decimals_and_error_bars():
     noise = DrafterResult("logits", 10, 10, 1.0, 1.05, (1,) * 9, "x", speedups=(1.0, 1.1))
     note = verdict_note([plain, noise])
     assert "**No drafter stood out.**" in note and "MAT was 1.00" in note
+
+
+def test_compare_speedup_labels_start_beyond_the_whiskers():
+    """Issue 23: the speedup labels sat at the bar's end, where the whisker is drawn over them."""
+    plain = DrafterResult("plain", 10, 10, 2.0, 1.0, (1,) * 9, "x", speedups=(0.9, 1.0, 1.1, 1.0))
+    racer = DrafterResult("racer", 10, 4, 1.0, 2.0, (3, 2, 4), "x", speedups=(1.5, 2.0, 2.5))
+    once = DrafterResult("logits", 10, 8, 1.0, 1.2, (2, 1), "x", speedups=(1.2,))
+    fig = compare_figure([plain, racer, once])
+    bars = fig.data[1]
+    assert bars.text is None and bars.textposition in (None, "none")   # no label drawn on the bar
+    labels = {a.y: a for a in fig.layout.annotations if a.xref == "x2"}
+    for r, name, whisker in ((plain, "plain decoding", 1.1), (racer, "RACER (ours)", 2.5), (once, "logits only", 1.2)):
+        a = labels[name]
+        assert a.text == f"{r.speedup:.2f}×" and a.x == pytest.approx(whisker) and a.xanchor == "left" and a.xshift > 0
+    assert fig.layout.xaxis2.range[1] > 2.5 * 1.2     # room for the label past the longest whisker
+
+
+def test_compare_progress_says_round_drafter_and_time_left():
+    from components.compare import progress_line
+    from racer.measure.compare import Progress, run_plan
+    plan = run_plan(["racer", "prompt_lookup"], repeats=3)          # 7 runs: plain, then 3 x (2 + plain)
+    assert len(plan) == 10 and plan[4] == ("racer", 2)
+    line = progress_line(Progress("racer", 32, [], run=5, runs=10, round=2, rounds=3), 64, elapsed_s=45.0)
+    # 4.5 of 10 runs done in 45 s: 55 s to go
+    assert line == "Round 2 of 3 · RACER (ours), run 5 of 10: 32 of 64 tokens · 45 s so far, about 55 s left"
+    once = progress_line(Progress("plain", 0, [], run=1, runs=2, round=1, rounds=1), 64, elapsed_s=0.0)
+    assert once.startswith("plain decoding, run 1 of 2: 0 of 64 tokens") and "left" not in once
+
+
+def test_compare_verdict_checks_every_drafter():
+    """Issue 23: RACER 2.34x (2.22-2.53x) was called best while prompt lookup, third by
+    mean, ranged 1.68-2.26x: only the runner-up by mean was checked."""
+    from components.compare import verdict_note
+    plain = DrafterResult("plain", 10, 10, 2.0, 1.0, (1,) * 9, "x", speedups=(0.98, 1.0, 1.02, 1.0))
+    racer = DrafterResult("racer", 10, 4, 1.0, 2.34, (3, 2, 4), "x", speedups=(2.22, 2.27, 2.53))
+    runner = DrafterResult("racer_sglang", 10, 4, 1.0, 2.08, (3, 2, 4), "x", speedups=(2.0, 2.1, 2.15))
+    lookup = DrafterResult("prompt_lookup", 10, 6, 1.0, 1.90, (2, 2, 1), "x", speedups=(1.68, 1.75, 2.26))
+    note = verdict_note([plain, racer, runner, lookup])
+    assert "**No drafter stood out.**" in note and "stood out**" not in note.replace("No drafter stood out.**", "")
+    assert "prompt lookup (1.68–2.26×)" in note and "2.22×" in note
+    lookup = dataclasses.replace(lookup, speedups=(1.68, 1.75, 2.2))
+    assert "**RACER (ours) stood out**" in verdict_note([plain, racer, runner, lookup])

@@ -102,3 +102,24 @@ def test_a_step_typed_into_the_history_box_moves_the_view():
         assert f"Viewing step {step}" in shown["status"], shown["status"]
         assert shown["outcome"] != latest["outcome"]   # the view moved with the knob
 
+
+
+def test_no_click_on_a_model_button_is_dropped_silently():
+    """Issue 23: ten fast Step clicks gave 3 steps. Gradio's default trigger mode ("once")
+    drops a click while the same event is pending. Every button that starts a model event
+    either keeps every click (they queue behind the model, and the status line shows the
+    queue) or greys itself out at once (a queue-free event that disables it) while busy."""
+    demo, _ = tiny_page()
+    model_events = [fn for fn in demo.fns.values() if fn.concurrency_id == "model"]
+    assert {fn.api_name for fn in model_events} >= {"step", "run", "race", "compare", "tune"}
+    for fn in model_events:
+        root = fn
+        while root.trigger_after is not None:
+            root = demo.fns[root.trigger_after]
+        ((button_id, event),) = root.targets
+        assert event == "click", fn.api_name
+        queued = root is fn and root.trigger_mode == "multiple"
+        greyed = not root.queue and button_id in [o._id for o in root.outputs]
+        assert queued or greyed, f"{fn.api_name}: a click while it runs would be dropped without a word"
+    step = next(fn for fn in model_events if fn.api_name == "step")
+    assert step.trigger_mode == "multiple"

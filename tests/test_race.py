@@ -82,7 +82,7 @@ def test_compare_alternates_rounds_with_plain_decoding():
     ran = [name for name, *_ in run_drafters(tm, repetitive_prompt(0), settings, ["racer"], repeats=2)]
     order = [n for i, n in enumerate(ran) if n and (i == 0 or ran[i - 1] != n)]
     assert order == ["plain", "racer", "plain", "racer", "plain"]
-    *_, (_, _, results) = run_drafters(tm, repetitive_prompt(0), settings, ["plain", "racer"], repeats=2)
+    *_, (_, _, results, *_) = run_drafters(tm, repetitive_prompt(0), settings, ["plain", "racer"], repeats=2)
     plain, racer = results
     assert len(racer.speedups) == 2 and len(plain.speedups) == 3
     assert racer.interval[0] <= racer.speedup <= racer.interval[1]

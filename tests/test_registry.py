@@ -79,7 +79,7 @@ def test_a_sixth_drafter_decodes_greedy_exact_in_every_runner(sixth, one_thread,
     assert gen.output == hf_greedy(tiny.model, prompt, 32)
     assert gen.drafter.automaton.window == 4 and sum(r.accepted_drafts for r in records) > 0
     assert "uses no automaton" not in automaton_html(records[-1], str)
-    *_, (_, _, results) = run_drafters(tiny, prompt, settings, ["retrieval_w4", "racer"])
+    *_, (_, _, results, *_) = run_drafters(tiny, prompt, settings, ["retrieval_w4", "racer"])
     assert [r.drafter for r in results] == ["retrieval_w4", "racer"] and len({r.text for r in results}) == 1
     assert table_rows(results)[0][0] == "retrieval only, window 4"
     ran = bench.main(["--drafters", "retrieval_w4,plain", "--max-new-tokens", "12"], target=tiny,

@@ -15,7 +15,7 @@ from gradio_client import Client  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from components.tune import TuneHandlers, TuneState, grid_values, whole  # noqa: E402
+from components.tune import APPLY_OUTPUTS, TuneHandlers, TuneState, grid_values, whole  # noqa: E402
 from tests.app_client import controls  # noqa: E402
 
 # the Explore tab's controls, which give what the grid leaves alone
@@ -64,7 +64,7 @@ def test_bad_requests_end_in_a_sentence_without_a_model():
                                                                [4], [2], [], [], **EXPLORE))
     assert len(frames) == 1 and "No model is loaded: it is missing" in frames[0][0]
     moved = TuneHandlers(None, "").on_apply(TuneState())
-    assert moved == (gr.skip(),) * 6  # a warning; no slider moves, the tab and status stay
+    assert moved == {name: gr.skip() for name in APPLY_OUTPUTS}  # a warning; no slider moves, tab and status stay
 
 
 @pytest.mark.real_model  # serves the real SmolLM2 model
@@ -108,4 +108,44 @@ def test_apply_is_offered_only_for_a_setting_that_stood_out(one_thread):
     assert "**No setting stood out.**" in best and "MAT was 1.00" in best and "Apply is offered only" in best
     assert button.visible is False and button.interactive is False
     moved = handlers.on_apply(state)
-    assert moved[:5] == (gr.skip(),) * 5 and "nothing was applied" in moved[-1]
+    assert all(moved[n] == gr.skip() for n in APPLY_OUTPUTS if n != "tune_status")
+    assert "nothing was applied" in moved["tune_status"]
+
+
+def won_sweep(base):
+    """A hand-made 2-setting sweep of 3 runs each, under ``base``, that width 4 · depth 2
+    wins (about 2x, against 0.8x)."""
+    from racer.measure.sweep import Grid, Pass, PromptRun, SweepResult
+    out = tuple(range(10))
+    plains = tuple(Pass(base.with_changes(drafter="plain"), (PromptRun(out, 10, 2.0),)) for _ in range(4))
+    passes = []
+    for k, (fast, slow) in enumerate(zip((1.0, 1.05, 0.95), (2.5, 2.4, 2.6))):
+        passes.append(Pass(base.with_changes(width=4, depth=2), (PromptRun(out, 4, fast),), plain_before=k, repeat=k))
+        passes.append(Pass(base.with_changes(width=8, depth=6), (PromptRun(out, 2, slow),), plain_before=k, repeat=k))
+    return SweepResult(Grid((4, 8), (2, 6)), base, 1, cells=tuple(passes[:2]), plains=plains, total_cells=2,
+                       passes=tuple(passes), repeats=3)
+
+
+def test_apply_sets_every_setting_the_sweep_ran_with_and_says_so():
+    """Issue 23: a sweep run with the adaptive budget off, applied, left it on in Explore,
+    so Explore did not reproduce what was measured; and Apply of settings the sliders
+    already held jumped to Explore with an empty status."""
+    from components.state import Session
+    from racer.engine.settings import Settings
+    base = Settings(window=10, budget=16, max_new_tokens=10, adaptive_budget=False, drafter="racer_sglang")
+    state = TuneState()
+    state.result = won_sweep(base)
+    session = Session()
+    explore = controls(width=16, depth=20, adaptive_budget=True, drafter="racer", window=6, max_new_tokens=99)
+    moved = TuneHandlers(None, "").on_apply(state, session, **explore)
+    assert (moved["width"], moved["depth"], moved["adaptive_budget"], moved["drafter"], moved["window"]) == \
+        (4, 2, False, "racer_sglang", 10)
+    assert "max_new_tokens" not in moved                 # the sweep's length is not a way of decoding
+    assert session.settings == base.with_changes(width=4, depth=2, max_new_tokens=99, seed=explore["seed"])
+    said = moved["status"]
+    assert "width 4, depth 2" in said and "adaptive budget off" in said and "RACER (SGLang)" in said
+    assert "racer_sglang" not in said and moved["tune_status"] and moved["tabs"] is not None
+    # again, the sliders now holding the winner: still a sentence, never an empty status
+    same = {**explore, **{n: moved[n] for n in APPLY_OUTPUTS if n in explore and moved[n] != gr.skip()}}
+    again = TuneHandlers(None, "").on_apply(state, session, **same)
+    assert "width 4, depth 2" in again["status"] and "already held these settings" in again["status"]

@@ -185,7 +185,7 @@ def test_compare_on_zero_gpu_steps_each_run_in_gpu_calls_to_plain_greedy(on_zero
     from tests.tiny import hf_greedy, repetitive_prompt
     prompt = repetitive_prompt(5)
     calls = counted(monkeypatch, "_remote_step")
-    *_, (_, _, results) = run_drafters(TARGET, prompt, Settings(max_new_tokens=16), ["racer", "plain"],
+    *_, (_, _, results, *_) = run_drafters(TARGET, prompt, Settings(max_new_tokens=16), ["racer", "plain"],
                                        cache=BaselineCache(), step=gpu.engine_step)
     expected = hf_greedy(TARGET.model, prompt, 16)
     assert [list(r.output_ids) for r in results] == [expected, expected]

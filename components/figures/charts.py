@@ -131,13 +131,21 @@ def mask_figure(record: StepRecord | None, token_text: ShowToken) -> go.Figure:
     return fig
 
 
+def whisker_end(r: DrafterResult) -> float:
+    """Where a drafter's speedup bar ends, its whisker included: the fastest round when it
+    ran two or more, else the mean (0 when not measured)."""
+    if r.speedup is None:
+        return 0.0
+    return max(r.speedup, r.interval[1]) if len(r.speedups) > 1 else r.speedup
+
+
 def compare_figure(results: list[DrafterResult]) -> go.Figure:
     """Side by side per drafter: MAT, measured speedup, and how often a forward
     produced 1, 2, 3... tokens. MAT and speedup are horizontal bars, so a drafter's
     name ("plain decoding") is read across, never cut or turned on its side."""
     fig = make_subplots(rows=1, cols=3, column_widths=[0.25, 0.25, 0.5], horizontal_spacing=0.07,
-                        subplot_titles=("tokens per forward (MAT)", "speedup vs plain (bars: lowest–highest round)",
-                                        "tokens per forward: share of forwards"))
+                        subplot_titles=("tokens per forward<br>(MAT)", "speedup vs plain<br>(whiskers: lowest–highest round)",
+                                        "tokens per forward:<br>share of forwards"))
     names = [drafter_label(r.drafter) for r in results]
     colours = [drafter_colour(r.drafter) for r in results]
     fig.add_trace(go.Bar(y=names, x=[round(r.mat, 2) for r in results], orientation="h", marker_color=colours,
@@ -151,9 +159,12 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
                          error_x=dict(type="data", symmetric=False, array=high, arrayminus=low,
                                       color=palette.INK, thickness=1.5,
                                       visible=any(v is not None for v in high)),
-                         text=[fmt("speedup", r.speedup) for r in results],
-                         textposition="outside", hovertemplate="%{y}: %{x}× (mean)<extra></extra>"),
-                  row=1, col=2)
+                         hovertemplate="%{y}: %{x}× (mean)<extra></extra>"), row=1, col=2)
+    # each value label starts beyond the end of its whisker, never on it
+    for r, name in zip(results, names):
+        if r.speedup is not None:
+            fig.add_annotation(x=whisker_end(r), y=name, xref="x2", yref="y2", xanchor="left", xshift=6,
+                               text=fmt("speedup", r.speedup), showarrow=False)
     longest = max((max(r.accept_lengths, default=1) for r in results), default=1)
     ks = list(range(1, longest + 1))
     for r, name, c in zip(results, names, colours):
@@ -168,7 +179,7 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
          line=dict(color=palette.GUIDE, width=1, dash="dash"))
     # headroom for the value labels beside the bars
     top_mat = max([r.mat for r in results] + [1.0])
-    top_speed = max([r.interval[1] if r.interval else r.speedup or 0.0 for r in results] + [1.0])
+    top_speed = max([whisker_end(r) for r in results] + [1.0])
     fig.update_xaxes(range=[0, top_mat * 1.3], gridcolor=palette.GRID, row=1, col=1)
     fig.update_xaxes(range=[0, top_speed * 1.3], gridcolor=palette.GRID, row=1, col=2)
     # the first drafter on top; the speedup bars read against the names of the MAT bars
@@ -176,7 +187,7 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
     fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=2)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", gridcolor=palette.GRID, row=1, col=3)
     fig.update_xaxes(title_text="tokens produced by one forward", dtick=1, row=1, col=3)
-    fig.update_layout(height=400, margin=dict(l=10, r=20, t=60, b=60), plot_bgcolor=palette.CLEAR,
+    fig.update_layout(height=420, margin=dict(l=10, r=20, t=80, b=60), plot_bgcolor=palette.CLEAR,
                       paper_bgcolor=palette.CLEAR, barmode="group",
                       legend=dict(orientation="h", yanchor="top", y=-0.18, x=0.5, xanchor="left"))
     return fig

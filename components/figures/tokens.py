@@ -20,7 +20,7 @@ import regex
 
 from racer import palette
 from racer.model import token_text as readable
-from racer.drafting.registry import find_drafter
+from racer.drafting.registry import drafter_label, find_drafter  # noqa: F401 - drafter_label: the views' import
 
 # how a view names a token: its text alone. A ``racer.model.token_text.TokenText`` (the
 # model's, ``TargetModel.token_text``) or, in tests, any such callable (``str``)
@@ -56,12 +56,6 @@ def css_variables() -> str:
     before ``assets/style.css`` so the stylesheet names colours instead of copying them."""
     named = {**palette.SOURCE_COLOURS, "error": palette.ERROR, "paper": palette.PAPER, "ink": palette.INK}
     return ":root {" + " ".join(f"--c-{k}: {v};" for k, v in named.items()) + "}\n"
-
-
-def drafter_label(name: str) -> str:
-    """The registry's label of a drafter ("retrieval only"); its bare name if unknown."""
-    spec = find_drafter(name)
-    return spec.label if spec else name
 
 
 def drafter_colour(name: str) -> str:

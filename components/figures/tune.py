@@ -18,7 +18,7 @@ from racer import palette
 from racer.measure.sweep import Pass, Progress, SweepResult
 
 from components.messages import ICONS
-from components.numbers import FORMATS, MISSING, fmt
+from components.numbers import FORMATS, MISSING, duration, fmt
 from components.figures.tokens import drafter_label
 
 METRICS = {  # metric -> (colour-bar title, value format)
@@ -197,8 +197,16 @@ NO_WINNER = {  # Verdict.reason -> why the leader is not called best (after "No 
     "one run": ("each setting ran once, so nothing tells its speedup from noise; run each setting 2 to 5 "
                 "times"),
     "plain": "its slowest run was no faster than plain decoding's fastest",
-    "runner-up": "its runs overlap those of the runner-up",
 }
+
+
+def _overlap_words(result: SweepResult, verdict) -> str:
+    """Why an overlap names no winner, naming the setting overlapped: "its runs overlap
+    those of the runner-up, width 8 · depth 6 (0.90–2.20 over 3 runs)"."""
+    rival = verdict.rival
+    who = "the runner-up, " if rival is verdict.runner_up else ""
+    return (f"its slowest run was no faster than another setting's fastest: its runs overlap those of "
+            f"{who}{_cell_words(rival, result)}, {_runs_words(result, rival)}")
 
 
 def _headline(result: SweepResult, verdict, stopped: bool) -> str:
@@ -229,12 +237,13 @@ def _headline(result: SweepResult, verdict, stopped: bool) -> str:
                                              f"{_runs_words(result, runner)}")
         return (f"{partial}**{_cell_words(best, result)} stood out** ({others}): **{_runs_words(result, best)}** "
                 f"plain decoding's speed, MAT {best.mat:.2f}, {scope}{against}. Its slowest run beat plain "
-                "decoding's fastest and the runner-up's fastest.")
+                "decoding's fastest and every other setting's fastest.")
     hint = (" Try smaller trees, or more new tokens per prompt so each run lasts longer."
             if (result.speedup(best) or 0) < 1.0 else "")
     return (f"{partial}**No setting stood out.** The fastest on average was {_cell_words(best, result)} "
             f"({others}) at {_runs_words(result, best)}, MAT {best.mat:.2f}, but "
-            f"{NO_WINNER[verdict.reason]}. {scope[0].upper()}{scope[1:]}.{hint}")
+            f"{_overlap_words(result, verdict) if verdict.reason == 'overlap' else NO_WINNER[verdict.reason]}. "
+            f"{scope[0].upper()}{scope[1:]}.{hint}")
 
 
 def apply_note(result: SweepResult | None) -> str:
@@ -243,23 +252,17 @@ def apply_note(result: SweepResult | None) -> str:
         return ""
     if result.winner() is not None:
         return ""
-    return ("*Apply is offered only for a setting that stood out from plain decoding and the runner-up; "
+    return ("*Apply is offered only for a setting that stood out from plain decoding and every other setting; "
             "this sweep had none, so the Explore tab's sliders stay as they are.*")
-
-
-def _duration(seconds: float) -> str:
-    """72.4 -> "1 min 12 s"; 8.2 -> "8 s"."""
-    seconds = int(round(seconds))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 def progress_text(progress: Progress) -> str:
     """"Setting 3 of 9 done · next: width 8 · depth 4, prompt 1 of 2 · 40 s so far, about 1 min 05 s left"."""
     r = progress.result
-    timing = _duration(progress.elapsed_s) + " so far"
+    timing = duration(progress.elapsed_s) + " so far"
     if 0 < progress.runs_done < progress.runs_total:
         left = progress.elapsed_s / progress.runs_done * (progress.runs_total - progress.runs_done)
-        timing += f", about {_duration(left)} left"
+        timing += f", about {duration(left)} left"
     done = (f"{len(r.cells)} of {r.total_cells} settings done" if r.repeats == 1 else
             f"{len(r.passes)} of {r.total_cells * r.repeats} runs done ({r.total_cells} settings × {r.repeats})")
     return f"{done} · next: {progress.running} · {timing}"

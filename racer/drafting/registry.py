@@ -92,6 +92,17 @@ def find_drafter(name: str) -> DrafterSpec | None:
     return REGISTRY.get(name)
 
 
+def drafter_label(name: str) -> str:
+    """The label a page or a sentence gives a drafter ("RACER (SGLang)"); its bare name
+    if unknown.
+
+    >>> drafter_label("racer_sglang"), drafter_label("mine")
+    ('RACER (SGLang)', 'mine')
+    """
+    spec = find_drafter(name)
+    return spec.label if spec else name
+
+
 def drafter_spec(name: str) -> DrafterSpec:
     spec = find_drafter(name)
     if spec is None:

@@ -110,13 +110,17 @@ class Verdict:
 
     ``reason``: "winner"; "one run" (no spread measured); "no speedup" (nothing timed);
     "mat one" (the fastest accepted nothing); "plain" (its interval overlaps plain
-    decoding's); "runner-up" (it overlaps the runner-up's).
+    decoding's); "overlap" (its slowest run is no faster than another candidate's
+    fastest: the runner-up's or any other's).
     ``leader``: the candidate with the highest mean speedup (None when nothing was
     timed); ``winner``: the leader when reason is "winner", else None;
-    ``runner_up``: the second-highest mean."""
+    ``runner_up``: the second-highest mean; ``rival``: of the other candidates, the one
+    whose fastest run was the fastest (the one the leader had to beat; often, not
+    always, the runner-up)."""
     reason: str
     leader: object = None
     runner_up: object = None
+    rival: object = None
 
     @property
     def winner(self):
@@ -129,28 +133,34 @@ def standout(candidates: Sequence[tuple[object, float, Sequence[float]]],
     (key, MAT, speedups of its repeated runs); ``plain``: plain decoding's own speedups
     (``plain_speedups``). The leader (highest mean speedup) wins only if it accepted
     something (MAT above 1.00), was run at least twice, and the lowest of its runs is
-    above the highest run of plain decoding and the highest run of the runner-up.
+    above the highest run of plain decoding and the highest run of *every* other
+    candidate (not only the runner-up by mean: a third with a wide spread can reach
+    higher).
 
     >>> standout([("a", 1.5, [1.3, 1.4]), ("b", 1.5, [1.0, 1.1])], [0.95, 1.05]).winner
     'a'
     >>> standout([("a", 1.5, [1.3, 1.4]), ("b", 1.5, [1.0, 1.35])], [0.95, 1.05]).reason
-    'runner-up'
+    'overlap'
+    >>> v = standout([("a", 1.5, [1.3, 1.4]), ("b", 1.5, [1.2, 1.25]), ("c", 1.2, [1.0, 1.32])], [1.0])
+    >>> v.reason, v.runner_up, v.rival
+    ('overlap', 'b', 'c')
     """
     timed = [(key, m, list(v)) for key, m, v in candidates if v]
     if not timed:
         return Verdict("no speedup")
     ranked = sorted(timed, key=lambda c: -spread(c[2])[0])
     (key, m, runs), rest = ranked[0], ranked[1:]
-    runner = rest[0] if rest else None
-    runner_key = runner[0] if runner else None
+    runner_key = rest[0][0] if rest else None
+    rival = max(rest, key=lambda c: max(c[2]), default=None)  # ties: the first by mean
+    rival_key = rival[0] if rival else None
     if unrewarded(m):
         reason = "mat one"
     elif len(runs) < 2:
         reason = "one run"
     elif plain and min(runs) <= max(plain):
         reason = "plain"
-    elif runner is not None and min(runs) <= max(runner[2]):
-        reason = "runner-up"
+    elif rival is not None and min(runs) <= max(rival[2]):
+        reason = "overlap"
     else:
         reason = "winner"
-    return Verdict(reason, key, runner_key)
+    return Verdict(reason, key, runner_key, rival_key)

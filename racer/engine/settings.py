@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable, Sequence
 
 from racer.errors import UserError
-from racer.drafting.registry import drafter_menu
+from racer.drafting.registry import drafter_label, drafter_menu
 
 
 @dataclass(frozen=True)
@@ -174,11 +174,22 @@ def settings_change(old: Settings | None, new: Settings) -> str:
 
     >>> settings_change(Settings(), Settings(budget=32, depth=6))
     'tree depth 12 → 6, draft budget 16 → 32'
+    >>> settings_change(Settings(), Settings(drafter="racer_sglang", adaptive_budget=False))
+    'drafter RACER (ours) → RACER (SGLang), adaptive budget on → off'
     """
     if old is None or old == new:
         return ""
-    return ", ".join(f"{k.phrase} {getattr(old, k.name)} → {getattr(new, k.name)}"
+    return ", ".join(f"{k.phrase} {_word(k, getattr(old, k.name))} → {_word(k, getattr(new, k.name))}"
                      for k in KNOBS.values() if getattr(old, k.name) != getattr(new, k.name))
+
+
+def _word(knob: Knob, value) -> str:
+    """A setting's value as the page names it: a drafter by its label, a switch on or off."""
+    if knob.name == "drafter":
+        return drafter_label(value)
+    if knob.kind is bool:
+        return "on" if value else "off"
+    return str(value)
 
 
 # -- command-line flags ---------------------------------------------------------------

@@ -1,7 +1,7 @@
 """One prompt decoded to the end by each drafter in turn, plain decoding first: the
 Compare tab's measurement.
 
-    for running, tokens, results in run_drafters(target, ids, Settings(), ["racer", "plain"]):
+    for progress in run_drafters(target, ids, Settings(), ["racer", "plain"]):
         ...                                   # progress; the last yield has every result
 
 Each result carries MAT, engine seconds and the speedup over plain decoding for the
@@ -11,7 +11,7 @@ is given (``racer.measure.baseline.BaselineCache``).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 from racer.engine import metrics as measure
 from racer.measure.baseline import BaselineCache
@@ -63,15 +63,44 @@ def run_order(drafters: Sequence[str]) -> list[str]:
     return [PLAIN] + [d for d in drafters if d != PLAIN]
 
 
+def run_plan(drafters: Sequence[str], repeats: int = 1) -> list[tuple[str, int]]:
+    """(drafter, round) for each run in the order ``run_drafters`` makes them: plain
+    decoding opens, then each round runs every other drafter and plain decoding again
+    (one round of one run each needs no closing plain run).
+
+    >>> run_plan(["racer", "logits"], repeats=2)
+    [('plain', 1), ('racer', 1), ('logits', 1), ('plain', 1), ('racer', 2), ('logits', 2), ('plain', 2)]
+    >>> run_plan(["racer"])
+    [('plain', 1), ('racer', 1)]
+    """
+    others = [d for d in run_order(drafters) if d != PLAIN]
+    if repeats == 1 and others:
+        return [(PLAIN, 1)] + [(d, 1) for d in others]
+    return [(PLAIN, 1)] + [(d, k + 1) for k in range(repeats) for d in others + [PLAIN]]
+
+
+class Progress(NamedTuple):
+    """What ``run_drafters`` yields: the drafter running and its tokens so far, the
+    results so far, and where this run is in the plan (``run`` of ``runs``, 1-based, in
+    ``round`` of ``rounds``). The last yield has drafter "" and every result."""
+    drafter: str
+    tokens: int
+    results: list
+    run: int = 0
+    runs: int = 0
+    round: int = 0
+    rounds: int = 0
+
+
 def run_drafters(target: TargetModel, prompt_ids: Sequence[int], settings: Settings,
                  drafters: Sequence[str], should_stop: Callable[[], bool] = lambda: False,
                  cache: BaselineCache | None = None, repeats: int = 1,
                  step: Callable[[Generation], StepRecord] = Generation.step,
-                 ) -> Iterator[tuple[str, int, list[DrafterResult]]]:
-    """Runs the prompt to the end with each drafter in turn (``run_order``), ``repeats``
-    rounds, then plain decoding once more to close the last round. Yields (drafter
-    running, its tokens so far, results so far) often enough for a progress line; the
-    last yield is ("", 0, every result in the order of ``drafters``).
+                 ) -> Iterator[Progress]:
+    """Runs the prompt to the end with each drafter in turn (``run_plan``), ``repeats``
+    rounds, then plain decoding once more to close the last round. Yields a ``Progress``
+    (drafter running, its tokens so far, results so far, run and round) after every step;
+    the last yield is ("", 0, every result in the order of ``drafters``).
 
     Speedup of a drafter in a round = plain seconds / its seconds for the first T
     tokens, T the fewer of the two runs' tokens (they differ only under sampling), plain
@@ -86,19 +115,18 @@ def run_drafters(target: TargetModel, prompt_ids: Sequence[int], settings: Setti
     firsts: dict[str, DrafterResult] = {}
     timelines: dict[str, list[list[float]]] = {}
     plains: list[list[float]] = []
-    others = [d for d in run_order(drafters) if d != PLAIN]
-    order = [PLAIN] + (others + [PLAIN]) * repeats if repeats > 1 or not others else [PLAIN] + others
+    plan = run_plan(drafters, repeats)
 
     def shown() -> list[DrafterResult]:
         return [firsts[d] for d in drafters if d in firsts]
 
-    for name in order:
+    for run, (name, round_) in enumerate(plan, 1):
         gen = Generation(target, prompt_ids, settings.with_changes(drafter=name))
         records: list[StepRecord] = []
         while not gen.finished:
             record = step(gen)
             records.append(record)
-            yield name, record.total_tokens, shown()
+            yield Progress(name, record.total_tokens, shown(), run, len(plan), round_, repeats)
             if should_stop():
                 return
         mine = timeline_of(records)
@@ -115,7 +143,7 @@ def run_drafters(target: TargetModel, prompt_ids: Sequence[int], settings: Setti
                 accept_lengths=tuple(len(r.emitted) for r in records if r.tree is not None),
                 text=target.decode(gen.output), output_ids=tuple(gen.output))
         firsts = _with_speedups(firsts, timelines, plains)
-    yield "", 0, shown()
+    yield Progress("", 0, shown(), len(plan), len(plan), repeats, repeats)
 
 
 def _with_speedups(firsts: dict[str, DrafterResult], timelines: dict[str, list[list[float]]],

@@ -25,7 +25,7 @@ The grid runs ``repeats`` rounds, one after the other, plain runs between blocks
 above; a setting's speedup is the mean over its runs and its interval the lowest to the
 highest run. Plain decoding's own spread (each plain run against the mean of all) is the
 noise: ``SweepResult.verdict`` names a winner only when its lowest run beats plain
-decoding's highest and the runner-up's highest, and never a setting whose MAT is 1.00
+decoding's highest and every other setting's highest, and never a setting whose MAT is 1.00
 (``racer.engine.metrics.standout``). The adaptive budget is off when the grid varies tree size
 (``adaptive_default``); ``SweepResult.adaptive_budget`` says which it was.
 A sweep stopped early has no closing plain run for its last block; those cells are
@@ -208,7 +208,7 @@ class SweepResult:
 
     def verdict(self) -> measure.Verdict:
         """``measure.standout`` over the finished settings: the leader is a winner only
-        when its runs clear plain decoding's and the runner-up's."""
+        when its runs clear plain decoding's and every other setting's."""
         return measure.standout([(c, c.mat, self.speedups(c)) for c in self.cells], self.plain_speedups())
 
     def winner(self) -> Pass | None:
