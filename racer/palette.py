@@ -1,5 +1,6 @@
-"""Every colour the page uses, in one place: what each source of a token is drawn in,
-each drafter's colour (read by the registry in ``racer.drafting.drafters``), and the neutrals.
+"""Every colour the page uses, in one place: the hues each source of a token is drawn in
+(assigned in ``racer.engine.sources``), each drafter's (in ``racer.drafting.registry``),
+and the neutrals.
 
 The hues are Okabe and Ito's palette, made for readers with colour-vision
 deficiencies. ``tests/test_palette.py`` checks it: simulated with Machado, Oliveira
@@ -42,14 +43,6 @@ CLEAR = "rgba(0,0,0,0)"
 ERROR = "#b00020"
 
 # how a token came to be drafted or emitted
-SOURCE_COLOURS = {
-    "root": DARK_GREY,
-    "retrieval": BLUE,
-    "logits": ORANGE,
-    "both": BLUISH_GREEN,
-    "bonus": REDDISH_PURPLE,   # the model's own token after the accepted path
-    "padding": "#686868",      # a fixed-size tree's empty slot (racer_sglang); FAINT was 9.6 from "both"
-}
 UNKNOWN = "#888888"
 
 # charts over a run

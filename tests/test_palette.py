@@ -13,6 +13,7 @@ import math
 import pytest
 
 from racer import palette
+from racer.engine import sources
 from racer.drafting.registry import REGISTRY
 
 MIN_DELTA_E = 10.0
@@ -89,7 +90,7 @@ def closest_pair(colours: dict[str, str], kind: str) -> tuple[float, str, str]:
 
 
 GROUPS = {
-    "token sources (tree, text)": palette.SOURCE_COLOURS,
+    "token sources (tree, text)": sources.COLOURS,
     "drafters (comparison, race)": {name: spec.colour for name, spec in REGISTRY.items()},
 }
 
@@ -104,5 +105,5 @@ def test_colours_stay_apart_under_colour_vision_deficiencies(group, kind):
 def test_sources_stand_out_from_the_white_page():
     for kind in MACHADO:
         paper = lab(simulate(palette.PAPER, kind))
-        for source, c in palette.SOURCE_COLOURS.items():
+        for source, c in sources.COLOURS.items():
             assert ciede2000(lab(simulate(c, kind)), paper) >= 25, (source, kind)

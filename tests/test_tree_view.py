@@ -16,6 +16,7 @@ from components.figures.tokens import colour, is_glyph, visible
 from components.figures.tree_layout import MARGIN_PX, MAX_PLOT_PX, PLOT_WIDTH_PX, Frame, tree_layout
 from components.figures.tree import REJECTED_SYMBOL, STAR_REACH, tree_figure
 from racer import palette
+from racer.engine import sources
 from racer.engine.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
 from racer.engine.settings import Settings
 from racer.engine.tree import DraftTree
@@ -119,7 +120,7 @@ def test_rejection_is_a_shape_no_source_uses():
             assert entry.marker.symbol != REJECTED_SYMBOL
     crossed = next(e for n, e in legend.items() if "rejected" in n)
     assert crossed.marker.symbol == REJECTED_SYMBOL and crossed.marker.color == palette.PAPER
-    assert palette.PAPER not in palette.SOURCE_COLOURS.values()
+    assert palette.PAPER not in sources.COLOURS.values()
 
 
 def test_accepted_path_is_bold_and_on_the_top_row():

@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 
 from racer import palette
 from racer.drafting.registry import PLAIN
+from racer.engine.sources import BONUS
 
 from components.state import StepStat, TokenMark
 from components.figures.text import mark_glyphs
@@ -73,7 +74,7 @@ def race_lanes(marks: Sequence[TokenMark], stats: Sequence[StepStat], drafter: s
     run = Lane(drafter, tuple(glyph_texts(marks)), tuple(m.source for m in marks),
                tuple(run_times(marks, stats)))
     n = min(len(marks), len(plain_timeline))
-    plain = Lane(PLAIN, run.texts[:n], ("bonus",) * n, tuple(plain_timeline[:n]))
+    plain = Lane(PLAIN, run.texts[:n], (BONUS,) * n, tuple(plain_timeline[:n]))
     return run, plain
 
 

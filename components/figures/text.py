@@ -18,11 +18,10 @@ from racer.engine.tree import RETRIEVAL
 
 from components.numbers import fmt
 from components.state import TokenMark
+from racer.engine.sources import SOURCES, TEXT_SOURCES
 from components.figures.tokens import ShowToken, colour, drafter_label, glyph_runs, isolate_bytes, label, quoter
 
-TEXT_SOURCES = ("bonus", "retrieval", "logits", "both")
-TEXT_LABELS = {"bonus": "the model's own token (root / bonus)", "retrieval": "accepted from retrieval",
-               "logits": "accepted from the logits cache", "both": "accepted, proposed by both"}
+TEXT_LABELS = {name: SOURCES[name].text for name in TEXT_SOURCES}
 
 
 def mark_texts(marks: Sequence[TokenMark]) -> list[str]:

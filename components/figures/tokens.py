@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import regex
 
 from racer import palette
+from racer.engine.sources import COLOURS, SOURCES, colour  # noqa: F401 (colour: the views' lookup)
 from racer.model import token_text as readable
 from racer.drafting.registry import drafter_label, find_drafter  # noqa: F401 - drafter_label: the views' import
 
@@ -26,14 +27,7 @@ from racer.drafting.registry import drafter_label, find_drafter  # noqa: F401 - 
 # model's, ``TargetModel.token_text``) or, in tests, any such callable (``str``)
 ShowToken = Callable[[int], str]
 
-SOURCE_LABELS = {   # in legends
-    "root": "root (already committed)",
-    "retrieval": "retrieval (automaton)",
-    "logits": "logits cache",
-    "both": "both sources",
-    "bonus": "the model's own token",
-    "padding": "padding (never accepted)",
-}
+SOURCE_LABELS = {name: s.legend for name, s in SOURCES.items()}  # in legends
 
 _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 VISIBLE_WORDS = {" ": "a space", "\n": "a new line", "\t": "a tab", "\r": "a carriage return"}   # the key
@@ -47,14 +41,12 @@ _REORDERING = {"R", "AL", "AN", "RLE", "RLO", "LRE", "LRO", "PDF", "RLI", "LRI",
 _BIDI_CONTROLS = {chr(c) for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 
 
-def colour(source: str) -> str:
-    return palette.SOURCE_COLOURS.get(source, palette.UNKNOWN)
 
 
 def css_variables() -> str:
     """The palette as CSS custom properties (``--c-retrieval``, ``--c-error``...), put
     before ``assets/style.css`` so the stylesheet names colours instead of copying them."""
-    named = {**palette.SOURCE_COLOURS, "error": palette.ERROR, "paper": palette.PAPER, "ink": palette.INK}
+    named = {**COLOURS, "error": palette.ERROR, "paper": palette.PAPER, "ink": palette.INK}
     return ":root {" + " ".join(f"--c-{k}: {v};" for k, v in named.items()) + "}\n"
 
 

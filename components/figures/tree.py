@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from racer import palette
 from racer.inspect.explain import UNVERIFIED_LABEL, explain
 from racer.engine.records import ACCEPTED, NOT_REACHED, REJECTED, StepRecord
+from racer.engine.sources import BONUS
 
 from components.figures.labels import (FONT_PX, GLYPH_FONT_PX, LEGEND_ENTRY_PX, Label, label_trace, legend_px, place_labels,
                                        visible_cut)
@@ -44,7 +45,7 @@ def tree_figure(record: StepRecord | None, token_text: ShowToken) -> go.Figure:
         return _unverified_figure(record, token_text)
     nodes = drawn_nodes(record)
     first = set(record.accepted)   # the accepted path, then the model's own token, on the top row
-    if nodes[-1].source == "bonus":
+    if nodes[-1].source == BONUS:
         first.add(len(nodes) - 1)
     pos = tree_layout([n.parent for n in nodes], first)
     note = caption(record, token_text) if len(record.tree) == 1 else ""
@@ -83,7 +84,7 @@ def _marker_sizes(nodes: list[Node], frame: Frame) -> tuple[list[float], list[fl
     points reach beyond half its size)."""
     base = marker_px(frame.row_px)
     # markers in neighbouring rows or columns never touch: none is wider than a row or a column
-    reach = [STAR_REACH if n.source == "bonus" else 1.0 for n in nodes]
+    reach = [STAR_REACH if n.source == BONUS else 1.0 for n in nodes]
     sizes = [min(_marker_size(n, base), (frame.row_px - 1) / k, (frame.col_px - 1) / k)
              for n, k in zip(nodes, reach)]
     return sizes, [s / 2 * k for s, k in zip(sizes, reach)]
@@ -98,14 +99,14 @@ def _leaves(nodes: list[Node]) -> list[bool]:
 def _label_order(nodes: list[Node], pos: list[tuple[int, int]]) -> list[int]:
     """Which labels choose their spot first: the top row (accepted, the model's own
     token), then rejected nodes, then the rest; left to right, top to bottom."""
-    priority = {"bonus": 0, ACCEPTED: 0, REJECTED: 1, NOT_REACHED: 2}
+    priority = {BONUS: 0, ACCEPTED: 0, REJECTED: 1, NOT_REACHED: 2}
     return sorted(range(len(nodes)), key=lambda i: (priority.get(nodes[i].verdict, 2), pos[i][0], pos[i][1]))
 
 
 def _labels_trace(nodes: list[Node], labels: list[Label | None], fonts: list[float], frame: Frame) -> go.Scatter:
     """The placed labels: bold on the accepted path, the model's own token in its colour."""
-    bold = [n.verdict in (ACCEPTED, "bonus") for n in nodes]
-    ink = [colour("bonus") if n.source == "bonus" else palette.INK if n.verdict == ACCEPTED else palette.MUTED
+    bold = [n.verdict in (ACCEPTED, BONUS) for n in nodes]
+    ink = [colour(BONUS) if n.source == BONUS else palette.INK if n.verdict == ACCEPTED else palette.MUTED
            for n in nodes]
     return label_trace(labels, fonts, bold, ink, frame.data)
 
@@ -125,7 +126,7 @@ def _add_note(fig: go.Figure, note: str, labels: list[Label | None]) -> None:
 def _marker_size(node: Node, base: float) -> float:
     if node.source == "root":
         return base + 5
-    if node.source == "bonus":
+    if node.source == BONUS:
         return base + 7
     return base + 2 if node.verdict in (ACCEPTED, REJECTED) else base - 2
 
@@ -133,7 +134,7 @@ def _marker_size(node: Node, base: float) -> float:
 def _add_edges(fig: go.Figure, nodes: list[Node], pos) -> None:
     plain_x, plain_y, bold_x, bold_y = [], [], [], []
     for i, n in enumerate(nodes):
-        if n.parent < 0 or n.source == "bonus":
+        if n.parent < 0 or n.source == BONUS:
             continue
         (x0, y0), (x1, y1) = pos[n.parent], pos[i]
         xs, ys = (bold_x, bold_y) if n.verdict == ACCEPTED else (plain_x, plain_y)
@@ -146,10 +147,10 @@ def _add_edges(fig: go.Figure, nodes: list[Node], pos) -> None:
         fig.add_trace(go.Scatter(x=bold_x, y=bold_y, mode="lines", hoverinfo="skip",
                                  line=dict(color=palette.INK, width=5), name="accepted path"))
     bonus = nodes[-1]
-    if bonus.source == "bonus":
+    if bonus.source == BONUS:
         (x0, y0), (x1, y1) = pos[bonus.parent], pos[len(nodes) - 1]
         fig.add_trace(go.Scatter(x=[x0, x1], y=[-y0, -y1], mode="lines", hoverinfo="skip",
-                                 line=dict(color=colour("bonus"), width=3, dash="dot"),
+                                 line=dict(color=colour(BONUS), width=3, dash="dot"),
                                  showlegend=False))
 
 
@@ -181,7 +182,7 @@ def _add_nodes(fig: go.Figure, nodes: list[Node], pos, raws: list[str], sizes: l
         members = [i for i, n in enumerate(nodes) if n.source == source]
         if members:
             fig.add_trace(_node_trace(nodes, pos, members, raws, sizes, alone))
-    if nodes[-1].source == "bonus":
+    if nodes[-1].source == BONUS:
         fig.add_trace(_bonus_trace(nodes[-1], pos[-1], raws[-1], sizes[-1], emitted_bonus))
 
 
@@ -210,7 +211,7 @@ def _legend_entries(nodes: list[Node]) -> int:
     """How many entries ``_add_legend`` (and the accepted path's line) will make, so that
     the top margin holds them all: a legend taller than its margin pushes the plot down,
     under its own labels."""
-    path = any(n.verdict == ACCEPTED and n.parent >= 0 and n.source != "bonus" for n in nodes)
+    path = any(n.verdict == ACCEPTED and n.parent >= 0 and n.source != BONUS for n in nodes)
     verdicts = {n.verdict for n in nodes} & {REJECTED, NOT_REACHED}
     return len({n.source for n in nodes}) + len(verdicts) + path
 
@@ -221,10 +222,10 @@ def _add_legend(fig: go.Figure, sources: set[str], verdicts: set[str]) -> None:
     def entry(name, size=12, **marker):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, hoverinfo="skip",
                                  marker=dict(size=size, **marker)))
-    for source in (*SOURCES, "bonus"):
+    for source in (*SOURCES, BONUS):
         if source in sources:
             entry(SOURCE_LABELS[source], color=colour(source),
-                  symbol={"root": "square", "bonus": "star"}.get(source, "circle"),
+                  symbol={"root": "square", BONUS: "star"}.get(source, "circle"),
                   line=dict(width=1, color=palette.INK))
     if REJECTED in verdicts:
         entry("rejected by the model (crossed)", symbol=REJECTED_SYMBOL, color=palette.PAPER,
@@ -239,10 +240,10 @@ def _bonus_trace(node: Node, xy, raw: str, size: float, emitted: bool) -> go.Sca
             else "not emitted: the generation stopped first")
     return go.Scatter(
         x=[xy[0]], y=[-xy[1]], mode="markers", cliponaxis=False,
-        marker=dict(size=size, symbol="star", color=colour("bonus"), line=dict(width=1, color=palette.INK)),
+        marker=dict(size=size, symbol="star", color=colour(BONUS), line=dict(width=1, color=palette.INK)),
         hovertext=[f"<b>{label(raw, 40)}</b><br>token id {node.token}<br>the model's own token "
                    f"after the accepted path<br>{note}"],
-        hovertemplate="%{hovertext}<extra></extra>", name=SOURCE_LABELS["bonus"], showlegend=False)
+        hovertemplate="%{hovertext}<extra></extra>", name=SOURCE_LABELS[BONUS], showlegend=False)
 
 
 def unverified_caption(record: StepRecord, token_text: ShowToken, width: int = 100) -> str:
@@ -325,10 +326,10 @@ def _prefill_figure(record: StepRecord, token_text: ShowToken) -> go.Figure:
     token = record.emitted[0]
     raw = token_text(token)
     text = visible_cut(visible(raw), 24)
-    fig = go.Figure(_bonus_trace(Node(-1, token, -1, 0, "bonus", "bonus", None), (0, 0), raw, 20, True))
+    fig = go.Figure(_bonus_trace(Node(-1, token, -1, 0, BONUS, BONUS, None), (0, 0), raw, 20, True))
     fig.data[0].showlegend = True
     size = GLYPH_FONT_PX if is_glyph(raw) else FONT_PX   # the label clear of the star's points (y = 0.3)
-    fig.add_trace(label_trace([Label(text, (0, 0, 0, 0))], [size], [True], [colour("bonus")], lambda x, y: (0, 0.3)))
+    fig.add_trace(label_trace([Label(text, (0, 0, 0, 0))], [size], [True], [colour(BONUS)], lambda x, y: (0, 0.3)))
     fig.add_annotation(
         text=caption(record, token_text), x=0.5, y=0.15, xref="paper", yref="paper", showarrow=False,
         font=dict(size=13, color=palette.MUTED))
@@ -365,7 +366,7 @@ def tree_words_html(record: StepRecord | None, token_text: ShowToken) -> str:
         return (f"<p>Draft tree of step {record.index}: the drafter proposed {len(tree)} nodes, but the adaptive "
                 f"budget verified the root alone, {quoter(token_text)([tree.tokens[0]])}.</p>")
     texts = tree_texts(token_text, [n.token for n in nodes], [n.parent for n in nodes])
-    drafted = [n for n in nodes if n.source not in ("root", "bonus")]
+    drafted = [n for n in nodes if n.source not in ("root", BONUS)]
     by_source = ", ".join(f"{sum(n.source == s for n in drafted)} {SOURCE_LABELS[s].split(' (')[0]}"
                           for s in SOURCES[1:] if any(n.source == s for n in drafted))
     said = [f"Draft tree of step {record.index}: the root {quoted(texts[0])} and {len(drafted)} drafted "
@@ -373,7 +374,7 @@ def tree_words_html(record: StepRecord | None, token_text: ShowToken) -> str:
     path = [i for i in record.accepted if i > 0]
     said.append("Accepted: " + " → ".join(quoted(texts[i]) for i in path) + "." if path else
                 "No drafted node was accepted.")
-    if nodes[-1].source == "bonus":
+    if nodes[-1].source == BONUS:
         said.append(f"Then the model's own token {quoted(texts[-1])}.")
     for verdict, words in ((REJECTED, "Rejected"), (NOT_REACHED, "Not reached")):
         which = [quoted(texts[i]) for i, n in enumerate(nodes) if n.verdict == verdict]

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from racer.engine.records import REJECTED, StepRecord
+from racer.engine.sources import BONUS
 
 PLOT_WIDTH_PX = 840  # the narrowest the tree's plotting area gets in the app (its column's min width)
 MARGIN_PX = 10
@@ -63,7 +64,7 @@ def drawn_nodes(record: StepRecord) -> list[Node]:
     bonus = record.bonus
     if bonus is not None and record.accepted:
         last = record.accepted[-1]
-        nodes.append(Node(-1, bonus, last, tree.depths[last] + 1, "bonus", "bonus", None))
+        nodes.append(Node(-1, bonus, last, tree.depths[last] + 1, BONUS, BONUS, None))
     return nodes
 
 

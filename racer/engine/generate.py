@@ -34,6 +34,7 @@ from racer.drafting.logits_cache import TopK
 from racer.model.target import TargetModel, chain_tree, top_tokens
 from racer.engine.records import AutomatonView, StepRecord, Timings
 from racer.engine.settings import Settings, settings_change
+from racer.engine.sources import BONUS
 from racer.engine.tree import DraftTree, root_only
 from racer.engine.verify import Walk, bonus_probability, node_probs, pick_token, verdicts, walk_tree
 
@@ -139,7 +140,7 @@ class Generation:
         bonus_prob = bonus_probability(last, root, s) if self.inspect else 1.0
         return StepRecord(
             index=0, settings=s, tree=None, verdicts=(), target_tokens=(), target_probs=(),
-            accepted=(), emitted=tuple(emitted), emitted_sources=("bonus",) * len(emitted),
+            accepted=(), emitted=tuple(emitted), emitted_sources=(BONUS,) * len(emitted),
             context_len=0, total_tokens=len(self.output), forwards=self.forwards,
             timings=Timings(0.0, t1 - t0, t2 - t1), budget=1,
             bonus_prob=bonus_prob, finished=self.finished, finish_reason=self.finish_reason)
@@ -174,7 +175,7 @@ class Generation:
         self.drafter.observe(tree, top, walk.accepted)
         self._tops.append(top.rows(list(walk.accepted)))
         drafted = [tree.tokens[i] for i in walk.accepted[1:]]
-        sources = [tree.sources[i] for i in walk.accepted[1:]] + ["bonus"]
+        sources = [tree.sources[i] for i in walk.accepted[1:]] + [BONUS]
         emitted = self._emit(drafted + [walk.picks[-1]])
         kept = set(walk.accepted)
         t3 = time.perf_counter()

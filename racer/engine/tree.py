@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-ROOT, RETRIEVAL, LOGITS, BOTH = "root", "retrieval", "logits", "both"
-# a slot a fixed-size policy (racer_sglang) fills to reach its size: verified, never accepted
-PADDING = "padding"
+# the names of a node's sources, and PADDING: a slot a fixed-size policy (racer_sglang)
+# fills to reach its size, verified, never accepted (``racer.engine.sources``)
+from racer.engine.sources import BOTH, LOGITS, PADDING, RETRIEVAL, ROOT  # noqa: F401 (the tree's vocabulary)
 
 
 @dataclass(frozen=True)
