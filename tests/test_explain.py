@@ -32,7 +32,7 @@ from racer.engine.records import ACCEPTED, NOT_REACHED, REJECTED, AutomatonView,
 from racer.engine.settings import Settings
 from racer.engine.tree import DraftTree
 from tests.test_automaton_view import one_token_match_record
-from tests.tiny import repetitive_prompt, target, tiny_model
+from tests.tiny import own_target, repetitive_prompt, target, tiny_model
 
 EOS = 2
 TEXTS = {2: "<|im_end|>", 10: "-", 11: " passport", 12: "\n", 13: " phone", 14: " charger", 15: " tooth",
@@ -376,7 +376,7 @@ def test_a_re_checked_step_says_so_in_the_narration_and_the_status_line():
     """The guard's one-token forward is named where it happened and counted for the run."""
     from components.explore import Handlers
     from components.state import Session
-    tm = target(tiny_model("llama", 0))
+    tm = own_target(tiny_model("llama", 0))  # not the cached one: its bound changes
     tm.use_error_bound(1e9)   # every pick a near-tie
     session = Session()
     session.settings = Settings(max_new_tokens=12, adaptive_budget=False)

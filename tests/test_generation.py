@@ -21,7 +21,7 @@ from racer.engine.settings import Settings
 from racer.engine.tree import PADDING, BOTH, LOGITS, RETRIEVAL, ROOT
 from racer.engine.verify import walk_tree
 from racer.model.target import chain_tree
-from tests.tiny import (ARCHS, FAMILIES, distinct_prompt, hf_greedy, repetitive_prompt, run, target,
+from tests.tiny import (own_target, ARCHS, FAMILIES, distinct_prompt, hf_greedy, repetitive_prompt, run, target,
                         tiny_model)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -422,7 +422,7 @@ def test_every_pick_treated_as_a_near_tie_is_re_decided_and_stays_plain_greedy(d
     """With an error bound above every logit gap, each tree's first pick is re-decided by
     a one-token forward: the output is plain greedy's, every tree step is counted, and a
     re-checked step costs one more forward."""
-    tm = target(tiny_model("llama", 0))
+    tm = own_target(tiny_model("llama", 0))  # not the cached one: its bound changes
     tm.use_error_bound(1e9)
     prompt = repetitive_prompt(1)
     gen = Generation(tm, prompt, Settings(max_new_tokens=NEW, drafter=drafter, adaptive_budget=False))
@@ -438,7 +438,7 @@ def test_the_guard_cuts_the_path_at_the_first_near_tie_and_asks_the_model():
     """A hand-made verify: a 4-node chain whose logits accept all three drafts, with the
     second accepted pick a near-tie (gap 1e-7 < bound 1e-3). The path keeps the root and
     the first draft; the pick after it is the one-token forward's argmax."""
-    tm = target(tiny_model("llama", 0))
+    tm = own_target(tiny_model("llama", 0))  # not the cached one: its bound changes
     tm.use_error_bound(1e-3)
     prompt = repetitive_prompt(1)
     gen = Generation(tm, prompt, Settings(max_new_tokens=8, drafter="plain"))

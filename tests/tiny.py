@@ -84,6 +84,12 @@ def target(model, eos: int | None = None) -> TargetModel:
     return TargetModel(model, TinyTokenizer(eos), name="tiny")
 
 
+def own_target(model, eos: int | None = None) -> TargetModel:
+    """A wrapper of its own, not the cached one, for a test that changes it (its error
+    bound, its costs) without reaching the tests after it."""
+    return TargetModel(model, TinyTokenizer(eos), name="tiny")
+
+
 @lru_cache(maxsize=None)
 def stock_twin(model):
     """The same weights with transformers' stock SDPA attention. References run on it,

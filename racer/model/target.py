@@ -28,7 +28,7 @@ PREFILL_CHUNK = 512  # rows per lm_head call in prefill, so a long prompt never 
 # forward where its top two logits are closer than ERROR_SAFETY x d (each may be off by d,
 # and the chain seen is short).
 ERROR_SAFETY = 4.0
-ERROR_FLOOR = 1e-6   # float32 logits of this size differ in the last bits at least
+ERROR_FLOOR_EPS = 8  # the bound is at least 8 machine epsilons of the model's precision (1e-6 in float32)
 ERROR_CHAIN = 16     # positions the error bound is measured on
 TREE_ATTENTION = "racer_tree_sdpa"
 
@@ -165,7 +165,8 @@ class TargetModel:
             if self._error_bound is None:
                 context = [i % self.vocab_size for i in range(1, 129)]
                 chain, steps = self.chain_versus_steps(context, ERROR_CHAIN)
-                self._error_bound = max(ERROR_FLOOR, ERROR_SAFETY * float((chain - steps).abs().max()))
+                floor = ERROR_FLOOR_EPS * torch.finfo(self.dtype).eps
+                self._error_bound = max(floor, ERROR_SAFETY * float((chain - steps).abs().max()))
             return self._error_bound
 
     def use_error_bound(self, bound: float) -> None:
