@@ -47,7 +47,7 @@ def speedup_figure(stats: list[StepStat], viewing: int | None = None) -> go.Figu
                              mode="lines+markers", name="measured speedup vs plain decoding",
                              line=dict(color=SPEEDUP_COLOUR, width=2), marker=dict(size=5),
                              connectgaps=False), row=1, col=1)
-    fig.add_trace(go.Bar(x=xs, y=[s.emitted for s in steps], name="tokens this forward",
+    fig.add_trace(go.Bar(x=xs, y=[s.emitted for s in steps], name="tokens to the output, this forward",
                          marker=dict(color=BAR_COLOUR), showlegend=True), row=2, col=1)
     fig.add_hline(y=1.0, line=dict(color=palette.GUIDE, width=1, dash="dash"), row=1, col=1)
     changes = [s for s in steps if s.changed]
