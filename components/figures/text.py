@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Sequence
 
 from racer.drafting.registry import find_drafter
-from racer.inspect.explain import Account, explain
+from racer.inspect.explain import ADAPTIVE, ADAPTIVE_PLAIN, EXPLORE, Account, explain
 from racer.engine.records import StepRecord
 from racer.model.token_text import alone, spans
 from racer.engine.tree import RETRIEVAL
@@ -180,3 +180,28 @@ def narration(record: StepRecord | None, token_text: ShowToken, prompt_len: int 
                      f"(the attention mask below).")
     parts += [account.verdict, account.ending, account.tally]
     return " ".join(p for p in parts if p)
+
+
+def size_note(record: StepRecord | None) -> str:
+    """Beside the sliders: when the adaptive budget chose the step's tree size, how big a
+    tree it chose against what the drafter proposed (empty otherwise), so that moving
+    width or depth and seeing the same tree size is explained where the sliders are.
+
+    The counts are drafted tokens, as in the narration (the root is not drafted)."""
+    if record is None or record.tree is None or not record.settings.adaptive_budget:
+        return ""
+    size = explain(record, lambda ids: "").size.reason
+    if size not in (ADAPTIVE, ADAPTIVE_PLAIN, EXPLORE):
+        return ""
+    drafted, proposed = len(record.tree) - 1, record.proposed - 1
+    chose = ("the root alone, none" if drafted == 0 else "all" if drafted == proposed else f"{drafted}")
+    extra = " (one step in a few it tries a bigger tree than it expects to pay)" if size == EXPLORE else ""
+    s = record.settings
+    return (f"**The adaptive budget chose step {record.index}'s tree:** {chose} of the {proposed} drafted "
+            f"token{'s' if proposed != 1 else ''} the drafter proposed{extra}. Width {s.width}, depth "
+            f"{s.depth} and budget {s.budget} only bound the proposal; **Fixed size** turns the adaptive "
+            "budget off, so the tree is what they allow.")
+
+
+FIXED_SIZE_NOTE = ("Fixed size from the next step: the adaptive budget is off, so each tree holds what width, "
+                   "depth and budget allow (as many guesses as the sources have).")
