@@ -195,7 +195,7 @@ def test_settings_sweep_equals_generate(case):
 
 def test_small_capacity_really_recycles():
     s = Settings(width=3, window=10, budget=64, capacity=64, max_new_tokens=NEW)
-    gen = Generation(target(tiny_model("llama", 0)), PROMPTS["repetitive-9"], s)
+    gen = Generation(target(tiny_model("llama", 0)), PROMPTS["repetitive-9"], s, inspect=True)
     counts = [r.automaton.node_count for r in gen.steps() if r.tree is not None]
     assert max(counts) == 64  # 27 + 40 tokens in windows of 10 need far more than 64 nodes
 
@@ -368,7 +368,7 @@ def test_unknown_drafter_name_is_refused():
 ])
 def test_settings_changed_mid_run_apply_from_the_next_step(arch, first, then):
     prompt = PROMPTS["repetitive"]
-    gen = Generation(target(tiny_model(arch, 0)), prompt, Settings(max_new_tokens=NEW, **first))
+    gen = Generation(target(tiny_model(arch, 0)), prompt, Settings(max_new_tokens=NEW, **first), inspect=True)
     records = [gen.step() for _ in range(4)]
     changed = gen.settings.with_changes(**then)
     gen.settings = changed

@@ -83,7 +83,7 @@ def untimed(records) -> None:
 
 def test_inspection_is_outside_every_step_timer(inspection_jumps):
     tm = fresh_target(inspection_jumps)
-    gen = Generation(tm, PROMPT, Settings(max_new_tokens=24, budget=8))
+    gen = Generation(tm, PROMPT, Settings(max_new_tokens=24, budget=8), inspect=True)
     records = list(gen.steps())
     steps = [r for r in records if r.tree is not None]
     assert inspection_jumps.jumps > len(steps)  # inspection ran, and so did the costs

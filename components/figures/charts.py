@@ -161,10 +161,9 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
                                       visible=any(v is not None for v in high)),
                          hovertemplate="%{y}: %{x}× (mean)<extra></extra>"), row=1, col=2)
     # each value label starts beyond the end of its whisker, never on it
-    for r, name in zip(results, names):
-        if r.speedup is not None:
-            fig.add_annotation(x=whisker_end(r), y=name, xref="x2", yref="y2", xanchor="left", xshift=6,
-                               text=fmt("speedup", r.speedup), showarrow=False)
+    for r, name in zip(results, names):   # "—" at 0 for a drafter whose speedup was not measured
+        fig.add_annotation(x=whisker_end(r), y=name, xref="x2", yref="y2", xanchor="left", xshift=6,
+                           text=fmt("speedup", r.speedup), showarrow=False)
     longest = max((max(r.accept_lengths, default=1) for r in results), default=1)
     ks = list(range(1, longest + 1))
     for r, name, c in zip(results, names, colours):
