@@ -39,7 +39,7 @@ from components.explore import Handlers, StepView, ViewBuilder, busy_buttons, by
 from components.race import RaceHandlers
 from components.state import Keeper, Session
 from components.startup import MODEL_FIX, load_examples, load_target
-from components.figures.text import automaton_html, generated_html, narration, outcome_html
+from components.figures.text import FIXED_SIZE_NOTE, automaton_html, generated_html, narration, outcome_html, size_note
 from components.figures.tokens import colour, css_variables, key_html
 from components.figures.tree_layout import CARD_PX, PLOT_WIDTH_PX
 from components.figures.tree import tree_figure, tree_words_html
@@ -96,6 +96,9 @@ EXPLORE_VIEWS: dict[str, ViewBuilder] = {
     "automaton": lambda v: automaton_html(v.record, v.token_text),
     "automaton graph": lambda v: automaton_figure(v.record, v.token_text),
     "narration": lambda v: narration(v.record, v.token_text, v.prompt_tokens),
+    # beside the sliders: the adaptive budget chose this step's size, and a button to fix it
+    "size note": lambda v: gr.Markdown(size_note(v.record), visible=bool(size_note(v.record))),
+    "fixed size": lambda v: gr.Button(visible=bool(size_note(v.record))),
 }
 
 
@@ -168,6 +171,12 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
                             teach_btn, teach_note = preset_controls(
                                 "teaching", target.verify_costs() if target is not None else None)
                             settings = setting_controls(DEFAULTS, main=True)  # from the Settings schema
+                            # when the adaptive budget chose the tree size, the sliders say so, with a way out
+                            with gr.Row(elem_id="size-row"):
+                                size_box = gr.Markdown("", visible=False, label="Tree size note", show_label=False,
+                                                       elem_id="size-note")
+                                fixed_btn = gr.Button("Fixed size", size="sm", variant="secondary", visible=False,
+                                                      scale=0, min_width=110, elem_id="fixed-size")
                             with gr.Accordion("Advanced", open=False, elem_id="advanced"):
                                 settings |= setting_controls(DEFAULTS, main=False)
                                 measure = gr.Checkbox(value=True, label="Measure speedup",
@@ -341,7 +350,8 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         STEP_OUTPUTS = (*EXPLORE_VIEWS, "scrubber", "status")
         shown = dict(tree=tree_plot, outcome=outcome, **{"tree in words": tree_words}, text=text_box, speedup=speed_plot,
                      calibration=calibration_plot, mask=mask_plot, automaton=automaton_box,
-                     narration=narration_box, scrubber=scrubber, status=status, **{"automaton graph": automaton_plot})
+                     narration=narration_box, scrubber=scrubber, status=status,
+                     **{"automaton graph": automaton_plot, "size note": size_box, "fixed size": fixed_btn})
         with explore_tab:  # a view with no place above (added to EXPLORE_VIEWS alone) goes last
             shown |= {name: view_component(name, build(blank)) for name, build in EXPLORE_VIEWS.items()
                       if name not in shown}
@@ -366,6 +376,10 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
         preset_names = list(settings)
         teach_btn.click(lambda: preset_values("teaching", preset_names), None, list(settings.values()),
                         api_name="preset_teaching", **QUICK_EVENT).then(
+            handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
+        # Fixed size: the adaptive budget off (the sliders then set the tree), applied as a change would be
+        fixed_btn.click(lambda: (False, gr.Markdown(FIXED_SIZE_NOTE), gr.Button(visible=False)), None,
+                        [settings["adaptive_budget"], size_box, fixed_btn], api_name="fixed_size", **QUICK_EVENT).then(
             handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
         for other in [c for c in controls.values() if isinstance(c, (gr.Checkbox, gr.Dropdown))]:
             other.input(handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED,

@@ -41,7 +41,7 @@ class StepStat:
     """One step's numbers for the running charts (kept for every step, even when the
     full records are capped)."""
     index: int
-    emitted: int             # tokens this forward produced
+    emitted: int             # tokens this forward added to the output
     total_tokens: int
     forwards: int
     engine_s: float          # engine seconds so far (all steps, prefill included)

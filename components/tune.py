@@ -37,7 +37,7 @@ SOURCES = [("Spec-Bench category", "category"), ("the prompt in the Explore tab"
 # what Apply sets: every Explore setting the sweep ran with, except its length (the sweep's
 # tokens per prompt are a measuring length, not a way of decoding)
 APPLIED = tuple(name for name in KNOBS if name != "max_new_tokens")
-APPLY_OUTPUTS = (*APPLIED, "tabs", "tune_status", "status")
+APPLY_OUTPUTS = (*APPLIED, "tabs", "status", "tune_status")
 # the adaptive budget during a sweep: "auto" = off when the grid varies tree size, else the Explore tab's
 ADAPTIVE = [("off when the grid varies tree size", "auto"), ("off", "off"), ("on", "on")]
 

@@ -31,7 +31,7 @@ def controls(max_new_tokens=TOKENS, measure=True, **changes) -> dict:
 
 
 VIEWS = ("tree", "outcome", "text", "speed", "calibration", "mask", "automaton", "automaton graph", "narration",
-         "scrubber", "status")
+         "size note", "scrubber", "status")   # the Fixed size button is not an API output
 
 
 def views(result) -> dict:

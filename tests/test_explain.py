@@ -143,7 +143,8 @@ def test_long_match_credits_retrieval_with_the_match_and_what_it_drafted():
     assert "the context's last 9 tokens followed by the root “-” occurred earlier" in r.sentence
     assert "it drafted 8 tokens from what followed there, 8 accepted" in r.sentence
     assert a.source("logits").reason == src.OUTRANKED
-    assert a.size.reason == ex.ADAPTIVE and "9 likeliest of the 16 nodes" in a.size.sentence
+    assert a.size.reason == ex.ADAPTIVE and "8 likeliest of the 15 drafted tokens" in a.size.sentence
+    assert r.drafted + a.source("logits").drafted == 8   # one unit: the sources' drafted tokens add up
     assert "accepted 8 drafted tokens in a row" in a.verdict
 
 
@@ -152,7 +153,7 @@ def test_no_match_says_so_and_the_logits_cache_drafts():
     assert a.source("retrieval").reason == src.NO_MATCH
     assert "no match to copy from" in a.source("retrieval").sentence
     assert a.source("logits").reason == src.DRAFTED and a.source("logits").drafted == 2
-    assert a.size.reason == ex.ADAPTIVE and "all 3 nodes proposed" in a.size.sentence
+    assert a.size.reason == ex.ADAPTIVE and "all 2 drafted tokens proposed" in a.size.sentence
 
 
 def test_a_match_outranked_by_likelier_nodes_says_what_it_offered_and_why_it_lost():
@@ -161,8 +162,8 @@ def test_a_match_outranked_by_likelier_nodes_says_what_it_offered_and_why_it_los
     assert r.reason == src.OUTRANKED and r.drafted == 0
     assert "last 9 tokens followed by the root “-” occurred earlier" in r.sentence
     assert "1 continuation (the likeliest “␣hiking”, estimated 0.30)" in r.sentence
-    assert "the 3 drafted nodes of this tree went to likelier guesses (estimated 0.70 or more" in r.sentence
-    assert a.size.reason == ex.BUDGET_FULL and "budget of 4 nodes" in a.size.sentence
+    assert "the tree's 3 drafted tokens went to likelier guesses (estimated 0.70 or more" in r.sentence
+    assert a.size.reason == ex.BUDGET_FULL and "budget of 4 nodes (the root and 3 drafted tokens)" in a.size.sentence
 
 
 def test_a_one_token_match_is_named_as_such_not_as_no_match():
@@ -196,7 +197,7 @@ def test_a_plain_step_chosen_by_the_adaptive_budget_says_so():
     a = account("plain step chosen by the budget")
     assert a.size.reason == ex.ADAPTIVE_PLAIN and a.size.plain
     assert "The adaptive budget chose a plain step" in a.size.sentence
-    assert "the 15 guesses proposed (the likeliest estimated 0.35) were not expected to pay" in a.size.sentence
+    assert "the 15 drafted tokens proposed (the likeliest estimated 0.35) were not expected to pay" in a.size.sentence
     assert {s.reason for s in a.sources} == {src.PLAIN_STEP}
     assert "Nothing was drafted" not in plain_text(caption(CASES["plain step chosen by the budget"], text_of))
 
@@ -204,15 +205,17 @@ def test_a_plain_step_chosen_by_the_adaptive_budget_says_so():
 def test_eos_among_the_drafts_ends_the_answer():
     a = account("eos")
     assert a.ending == ("The end-of-sequence token came among the accepted drafts: the answer is complete. "
-                        "2 of this forward's 4 tokens reached the output.")
+                        "Of the 4 tokens this forward yielded (accepted drafts and the model's own), 2 reached "
+                        "the output.")
     ended = ex.explain(step(chain(10, (11,), "retrieval"), 1, EOS, emitted=(11, EOS), finish="eos"), q)
     assert ended.ending == "The end-of-sequence token came as the model's own token: the answer is complete."
 
 
 def test_the_length_limit_cuts_the_step():
     a = account("length limit")
-    assert a.ending == ("The max-new-tokens limit (128) was reached. 2 of this forward's 4 tokens reached "
-                        "the output.")
+    assert a.ending == ("The max-new-tokens limit (128) was reached. Of the 4 tokens this forward yielded "
+                        "(accepted drafts and the model's own), 2 reached the output.")
+    assert a.tally.startswith("This forward added 2 tokens to the output")   # the same 2, in the same words
     assert a.source("retrieval").drafted == 3 and a.source("logits").drafted == 3  # "both" counts for each
     assert "(3 of them retrieval proposed too)" in a.source("logits").sentence
 
@@ -336,7 +339,7 @@ def test_a_root_alone_is_explained_by_what_the_sources_offered(one_thread):
     seen = set()
     for settings in (Settings(max_new_tokens=40), Settings(max_new_tokens=40, budget=2),
                      Settings(max_new_tokens=40, adaptive_budget=False, budget=3, width=1)):
-        gen = Generation(tm, repetitive_prompt(1), settings, inspect=True)
+        gen = Generation(tm, repetitive_prompt(1), settings, inspect=True)  # as the page's session runs it
         for record in gen.steps():
             if record.tree is None:
                 continue

@@ -164,7 +164,7 @@ def test_sampled_records_report_the_sampling_distribution():
     model, prompt = sampling_model()
     tm = target(model)
     s = Settings(temperature=0.7, top_p=0.9, seed=3, max_new_tokens=12)
-    gen = Generation(tm, prompt, s, inspect=True)
+    gen = Generation(tm, prompt, s, inspect=True)   # the per-node probabilities are inspection
     records = list(gen.steps())
     context = list(prompt)
     for r in records[1:]:

@@ -114,8 +114,10 @@ def hf_greedy(model, prompt: Sequence[int], max_new_tokens: int, eos: int | None
 
 def run(tm: TargetModel, prompt: Sequence[int], settings: Settings,
         inspect: bool = True) -> tuple[list[int], list[StepRecord]]:
-    """Runs a whole generation; returns (output tokens, step records), inspected as the page
-    asks for them unless ``inspect`` is off."""
+    """Runs a whole generation; returns (output tokens, step records). With ``inspect``
+    (as the page runs it) the records carry every field the tests check, the per-node
+    probabilities included; the lean records of the other callers are
+    ``tests/test_timing.py``'s."""
     gen = Generation(tm, prompt, settings, inspect=inspect)
     records = list(gen.steps())
     return gen.output, records

@@ -47,7 +47,7 @@ def speedup_figure(stats: list[StepStat], viewing: int | None = None) -> go.Figu
                              mode="lines+markers", name="measured speedup vs plain decoding",
                              line=dict(color=SPEEDUP_COLOUR, width=2), marker=dict(size=5),
                              connectgaps=False), row=1, col=1)
-    fig.add_trace(go.Bar(x=xs, y=[s.emitted for s in steps], name="tokens this forward",
+    fig.add_trace(go.Bar(x=xs, y=[s.emitted for s in steps], name="tokens to the output, this forward",
                          marker=dict(color=BAR_COLOUR), showlegend=True), row=2, col=1)
     fig.add_hline(y=1.0, line=dict(color=palette.GUIDE, width=1, dash="dash"), row=1, col=1)
     changes = [s for s in steps if s.changed]
@@ -161,10 +161,9 @@ def compare_figure(results: list[DrafterResult]) -> go.Figure:
                                       visible=any(v is not None for v in high)),
                          hovertemplate="%{y}: %{x}× (mean)<extra></extra>"), row=1, col=2)
     # each value label starts beyond the end of its whisker, never on it
-    for r, name in zip(results, names):
-        if r.speedup is not None:
-            fig.add_annotation(x=whisker_end(r), y=name, xref="x2", yref="y2", xanchor="left", xshift=6,
-                               text=fmt("speedup", r.speedup), showarrow=False)
+    for r, name in zip(results, names):   # "—" at 0 for a drafter whose speedup was not measured
+        fig.add_annotation(x=whisker_end(r), y=name, xref="x2", yref="y2", xanchor="left", xshift=6,
+                           text=fmt("speedup", r.speedup), showarrow=False)
     longest = max((max(r.accept_lengths, default=1) for r in results), default=1)
     ks = list(range(1, longest + 1))
     for r, name, c in zip(results, names, colours):

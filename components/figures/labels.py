@@ -31,6 +31,7 @@ Box = tuple[float, float, float, float]   # x0, y0, x1, y1 in pixels, y downward
 class Label:
     text: str        # visible text as placed (maybe shortened), not yet escaped
     box: Box
+    leader: bool = False  # placed away from its marker (a label that must show): draw a line to it
 
     @property
     def centre(self) -> tuple[float, float]:
@@ -75,7 +76,7 @@ def _overlaps(a: Box, b: Box) -> bool:
 def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], texts: Sequence[str],
                  sizes: Sequence[float], order: Sequence[int], area: Box,
                  obstacles: Sequence[Box] = (), cut=None,
-                 right: Sequence[bool] | None = None) -> list[Label | None]:
+                 right: Sequence[bool] | None = None, must: Sequence[int] = ()) -> list[Label | None]:
     """A spot per label (None: no room), never on a marker or an earlier label.
     ``cut(text, n)`` shortens a label (default ``visible_cut``: keeps its start).
 
@@ -85,7 +86,9 @@ def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], 
     label's centre is nearer its own marker than any other. Each
     label tries above its marker, then below, then (where ``right[i]``: a leaf, whose
     right side no edge crosses) to its right, in full, then
-    shortened to 8, 5 and 3 characters (with "…").
+    shortened to 8, 5 and 3 characters (with "…"). A label in ``must`` (one a sentence
+    names) that found no such spot takes the nearest free spot farther out, in full, as a
+    ``leader`` label (the figure draws a line from it to its marker).
 
     Two markers 40 px apart on one row fit "ab" twice but not two 10-letter words:
     >>> [l.text if l else None for l in place_labels([(20, 50), (60, 50)], [6, 6],
@@ -116,7 +119,28 @@ def place_labels(points: Sequence[tuple[float, float]], radii: Sequence[float], 
                     break
             if done:
                 break
+    for i in must:
+        if out[i] is None:
+            out[i] = _farther(points[i], texts[i], sizes[i], area, markers, placed)
+            if out[i] is not None:
+                placed.append(out[i].box)
     return out
+
+
+def _farther(point: tuple[float, float], text: str, size: float, area: Box, markers: Sequence[Box],
+             placed: Sequence[Box]) -> Label | None:
+    """The nearest free spot for a label away from its marker: rings of candidate boxes
+    one label height (vertically) or half a label width (sideways) apart, the nearest first."""
+    x, y = point
+    w, h = text_width(text, size), label_height(size)
+    spots = sorted(((dx * w / 2, dy * h) for dx in range(-12, 13) for dy in range(-12, 13) if dx or dy),
+                   key=lambda d: d[0] ** 2 + d[1] ** 2)
+    for dx, dy in spots:
+        box = (x + dx - w / 2, y + dy - h / 2, x + dx + w / 2, y + dy + h / 2)
+        inside = area[0] <= box[0] and box[2] <= area[2] and area[1] <= box[1] and box[3] <= area[3]
+        if inside and not any(_overlaps(box, m) for m in markers) and not any(_overlaps(box, p) for p in placed):
+            return Label(text, box, leader=True)
+    return None
 
 
 def left_cut(text: str, limit: int) -> str:

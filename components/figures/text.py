@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Sequence
 
 from racer.drafting.registry import find_drafter
-from racer.inspect.explain import Account, explain
+from racer.inspect.explain import ADAPTIVE, ADAPTIVE_PLAIN, EXPLORE, Account, explain
 from racer.engine.records import StepRecord
 from racer.model.token_text import alone, glyphs, spans
 from racer.engine.tree import RETRIEVAL
@@ -94,8 +94,11 @@ def outcome_html(record: StepRecord | None, token_text: ShowToken, speedup: floa
         ms = ""
     else:
         head = f"{_verify_head(record)} {account.verdict}"
-        numbers = [("accepted", record.accepted_drafts), ("tokens this forward", len(record.emitted)),
-                   ("tree nodes", len(record.tree)), ("budget", record.budget), ("tokens", record.total_tokens),
+        # one unit per quantity, as the sentences say it: drafted tokens (the root is not drafted),
+        # tokens that reached the output, and the budget in nodes (the root included)
+        numbers = [("drafted tokens", len(record.tree) - 1), ("accepted", record.accepted_drafts),
+                   ("tokens to the output", len(record.emitted)), ("budget (nodes)", record.budget),
+                   ("tokens", record.total_tokens),
                    ("forwards", record.forwards), ("MAT", fmt("mat", record.mat)),
                    ("speedup so far", fmt("speedup", speedup))]
         ms = (f"draft {t.draft_s * 1e3:.0f} ms · verify {t.verify_s * 1e3:.0f} ms · "
@@ -115,13 +118,14 @@ def outcome_html(record: StepRecord | None, token_text: ShowToken, speedup: floa
 
 def _verify_head(record: StepRecord) -> str:
     """A verify step in numbers: the tree by source, and the tokens it gave."""
-    n = len(record.tree)
+    drafted = len(record.tree) - 1
     acc = record.accepted_drafts
     counts = source_counts(record)
     kept = len(record.emitted)
-    head = (f"<b>Step {record.index}:</b> {n}-node tree "
+    padding = f", {counts['padding']} padding" if counts.get("padding") else ""
+    head = (f"<b>Step {record.index}:</b> the root and {drafted} drafted token{'s' if drafted != 1 else ''} "
             f"({counts.get('retrieval', 0)} retrieval, {counts.get('logits', 0)} logits, "
-            f"{counts.get('both', 0)} both) → accepted <b>{acc}</b> drafted "
+            f"{counts.get('both', 0)} both{padding}) → accepted <b>{acc}</b> drafted "
             f"token{'s' if acc != 1 else ''}")
     if kept == acc + 1:
         return head + f" + the model's own = <b>{kept}</b> token{'s' if kept != 1 else ''} from one forward."
@@ -182,8 +186,34 @@ def narration(record: StepRecord | None, token_text: ShowToken, prompt_len: int 
     parts = [f"The root {root} is already decided (the model chose it last step)."]
     parts += [s.sentence for s in account.sources] + [account.size.sentence]
     if len(record.tree) > 1:
-        n = len(record.tree)
-        parts.append(f"One forward pass checked {'both' if n == 2 else f'all {n}'} nodes at once, each seeing "
-                     f"only its own ancestors (the attention mask below).")
+        drafted = len(record.tree) - 1
+        parts.append(f"One forward pass checked the root and its {drafted} drafted "
+                     f"token{'s' if drafted != 1 else ''} at once, each seeing only its own ancestors "
+                     f"(the attention mask below).")
     parts += [account.verdict, account.ending, account.tally]
     return " ".join(p for p in parts if p)
+
+
+def size_note(record: StepRecord | None) -> str:
+    """Beside the sliders: when the adaptive budget chose the step's tree size, how big a
+    tree it chose against what the drafter proposed (empty otherwise), so that moving
+    width or depth and seeing the same tree size is explained where the sliders are.
+
+    The counts are drafted tokens, as in the narration (the root is not drafted)."""
+    if record is None or record.tree is None or not record.settings.adaptive_budget:
+        return ""
+    size = explain(record, lambda ids: "").size.reason
+    if size not in (ADAPTIVE, ADAPTIVE_PLAIN, EXPLORE):
+        return ""
+    drafted, proposed = len(record.tree) - 1, record.proposed - 1
+    chose = ("the root alone, none" if drafted == 0 else "all" if drafted == proposed else f"{drafted}")
+    extra = " (one step in a few it tries a bigger tree than it expects to pay)" if size == EXPLORE else ""
+    s = record.settings
+    return (f"**The adaptive budget chose step {record.index}'s tree:** {chose} of the {proposed} drafted "
+            f"token{'s' if proposed != 1 else ''} the drafter proposed{extra}. Width {s.width}, depth "
+            f"{s.depth} and budget {s.budget} only bound the proposal; **Fixed size** turns the adaptive "
+            "budget off, so the tree is what they allow.")
+
+
+FIXED_SIZE_NOTE = ("Fixed size from the next step: the adaptive budget is off, so each tree holds what width, "
+                   "depth and budget allow (as many guesses as the sources have).")

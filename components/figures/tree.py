@@ -57,12 +57,11 @@ def tree_figure(record: StepRecord | None, token_text: ShowToken) -> go.Figure:
     raws = tree_texts(token_text, [n.token for n in nodes], [n.parent for n in nodes])
     sizes, radii = _marker_sizes(nodes, frame)
     fonts = [GLYPH_FONT_PX if is_glyph(raw) else FONT_PX for raw in raws]
-    labels = place_labels([frame.px(c, r) for c, r in pos], radii, [visible(raw) for raw in raws], fonts,
-                          _label_order(nodes, pos), (0.0, 0.0, PLOT_WIDTH_PX, frame.plot_h),
-                          right=_leaves(nodes))
+    labels = _place(nodes, pos, raws, radii, fonts, frame, named_tokens(record, token_text))
 
     fig = go.Figure()
     _add_edges(fig, nodes, pos)
+    _add_leaders(fig, labels, pos, frame)
     _add_nodes(fig, nodes, pos, raws, sizes, emitted_bonus=len(record.emitted) == len(record.accepted),
                alone=[token_text(n.token) for n in nodes])
     fig.add_trace(_labels_trace(nodes, labels, fonts, frame))
@@ -96,11 +95,52 @@ def _leaves(nodes: list[Node]) -> list[bool]:
     return [i not in parents for i in range(len(nodes))]
 
 
-def _label_order(nodes: list[Node], pos: list[tuple[int, int]]) -> list[int]:
+def named_tokens(record: StepRecord, token_text: ShowToken) -> set[int]:
+    """The token ids the step's account names (the narration, the outcome, the caption):
+    their labels choose their spot before any other, so the figure shows every token the
+    sentences talk about (a crowded tree leaves labels out)."""
+    named: set[int] = set()
+    show = quoter(token_text)
+
+    def quote(ids):
+        named.update(ids)
+        return show(ids)
+    explain(record, quote)
+    return named
+
+
+def _place(nodes: list[Node], pos, raws: list[str], radii, fonts, frame: Frame, named: set[int]) -> list:
+    """Every node's label (None: no room), the nodes whose token the sentences name
+    placed before the rest and never left out while any spot is free."""
+    must = [i for i, n in enumerate(nodes) if n.token in named]
+    return place_labels([frame.px(c, r) for c, r in pos], radii, [visible(raw) for raw in raws], fonts,
+                        _label_order(nodes, pos, named), (0.0, 0.0, PLOT_WIDTH_PX, frame.plot_h),
+                        right=_leaves(nodes), must=must)
+
+
+def _add_leaders(fig: go.Figure, labels: list, pos, frame: Frame) -> None:
+    """A thin line from each label placed away from its marker to that marker."""
+    xs, ys = [], []
+    for lab, (c, r) in zip(labels, pos):
+        if lab is not None and lab.leader:
+            (x0, y0), (x1, y1) = frame.data(*frame.px(c, r)), frame.data(*lab.centre)
+            xs += [x0, x1, None]
+            ys += [y0, y1, None]
+    if xs:
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False, name="leaders",
+                                 line=dict(color=palette.MUTED, width=0.8, dash="dot")))
+
+
+def _label_order(nodes: list[Node], pos: list[tuple[int, int]], named: set[int] = frozenset()) -> list[int]:
     """Which labels choose their spot first: the top row (accepted, the model's own
-    token), then rejected nodes, then the rest; left to right, top to bottom."""
-    priority = {BONUS: 0, ACCEPTED: 0, REJECTED: 1, NOT_REACHED: 2}
-    return sorted(range(len(nodes)), key=lambda i: (priority.get(nodes[i].verdict, 2), pos[i][0], pos[i][1]))
+    token), then the nodes whose token the sentences name, then rejected nodes, then the
+    rest; left to right, top to bottom."""
+    priority = {BONUS: 0, ACCEPTED: 0, REJECTED: 2, NOT_REACHED: 3}
+
+    def rank(i: int) -> int:
+        first = priority.get(nodes[i].verdict, 3)
+        return 1 if first > 0 and nodes[i].token in named else first
+    return sorted(range(len(nodes)), key=lambda i: (rank(i), pos[i][0], pos[i][1]))
 
 
 def _labels_trace(nodes: list[Node], labels: list[Label | None], fonts: list[float], frame: Frame) -> go.Scatter:
@@ -275,10 +315,9 @@ def _unverified_figure(record: StepRecord, token_text: ShowToken) -> go.Figure:
     raws = tree_texts(token_text, [n.token for n in nodes], [n.parent for n in nodes])
     sizes, radii = _marker_sizes(nodes, frame)
     fonts = [GLYPH_FONT_PX if is_glyph(raw) else FONT_PX for raw in raws]
-    labels = place_labels([frame.px(c, r) for c, r in pos], radii, [visible(raw) for raw in raws], fonts,
-                          _label_order(nodes, pos), (0.0, 0.0, PLOT_WIDTH_PX, frame.plot_h),
-                          right=_leaves(nodes))
+    labels = _place(nodes, pos, raws, radii, fonts, frame, named_tokens(record, token_text))
     fig = go.Figure()
+    _add_leaders(fig, labels, pos, frame)
     xs, ys = [], []
     for i, n in enumerate(nodes):
         if n.parent >= 0:

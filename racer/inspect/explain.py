@@ -132,8 +132,8 @@ def _size_sentence(record: StepRecord, size: str) -> str:
     if size == ADAPTIVE_PLAIN:
         offers = record.automaton.offered + record.automaton.cached
         best = f" (the likeliest estimated {max(e for _, e in offers):.2f})" if offers else ""
-        guesses = ("the one guess proposed" + best + " was" if proposed == 2 else
-                   f"the {proposed - 1} guesses proposed{best} were")
+        guesses = ("the one drafted token proposed" + best + " was" if proposed == 2 else
+                   f"the {proposed - 1} drafted tokens proposed{best} were")
         said = (f"The adaptive budget chose a plain step: on this machine {guesses} not expected to pay "
                 f"for a bigger forward, so {one}.")
         if record.unverified is not None:
@@ -141,22 +141,26 @@ def _size_sentence(record: StepRecord, size: str) -> str:
                 "the model's own token matched one of its guesses." if record.unverified_match is not None
                 else "the model's own token matched none of its guesses.")
         return said
+    # counts are drafted tokens (the root is not drafted); a budget is in nodes, the root included
+    drafted, offered = n - 1, proposed - 1
     if size == ADAPTIVE:
         if n == proposed:
-            return f"The adaptive budget verified all {count(n, 'node')} proposed."
-        return (f"The adaptive budget verified the {n} likeliest of the {proposed} nodes proposed: the size it "
-                f"expected to give the most tokens per second on this machine.")
+            return f"The adaptive budget verified all {count(drafted, 'drafted token')} proposed."
+        return (f"The adaptive budget verified the {drafted} likeliest of the {offered} drafted tokens proposed: "
+                f"the size it expected to give the most tokens per second on this machine.")
     if size == EXPLORE:
-        which = f"all {n} nodes" if n == proposed else f"the {n} likeliest of the {proposed} nodes"
+        which = (f"all {count(drafted, 'drafted token')}" if n == proposed else
+                 f"the {drafted} likeliest of the {offered} drafted tokens")
         return (f"The adaptive budget verified {which} proposed, more than it expected to pay: one step in "
                 f"{EXPLORE_EVERY} it tries a bigger tree, paid for out of the time it has saved so far, so that guesses "
                 "it underrates still get checked.")
-    capped = f" (the draft budget of {s.budget}, capped by the room left in the model's context)" \
+    capped = f"; the draft budget of {s.budget}, capped by the room left in the model's context" \
         if record.budget < s.budget else ""
+    budget = f"budget of {count(record.budget, 'node')} (the root and {record.budget - 1} drafted tokens{capped})"
     if size == BUDGET_FULL:
-        return f"The tree filled its budget of {count(record.budget, 'node')}{capped} with the likeliest guesses."
-    return (f"The sources had {count(n - 1, 'guess', 'guesses')} within the depth limit of {s.depth}, fewer "
-            f"than the budget of {count(record.budget, 'node')}{capped} allows; all were verified.")
+        return f"The tree filled its {budget} with the likeliest guesses."
+    return (f"The sources had {count(drafted, 'drafted token')} within the depth limit of {s.depth}, fewer "
+            f"than its {budget} allows; all were verified.")
 
 
 # -- what the model made of it -----------------------------------------------------------
@@ -195,7 +199,8 @@ def _ending(record: StepRecord) -> str:
         return ""
     made = record.accepted_drafts + 1 if record.tree is not None else 1
     kept = len(record.emitted)
-    cut = (f" {kept} of this forward's {made} tokens reached the output." if kept < made else "")
+    cut = (f" Of the {made} tokens this forward yielded (accepted drafts and the model's own), {kept} "
+           f"reached the output." if kept < made else "")
     if record.finish_reason == "eos":
         where = "among the accepted drafts" if kept < made else "as the model's own token"
         return f"The end-of-sequence token came {where}: the answer is complete.{cut}"
@@ -208,7 +213,7 @@ def _ending(record: StepRecord) -> str:
 
 def _tally(record: StepRecord) -> str:
     n = len(record.emitted)
-    return (f"This forward produced {count(n, 'token')} where plain decoding makes 1; so far "
+    return (f"This forward added {count(n, 'token')} to the output where plain decoding adds 1; so far "
             f"{count(record.total_tokens, 'token')} in {count(record.forwards, 'forward')} "
             f"(MAT {record.mat:.2f}).")
 

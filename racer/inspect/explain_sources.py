@@ -79,7 +79,7 @@ def _passed_over(record: StepRecord, offers, what: tuple[str, str], quote: Quote
     floor = _min_path_estimate(record)
     likelier = f" (estimated {floor:.2f} or more along their paths)" if floor is not None else ""
     drafted = len(record.tree) - 1
-    return OUTRANKED, (f"{offered}, but the {count(drafted, 'drafted node')} of this tree went to "
+    return OUTRANKED, (f"{offered}, but the tree's {count(drafted, 'drafted token')} went to "
                        f"likelier guesses{likelier}")
 
 
