@@ -102,7 +102,7 @@ def test_step_the_status_and_the_tree_share_the_first_screen(browser, browser_ap
     if screen == "phone" and theme == "light":   # the settings unfold on request
         page.locator("#settings > button.label-wrap").click()
         page.wait_for_timeout(400)
-        assert page.locator("#tree-width").first.is_visible()
+        assert page.locator("#width").first.is_visible()
         page.screenshot(path=str(ARTIFACTS / "screens_phone_light_settings.png"))
     if screen == "desktop" and theme == "light":
         key = page.locator("#token-key")
