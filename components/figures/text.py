@@ -13,7 +13,7 @@ from typing import Sequence
 from racer.drafting.registry import find_drafter
 from racer.inspect.explain import Account, explain
 from racer.engine.records import StepRecord
-from racer.model.token_text import alone, glyphs, spans
+from racer.model.token_text import alone, glyphs
 from racer.engine.tree import RETRIEVAL
 
 from components.numbers import fmt
@@ -23,12 +23,6 @@ from components.figures.tokens import ShowToken, colour, drafter_label, glyph_ru
 TEXT_SOURCES = ("bonus", "retrieval", "logits", "both")
 TEXT_LABELS = {"bonus": "the model's own token (root / bonus)", "retrieval": "accepted from retrieval",
                "logits": "accepted from the logits cache", "both": "accepted, proposed by both"}
-
-
-def mark_texts(marks: Sequence[TokenMark]) -> list[str]:
-    """Each mark's share of the text: a character split over tokens belongs to the
-    token that completes it (``racer.model.token_text.spans``)."""
-    return spans([m.piece for m in marks])
 
 
 def mark_glyphs(marks: Sequence[TokenMark]) -> list[tuple[list[TokenMark], str]]:
