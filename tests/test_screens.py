@@ -127,6 +127,7 @@ def _tune_has_room(page) -> None:
     menu = page.locator("#tune-adaptive input").first
     fits = menu.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
     assert fits, f"the menu cuts its text: {menu.input_value()!r}"
+    menu.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "screens_tune.png"))
     page.get_by_role("tab", name="Explore").click()
 
