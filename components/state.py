@@ -59,7 +59,7 @@ class StepStat:
 class TokenMark:
     """One generated token and how it was produced."""
     token: int
-    piece: bytes  # the bytes it stands for; its text depends on its neighbours (mark_texts)
+    piece: bytes  # the bytes it stands for; its text depends on its neighbours (mark_glyphs)
     source: str   # bonus / retrieval / logits / both
     step: int     # the step (forward) that emitted it
 

@@ -82,14 +82,15 @@ def test_step_the_status_and_the_tree_share_the_first_screen(browser, browser_ap
         page.click("#step-btn")
         status_has(page, f"Step {i}")
         page.wait_for_timeout(600)
-        heights.append(round(box(page, "#tree-plot")["height"]))
-        tops.append(round(box(page, "#scrubber")["y"]) - round(box(page, "#tree-plot")["y"]))
+        heights.append(box(page, "#tree-plot")["height"])
+        tops.append(box(page, "#scrubber")["y"] - box(page, "#tree-plot")["y"])
         assert page.evaluate("window.scrollY") == 0
         for selector in ("#step-btn", "#status", "#tree-plot"):
             assert in_first_view(page, selector, size), f"{selector} is not in the first view at {size}"
     page.screenshot(path=str(ARTIFACTS / f"screens_{screen}_{theme}.png"))
-    assert len(set(heights)) == 1, f"the tree's card changed height: {heights}"
-    assert len(set(tops)) == 1, f"the history slider moved against the tree: {tops}"
+    # steady to the pixel (the outcome above may take a line more: layout rounds sub-pixels)
+    assert max(heights) - min(heights) < 1, f"the tree's card changed height: {heights}"
+    assert max(tops) - min(tops) < 1, f"the history slider moved against the tree: {tops}"
     assert page.locator("#tree-plot .scatterlayer .point").count() >= 2
     # the tree in words, for a screen reader
     words = page.locator("#tree-words").inner_text()
@@ -102,7 +103,7 @@ def test_step_the_status_and_the_tree_share_the_first_screen(browser, browser_ap
     if screen == "phone" and theme == "light":   # the settings unfold on request
         page.locator("#settings > button.label-wrap").click()
         page.wait_for_timeout(400)
-        assert page.locator("#tree-width").first.is_visible()
+        assert page.locator("#width").first.is_visible()
         page.screenshot(path=str(ARTIFACTS / "screens_phone_light_settings.png"))
     if screen == "desktop" and theme == "light":
         key = page.locator("#token-key")
@@ -126,6 +127,7 @@ def _tune_has_room(page) -> None:
     menu = page.locator("#tune-adaptive input").first
     fits = menu.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
     assert fits, f"the menu cuts its text: {menu.input_value()!r}"
+    menu.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "screens_tune.png"))
     page.get_by_role("tab", name="Explore").click()
 

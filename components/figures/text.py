@@ -13,7 +13,7 @@ from typing import Sequence
 from racer.drafting.registry import find_drafter
 from racer.inspect.explain import ADAPTIVE, ADAPTIVE_PLAIN, EXPLORE, Account, explain
 from racer.engine.records import StepRecord
-from racer.model.token_text import alone, glyphs, spans
+from racer.model.token_text import alone, glyphs
 from racer.engine.tree import RETRIEVAL
 
 from components.numbers import fmt
@@ -22,12 +22,6 @@ from racer.engine.sources import SOURCES, TEXT_SOURCES
 from components.figures.tokens import ShowToken, colour, drafter_label, glyph_runs, isolate_bytes, label, quoter
 
 TEXT_LABELS = {name: SOURCES[name].text for name in TEXT_SOURCES}
-
-
-def mark_texts(marks: Sequence[TokenMark]) -> list[str]:
-    """Each mark's share of the text: a character split over tokens belongs to the
-    token that completes it (``racer.model.token_text.spans``)."""
-    return spans([m.piece for m in marks])
 
 
 def mark_glyphs(marks: Sequence[TokenMark]) -> list[tuple[list[TokenMark], str]]:

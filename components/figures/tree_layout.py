@@ -28,7 +28,7 @@ MARGIN_PX = 10
 LEGEND_PX = 54       # = legend_px(8): the legend (up to 8 entries) sits in the top margin, above the plot
 TOP_ROOM_PX = 34     # above the top row: its labels
 ROW_PX, MIN_ROW_PX = 38, 12   # vertical room per row: ideal, and the least before the figure grows
-MAX_PLOT_PX = 380    # the plotting area grows to this before rows get closer (a 1440x900 screen)
+MAX_PLOT_PX = 350    # the plotting area grows to this before rows get closer (a 1440x900 screen, its card in view)
 # The tree's card on the page, and the least height of every tree figure: a tree of up to
 # 10 rows, a prefill or a note all fill it exactly, so the history slider and the tabs
 # below never move from step to step (a taller tree scrolls inside the card).
