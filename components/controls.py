@@ -70,7 +70,7 @@ def preset_note(name: str, costs: dict[int, float] | None) -> str:
     at start-up; None without a model).
 
     >>> preset_note("teaching", {1: 0.02, 16: 0.03, 32: 0.05})
-    'Teaching preset: adaptive budget off, draft budget 16, tree width 4, tree depth 6 · here one forward of a 16-node tree takes 30 ms, 1.5x a plain step (20 ms).'
+    'Teaching preset: adaptive budget off, draft budget 16, tree width 4, tree depth 6 · at start-up one forward of a 16-node tree took 30 ms, 1.5x a plain step (20 ms); each step shows what its own forward took.'
     """
     values = PRESETS[name]
     said = ", ".join(f"{KNOBS[k].phrase} {'off' if v is False else 'on' if v is True else v}"
@@ -79,8 +79,9 @@ def preset_note(name: str, costs: dict[int, float] | None) -> str:
     size = values.get("budget")
     if costs and size and 1 in costs:
         near = min(costs, key=lambda n: abs(n - size))
-        text += (f" · here one forward of a {near}-node tree takes {costs[near] * 1000:.0f} ms, "
-                 f"{costs[near] / costs[1]:.1f}x a plain step ({costs[1] * 1000:.0f} ms).")
+        text += (f" · at start-up one forward of a {near}-node tree took {costs[near] * 1000:.0f} ms, "
+                 f"{costs[near] / costs[1]:.1f}x a plain step ({costs[1] * 1000:.0f} ms); each step shows "
+                 "what its own forward took.")
     else:
         text += "."
     return text

@@ -137,13 +137,13 @@ def cost_sentence(costs: dict[int, float] | None, device: str = "") -> str:
     """This machine's measured costs in words: one row against the most rows measured.
 
     >>> cost_sentence({1: 0.010, 16: 0.020, 64: 0.040}, "cpu")
-    'Measured on this machine (cpu): one forward over 1 row takes 10.0 ms; over 16 rows 20.0 ms, 2.0 times as long, where 16 forwards of one row would take 16 times as long (160 ms); over 64 rows 40.0 ms, 4.0 times as long.'
+    'Measured on this machine at start-up (cpu): one forward over 1 row takes 10.0 ms; over 16 rows 20.0 ms, 2.0 times as long, where 16 forwards of one row would take 16 times as long (160 ms); over 64 rows 40.0 ms, 4.0 times as long.'
     """
     if not costs:
         return NO_COSTS
     sizes = sorted(costs)
     one = costs[sizes[0]]
-    where = f"Measured on this machine ({device})" if device else "Measured on this machine"
+    where = f"Measured on this machine at start-up ({device})" if device else "Measured on this machine at start-up"
     said = [f"{where}: one forward over {sizes[0]} row takes {_ms(one)}"]
     # the default draft budget (16) and the most rows measured; the first compared with k forwards
     for n, k in enumerate(dict.fromkeys(k for k in (16, sizes[-1]) if k in costs and k != sizes[0])):
