@@ -33,7 +33,7 @@ def deploy_settings(result, controls: dict) -> tuple[Settings, str]:
     settings, _ = read_controls(controls)
     why = ("The last sweep named no winner, so this" if result is not None and result.cells else
            "No sweep has run yet, so this")
-    return settings, f"{why} uses the Explore tab's sliders (under {drafter_label(settings.drafter)})."
+    return settings, f"{why} uses the Explore tab's sliders, drafter {drafter_label(settings.drafter)}."
 
 
 def deploy_command(target: str, state=None, **controls) -> dict:

@@ -68,7 +68,7 @@ def test_three_steps_show_the_tree_and_numbers(client):
     # a changed control applies from the next step and is recorded in that step
     v = views(client.predict(PROMPT, **controls(measure=False, budget=8), api_name="/step"))
     assert "Step 3" in v["status"] and "draft budget 16 → 8" in v["outcome"]
-    assert "budget</span> <span class=\"v\">8<" in v["outcome"].replace("'", '"')
+    assert "budget (nodes)</span> <span class=\"v\">8<" in v["outcome"].replace("'", '"')
 
 
 def test_run_to_the_end_equals_plain_greedy(client):
