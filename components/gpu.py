@@ -281,9 +281,11 @@ def _take(mine: Any, back: Any, target: "TargetModel") -> None:
 
 def _steps(gen: "Generation", baseline: "LiveBaseline | None", signals: Signals, max_steps: int | None,
            deadline: float = math.inf) -> Iterator["StepRecord"]:
-    """The loop itself, wherever it runs: a step of ``gen``, the baseline catching up,
-    until the run ends, ``signals`` says stop, ``max_steps`` or the deadline (``time.monotonic``;
-    checked before every step but the first). Posted settings apply from the next step."""
+    """The loop itself, wherever it runs: a step of ``gen``, then the baseline catching up
+    with it (a step's catch-up is finished even at Stop, so that its speedup is measured),
+    until the run ends, ``signals`` says stop, ``max_steps`` or the deadline
+    (``time.monotonic``; checked before every step but the first). Posted settings apply
+    from the next step."""
     taken = 0
     while not gen.finished and not signals() and (max_steps is None or taken < max_steps):
         if taken and time.monotonic() > deadline:
@@ -293,7 +295,7 @@ def _steps(gen: "Generation", baseline: "LiveBaseline | None", signals: Signals,
             gen.settings = posted.with_changes(seed=gen.settings.seed)   # a seed only starts a generation
         record = gen.step()
         if baseline is not None:
-            baseline.cover(record.total_tokens, signals)
+            baseline.cover(record.total_tokens)
         taken += 1
         yield record
 
