@@ -97,7 +97,8 @@ PREFILL_TOKEN_S = 2e-4    # a prompt or rebuilt context, per token (~5,000 token
 CALL_S = 10               # asked on top of every call: a fresh worker moves the weights in (3 GB)
 CALL_USE_S = 1.0          # what a call uses beyond its forwards, for the page's estimate
 WARM_UP_CALL_S = 30       # the first call also starts CUDA and loads the kernels
-WARM_UP_FORWARDS = 100    # 6 steps, the cost calibration (22), the error bound (18), the precision check (~45)
+WARM_UP_FORWARDS = 55     # 6 steps (a few forwards each), the cost calibration (22), the error bound (18)
+CHOICE_FORWARDS = 45      # precision auto: bfloat16's copy, its chain check (34) and timing (10)
 MAX_CALL_S = 120          # the longest call asked for: the hub's maximum is undocumented, 120 s always passes
 DEADLINE = 0.8            # a call starts no step after this share of its duration: never aborted mid-step
 
@@ -157,7 +158,7 @@ def call_seconds(key: tuple, fn: Callable, args: tuple, forwards: int, tokens: i
 
 
 def warm_up_seconds(key: tuple, work: Callable, choose: bool) -> int:
-    return int(WARM_UP_CALL_S + WARM_UP_FORWARDS * FORWARD_S)
+    return math.ceil(WARM_UP_CALL_S + (WARM_UP_FORWARDS + CHOICE_FORWARDS * choose) * forward_s(key))
 
 
 @dataclass(frozen=True)
@@ -259,8 +260,13 @@ def remember(target: "TargetModel") -> tuple:
 
 
 def _target(key: tuple) -> "TargetModel":
-    """In the worker: the model behind ``key``, at the key's precision."""
+    """In the worker: the model behind ``key``, at the key's precision. Torch's CPU side
+    goes to one thread there: a process forked after its parent ran OpenMP parallel regions
+    (torch's CPU backend, GNU OpenMP) hangs at its first parallel region with more threads
+    (checked on this project's machine: every such child hung), and the model computes on
+    the GPU anyway."""
     import torch
+    torch.set_num_threads(1)
     target = _TARGETS[key[0]]
     dtype = getattr(torch, key[1])
     if next(target.model.parameters()).dtype != dtype:

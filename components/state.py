@@ -340,6 +340,7 @@ class Session:
         wanted = self.settings.with_changes(seed=gen.settings.seed)  # a seed only starts a generation
         if wanted != gen.settings:
             gen.settings = wanted
+        self.signals.post(self.settings)   # what the run reads between steps, until ``apply`` posts anew
         with self._stepping:   # a run stepping is never parked by the keeper
             for record in run_steps(gen, baseline, self.signals, limit):
                 if not self._take_in(gen, baseline, epoch, record, token_text):

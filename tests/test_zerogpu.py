@@ -454,3 +454,22 @@ def test_a_run_pickles_parked_and_steps_on_when_unpickled():
     assert back.output == gen.output           # sampling included: the generator's state travelled
     with pytest.raises(TypeError, match="never pickled"):
         pickle.dumps(TARGET)
+
+
+def _big_product(target) -> float:
+    import torch
+    return float((torch.ones(800, 800) @ torch.ones(800, 800)).sum())
+
+
+def test_a_call_answers_after_the_app_ran_torch_on_several_threads(on_zero_gpu, monkeypatch):
+    """GNU OpenMP cannot start its threads again in a forked child: one whose parent ran
+    parallel regions hangs at its first one with more than one thread. The worker runs
+    torch's CPU side on one thread (``components.gpu._target``), so it answers."""
+    import torch
+    monkeypatch.setattr(zerogpu, "TIMEOUT_S", 60)
+    torch.set_num_threads(2)
+    try:
+        torch.ones(800, 800) @ torch.ones(800, 800)        # a parallel region in the app
+        assert gpu.with_target(_big_product, TARGET, forwards=1) == 800.0 ** 3
+    finally:
+        torch.set_num_threads(1)                           # the module's one_thread
