@@ -473,3 +473,18 @@ def test_a_call_answers_after_the_app_ran_torch_on_several_threads(on_zero_gpu, 
         assert gpu.with_target(_big_product, TARGET, forwards=1) == 800.0 ** 3
     finally:
         torch.set_num_threads(1)                           # the module's one_thread
+
+
+def test_the_front_matter_is_a_zero_gpu_space_on_python_3_12_with_both_default_models():
+    """What the hub reads: ZeroGPU offers Python 3.10.13 or 3.12.12 only."""
+    from pathlib import Path
+
+    import yaml
+
+    from racer.model.loading import DEFAULT_HUB_ID, GPU_MODEL
+    root = Path(__file__).resolve().parent.parent
+    front = yaml.safe_load((root / "README.md").read_text(encoding="utf-8").split("---")[1])
+    assert front["python_version"] == "3.12" and front["suggested_hardware"] == "zero-a10g"
+    assert front["preload_from_hub"] == [DEFAULT_HUB_ID, GPU_MODEL]
+    pins = (root / "requirements.txt").read_text(encoding="utf-8")
+    assert f"gradio=={front['sdk_version']}" in pins and "spaces==" in pins
