@@ -225,7 +225,7 @@ class Signals:
     def post(self, settings: "Settings") -> None:
         """The settings a run under way is to take from its next step (written whole, then
         renamed into place, so a reader never sees half a file)."""
-        part = f"{self.path}.{os.getpid()}.part"
+        part = f"{self.path}.{uuid.uuid4().hex}.part"   # its own, should two threads post at once
         with open(part, "wb") as f:
             pickle.dump(settings, f)
         os.replace(part, self.path + ".settings")
