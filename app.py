@@ -9,7 +9,8 @@ Each browser session's run is a ``Session`` held in ``gr.State``, all sessions' 
 one ``Keeper``. ``python app.py`` (what a Space runs) loads the model once
 (``components/startup.py``) and serves the page.
 
-Environment: ``RACER_MODEL`` picks the model (default: the packaged SmolLM2-135M-Instruct),
+Environment: ``RACER_MODEL`` picks the model (default: the packaged SmolLM2-135M-Instruct on a
+CPU, ``racer.model.loading.GPU_MODEL`` on a GPU, ZeroGPU included),
 ``RACER_PRECISION`` its precision (default auto: the fastest exact one on this machine),
 ``RACER_BACKEND`` its matrix-product backend (default auto: the fastest exact one here).
 A model that cannot load leaves a page that says why and how to fix it; the app reaches
@@ -46,7 +47,7 @@ from components.figures.tree import tree_figure, tree_words_html
 from components.tune import ADAPTIVE, APPLY_OUTPUTS, SOURCES, TuneHandlers, TuneState, source_visibility
 from components.figures.tune import COST_NOTE, TABLE_HEADERS, heatmap_figure
 from racer.bench.data import MAX_UPLOAD_PROMPTS, TASKS
-from racer.model.loading import DEFAULT_MODEL
+from racer.model.loading import DEFAULT_MODEL, default_model
 from racer.model.target import TargetModel
 from racer.engine.settings import Settings
 from racer.engine.metrics import DEFAULT_REPEATS, MAX_REPEATS
@@ -439,7 +440,7 @@ def main() -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request otherwise
-    model_name = os.environ.get("RACER_MODEL", "").strip() or DEFAULT_MODEL
+    model_name = os.environ.get("RACER_MODEL", "").strip() or default_model()   # SmolLM2 on a CPU, GPU_MODEL on a GPU
     precision = os.environ.get("RACER_PRECISION", "").strip() or "auto"  # see racer/model/precision.py
     backend = os.environ.get("RACER_BACKEND", "").strip() or "auto"  # see racer/model/backend.py
     target, note = load_target(model_name, precision, backend)

@@ -10,7 +10,8 @@ from typing import Callable
 import gradio as gr
 
 from racer import UserError
-from racer.measure.compare import Divergence, DrafterResult, Progress, first_divergence, run_drafters, verdict
+from racer.measure.compare import (Divergence, DrafterResult, Progress, blocks, first_divergence, run_drafters,
+                                   verdict)
 from racer.drafting.registry import PLAIN
 from racer.engine.metrics import DEFAULT_REPEATS, MAX_REPEATS
 from racer.drafting.registry import drafter_names
@@ -20,7 +21,7 @@ from racer.engine.settings import Settings
 
 from components.figures.charts import compare_figure
 from components.controls import COMPARE_TOKENS, number, read_controls
-from components.gpu import engine_step
+from components import gpu
 from components.explore import prompt_with_note
 from components.messages import adjusted, count, error_message, join, status_line
 from components.numbers import MISSING, duration, fmt
@@ -165,16 +166,18 @@ class CompareHandlers:
             rounds = _whole(repeats, "number of rounds", MAX_REPEATS)
             ids, prompt_note = prompt_with_note(self.target, prompt)
             results, shown = [], 0
+            on_gpu = gpu.zero_gpu()   # one GPU call per drafter, its rounds with plain decoding inside
+            cost = self._gpu_plan(ids, settings, drafters, rounds) if on_gpu else ""
+            yield (status_line(join(adjusted(notes), prompt_note, cost, "Starting…"), "run"), [],
+                   compare_figure([]), "")
             started = time.monotonic()
-            yield status_line(join(adjusted(notes), prompt_note, "Starting…"), "run"), [], compare_figure([]), ""
-            for progress in run_drafters(self.target, ids, settings, drafters,
-                                         should_stop=lambda: session.stop_requested, repeats=rounds,
-                                         step=engine_step):
+            for progress in run_drafters(self.target, ids, settings, drafters, should_stop=session.signals,
+                                         repeats=rounds, per_drafter=on_gpu, runner=gpu.run_block):
                 results = progress.results
                 if not progress.drafter:
                     break
-                line = status_line(progress_line(progress, settings.max_new_tokens, time.monotonic() - started),
-                                   "run")
+                line = status_line(join(cost, progress_line(progress, settings.max_new_tokens,
+                                                            time.monotonic() - started)), "run")
                 speeds = [len(r.speedups) for r in results]
                 if (len(results), speeds) != shown:
                     shown = (len(results), speeds)
@@ -194,8 +197,22 @@ class CompareHandlers:
         note = join(verdict_note(results), self._note(ids, results, settings), sep="\n\n")
         yield (status_line(done, "done"), table_rows(results), compare_figure(results), note)
 
+    def _gpu_plan(self, ids: list[int], settings: Settings, drafters: list[str], rounds: int) -> str:
+        """On ZeroGPU: what the comparison will take of the visitor's GPU quota, in a
+        sentence; UserError when one drafter's call would be longer than ZeroGPU allows."""
+        plan = gpu.compare_plan(self.target, len(ids), settings, blocks(drafters, rounds, per_drafter=True))
+        if not plan.fits:
+            raise UserError(f"On ZeroGPU each drafter's rounds run in one GPU call, and with "
+                            f"{settings.max_new_tokens} new tokens and {count(rounds, 'round')} one would take "
+                            f"about {plan.longest:.0f} s, more than the {gpu.MAX_CALL_S} s a call may last; "
+                            "ask for fewer new tokens or rounds.")
+        return plan.sentence("This comparison")
+
     def _note(self, ids: list[int], results: list[DrafterResult], settings: Settings) -> str:
-        """The lossless note; where greedy outputs part, the model's logits there."""
-        divergence = first_divergence(self.target, ids, results) if settings.greedy else None
+        """The lossless note; where greedy outputs part, the model's logits there (one
+        forward over the prompt and the common text: on ZeroGPU in a GPU call)."""
+        longest = max((len(r.output_ids) for r in results), default=0)
+        divergence = (gpu.with_target(first_divergence, self.target, ids, results, forwards=1, tokens=len(ids) + longest)
+                      if settings.greedy and len({r.output_ids for r in results}) > 1 else None)
         return lossless_note(results, settings, divergence, exact=exact_by_default(self.target),
                              token=self.target.token_text)

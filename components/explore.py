@@ -204,7 +204,8 @@ class Handlers:
 
     def _fail(self, session: Session, error: Exception) -> tuple:
         """An error as a toast and a status line, never a traceback; the session stays
-        usable. A bug is logged with its traceback (``error_message``)."""
+        usable, its run where the last step left it (a call ZeroGPU refused changed
+        nothing). A bug is logged with its traceback (``error_message``)."""
         message = error_message(error, "engine", "Press Reset to start again.")
         gr.Warning(message)
         return ({"session": session} | self._render(session, status=status_line(message, "error")))
@@ -235,8 +236,7 @@ class Handlers:
             epoch = session.epoch
             yield ({"session": session} | self._render(session, status=status_line(join(note, "Running…"), "run")))
             shown = time.monotonic()
-            while not session.finished and not session.stop_requested and session.epoch == epoch:
-                session.step(self.token_text)
+            for _ in session.steps(self.token_text):   # on ZeroGPU one GPU call, streaming its steps
                 if time.monotonic() - shown >= FRAME_S:
                     yield ({"session": session} | self._render(session, status=status_line(
                         f"Running… {self._summary(session)} · Stop pauses it", "run")))

@@ -1,8 +1,9 @@
 """Status-line words shared by the tabs, and the one place that decides what an error
 tells the person.
 
-A ``racer.UserError`` carries a sentence meant for the person: it is shown as it is.
-Anything else is a bug: it is logged with its traceback, and the page says that
+A ``racer.UserError`` carries a sentence meant for the person: it is shown as it is; so
+is a call ZeroGPU's scheduler refused (``components.gpu.refusal``: what happened, when to
+retry, what signing in gives). Anything else is a bug: it is logged with its traceback, and the page says that
 something went wrong and what to do, never passing the bug off as advice.
 """
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 import traceback
 
 from racer import UserError
+
+from components.gpu import refusal
 
 log = logging.getLogger("racer_explorer")
 ICONS = {"error": "⚠ ", "done": "✓ ", "stop": "■ ", "run": "▶ "}
@@ -23,6 +26,10 @@ def error_message(error: Exception, where: str, todo: str) -> str:
     """
     if isinstance(error, UserError):
         return str(error)
+    refused = refusal(error)
+    if refused is not None:
+        log.warning("%s: ZeroGPU refused a call: %s", where, error)
+        return refused
     log.error("%s error: %s", where, "".join(traceback.format_exception(error)))
     return (f"Something went wrong in the {where} ({type(error).__name__}: {error}). {todo} "
             "If it happens again, please report it: the server log holds the details.")

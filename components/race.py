@@ -1,7 +1,7 @@
 """The race's handler: the Explore tab's finished run against plain decoding of the same
 prompt, replayed at measured pace (``race_view``). Plain decoding's timeline is the
 one the run was measured against; when the run was not measured, plain decoding runs
-once now (a model event, like Run).
+once now (a model event, like Run; on ZeroGPU a GPU call, ``components.gpu.cover``).
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import gradio as gr
 from racer.measure.baseline import LiveBaseline
 from racer.model.target import TargetModel
 
+from components.gpu import cover
 from components.messages import error_message, status_line
 from components.figures.race import race_figure, race_html, race_lanes
 from components.state import Session
@@ -35,8 +36,8 @@ class RaceHandlers:
             tokens = len(session.marks)
             baseline = session.baseline
             if baseline is None or len(baseline.timeline) < tokens and not baseline.finished:
-                baseline = LiveBaseline(self.target, session.prompt_ids, session.generation.settings)
-                baseline.cover(tokens)
+                baseline = cover(self.target, LiveBaseline(self.target, session.prompt_ids,
+                                                           session.generation.settings), tokens)
             drafter = session.generation.settings.drafter
             run, plain = race_lanes(session.marks, session.stats, drafter, baseline.timeline)
             page = race_html(run, plain, next(self._replays), baseline.provenance(len(plain.times)))

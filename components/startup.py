@@ -13,19 +13,20 @@ import time
 from pathlib import Path
 
 from racer.engine.generate import Generation
-from racer.model.loading import DEFAULT_MODEL, load_model, prompt_ids
+from racer.model.loading import DEFAULT_MODEL, GPU_MODEL, load_model, prompt_ids
 from racer.model.target import TargetModel
 from racer.model.backend import backend_note
 from racer.errors import UserError
 from racer.model.precision import precision_note
 from racer.engine.settings import Settings
 
-from components.gpu import warm_up
+from components import gpu
 
 log = logging.getLogger("racer_explorer")   # the app's own log
 
 MODEL_FIX = (f"Set RACER_MODEL to a small Llama-family causal LM (a model hub id or a model folder), "
-             f"or leave it unset for the default {DEFAULT_MODEL}, and restart the app.")
+             f"or leave it unset for the default ({DEFAULT_MODEL} on a CPU, {GPU_MODEL} on a GPU), "
+             "and restart the app.")
 
 
 # -- the shared model -------------------------------------------------------------------
@@ -36,11 +37,15 @@ def load_target(model_name: str, precision: str, backend: str = "auto") -> tuple
     cannot load."""
     start = time.perf_counter()
     log.info("Loading %s ...", model_name)
+    # on ZeroGPU no forward runs in this process: precision auto loads float16 (its start on
+    # CUDA) and makes its chain check and choice in the warm-up's GPU call
+    choose = gpu.zero_gpu() and precision == "auto"
     try:
-        model, tokenizer = load_model(model_name, precision=precision, backend=backend)  # it logs its progress
+        model, tokenizer = load_model(model_name, precision="float16" if choose else precision,
+                                      backend=backend)  # it logs its progress
         target = TargetModel(model, tokenizer, name=model_name)
-        warm_up(target, _warm_up)   # in a GPU call on ZeroGPU (components.gpu)
-        note = precision_note(target, prompt_ids)
+        agreement = gpu.warm_up(target, _warm_up, choose=choose)   # in a GPU call on ZeroGPU (components.gpu)
+        note = precision_note(target, prompt_ids, agreement)
     except UserError as e:  # ModelLoadError, or a backend or precision not offered
         log.error("Model not loaded: %s", e)
         return None, str(e)

@@ -15,7 +15,7 @@ import threading
 import weakref
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from racer.engine import metrics as measure
 from racer.measure.baseline import LiveBaseline
@@ -26,7 +26,7 @@ from racer.engine.records import StepRecord
 from racer.engine.settings import Settings, settings_change
 from racer.model.token_text import TokenText
 
-from components.gpu import engine_step, zero_gpu
+from components.gpu import Signals, run_steps
 from components.figures.tokens import ShowToken
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,8 @@ class Session:
     def __init__(self, keeper: Keeper | None = None) -> None:
         self.keeper = keeper if keeper is not None else Keeper()
         self.settings = Settings()
-        self.measure = not zero_gpu()        # run the plain baseline alongside (not wired on ZeroGPU)
+        self.measure = True                  # run the plain baseline alongside (on ZeroGPU inside the same call)
+        self.signals = Signals()             # Stop and new settings, seen by a run even in a GPU call
         self.prompt = ""
         self.prompt_ids: list[int] = []
         self.generation: Generation | None = None
@@ -191,7 +192,7 @@ class Session:
         self.stats: list[StepStat] = []
         self.marks: list[TokenMark] = []
         self.reliability = Reliability()     # the drafter's estimates against the model's verdicts
-        self.stop_requested = False
+        self._stop = False
         self.running = False                 # a Run or a comparison is iterating
         self.epoch = 0                       # bumped by reset; a running loop from before stops
         self.engine_held = 0                 # bytes of KV caches and drafter state (``Keeper``)
@@ -201,6 +202,20 @@ class Session:
 
     def __deepcopy__(self, memo) -> "Session":
         return Session(self.keeper)
+
+    @property
+    def stop_requested(self) -> bool:
+        """Stop was pressed (or Reset): a Run or a comparison stops after its current step,
+        in this process or in a GPU call (``signals``)."""
+        return self._stop
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        self._stop = bool(value)
+        if self._stop:
+            self.signals.stop()
+        else:
+            self.signals.go()
 
     # -- lifecycle --
 
@@ -244,6 +259,7 @@ class Session:
     def close(self) -> None:
         """Gradio drops the session (its time to live is over): free everything now."""
         self.reset()
+        self.signals.close()
         give_back_freed_memory()
 
     def park(self) -> int:
@@ -284,6 +300,7 @@ class Session:
         the sentence compares with what last ran, not with the previous control value.
         """
         old, self.settings = self.settings, settings
+        self.signals.post(settings)   # a Run under way takes them at its next step, in a GPU call too
         gen = self.generation
         running = gen is not None and not gen.finished
         ran = gen.settings if running else self.records[-1].settings if self.records else Settings()
@@ -302,26 +319,43 @@ class Session:
     # -- stepping --
 
     def step(self, token_text: ShowToken) -> StepRecord:
-        """One target forward (and, when measuring, the plain decoding that catches up)."""
+        """One target forward (and, when measuring, the plain decoding that catches up);
+        on ZeroGPU one GPU call. A Stop pressed earlier does not hold a Step back."""
+        if self.generation is not None and self.generation.finished:
+            raise RuntimeError("this generation has finished")
+        self.stop_requested = False
+        record = None
+        for record in self.steps(token_text, limit=1):
+            pass
+        if record is None:
+            raise RuntimeError("no step was taken")
+        return record
+
+    def steps(self, token_text: ShowToken, limit: int | None = None) -> Iterator[StepRecord]:
+        """Steps the run until it finishes, Stop or Reset (or ``limit`` steps), yielding each
+        record once the session has taken it in; on ZeroGPU all in one GPU call
+        (``components.gpu.run_steps``), whose records arrive step by step. Settings applied
+        meanwhile take effect from the next step."""
         gen, baseline, epoch = self.generation, self.baseline, self.epoch
         if gen is None:
             raise RuntimeError("no generation started")
         wanted = self.settings.with_changes(seed=gen.settings.seed)  # a seed only starts a generation
         if wanted != gen.settings:
             gen.settings = wanted
-        with self._stepping:
-            # The two sides take turns going first after a step is shown, so whatever the
-            # page does meanwhile (a browser drawing the last step on the same cores) falls
-            # on each side alike: plain decoding first covers one token more on every other step.
-            plain_first = baseline is not None and len(self.stats) % 2 == 1
-            if plain_first:
-                baseline.cover(gen.output_len + 1, lambda: self.epoch != epoch)
-            record = engine_step(gen)   # gen.step(), or in a ZeroGPU call
-            if baseline is not None:
-                baseline.cover(record.total_tokens, lambda: self.epoch != epoch)
+        self.signals.post(self.settings)   # what the run reads between steps, until ``apply`` posts anew
+        with self._stepping:   # a run stepping is never parked by the keeper
+            for record in run_steps(gen, baseline, self.signals, limit):
+                if not self._take_in(gen, baseline, epoch, record, token_text):
+                    return
+                yield record
+
+    def _take_in(self, gen: Generation, baseline: LiveBaseline | None, epoch: int, record: StepRecord,
+                 token_text: ShowToken) -> bool:
+        """The session's account of one step: its record, numbers, marks and memory. False
+        (and nothing taken) when the run was reset while the step ran."""
         with self._lock:
             if self.epoch != epoch:  # reset while this forward ran: drop it
-                return record
+                return False
             if gen.finished:  # it never steps again: free its KV caches and drafter state now
                 gen.release()
                 if baseline is not None:
@@ -344,7 +378,7 @@ class Session:
         if gen.finished:
             give_back_freed_memory()
         self.keeper.used(self)
-        return record
+        return True
 
     # -- reading --
 

@@ -20,10 +20,10 @@ from racer.model.loading import prompt_ids
 from racer.model.target import TargetModel
 from racer.engine.settings import KNOBS, settings_change
 from racer.engine.metrics import DEFAULT_REPEATS, MAX_REPEATS
-from racer.measure.sweep import MAX_PROMPTS, Grid, Progress, SweepResult, sweep
+from racer.measure.sweep import MAX_PROMPTS, Grid, Progress, SweepResult, sweep, sweep_calls
 
 from components.controls import TUNE_TOKENS, as_float, checked_prompt_ids, number, read_controls
-from components.gpu import engine_decode
+from components import gpu
 from components.explore import FRAME_S
 from components.messages import adjusted, error_message, status_line
 from components.state import Session
@@ -161,18 +161,27 @@ class TuneHandlers:
                                                           (widths, depths, windows, budgets), controls, upload)
             runs = whole(repeats, "number of runs per setting", 1, MAX_REPEATS)
             on = adaptive_choice(adaptive)
+            if gpu.zero_gpu():   # one GPU call per prompt run: say what it takes of the quota
+                plan = gpu.tune_plan(self.target, sweep_calls(prompts, base, grid, repeats=runs, adaptive=on))
+                note += f" {plan.sentence('This sweep')}"
             yield (status_html(f"Warming up, then timing plain decoding of {which}…{note}", 0.0, "run"),
                    "", heatmap_figure(None, "mat"), heatmap_figure(None, "speedup"), [], gr.File(visible=False),
                    gr.Button(interactive=False, visible=False))
             for progress, frame in self._frames(state, sweep(self.target, prompts, base, grid, repeats=runs,
                                                               adaptive=on, max_prompts=MAX_UPLOAD_PROMPTS,
-                                                              decoder=engine_decode),
+                                                              decoder=gpu.engine_decode),
                                                         which):
                 if frame is not None:
                     yield frame
         except Exception as e:  # noqa: BLE001 - shown to the user; a bug is logged with its traceback
             message = error_message(e, "sweep", "Press Run the sweep to try again.")
             gr.Warning(message)
+            if gpu.refusal(e) is not None and progress is not None and progress.result.cells:
+                state.result = progress.result   # ZeroGPU refused the next call: the finished settings stay
+                state.stop_requested = True      # shown as a sweep stopped there
+                yield (status_html(message, progress.fraction, kind="stop"),
+                       *self._last_frame(state, progress, "", len(prompts), which)[1:])
+                return
             yield (status_html(message, kind="error"), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                    gr.Button(interactive=False, visible=False))  # the last sweep's result is gone
             return

@@ -2,7 +2,10 @@
 # One short go on a machine with a GPU (or a CPU with --device cpu): install the
 # project's requirements, then run racer/bench/device_check.py (greedy exactness on the 30
 # anchors in float16 and bfloat16, the verify-cost curve by tree size, the speed table
-# at the defaults and at the authors' parameters). Arguments go to the Python module:
+# at the defaults and at the authors' parameters, and what a ZeroGPU visitor sees: the GPU
+# default model at precision auto, plain and RACER tokens/s and the Speedup tab's figure at
+# the app's defaults, the seconds per forward the GPU-time estimates assume). Arguments go
+# to the Python module:
 #   scripts/device_check.sh                     # CUDA
 #   scripts/device_check.sh --device cpu --quick
 # Set DEVICE_CHECK_NO_INSTALL=1 to use the current environment as it is.

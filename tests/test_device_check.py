@@ -25,6 +25,17 @@ def test_device_check_on_cpu_prints_every_table_and_passes():
     assert "verify cost by tree size" in out and "| float32 | " in out
     assert "| float32 | defaults |" in out and "| float32 | authors' parameters |" in out
     assert "float16 runs on CUDA only" in out and "result: passed" in out
+    assert "what a ZeroGPU visitor sees: SmolLM2-135M-Instruct, precision auto (float32)" in out
+
+
+def test_the_visitor_table_runs_as_the_page_does_with_plain_decoding_alongside():
+    from racer.bench.runs import Prompt
+    from tests.tiny import repetitive_prompt, target, tiny_model
+    tm = target(tiny_model("llama", 4))
+    prompts = [Prompt(i, "qa", tuple(repetitive_prompt(i))) for i in (1, 2)]
+    v = device_check.visitor(tm, prompts, device_check.Settings(max_new_tokens=16))
+    assert v["tokens"] == 16 and len(v["speedups"]) == 2 and all(x > 0 for x in v["speedups"])
+    assert v["racer_tps"] > 0 and v["plain_tps"] > 0 and 0 < v["s_per_forward"] < v["s_per_run"]
 
 
 def test_a_parting_is_judged_by_the_gap_of_both_logits():

@@ -139,6 +139,25 @@ def test_every_family_the_loader_accepts_equals_generate(family):
     assert set(FAMILIES) == set(SUPPORTED_TYPES)  # a family added to the loader needs its tiny model here
 
 
+@pytest.mark.parametrize("family, shape", [
+    ("qwen2", dict(tied=True)),    # the GPU default, Qwen2.5-1.5B: embeddings tied to the output layer, qkv biases
+    ("smollm3", dict(layers=4)),   # SmolLM3: every 4th layer without rotary positions (NoPE)
+    ("mistral", dict(tied=True)),
+])
+def test_the_families_config_quirks_decode_exactly(family, shape):
+    """What sets a family's real checkpoints apart from the tiny default shape, on a tiny
+    model: greedy RACER still equals its own ``generate()``."""
+    model = tiny_model(family, SEEDS[1], **shape)
+    if shape.get("tied"):
+        assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    if family == "smollm3":
+        assert 0 in model.config.no_rope_layers
+    tm = target(model)
+    for name, prompt in PROMPTS.items():
+        out, _ = run(tm, prompt, Settings(max_new_tokens=NEW, adaptive_budget=False))
+        assert out == hf_greedy(model, prompt, NEW), f"{family} {shape}, prompt {name}"
+
+
 @pytest.mark.parametrize("drafter", drafter_names())
 # the fast lane runs every drafter on llama; the other families (bias, q/k norms) in make test
 @pytest.mark.parametrize("arch", [a if a == "llama" else pytest.param(a, marks=pytest.mark.slow) for a in ARCHS])

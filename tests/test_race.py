@@ -90,23 +90,22 @@ def test_compare_alternates_rounds_with_plain_decoding():
     assert plain.speedup == 1.0 and plain.interval[0] <= 1.0 <= plain.interval[1]
 
 
-def test_plain_and_racer_take_turns_going_first_after_each_shown_step(monkeypatch):
+def test_plain_and_racer_take_turns_going_first_after_each_shown_step():
     """Whatever the page does between two steps (a browser drawing) lands on each side in
     turn: on every other step plain decoding is timed first."""
-    import components.state as state
     order = []
-    real_step = state.engine_step
-    monkeypatch.setattr(state, "engine_step", lambda gen: (order.append("racer"), real_step(gen))[1])
     tm = target(tiny_model(init_std=1.0))
     session = Session()
     session.settings = Settings(max_new_tokens=12)
     session.measure = True
     session.start(tm, "tiny prompt", repetitive_prompt(0))
-    real_cover = session.baseline.cover
-    monkeypatch.setattr(session.baseline, "cover", lambda tokens, stop: (order.append("plain"), real_cover(tokens, stop))[1])
+    gen, baseline = session.generation, session.baseline
+    real_step, real_cover = gen.step, baseline.cover
+    gen.step = lambda: (order.append("r"), real_step())[1]
+    baseline.cover = lambda tokens, *rest: (order.append("p"), real_cover(tokens, *rest))[1]
     for _ in range(4):
         order.append("|")
         session.step(str)
-    steps = "".join(o[0] for o in order).split("|")[1:]
+    steps = "".join(order).split("|")[1:]
     assert steps == ["rp", "prp", "rp", "prp"]
     assert session.stats[-1].speedup is not None

@@ -51,13 +51,14 @@ class TinyTokenizer:
 @lru_cache(maxsize=None)
 def tiny_model(arch: str = "llama", seed: int = 0, vocab: int = 48, max_positions: int = 512,
                init_std: float = 0.3, layers: int = 2, dtype: torch.dtype = torch.float64,
-               hidden: int = 32, eos: int | None = None, logit_scale: float = 1.0):
+               hidden: int = 32, eos: int | None = None, logit_scale: float = 1.0, tied: bool = False):
     """A small random model of the given family (4 heads, 2 KV heads); no BOS or pad
     token, and an EOS only where ``eos`` names one (its ``generate()`` stops there).
 
     init_std sets how peaked the logits are: 0.3 gives a top probability of ~0.1-0.3
     over 48 tokens, 1.0 gives ~0.5-0.95; ``logit_scale`` multiplies the output layer
-    (20 makes a 0.02 model peaked). Cached: do not change its weights. Wrapping it in
+    (20 makes a 0.02 model peaked); ``tied`` shares the input embeddings with the output
+    layer (as Qwen2.5-1.5B, the GPU default, does). Cached: do not change its weights. Wrapping it in
     a TargetModel switches its attention to the engine's SDPA function, so references
     run on ``stock_twin(model)``.
     """
@@ -66,12 +67,12 @@ def tiny_model(arch: str = "llama", seed: int = 0, vocab: int = 48, max_position
         vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=2, head_dim=hidden // 4,
         max_position_embeddings=max_positions, initializer_range=init_std,
-        tie_word_embeddings=False, bos_token_id=None, eos_token_id=eos, pad_token_id=None)
+        tie_word_embeddings=tied, bos_token_id=None, eos_token_id=eos, pad_token_id=None)
     torch.manual_seed(seed)
     model = model_cls(config).to(dtype).eval()
     if logit_scale != 1.0:
         with torch.no_grad():
-            model.lm_head.weight.mul_(logit_scale)
+            model.lm_head.weight.mul_(logit_scale)   # tied: the embeddings scale with it
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = 0  # silences generate()'s warning; batch of 1, never used
     return model

@@ -16,6 +16,12 @@ It prints three tables per machine, the same on a CPU as on a GPU:
    ``COST_CONTEXT`` cached tokens), and its ratio to a one-node forward.
 3. the speed table at the app's defaults and at the authors' parameters: tokens/s of
    plain decoding and of RACER, the speedup, tokens per forward and the mean tree size.
+4. what a visitor of a ZeroGPU Space sees: the model the app loads there (its GPU default,
+   ``racer.model.loading.default_model``) at precision ``auto``, its verify-cost curve
+   (the Tune tab's and the lesson's), and Runs at the app's default settings as the page
+   makes them (inspected, plain decoding timed alongside step for step: the Speedup
+   tab's figure), with the seconds a step and a whole Run take: what the GPU-time
+   estimates of ``components/gpu.py`` (``FORWARD_S``) and docs/deployment.md assume.
 
 Left out on purpose: sampling (checked by the test suite on any machine) and the
 Hugging Face baselines (``python -m racer.bench --hf``).
@@ -26,12 +32,14 @@ import argparse
 import platform
 import statistics
 import sys
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
-from racer.measure.baseline import plain_settings
+from racer.engine.generate import Generation
+from racer.measure.baseline import LiveBaseline, plain_settings
 from racer.bench.runs import Prompt, run_engine
 from racer.bench.data import anchor_prompts
 from racer.model.target import TargetModel
@@ -100,6 +108,31 @@ def speed(target: TargetModel, prompts: Sequence[Prompt], settings: Settings) ->
                 per_forward=n_racer / max(1, sum(r.forwards for r in racer)),
                 mean_tree=statistics.fmean(sizes) if sizes else 0.0, same=sum(
                     a.output == b.output for a, b in zip(plain, racer)), prompts=len(prompts))
+
+
+def visitor(target: TargetModel, prompts: Sequence[Prompt], settings: Settings) -> dict:
+    """Each prompt Run as the app's Explore tab runs it (inspected, plain decoding timed
+    alongside after every step, ``LiveBaseline``), after one short untimed Run: tokens/s of
+    RACER and of plain decoding (engine timings, as the page), the Speedup tab's last figure
+    per prompt, and wall seconds per forward (both runs, inspection included) and per Run."""
+    warm = Generation(target, prompts[0].ids, settings.with_changes(max_new_tokens=4), inspect=True)
+    list(warm.steps())
+    tokens, racer_s, plain_s, forwards, wall, speedups = 0, 0.0, 0.0, 0, 0.0, []
+    for p in prompts:
+        start = time.perf_counter()
+        gen, base = Generation(target, p.ids, settings, inspect=True), LiveBaseline(target, p.ids, settings)
+        engine_s = 0.0
+        for record in gen.steps():
+            base.cover(record.total_tokens)
+            engine_s += record.timings.total_s
+        target._sync()
+        wall += time.perf_counter() - start
+        n = len(gen.output)
+        speedups.append(base.speedup(n, engine_s) or 0.0)
+        tokens, racer_s, plain_s = tokens + n, racer_s + engine_s, plain_s + base.timeline[n - 1]
+        forwards += gen.forwards + min(n, len(base.timeline))
+    return dict(racer_tps=tokens / racer_s, plain_tps=tokens / plain_s, speedups=speedups,
+                s_per_forward=wall / forwards, s_per_run=wall / len(prompts), tokens=tokens / len(prompts))
 
 
 def machine(device: str) -> str:
@@ -186,8 +219,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         for label, r in rows.items():
             print(f"| {name} | {label} | {r['plain_tps']:.1f} | {r['racer_tps']:.1f} | {r['speedup']:.2f}x "
                   f"| {r['per_forward']:.2f} | {r['mean_tree']:.1f} | {r['same']}/{r['prompts']} |")
+    visit(args.model, device, timed, sizes, args.repeats, args.tokens)
     print("\nresult: " + ("FAILED (a parting that is not a near-tie)" if failed else "passed"))
     return 1 if failed else 0
+
+
+def visit(model_name: str | None, device: str, prompts: Sequence[Prompt], sizes: Sequence[int], repeats: int,
+          tokens: int) -> None:
+    """Prints table 4: what a visitor of a ZeroGPU Space would see (``visitor``)."""
+    from racer.model.loading import default_model, load_model
+    name = model_name or default_model(device)
+    model, tokenizer = load_model(name, device=device, precision="auto")
+    target = TargetModel(model, tokenizer)
+    dtype = str(target.dtype).removeprefix("torch.")
+    settings = Settings(max_new_tokens=tokens)
+    ms = cost_curve(target, sizes, repeats)
+    v = visitor(target, prompts, settings)
+    print(f"\n## what a ZeroGPU visitor sees: {name}, precision auto ({dtype}), the app's default settings")
+    print("verify cost by tree size (the Tune tab's curve): " +
+          ", ".join(f"{k}: {ms[k]:.2f} ms ({ms[k] / ms[sizes[0]]:.1f}x)" for k in sizes))
+    print("| plain tok/s | RACER tok/s | Speedup tab, per prompt | s per forward (both runs) | s per Run "
+          "| tokens per Run |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"| {v['plain_tps']:.1f} | {v['racer_tps']:.1f} | {', '.join(f'{x:.2f}x' for x in v['speedups'])} "
+          f"| {v['s_per_forward']:.4f} | {v['s_per_run']:.2f} | {v['tokens']:.0f} |")
+    print("(components/gpu.py asks ZeroGPU for 0.05 s per forward, FORWARD_S: compare with the s per forward)")
 
 
 if __name__ == "__main__":

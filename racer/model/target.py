@@ -82,6 +82,10 @@ class TargetModel:
         self._costs_lock = threading.Lock()
         self._error_bound: float | None = None
 
+    def __getstate__(self):
+        raise TypeError("a TargetModel is never pickled (its weights would go with it): send a key to "
+                        "find it by, as components.gpu does")
+
     def new_cache(self) -> DynamicCache:
         return DynamicCache(config=self.model.config)
 
@@ -155,6 +159,12 @@ class TargetModel:
             if self._costs is None:
                 self._costs = self.time_verify(sizes, context_len, repeats)
             return dict(self._costs)
+
+    def known_verify_costs(self) -> dict[int, float] | None:
+        """``verify_costs`` if already measured (or taken with ``use_verify_costs``), else
+        None: never measures (a ZeroGPU app's process must not run a forward)."""
+        with self._costs_lock:
+            return dict(self._costs) if self._costs is not None else None
 
     def error_bound(self) -> float:
         """The top-two logit gap under which a greedy pick of a verify forward is re-decided
