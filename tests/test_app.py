@@ -30,8 +30,8 @@ def controls(max_new_tokens=TOKENS, measure=True, **changes) -> dict:
     return named_controls(max_new_tokens=max_new_tokens, measure=measure, **changes)
 
 
-VIEWS = ("tree", "outcome", "text", "speed", "calibration", "mask", "automaton", "automaton graph", "narration",
-         "size note", "scrubber", "status")   # the Fixed size button is not an API output
+VIEWS = ("tree", "tree in words", "outcome", "text", "speed", "calibration", "mask", "automaton", "automaton graph",
+         "narration", "size note", "scrubber", "status")   # the Fixed size button is not an API output
 
 
 def views(result) -> dict:
@@ -200,4 +200,4 @@ def test_every_endpoint_names_its_parameters_and_returns(client):
     step = endpoints["/step"]
     assert [p["parameter_name"] for p in step["parameters"]] == ["prompt", *KNOBS, "measure"]
     assert all(p["parameter_has_default"] for p in step["parameters"][1:])  # left out: the page's value
-    assert [r["label"] for r in step["returns"]][:3] == ["Draft tree", "Step outcome", "Generated text"]
+    assert [r["label"] for r in step["returns"]][:4] == ["Draft tree", "Draft tree in words", "Step outcome", "Generated text"]
