@@ -67,15 +67,7 @@ def tree_figure(record: StepRecord | None, token_text: ShowToken) -> go.Figure:
     fig.add_trace(_labels_trace(nodes, labels, fonts, frame))
     _add_legend(fig, {n.source for n in nodes}, {n.verdict for n in nodes})
     _add_note(fig, note, labels)
-    fig.update_layout(
-        height=frame.height, margin=dict(l=MARGIN_PX, r=MARGIN_PX, t=frame.legend_px, b=MARGIN_PX),
-        plot_bgcolor=palette.CLEAR, paper_bgcolor=palette.CLEAR, hovermode="closest", dragmode=False,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font=dict(size=12),
-                    entrywidth=LEGEND_ENTRY_PX, entrywidthmode="pixels", itemclick=False, itemdoubleclick=False),
-        xaxis=dict(visible=False, range=frame.x_range, fixedrange=True),
-        yaxis=dict(visible=False, range=frame.y_range, fixedrange=True),
-    )
-    return fig
+    return _framed(fig, frame)
 
 
 def _marker_sizes(nodes: list[Node], frame: Frame) -> tuple[list[float], list[float]]:
@@ -339,6 +331,12 @@ def _unverified_figure(record: StepRecord, token_text: ShowToken) -> go.Figure:
                               [palette.MUTED] * len(nodes), frame.data))
     fig.add_annotation(text=note, x=0.5, y=0.02, xref="paper", yref="paper", showarrow=False,
                        font=dict(size=13, color=palette.MUTED))
+    return _framed(fig, frame)
+
+
+def _framed(fig: go.Figure, frame) -> go.Figure:
+    """The tree card's layout, the same for every tree figure: the frame's size and ranges
+    (``tree_layout``), a clear background, the legend on one band above the plot."""
     fig.update_layout(
         height=frame.height, margin=dict(l=MARGIN_PX, r=MARGIN_PX, t=frame.legend_px, b=MARGIN_PX),
         plot_bgcolor=palette.CLEAR, paper_bgcolor=palette.CLEAR, hovermode="closest", dragmode=False,
