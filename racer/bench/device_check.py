@@ -229,7 +229,8 @@ def visit(model_name: str | None, device: str, prompts: Sequence[Prompt], sizes:
     """Prints table 4: what a visitor of a ZeroGPU Space would see (``visitor``)."""
     from racer.model.loading import default_model, load_model
     name = model_name or default_model(device)
-    model, tokenizer = load_model(name, device=device, precision="auto")
+    # torch's products, as on any GPU (backend auto times OpenBLAS only on a CPU)
+    model, tokenizer = load_model(name, device=device, precision="auto", backend="torch")
     target = TargetModel(model, tokenizer)
     dtype = str(target.dtype).removeprefix("torch.")
     settings = Settings(max_new_tokens=tokens)
