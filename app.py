@@ -36,7 +36,7 @@ from components.figures.automaton import automaton_figure
 from components.controls import (MEASURE, compare_controls, grid_control, preset_controls, preset_values,
                                  setting_controls, tune_tokens_control)
 from components.figures.lesson import lesson_parts, load_step, verify_cost_figure
-from components.explore import Handlers, StepView, ViewBuilder, busy_buttons, by_name, idle_buttons
+from components.explore import busy_note, Handlers, StepView, ViewBuilder, busy_buttons, by_name, idle_buttons
 from components.race import RaceHandlers
 from components.state import Keeper, Session
 from components.startup import MODEL_FIX, load_examples, load_target
@@ -88,7 +88,7 @@ FOLD_ON_PHONE = f"""() => {{
 EXPLORE_VIEWS: dict[str, ViewBuilder] = {
     "tree": lambda v: tree_figure(v.record, v.token_text),
     "tree in words": lambda v: tree_words_html(v.record, v.token_text),
-    "outcome": lambda v: outcome_html(v.record, v.token_text, v.speedup, v.prompt_tokens),
+    "outcome": lambda v: outcome_html(v.record, v.token_text, v.speedup, v.prompt_tokens) + busy_note(v.session),
     "text": lambda v: generated_html(v.session.marks, upto_step=None if v.latest else v.index,
                                      highlight_step=v.index, finish=v.session.finish_text() if v.latest else ""),
     "speedup": lambda v: speedup_figure(v.session.stats, viewing=v.index),

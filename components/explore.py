@@ -85,6 +85,17 @@ def history_slider(view: StepView) -> gr.Slider:
                            + ("" if view.latest else " (viewing a past step)"))
 
 
+def busy_note(session: Session) -> str:
+    """A line under the step's outcome when other programs kept the machine busy during this
+    run's timed steps (a browser drawing on the same cores): its times are then slower than
+    the engine's alone. Empty otherwise."""
+    others = session.others_cores()
+    if others is None or others < BUSY_CORES:
+        return ""
+    return (f'<p class="busy-note">The machine was busy: other programs kept {others:.1f} cores working '
+            "during this run's timed steps, so its times are slower than the engine's alone.</p>")
+
+
 def by_name(handler: Callable, names: Iterable[str]) -> Callable:
     """``handler`` (which returns or yields dicts keyed by view name) as Gradio calls it:
     its values in the order of ``names``, the event's outputs. The signature is kept, so
@@ -190,17 +201,13 @@ class Handlers:
                  if stat.speedup is not None else
                  "speedup not measured (turn on *measure speedup*)" if session.baseline is None
                  else "speedup: plain decoding stopped earlier, nothing to compare")
-        others = session.others_cores()
-        busy = (f" · the machine was busy: other programs kept {others:.1f} cores working during the timed "
-                "steps, so times are slower than the engine's alone" if others is not None and others >= BUSY_CORES
-                else "")
         rechecks = session.generation.rechecks if session.generation is not None else 0
         guard = (f" · {count(rechecks, 'near-tie')} re-decided by a one-token forward, as plain decoding "
                  "would" if rechecks else "")
         return (f"Step {stat.index} · {count(stat.total_tokens, 'token')} in "
                 f"{count(stat.forwards, 'forward')} · "
                 f"MAT **{fmt('mat', stat.mat)}** · {speed} · engine time {fmt('seconds', stat.engine_s)}"
-                f"{guard}{changed}{busy}")
+                f"{guard}{changed}")
 
     def _fail(self, session: Session, error: Exception) -> tuple:
         """An error as a toast and a status line, never a traceback; the session stays

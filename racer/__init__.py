@@ -9,14 +9,14 @@ the page explains of a step), ``measure`` (plain baselines, Compare, Tune's swee
 """
 import os
 
-# Thread pools that wait by spinning (OpenMP's, torch's intra-op pool; OpenBLAS's) fall
+# Thread pools that wait by spinning (OpenMP's: torch's intra-op pool) fall
 # apart when anything else wants the same cores: with a test suite beside it, a one-token
 # forward of SmolLM2-135M took 660-720 ms spinning and 84-112 ms waiting passively (2
 # cores, docs/results.md). A browser drawing the page on the same machine is such a
-# neighbour. Both are read when the libraries load, so before anything imports torch or
-# numpy; a value set by the caller wins.
+# neighbour. It is read when the library loads, so before anything imports torch; a value
+# set by the caller wins. (OpenBLAS's own pool is left as it is: its sleep-early setting was
+# tried, and the openblas backend's real-model test then took 134 s; not measured further.)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # the least spinning OpenBLAS allows (2^4 cycles)
 
 from racer.errors import UserError  # noqa: E402
 
