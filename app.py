@@ -88,7 +88,7 @@ FOLD_ON_PHONE = f"""() => {{
 EXPLORE_VIEWS: dict[str, ViewBuilder] = {
     "tree": lambda v: tree_figure(v.record, v.token_text),
     "tree in words": lambda v: tree_words_html(v.record, v.token_text),
-    "outcome": lambda v: outcome_html(v.record, v.token_text, v.speedup, v.prompt_tokens) + busy_note(v.session),
+    "outcome": lambda v: outcome_html(v.record, v.token_text, v.speedup, v.prompt_tokens, busy_note(v.session)),
     "text": lambda v: generated_html(v.session.marks, upto_step=None if v.latest else v.index,
                                      highlight_step=v.index, finish=v.session.finish_text() if v.latest else ""),
     "speedup": lambda v: speedup_figure(v.session.stats, viewing=v.index),

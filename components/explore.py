@@ -86,14 +86,14 @@ def history_slider(view: StepView) -> gr.Slider:
 
 
 def busy_note(session: Session) -> str:
-    """A line under the step's outcome when other programs kept the machine busy during this
-    run's timed steps (a browser drawing on the same cores): its times are then slower than
-    the engine's alone. Empty otherwise."""
+    """A few words for the step's timing line when other programs kept the machine busy
+    during this run's timed steps (a browser drawing on the same cores): its times are
+    then slower than the engine's alone. Empty otherwise. Kept to the timing line, so that
+    it never pushes the tree below the first screen."""
     others = session.others_cores()
     if others is None or others < BUSY_CORES:
         return ""
-    return (f'<p class="busy-note">The machine was busy: other programs kept {others:.1f} cores working '
-            "during this run's timed steps, so its times are slower than the engine's alone.</p>")
+    return f"machine busy: other programs used {others:.1f} cores, so these times are slow"
 
 
 def by_name(handler: Callable, names: Iterable[str]) -> Callable:

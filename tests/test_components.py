@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import plotly.graph_objects as go
 import pytest
@@ -295,3 +296,16 @@ def test_compare_verdict_checks_every_drafter():
     assert "prompt lookup (1.68–2.26×)" in note and "2.22×" in note
     lookup = dataclasses.replace(lookup, speedups=(1.68, 1.75, 2.2))
     assert "**RACER (ours) stood out**" in verdict_note([plain, racer, runner, lookup])
+
+
+def test_a_busy_machine_is_said_on_the_timing_line_not_on_a_line_of_its_own():
+    from types import SimpleNamespace
+    from components.explore import BUSY_CORES, busy_note
+    quiet, busy, unmeasured = (SimpleNamespace(others_cores=lambda v=v: v) for v in (0.1, 0.9, None))
+    assert busy_note(quiet) == "" == busy_note(unmeasured) and 0.1 < BUSY_CORES < 0.9
+    note = busy_note(busy)
+    assert "0.9 cores" in note
+    page = outcome_html(hand_record(), text_of, speedup=1.5, timing_note=note + " <&>")
+    timing_line = re.search(r'<div class="muted small">(.*?)</div>', page).group(1)
+    assert timing_line.startswith("draft ") and "0.9 cores" in timing_line and "&lt;&amp;&gt;" in timing_line
+    assert outcome_html(prefill_record(), text_of, timing_note=note).count("cores") == 0  # no times, no note

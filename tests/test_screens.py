@@ -18,6 +18,7 @@ import html
 
 import pytest
 
+from components import explore
 from components.figures.text import generated_html
 from components.figures.tokens import label
 from components.state import TokenMark
@@ -67,7 +68,10 @@ def in_first_view(page, selector: str, screen: dict) -> bool:
 @pytest.mark.real_model
 @pytest.mark.parametrize("theme", ["light", "dark"])
 @pytest.mark.parametrize("screen", ["desktop", "phone"])
-def test_step_the_status_and_the_tree_share_the_first_screen(browser, browser_app_url, screen, theme):
+def test_step_the_status_and_the_tree_share_the_first_screen(browser, browser_app_url, screen, theme, monkeypatch):
+    # the worst case, whatever this machine's load: every timed step carries the busy-machine note
+    # (CI once failed here only because Chromium drawing beside the steps made them "busy")
+    monkeypatch.setattr(explore, "BUSY_CORES", 0.0)
     size = SCREENS[screen]
     page = browser.new_page(viewport=size)
     errors: list[str] = []
@@ -87,6 +91,7 @@ def test_step_the_status_and_the_tree_share_the_first_screen(browser, browser_ap
         assert page.evaluate("window.scrollY") == 0
         for selector in ("#step-btn", "#status", "#tree-plot"):
             assert in_first_view(page, selector, size), f"{selector} is not in the first view at {size}"
+    assert "machine busy" in page.locator("#outcome").inner_text()
     page.screenshot(path=str(ARTIFACTS / f"screens_{screen}_{theme}.png"))
     # steady to the pixel (the outcome above may take a line more: layout rounds sub-pixels)
     assert max(heights) - min(heights) < 1, f"the tree's card changed height: {heights}"

@@ -74,9 +74,10 @@ def account_of(record: StepRecord, token_text: ShowToken, prompt_len: int = 0) -
 
 
 def outcome_html(record: StepRecord | None, token_text: ShowToken, speedup: float | None = None,
-                 prompt_len: int = 0) -> str:
+                 prompt_len: int = 0, timing_note: str = "") -> str:
     """The verification outcome of one step in words and numbers (the words are the
-    step's account: the same sentences as the narration and the tree's caption)."""
+    step's account: the same sentences as the narration and the tree's caption).
+    ``timing_note`` qualifies the step's times on their own line (a busy machine)."""
     if record is None:
         return '<div class="outcome muted">No step yet.</div>'
     account = account_of(record, token_text, prompt_len)
@@ -103,6 +104,8 @@ def outcome_html(record: StepRecord | None, token_text: ShowToken, speedup: floa
     chips = "".join(f'<span class="num"><span class="k">{html.escape(k)}</span> '
                     f'<span class="v">{html.escape(str(v))}</span></span>' for k, v in numbers)
     reasons = f'<div class="why">{" ".join(why)}</div>' if why else ""
+    if ms and timing_note:
+        ms += f' · <span class="busy-note">{html.escape(timing_note)}</span>'
     timing = f'<div class="muted small">{ms}</div>' if ms else ""
     change = (f'<div class="changed">Settings changed before this step: {html.escape(account.changed)}</div>'
               if account.changed else "")
