@@ -2,9 +2,9 @@
 
 ``build_app(target)`` lays the page out in one ``with gr.Blocks()`` block over a model the
 caller loaded, and wires its events at the end; importing this file does no work. Handlers
-live in ``components/explore.py`` (Explore, and ``by_name``), ``compare_handlers``,
-``tune_handlers`` and ``race_handlers``; figures and HTML in the pure builders (``charts``,
-``tree_view``, ``automaton_view``, ``text_view``, ``race_view``, ``tune_view``, ``lesson``).
+live in ``components/`` (``explore``, ``compare``, ``tune``, ``race``, ``deploy``): each
+answers by name, and ``components.events.by_name`` puts the answer in the event's order;
+figures and HTML in the pure builders of ``components/figures/``.
 Each browser session's run is a ``Session`` held in ``gr.State``, all sessions' memory in
 one ``Keeper``. ``python app.py`` (what a Space runs) loads the model once
 (``components/startup.py``) and serves the page.
@@ -31,20 +31,21 @@ import plotly.graph_objects as go
 from components.deploy import DEPLOY_NOTE, DEPLOY_OUTPUTS, TARGET_CHOICES, deploy_command, mapping_markdown
 from components.figures.charts import calibration_figure, compare_figure, mask_figure, speedup_figure
 from components.compare import TABLE_HEADERS as COMPARE_HEADERS
-from components.compare import CompareHandlers
+from components.compare import COMPARE_OUTPUTS, CompareHandlers
 from components.figures.automaton import automaton_figure
 from components.controls import (MEASURE, compare_controls, grid_control, preset_controls, preset_values,
                                  setting_controls, tune_tokens_control)
 from components.figures.lesson import lesson_parts, load_step, verify_cost_figure
-from components.explore import busy_note, Handlers, StepView, ViewBuilder, busy_buttons, by_name, idle_buttons
-from components.race import RaceHandlers
+from components.events import by_name
+from components.explore import busy_note, Handlers, StepView, ViewBuilder, busy_buttons, idle_buttons
+from components.race import RACE_OUTPUTS, RaceHandlers
 from components.state import Keeper, Session
 from components.startup import MODEL_FIX, load_examples, load_target
 from components.figures.text import FIXED_SIZE_NOTE, automaton_html, generated_html, narration, outcome_html, size_note
 from components.figures.tokens import colour, css_variables, key_html
 from components.figures.tree_layout import CARD_PX, PLOT_WIDTH_PX
 from components.figures.tree import tree_figure, tree_words_html
-from components.tune import ADAPTIVE, APPLY_OUTPUTS, SOURCES, TuneHandlers, TuneState, source_visibility
+from components.tune import ADAPTIVE, APPLY_OUTPUTS, SOURCES, TUNE_OUTPUTS, TuneHandlers, TuneState, source_visibility
 from components.figures.tune import COST_NOTE, TABLE_HEADERS, heatmap_figure
 from racer.bench.data import MAX_UPLOAD_PROMPTS, TASKS
 from racer.model.loading import DEFAULT_MODEL, default_model
@@ -357,6 +358,10 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
             shown |= {name: view_component(name, build(blank)) for name, build in EXPLORE_VIEWS.items()
                       if name not in shown}
         views = [shown[name] for name in STEP_OUTPUTS]
+        on_settings = by_name(handlers.on_settings, ["status"])
+        compared = {"status": compare_status, "table": compare_table, "plot": compare_plot, "note": compare_note}
+        tuned = {"status": tune_status, "best": tune_best, "mat": tune_mat_plot, "speedup": tune_speed_plot,
+                 "table": tune_table, "csv": tune_csv, "apply": tune_apply}
         step_outputs = ("session", *STEP_OUTPUTS)
         # the status line shows a waiting visitor's place in the queue
         step_btn.click(by_name(handlers.on_step, step_outputs), [session, prompt], [session, *views], api_name="step",
@@ -366,47 +371,49 @@ def build_app(target: TargetModel | None, model_name: str = DEFAULT_MODEL, model
             by_name(handlers.on_run, step_outputs), [session, prompt], [session, *views], api_name="run",
             show_progress="minimal", show_progress_on=[status], **NAMED, **MODEL_EVENT).then(
             idle_buttons, None, [step_btn, run_btn], queue=False, show_progress="hidden", **PRIVATE)
-        stop_btn.click(handlers.on_stop, [session], [status], api_name="stop", show_progress="hidden", **QUICK_EVENT)
+        stop_btn.click(by_name(handlers.on_stop, ["status"]), [session], [status], api_name="stop", show_progress="hidden",
+                       **QUICK_EVENT)
         reset_btn.click(by_name(handlers.on_reset, step_outputs), [session], [session, *views], api_name="reset", **QUICK_EVENT)
         sliders = [c for c in settings.values() if isinstance(c, gr.Slider)]
         for slider in sliders:  # one API endpoint is enough
             api = dict(api_name="settings") if slider is sliders[0] else PRIVATE
-            slider.release(handlers.on_settings, [session], [status], show_progress="hidden", **api, **NAMED,
-                           **QUICK_EVENT)
+            slider.release(on_settings, [session], [status], show_progress="hidden", **api, **NAMED, **QUICK_EVENT)
         # the Teaching preset moves the sliders (and the adaptive budget box), then applies them as a release would
         preset_names = list(settings)
         teach_btn.click(lambda: preset_values("teaching", preset_names), None, list(settings.values()),
                         api_name="preset_teaching", **QUICK_EVENT).then(
-            handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
+            on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
         # Fixed size: the adaptive budget off (the sliders then set the tree), applied as a change would be
         fixed_btn.click(lambda: (False, gr.Markdown(FIXED_SIZE_NOTE), gr.Button(visible=False)), None,
                         [settings["adaptive_budget"], size_box, fixed_btn], api_name="fixed_size", **QUICK_EVENT).then(
-            handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
+            on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
         for other in [c for c in controls.values() if isinstance(c, (gr.Checkbox, gr.Dropdown))]:
-            other.input(handlers.on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED,
-                        **QUICK_EVENT)
+            other.input(on_settings, [session], [status], show_progress="hidden", **PRIVATE, **NAMED, **QUICK_EVENT)
         scrubber.release(by_name(handlers.on_view, STEP_OUTPUTS), [session, scrubber], views, api_name="view_step",
                          show_progress="hidden", **RAW, **QUICK_EVENT)
-        race_btn.click(race.on_race, [session], [race_box, race_plot, race_status], api_name="race",
+        raced = {"race": race_box, "plot": race_plot, "status": race_status}
+        race_btn.click(by_name(race.on_race, RACE_OUTPUTS), [session], [raced[n] for n in RACE_OUTPUTS], api_name="race",
                        show_progress="minimal", show_progress_on=[race_status], **MODEL_EVENT, **EVERY_CLICK)
         export_btn.click(handlers.on_export, [session], [trace_file], api_name="export", **QUICK_EVENT).then(
             handlers.show_file, [trace_file], [trace_file], queue=False, show_progress="hidden", **PRIVATE)
         compare_btn.click(lambda: gr.Button(interactive=False), None, [compare_btn], queue=False, **PRIVATE).then(
-            compare.on_compare, [session, prompt, compare_tokens, compare_drafters, compare_repeats],
-            [compare_status, compare_table, compare_plot, compare_note], api_name="compare",
+            by_name(compare.on_compare, COMPARE_OUTPUTS), [session, prompt, compare_tokens, compare_drafters,
+                                                          compare_repeats],
+            [compared[n] for n in COMPARE_OUTPUTS], api_name="compare",
             show_progress="minimal", show_progress_on=[compare_status], **NAMED, **MODEL_EVENT).then(
             lambda: gr.Button(interactive=True), None, [compare_btn], queue=False, **PRIVATE)
-        compare_stop.click(handlers.on_stop, [session], [compare_status], show_progress="hidden", **PRIVATE, **QUICK_EVENT)
+        compare_stop.click(by_name(handlers.on_stop, ["status"]), [session], [compare_status], show_progress="hidden", **PRIVATE, **QUICK_EVENT)
         # Tune: a sweep uses the model like Run does; Stop keeps the finished settings
         tune_source.change(source_visibility, [tune_source], [tune_category, tune_count, tune_upload], queue=False,
                            **PRIVATE)
         tune_btn.click(lambda: gr.Button(interactive=False), None, [tune_btn], queue=False, **PRIVATE).then(
-            tune.on_tune, [tune_state, prompt, tune_source, tune_category, tune_count, tune_tokens, tune_widths,
-                           tune_depths, tune_windows, tune_budgets, tune_repeats, tune_adaptive, tune_upload],
-            [tune_status, tune_best, tune_mat_plot, tune_speed_plot, tune_table, tune_csv, tune_apply],
+            by_name(tune.on_tune, TUNE_OUTPUTS), [tune_state, prompt, tune_source, tune_category, tune_count,
+                                                  tune_tokens, tune_widths, tune_depths, tune_windows, tune_budgets,
+                                                  tune_repeats, tune_adaptive, tune_upload],
+            [tuned[n] for n in TUNE_OUTPUTS],
             api_name="tune", show_progress="minimal", show_progress_on=[tune_status], **NAMED, **MODEL_EVENT).then(
             lambda: gr.Button(interactive=True), None, [tune_btn], queue=False, **PRIVATE)
-        tune_stop.click(tune.on_stop, [tune_state], [tune_status], api_name="tune_stop", show_progress="hidden",
+        tune_stop.click(by_name(tune.on_stop, ["status"]), [tune_state], [tune_status], api_name="tune_stop", show_progress="hidden",
                         **QUICK_EVENT)
         # Apply moves every control the sweep ran with and applies them; both status lines say what it did
         applied = {**settings, "tabs": tabs, "tune_status": tune_status, "status": status}

@@ -23,7 +23,8 @@ from components.figures.charts import compare_figure
 from components.controls import COMPARE_TOKENS, number, read_controls
 from components import gpu
 from components.explore import prompt_with_note
-from components.messages import adjusted, count, error_message, join, status_line
+from components.events import model_event
+from components.messages import adjusted, count, join, status_line
 from components.numbers import MISSING, duration, fmt
 from components.state import Session
 from components.figures.tokens import drafter_label, quoted
@@ -31,6 +32,8 @@ from components.figures.tokens import drafter_label, quoted
 # MAT is one quantity (``racer.engine.metrics.mat``: tokens per forward, the prefill forward
 # included); the table used to add "mean tokens/forward" over verify forwards only, a
 # second number under a second name for the same thing (1.47 beside MAT 1.44).
+# what a comparison shows, by name (app.py lays a component out under each)
+COMPARE_OUTPUTS = ("status", "table", "plot", "note")
 TABLE_HEADERS = ["drafter", "tokens", "forwards", "MAT", "engine time (first run)", "tokens/s (first run)",
                  "speedup (mean)", "speedup range", "runs"]
 
@@ -137,15 +140,41 @@ class CompareHandlers:
         self.target = target
         self.model_note = model_note
 
+    @model_event("comparison", "Press Compare to try again.", busy=True)
     def on_compare(self, session: Session, prompt, new_tokens, drafters, repeats=DEFAULT_REPEATS, **controls):
         """Runs the prompt to the end with each ticked drafter (at most ``new_tokens``
-        each), ``repeats`` rounds alternating with plain decoding; streams progress."""
-        session.stop_requested = False
-        session.running = True
-        try:
-            yield from self._compare(session, prompt, new_tokens, drafters, controls, repeats)
-        finally:
-            session.running = False
+        each), ``repeats`` rounds alternating with plain decoding; streams progress by
+        name (``COMPARE_OUTPUTS``)."""
+        settings, drafters, notes = self._read(new_tokens, drafters, controls)
+        rounds = _whole(repeats, "number of rounds", MAX_REPEATS)
+        ids, prompt_note = prompt_with_note(self.target, prompt)
+        results, shown = [], 0
+        on_gpu = gpu.zero_gpu()   # one GPU call per drafter, its rounds with plain decoding inside
+        cost = self._gpu_plan(ids, settings, drafters, rounds) if on_gpu else ""
+        yield {"status": status_line(join(adjusted(notes), prompt_note, cost, "Starting…"), "run"),
+               "table": [], "plot": compare_figure([]), "note": ""}
+        started = time.monotonic()
+        for progress in run_drafters(self.target, ids, settings, drafters, should_stop=session.signals,
+                                     repeats=rounds, per_drafter=on_gpu, runner=gpu.run_block):
+            results = progress.results
+            if not progress.drafter:
+                break
+            line = status_line(join(cost, progress_line(progress, settings.max_new_tokens,
+                                                        time.monotonic() - started)), "run")
+            speeds = [len(r.speedups) for r in results]
+            if (len(results), speeds) != shown:
+                shown = (len(results), speeds)
+                yield {"status": line, "table": table_rows(results), "plot": compare_figure(results), "note": ""}
+            else:
+                yield {"status": line}
+        if session.stop_requested:
+            yield {"status": status_line("Stopped; finished drafters are shown.", "stop"),
+                   "table": table_rows(results), "plot": compare_figure(results), "note": ""}
+            return
+        done = f"Done: {count(len(results), 'drafter')}, {settings.max_new_tokens} new tokens at most."
+        note = join(verdict_note(results), self._note(ids, results, settings), sep="\n\n")
+        yield {"status": status_line(done, "done"), "table": table_rows(results), "plot": compare_figure(results),
+               "note": note}
 
     def _read(self, new_tokens, ticked, controls: dict) -> tuple[Settings, list[str], list[str]]:
         """(settings, drafters to run in menu order, notes); UserError with a sentence."""
@@ -159,43 +188,6 @@ class CompareHandlers:
         if not drafters:
             raise UserError("Tick at least one drafter to compare.")
         return settings, drafters, notes
-
-    def _compare(self, session: Session, prompt, new_tokens, ticked, controls: dict, repeats=DEFAULT_REPEATS):
-        try:
-            settings, drafters, notes = self._read(new_tokens, ticked, controls)
-            rounds = _whole(repeats, "number of rounds", MAX_REPEATS)
-            ids, prompt_note = prompt_with_note(self.target, prompt)
-            results, shown = [], 0
-            on_gpu = gpu.zero_gpu()   # one GPU call per drafter, its rounds with plain decoding inside
-            cost = self._gpu_plan(ids, settings, drafters, rounds) if on_gpu else ""
-            yield (status_line(join(adjusted(notes), prompt_note, cost, "Starting…"), "run"), [],
-                   compare_figure([]), "")
-            started = time.monotonic()
-            for progress in run_drafters(self.target, ids, settings, drafters, should_stop=session.signals,
-                                         repeats=rounds, per_drafter=on_gpu, runner=gpu.run_block):
-                results = progress.results
-                if not progress.drafter:
-                    break
-                line = status_line(join(cost, progress_line(progress, settings.max_new_tokens,
-                                                            time.monotonic() - started)), "run")
-                speeds = [len(r.speedups) for r in results]
-                if (len(results), speeds) != shown:
-                    shown = (len(results), speeds)
-                    yield line, table_rows(results), compare_figure(results), ""
-                else:
-                    yield line, gr.skip(), gr.skip(), gr.skip()
-        except Exception as e:  # noqa: BLE001 - shown to the user; a bug is logged with its traceback
-            message = error_message(e, "comparison", "Press Compare to try again.")
-            gr.Warning(message)
-            yield status_line(message, "error"), gr.skip(), gr.skip(), gr.skip()
-            return
-        if session.stop_requested:
-            yield (status_line("Stopped; finished drafters are shown.", "stop"), table_rows(results),
-                   compare_figure(results), "")
-            return
-        done = f"Done: {count(len(results), 'drafter')}, {settings.max_new_tokens} new tokens at most."
-        note = join(verdict_note(results), self._note(ids, results, settings), sep="\n\n")
-        yield (status_line(done, "done"), table_rows(results), compare_figure(results), note)
 
     def _gpu_plan(self, ids: list[int], settings: Settings, drafters: list[str], rounds: int) -> str:
         """On ZeroGPU: what the comparison will take of the visitor's GPU quota, in a

@@ -8,13 +8,11 @@ toast plus a status line, never a traceback, and the session stays usable.
 """
 from __future__ import annotations
 
-import functools
-import inspect
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 import gradio as gr
 
@@ -26,7 +24,8 @@ from racer.model.target import TargetModel
 from racer.engine.records import StepRecord
 
 from components.controls import MEASURE, checked_prompt_ids, flag, read_controls
-from components.messages import adjusted, count, error_message, join, status_line
+from components.events import model_event
+from components.messages import adjusted, count, join, status_line
 from components.numbers import fmt
 from components.state import HISTORY_CAP, Session, StepStat
 from components.figures.tokens import ShowToken
@@ -94,28 +93,6 @@ def busy_note(session: Session) -> str:
     if others is None or others < BUSY_CORES:
         return ""
     return f"machine busy: other programs used {others:.1f} cores, so these times are slow"
-
-
-def by_name(handler: Callable, names: Iterable[str]) -> Callable:
-    """``handler`` (which returns or yields dicts keyed by view name) as Gradio calls it:
-    its values in the order of ``names``, the event's outputs. The signature is kept, so
-    Gradio still passes the controls by name."""
-    names = tuple(names)
-
-    def ordered(result):
-        return result if not isinstance(result, dict) else tuple(result[n] for n in names)
-
-    if inspect.isgeneratorfunction(handler):
-        @functools.wraps(handler)
-        def streamed(*args, **kwargs):
-            for result in handler(*args, **kwargs):
-                yield ordered(result)
-        return streamed
-
-    @functools.wraps(handler)
-    def returned(*args, **kwargs):
-        return ordered(handler(*args, **kwargs))
-    return returned
 
 
 def prompt_with_note(target: TargetModel, prompt) -> tuple[list[int], str]:
@@ -209,48 +186,32 @@ class Handlers:
                 f"MAT **{fmt('mat', stat.mat)}** · {speed} · engine time {fmt('seconds', stat.engine_s)}"
                 f"{guard}{changed}")
 
-    def _fail(self, session: Session, error: Exception) -> tuple:
-        """An error as a toast and a status line, never a traceback; the session stays
-        usable, its run where the last step left it (a call ZeroGPU refused changed
-        nothing). A bug is logged with its traceback (``error_message``)."""
-        message = error_message(error, "engine", "Press Reset to start again.")
-        gr.Warning(message)
-        return ({"session": session} | self._render(session, status=status_line(message, "error")))
+    def _failed(self, error: Exception, sentence: str, session: Session, *args, **kwargs) -> dict:
+        """After an error (``model_event``): every view of the session, its run where the
+        last step left it (a call ZeroGPU refused changed nothing), and the sentence."""
+        return {"session": session} | self._render(session, status=status_line(sentence, "error"))
 
+    @model_event("engine", "Press Reset to start again.", failed=_failed)
     def on_step(self, session: Session, prompt, **controls):
-        try:
-            note = self._prepare(session, prompt, controls)
-            session.step(self.token_text)
-        except Exception as e:  # noqa: BLE001 - shown to the user, logged with traceback
-            return self._fail(session, e)
+        note = self._prepare(session, prompt, controls)
+        session.step(self.token_text)
         done = session.finish_text()
         text = join(note, self._summary(session), done, sep=" · ")
         return ({"session": session} | self._render(session, status=status_line(text, "done" if done else "")))
 
+    @model_event("engine", "Press Reset to start again.", busy=True, failed=_failed)
     def on_run(self, session: Session, prompt, **controls):
         """Steps until the end, Stop or Reset; a frame at most every FRAME_S. A page closed
         or reloaded mid-run stops the iteration (Gradio drops the event), which ends here."""
-        session.stop_requested = False
-        session.running = True
-        try:
-            yield from self._run(session, prompt, controls)
-        finally:
-            session.running = False
-
-    def _run(self, session: Session, prompt, controls):
-        try:
-            note = self._prepare(session, prompt, controls)
-            epoch = session.epoch
-            yield ({"session": session} | self._render(session, status=status_line(join(note, "Running…"), "run")))
-            shown = time.monotonic()
-            for _ in session.steps(self.token_text):   # on ZeroGPU one GPU call, streaming its steps
-                if time.monotonic() - shown >= FRAME_S:
-                    yield ({"session": session} | self._render(session, status=status_line(
-                        f"Running… {self._summary(session)} · Stop pauses it", "run")))
-                    shown = time.monotonic()
-        except Exception as e:  # noqa: BLE001
-            yield self._fail(session, e)
-            return
+        note = self._prepare(session, prompt, controls)
+        epoch = session.epoch
+        yield ({"session": session} | self._render(session, status=status_line(join(note, "Running…"), "run")))
+        shown = time.monotonic()
+        for _ in session.steps(self.token_text):   # on ZeroGPU one GPU call, streaming its steps
+            if time.monotonic() - shown >= FRAME_S:
+                yield ({"session": session} | self._render(session, status=status_line(
+                    f"Running… {self._summary(session)} · Stop pauses it", "run")))
+                shown = time.monotonic()
         if session.finished:
             status = status_line(f"{self._summary(session)} · {session.finish_text()}", "done")
         elif session.epoch != epoch:
@@ -260,32 +221,32 @@ class Handlers:
                              "the steps so far can be viewed and exported.", "stop")
         yield ({"session": session} | self._render(session, status=status))
 
-    def on_stop(self, session: Session) -> str:
+    def on_stop(self, session: Session) -> dict:
         if not session.running:
-            return status_line("Nothing is running. Stop pauses a Run (or a comparison) after its current "
-                           "forward pass, and what ran so far stays on the page.", "stop")
+            return {"status": status_line("Nothing is running. Stop pauses a Run (or a comparison) after its "
+                                          "current forward pass, and what ran so far stays on the page.", "stop")}
         session.stop_requested = True
-        return status_line("Stopping after the current forward pass…", "stop")
+        return {"status": status_line("Stopping after the current forward pass…", "stop")}
 
     def on_reset(self, session: Session):
         text = RESET_DURING_RUN if session.running else "Reset. Press Step or Run to start."
         session.reset()
         return ({"session": session} | self._render(session, status=status_line(text, "stop")))
 
-    def on_settings(self, session: Session, **controls) -> str:
+    def on_settings(self, session: Session, **controls) -> dict:
         try:
             settings, notes = read_controls(controls)
             measure = flag(controls[MEASURE], "measure speedup")
         except UserError as e:
             gr.Warning(str(e))
-            return status_line(str(e), "error")
+            return {"status": status_line(str(e), "error")}
         if notes:
             gr.Warning(adjusted(notes))
         note = join(adjusted(notes), session.apply(settings))
         if measure != session.measure:
             session.measure = measure
             note = join(note, "Measuring speedup applies from the next new run.")
-        return status_line(note)
+        return {"status": status_line(note)}
 
     def on_view(self, session: Session, index):
         if session.last is None:

@@ -25,7 +25,8 @@ from racer.measure.sweep import MAX_PROMPTS, Grid, Progress, SweepResult, sweep,
 from components.controls import TUNE_TOKENS, as_float, checked_prompt_ids, number, read_controls
 from components import gpu
 from components.explore import FRAME_S
-from components.messages import adjusted, error_message, status_line
+from components.events import model_event
+from components.messages import adjusted, status_line
 from components.state import Session
 from components.figures.tokens import drafter_label
 from components.figures.tune import apply_note, best_markdown, heatmap_figure, progress_text, status_html, table_rows
@@ -38,6 +39,8 @@ SOURCES = [("Spec-Bench category", "category"), ("the prompt in the Explore tab"
 # tokens per prompt are a measuring length, not a way of decoding)
 APPLIED = tuple(name for name in KNOBS if name != "max_new_tokens")
 APPLY_OUTPUTS = (*APPLIED, "tabs", "status", "tune_status")
+# what a sweep shows, by name (app.py lays a component out under each)
+TUNE_OUTPUTS = ("status", "best", "mat", "speedup", "table", "csv", "apply")
 # the adaptive budget during a sweep: "auto" = off when the grid varies tree size, else the Explore tab's
 ADAPTIVE = [("off when the grid varies tree size", "auto"), ("off", "off"), ("on", "on")]
 
@@ -59,7 +62,10 @@ class TuneState:
 
     def __init__(self) -> None:
         self.result: SweepResult | None = None
+        self.progress: Progress | None = None   # the running sweep's latest
+        self.prompt_count, self.which = 0, ""   # its prompts: how many, which in words
         self.stop_requested = False
+        self.running = False
 
     def __deepcopy__(self, memo) -> "TuneState":
         return TuneState()
@@ -147,46 +153,45 @@ class TuneHandlers:
         return ([prompt_ids(self.target.tokenizer, q.text) for q in questions],
                 f"{len(questions)} {category} prompt{'s' if len(questions) > 1 else ''} from Spec-Bench ({ids})")
 
+    def _stopped_there(self, error: Exception, sentence: str, state: TuneState, *args, **kwargs) -> dict:
+        """After an error (``model_event``): a call ZeroGPU refused mid-sweep keeps the
+        finished settings, shown as a sweep stopped there; any other error drops the last
+        sweep's result, and Apply with it."""
+        progress = state.progress
+        if gpu.refusal(error) is not None and progress is not None and progress.result.cells:
+            state.result = progress.result
+            state.stop_requested = True
+            return self._last_frame(state, progress, "", state.prompt_count, state.which) | {
+                "status": status_html(sentence, progress.fraction, kind="stop")}
+        return {"status": status_html(sentence, kind="error"), "apply": gr.Button(interactive=False, visible=False)}
+
+    @model_event("sweep", "Press Run the sweep to try again.", busy=True, failed=_stopped_there,
+                 line=lambda text, kind: status_html(text, kind=kind))
     def on_tune(self, state: TuneState, prompt: str, source: str, category: str, count, tokens,
                 widths, depths, windows, budgets, repeats=DEFAULT_REPEATS, adaptive="auto", upload=None,
                 **controls):
-        """Runs the sweep, each setting ``repeats`` times, streaming progress; after each
-        finished run the heatmaps, table and verdict update. Stop keeps the finished
-        settings. Apply is offered only when a setting stood out."""
-        state.stop_requested = False
-        state.result = None
-        started, progress = time.perf_counter(), None
-        try:
-            base, grid, prompts, which, note = self._read(prompt, source, category, count, tokens,
-                                                          (widths, depths, windows, budgets), controls, upload)
-            runs = whole(repeats, "number of runs per setting", 1, MAX_REPEATS)
-            on = adaptive_choice(adaptive)
-            if gpu.zero_gpu():   # one GPU call per prompt run: say what it takes of the quota
-                plan = gpu.tune_plan(self.target, sweep_calls(prompts, base, grid, repeats=runs, adaptive=on))
-                note += f" {plan.sentence('This sweep')}"
-            yield (status_html(f"Warming up, then timing plain decoding of {which}…{note}", 0.0, "run"),
-                   "", heatmap_figure(None, "mat"), heatmap_figure(None, "speedup"), [], gr.File(visible=False),
-                   gr.Button(interactive=False, visible=False))
-            for progress, frame in self._frames(state, sweep(self.target, prompts, base, grid, repeats=runs,
-                                                              adaptive=on, max_prompts=MAX_UPLOAD_PROMPTS,
-                                                              decoder=gpu.engine_decode),
-                                                        which):
-                if frame is not None:
-                    yield frame
-        except Exception as e:  # noqa: BLE001 - shown to the user; a bug is logged with its traceback
-            message = error_message(e, "sweep", "Press Run the sweep to try again.")
-            gr.Warning(message)
-            if gpu.refusal(e) is not None and progress is not None and progress.result.cells:
-                state.result = progress.result   # ZeroGPU refused the next call: the finished settings stay
-                state.stop_requested = True      # shown as a sweep stopped there
-                yield (status_html(message, progress.fraction, kind="stop"),
-                       *self._last_frame(state, progress, "", len(prompts), which)[1:])
-                return
-            yield (status_html(message, kind="error"), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
-                   gr.Button(interactive=False, visible=False))  # the last sweep's result is gone
-            return
-        state.result = progress.result
-        yield self._last_frame(state, progress, f"{time.perf_counter() - started:.0f} s", len(prompts), which)
+        """Runs the sweep, each setting ``repeats`` times, streaming progress by name
+        (``TUNE_OUTPUTS``); after each finished run the heatmaps, table and verdict update.
+        Stop keeps the finished settings. Apply is offered only when a setting stood out."""
+        state.result = state.progress = None
+        started = time.perf_counter()
+        base, grid, prompts, which, note = self._read(prompt, source, category, count, tokens,
+                                                      (widths, depths, windows, budgets), controls, upload)
+        state.prompt_count, state.which = len(prompts), which
+        runs = whole(repeats, "number of runs per setting", 1, MAX_REPEATS)
+        on = adaptive_choice(adaptive)
+        if gpu.zero_gpu():   # one GPU call per prompt run: say what it takes of the quota
+            plan = gpu.tune_plan(self.target, sweep_calls(prompts, base, grid, repeats=runs, adaptive=on))
+            note += f" {plan.sentence('This sweep')}"
+        yield {"status": status_html(f"Warming up, then timing plain decoding of {which}…{note}", 0.0, "run"),
+               "best": "", "mat": heatmap_figure(None, "mat"), "speedup": heatmap_figure(None, "speedup"),
+               "table": [], "csv": gr.File(visible=False), "apply": gr.Button(interactive=False, visible=False)}
+        for frame in self._frames(state, sweep(self.target, prompts, base, grid, repeats=runs, adaptive=on,
+                                                max_prompts=MAX_UPLOAD_PROMPTS, decoder=gpu.engine_decode),
+                                  which):
+            yield frame
+        state.result = state.progress.result
+        yield self._last_frame(state, state.progress, f"{time.perf_counter() - started:.0f} s", len(prompts), which)
 
     def _read(self, prompt, source, category, count, tokens, ticked, controls: dict, upload=None):
         """(base settings, grid, prompts, which prompts in words, a note on adjusted
@@ -201,29 +206,28 @@ class TuneHandlers:
 
     @staticmethod
     def _frames(state: TuneState, progresses, which: str):
-        """(progress, frame) per progress of the sweep, the frame None where nothing is
-        worth showing: the figures when a setting finished, otherwise the status line at
-        most every FRAME_S. Ends at the sweep's end, or at Stop."""
+        """What to show of the sweep, by name, as it goes (its progress kept in ``state``):
+        the figures when a setting finished, otherwise the status line at most every
+        FRAME_S. Ends at the sweep's end, or at Stop."""
         shown, frame_at = -1, 0.0
         for progress in progresses:
+            state.progress = progress
             if state.stop_requested:
-                yield progress, None
                 return
             result = progress.result
             status = status_html(f"{progress_text(progress)} · prompts: {which}", progress.fraction, "run")
             if len(result.passes) != shown:  # redraw the figures only when a run of a setting finished
                 shown = len(result.passes)
-                yield progress, (status, best_markdown(result), heatmap_figure(result, "mat"),
-                                 heatmap_figure(result, "speedup"), table_rows(result), gr.skip(), gr.skip())
+                yield {"status": status, "best": best_markdown(result), "mat": heatmap_figure(result, "mat"),
+                       "speedup": heatmap_figure(result, "speedup"), "table": table_rows(result)}
             elif time.monotonic() - frame_at >= FRAME_S:  # a slow browser must not fall behind
-                yield progress, (status, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                yield {"status": status}
             else:
-                yield progress, None
                 continue
             frame_at = time.monotonic()
 
     def _last_frame(self, state: TuneState, progress: Progress, took: str, prompt_count: int,
-                    which: str) -> tuple:
+                    which: str) -> dict:
         result = progress.result
         stopped = state.stop_requested and not result.complete
         if stopped:
@@ -237,14 +241,14 @@ class TuneHandlers:
                                f"{'s' if prompt_count > 1 else ''} in {took} ({which}).", 1.0, "done")
         has_cells, winner = bool(result.cells), result.winner() is not None
         verdict = "\n\n".join(t for t in (best_markdown(result, stopped=stopped), apply_note(result)) if t)
-        return (line, verdict, heatmap_figure(result, "mat"),
-                heatmap_figure(result, "speedup"), table_rows(result),
-                self._csv_file(result) if has_cells else gr.File(visible=False),
-                gr.Button(interactive=winner, visible=winner))
+        return {"status": line, "best": verdict, "mat": heatmap_figure(result, "mat"),
+                "speedup": heatmap_figure(result, "speedup"), "table": table_rows(result),
+                "csv": self._csv_file(result) if has_cells else gr.File(visible=False),
+                "apply": gr.Button(interactive=winner, visible=winner)}
 
-    def on_stop(self, state: TuneState) -> str:
+    def on_stop(self, state: TuneState) -> dict:
         state.stop_requested = True
-        return status_html("Stopping after the prompt that is running…", kind="stop")
+        return {"status": status_html("Stopping after the prompt that is running…", kind="stop")}
 
     def on_apply(self, state: TuneState, session: Session | None = None, **controls) -> dict:
         """By name (``APPLY_OUTPUTS``): moves every Explore control the sweep ran with

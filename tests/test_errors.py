@@ -58,11 +58,13 @@ def test_a_bug_in_any_tab_is_logged_and_called_a_bug(module, monkeypatch, caplog
             line = Handlers(target, "m", "").on_step(Session(), "hi", **controls())["status"]
             where = "engine"
         elif module is compare_handlers:
-            *_, (line, *_) = CompareHandlers(target, "").on_compare(Session(), "hi", 8, ["racer"], **controls())
+            *_, last = CompareHandlers(target, "").on_compare(Session(), "hi", 8, ["racer"], **controls())
+            line = last["status"]
             where = "comparison"
         else:
-            *_, (line, *_) = TuneHandlers(target, "").on_tune(TuneState(), "hi", "current", "qa", 1, 8,
-                                                             [4], [2], [], [], **controls())
+            *_, last = TuneHandlers(target, "").on_tune(TuneState(), "hi", "current", "qa", 1, 8,
+                                                        [4], [2], [], [], **controls())
+            line = last["status"]
             where = "sweep"
     assert f"Something went wrong in the {where} (ValueError: a message from a bug)" in line
     assert "Traceback" in caplog.text
@@ -74,11 +76,13 @@ def test_a_user_error_in_any_tab_is_shown_as_it_is(module, caplog):
         if module is handlers:
             line = Handlers(None, "m", "it is missing").on_step(Session(), "hi", **controls())["status"]
         elif module is compare_handlers:
-            *_, (line, *_) = CompareHandlers(None, "it is missing").on_compare(Session(), "hi", 8, ["racer"],
-                                                                              **controls())
+            *_, last = CompareHandlers(None, "it is missing").on_compare(Session(), "hi", 8, ["racer"],
+                                                                         **controls())
+            line = last["status"]
         else:
             tune = TuneHandlers(None, "it is missing")
-            *_, (line, *_) = tune.on_tune(TuneState(), "hi", "current", "qa", 1, 8, [4], [2], [], [], **controls())
+            *_, last = tune.on_tune(TuneState(), "hi", "current", "qa", 1, 8, [4], [2], [], [], **controls())
+            line = last["status"]
     assert "No model is loaded: it is missing" in line and "went wrong" not in line
     assert not caplog.records
 

@@ -75,10 +75,10 @@ def test_a_bad_upload_ends_in_a_sentence_and_the_next_sweep_runs(tmp_path, one_t
         return list(handlers.on_tune(state, "", "upload", "qa", 1, 4, [2], [1], [], [], 1, "auto", upload,
                                      **explore))
     frames = tune(str(bad))
-    assert len(frames) == 1 and "Line 2 is not JSON" in frames[0][0]
-    assert "Upload a .jsonl or .txt file" in tune(None)[0][0]
+    assert len(frames) == 1 and "Line 2 is not JSON" in frames[0]["status"]
+    assert "Upload a .jsonl or .txt file" in tune(None)[0]["status"]
     good = tmp_path / "good.txt"
     good.write_text("5 6 7 5 6 7 5 6 7\n\n9 10 9 10 9 10\n", encoding="utf-8")
     *_, last = tune(str(good))
-    assert "Done: 1 settings × 2 prompts" in last[0] and "2 prompts from good.txt" in last[0]
+    assert "Done: 1 settings × 2 prompts" in last["status"] and "2 prompts from good.txt" in last["status"]
     assert state.result is not None and state.result.prompt_count == 2

@@ -36,7 +36,8 @@ def finished_session(drafter: str = "racer", measure_speedup: bool = True) -> Se
 def test_the_replay_times_are_the_measured_times(measured):
     session = finished_session(measure_speedup=measured)
     tm = target(tiny_model("llama", 0))
-    page, fig, status = RaceHandlers(tm).on_race(session)
+    shown = RaceHandlers(tm).on_race(session)
+    page, fig, status = shown["race"], shown["plot"], shown["status"]
     assert "Replay of measured times" in page and status.startswith("✓")
     run_times = timeline_of(session.records)   # the engine's own step timings
     tokens = len(session.marks)
@@ -57,8 +58,8 @@ def test_a_run_that_is_not_finished_is_not_raced():
     session = Session()
     session.start(tm, "tiny prompt", repetitive_prompt(0))
     session.step(lambda t: f"<{t}>")
-    page, fig, status = RaceHandlers(tm).on_race(session)
-    assert NOT_FINISHED in status
+    shown = RaceHandlers(tm).on_race(session)
+    assert NOT_FINISHED in shown["status"] and set(shown) == {"status"}   # the last race stays
 
 
 def test_lanes_and_html_by_hand():

@@ -62,7 +62,7 @@ def test_bad_requests_end_in_a_sentence_without_a_model():
         whole(1000, "new tokens per prompt", 1, 256)
     frames = list(TuneHandlers(None, "it is missing").on_tune(TuneState(), "hi", "category", "qa", 1, 8,
                                                                [4], [2], [], [], **EXPLORE))
-    assert len(frames) == 1 and "No model is loaded: it is missing" in frames[0][0]
+    assert len(frames) == 1 and "No model is loaded: it is missing" in frames[0]["status"]
     moved = TuneHandlers(None, "").on_apply(TuneState())
     assert moved == {name: gr.skip() for name in APPLY_OUTPUTS}  # a warning; no slider moves, tab and status stay
 
@@ -104,7 +104,8 @@ def test_apply_is_offered_only_for_a_setting_that_stood_out(one_thread):
     base = Settings(max_new_tokens=1, adaptive_budget=False)
     *_, progress = sweep(tiny, [[5, 6, 7, 8] * 3], base, Grid((2, 4), (1, 2)), repeats=2)
     state.result = progress.result
-    line, best, *_, button = handlers._last_frame(state, progress, "1 s", 1, "one prompt")
+    frame = handlers._last_frame(state, progress, "1 s", 1, "one prompt")
+    best, button = frame["best"], frame["apply"]
     assert "**No setting stood out.**" in best and "MAT was 1.00" in best and "Apply is offered only" in best
     assert button.visible is False and button.interactive is False
     moved = handlers.on_apply(state)

@@ -224,8 +224,8 @@ def test_compare_on_zero_gpu_steps_each_run_in_gpu_calls_to_plain_greedy(on_zero
     calls.clear()
     frames = list(CompareHandlers(TARGET, "").on_compare(Session(), "p", 12, ["racer", "plain"], 1,
                                                          **controls(max_new_tokens=12)))
-    assert "This comparison will take about" in frames[0][0] and "in 1 GPU call," in frames[0][0]
-    assert "Done" in frames[-1][0] and len(calls) == 1
+    assert "This comparison will take about" in frames[0]["status"] and "in 1 GPU call," in frames[0]["status"]
+    assert "Done" in frames[-1]["status"] and len(calls) == 1
 
 
 def test_tune_on_zero_gpu_runs_each_prompt_in_a_gpu_call_to_plain_greedy(on_zero_gpu, monkeypatch):
@@ -239,9 +239,9 @@ def test_tune_on_zero_gpu_runs_each_prompt_in_a_gpu_call_to_plain_greedy(on_zero
     first, *_, last = TuneHandlers(TARGET, "").on_tune(state, "5 6 7 5 6 7 5 6 7", "current", "qa", 1, 10,
                                                 [2, 4], [2], [], [], 1, "auto", None,
                                                 **controls(max_new_tokens=10))
-    assert "Done: 2 settings" in last[0]
-    assert "This sweep will take about" in first[0]      # said before the first GPU call
-    assert f"in {len(calls)} GPU calls," in first[0]     # from the sweep's own plan of runs
+    assert "Done: 2 settings" in last["status"]
+    assert "This sweep will take about" in first["status"]      # said before the first GPU call
+    assert f"in {len(calls)} GPU calls," in first["status"]     # from the sweep's own plan of runs
     expected = tuple(hf_greedy(TARGET.model, [5, 6, 7, 5, 6, 7, 5, 6, 7], 10))
     runs = [run for p in state.result.cells + state.result.plains for run in p.runs]
     assert runs and all(run.output == expected for run in runs)
@@ -418,7 +418,7 @@ def test_a_comparison_too_long_for_one_call_is_refused_before_it_starts(on_zero_
     from tests.app_client import controls
     monkeypatch.setattr(compare_handlers, "prompt_with_note", lambda target, text: ([5, 6, 7], ""))
     *_, last = CompareHandlers(TARGET, "").on_compare(Session(), "p", 512, ["racer"], 5, **controls())
-    assert "more than the 120 s a call may last" in last[0] and not on_zero_gpu
+    assert "more than the 120 s a call may last" in last["status"] and not on_zero_gpu
 
 
 def test_precision_auto_makes_its_chain_check_in_the_warm_up_call(on_zero_gpu, monkeypatch):
