@@ -94,7 +94,51 @@ def learn(calibration: Calibration, tree: DraftTree, accepted: Sequence[int]) ->
             calibration.observe(tree.evidence[i], hit)
 
 
-class RacerDrafter(Drafter):
+class SourcesState(Drafter):
+    """What every RACER drafter keeps: the retrieval automaton and the logits cache (each
+    when used), and the context length that stamps the cache's rows. ``keep_state``: a new
+    generation adds its prompt to the earlier ones' state instead of starting empty (the
+    authors' evaluation keeps one automaton and cache across all prompts)."""
+
+    def __init__(self, vocab_size: int, keep_state: bool = False, use_retrieval: bool = True,
+                 use_logits: bool = True) -> None:
+        self.vocab_size = vocab_size
+        self.keep_state = keep_state
+        self.use_retrieval = use_retrieval
+        self.use_logits = use_logits
+        self.automaton: Automaton | None = None
+        self.cache: LogitsCache | None = None
+        self.length = 0   # context tokens so far (the logits cache's clock)
+
+    def reset(self, context, top, settings) -> None:
+        if self.use_retrieval:
+            a = self.automaton
+            if self.keep_state and a is not None and (a.window, a.capacity) == (settings.window, settings.capacity):
+                a.append(context)
+            else:
+                self.automaton = Automaton(settings.window, settings.capacity)
+                self.automaton.reset(context)
+        start = self.length if self.keep_state else 0
+        if self.use_logits:
+            width = max(settings.width, top.ids.shape[1])
+            if self.keep_state and self.cache is not None:
+                self.cache.ensure_width(width)
+            else:
+                self.cache = LogitsCache(self.vocab_size, width)
+            # a row is stamped with the context length once its token is in it
+            self.cache.update(context, top, at=np.arange(start + 1, start + len(context) + 1))
+        self.length = start + len(context)
+
+    def reconfigure(self, settings, context) -> None:
+        a = self.automaton
+        if a is not None and (a.window != settings.window or a.capacity != settings.capacity):
+            self.automaton = Automaton(settings.window, settings.capacity)
+            self.automaton.reset(context)
+        if self.cache is not None:
+            self.cache.ensure_width(settings.width)
+
+
+class RacerDrafter(SourcesState):
     """RACER: retrieval drafts from an automaton over the context, logits drafts from
     the copy-logits cache, merged into one trie grown best first (``racer.drafting.growth``)."""
 
@@ -106,49 +150,15 @@ class RacerDrafter(Drafter):
                  keep_state: bool = False) -> None:
         if not (use_retrieval or use_logits):
             raise ValueError("RACER needs at least one draft source")
+        super().__init__(vocab_size, keep_state, use_retrieval, use_logits)
         self.name = {(True, True): "racer", (True, False): "retrieval", (False, True): "logits"}[
             (use_retrieval, use_logits)]
-        self.vocab_size = vocab_size
-        self.use_retrieval = use_retrieval
-        self.use_logits = use_logits
-        # keep_state: a new generation adds its prompt to the automaton, logits cache
-        # and calibration of the earlier ones instead of starting empty (the authors'
-        # evaluation keeps one automaton and cache across all prompts).
-        self.keep_state = keep_state
-        self.automaton: Automaton | None = None
-        self.cache: LogitsCache | None = None
         self.calibration = Calibration()
-        self.length = 0   # context tokens so far (the logits cache's clock)
 
     def reset(self, context, top, settings) -> None:
-        if self.use_retrieval:
-            a = self.automaton
-            same_shape = a is not None and (a.window, a.capacity) == (settings.window, settings.capacity)
-            if self.keep_state and same_shape:
-                a.append(context)
-            else:
-                self.automaton = Automaton(settings.window, settings.capacity)
-                self.automaton.reset(context)
-        if self.use_logits:
-            width = max(settings.width, top.ids.shape[1])
-            if self.keep_state and self.cache is not None:
-                self.cache.ensure_width(width)
-            else:
-                self.cache = LogitsCache(self.vocab_size, width)
-            # a row is stamped with the context length once its token is in it
-            start = self.length if self.keep_state else 0
-            self.cache.update(context, top, at=np.arange(start + 1, start + len(context) + 1))
-        self.length = (self.length if self.keep_state else 0) + len(context)
+        super().reset(context, top, settings)
         if not self.keep_state:
             self.calibration = Calibration()
-
-    def reconfigure(self, settings, context) -> None:
-        a = self.automaton
-        if a is not None and (a.window != settings.window or a.capacity != settings.capacity):
-            self.automaton = Automaton(settings.window, settings.capacity)
-            self.automaton.reset(context)
-        if self.cache is not None:
-            self.cache.ensure_width(settings.width)
 
     def propose(self, root, settings, budget):
         retrieved = self.automaton.retrieve(root) if self.automaton is not None else None

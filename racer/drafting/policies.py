@@ -34,8 +34,7 @@ import numpy as np
 
 from racer.drafting.automaton import Automaton
 from racer.drafting.calibration import Evidence
-from racer.drafting.drafters import Drafter
-from racer.drafting.logits_cache import LogitsCache
+from racer.drafting.drafters import Drafter, SourcesState
 from racer.engine.records import AutomatonView
 from racer.engine.tree import LOGITS, RETRIEVAL, TreeBuilder, padded
 
@@ -44,7 +43,7 @@ from racer.engine.tree import LOGITS, RETRIEVAL, TreeBuilder, padded
 ZERO_TOKEN = 0
 
 
-class _FixedRacer(Drafter):
+class _FixedRacer(SourcesState):
     """State both RACER ports keep: the retrieval automaton and the logits cache, fed
     from every verified node (rejected ones included)."""
 
@@ -53,37 +52,6 @@ class _FixedRacer(Drafter):
     @classmethod
     def build(cls, vocab_size: int, keep_state: bool = False, **options) -> "_FixedRacer":
         return cls(vocab_size, keep_state=keep_state)
-
-    def __init__(self, vocab_size: int, keep_state: bool = False) -> None:
-        self.vocab_size = vocab_size
-        self.keep_state = keep_state
-        self.automaton: Automaton | None = None
-        self.cache: LogitsCache | None = None
-        self.length = 0
-
-    def reset(self, context, top, settings) -> None:
-        a = self.automaton
-        if self.keep_state and a is not None and (a.window, a.capacity) == (settings.window, settings.capacity):
-            a.append(context)
-        else:
-            self.automaton = Automaton(settings.window, settings.capacity)
-            self.automaton.reset(context)
-        width = max(settings.width, top.ids.shape[1])
-        if self.keep_state and self.cache is not None:
-            self.cache.ensure_width(width)
-        else:
-            self.cache = LogitsCache(self.vocab_size, width)
-        start = self.length if self.keep_state else 0
-        self.cache.update(context, top, at=np.arange(start + 1, start + len(context) + 1))
-        self.length = start + len(context)
-
-    def reconfigure(self, settings, context) -> None:
-        a = self.automaton
-        if a is not None and (a.window != settings.window or a.capacity != settings.capacity):
-            self.automaton = Automaton(settings.window, settings.capacity)
-            self.automaton.reset(context)
-        if self.cache is not None:
-            self.cache.ensure_width(settings.width)
 
     def observe(self, tree, top, accepted) -> None:
         real = [i for i in range(len(tree)) if not tree.is_padding(i)]   # padding is no observation
