@@ -17,6 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("racer", "components")
 
 
+def in_fresh_interpreter(probe: str) -> None:
+    """Runs ``probe`` in a new Python (nothing imported yet) in the repository; it must pass."""
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -89,8 +95,7 @@ def test_importing_the_registry_imports_no_drafter():
              "assert len(r.REGISTRY) == 8\n"
              "d = r.make_drafter('retrieval', 48)\n"
              "assert type(d).__name__ == 'RacerDrafter' and not d.use_logits\n")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    in_fresh_interpreter(probe)
 
 
 @pytest.mark.slow  # seconds, not milliseconds: make test, not test-fast
@@ -102,5 +107,4 @@ def test_importing_app_loads_no_model():
              "transformers.AutoModelForCausalLM.from_pretrained = refuse\n"
              "import app\n"
              "assert callable(app.build_app)\n")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    in_fresh_interpreter(probe)
