@@ -12,7 +12,7 @@ import sys
 from racer.model.backend import BACKENDS
 from racer.errors import UserError
 from racer.engine.generate import Generation
-from racer.model.loading import load_model, prompt_ids
+from racer.model.loading import load_model, prompt_ids, require_text
 from racer.engine.metrics import mat
 from racer.model.target import TargetModel
 from racer.model.precision import PRECISIONS
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         settings = Settings(**given_flags(a))
+        require_text(a.prompt)   # before the model loads: a blank prompt costs nothing
         model, tokenizer = load_model(a.model, progress=lambda line: print(line, file=sys.stderr),
                                       precision=a.precision, backend=a.backend)
         target = TargetModel(model, tokenizer)

@@ -188,12 +188,13 @@ def openblas_partings(t, anchors) -> list[tuple[int, int, float]]:
 
 @pytest.mark.real_model
 def test_real_model_on_openblas_racer_equals_plain_and_a_sample_of_anchors_up_to_near_ties(smol_openblas):
-    """Three anchors: greedy RACER's tokens are plain greedy's on the same backend; against
+    """One anchor (the 30 are ``make check-exact``'s): greedy RACER's tokens are plain greedy's
+    on the same backend; against
     the stored anchors an output is equal, or parts only where the two tokens' logits are
     within NEAR_TIE of each other."""
     from racer.bench.data import anchor_prompts
     anchors = anchor_prompts()
-    parted = openblas_partings(smol_openblas, [anchors[i] for i in (2, 16, 27)])
+    parted = openblas_partings(smol_openblas, [anchors[16]])
     assert all(gap < NEAR_TIE for _, _, gap in parted), parted
 
 

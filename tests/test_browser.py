@@ -191,6 +191,7 @@ def test_the_race_replays_the_run(page):
 def test_compare_tab_draws_side_by_side(page):
     page.get_by_role("tab", name="Compare drafters").click()
     set_number(page, "compare-tokens", 12)
+    set_number(page, "compare-repeats", 1)   # what is drawn, not how steady: one round
     page.click("#compare-btn")
     page.wait_for_function("(document.querySelector('#compare-status')?.innerText || '').includes('Done')",
                            timeout=600_000)

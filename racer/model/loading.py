@@ -111,6 +111,13 @@ def _install_backend(model, tokenizer, backend: str, report: Progress) -> None:
     choose_backend(TargetModel(model, tokenizer), report, prompt_ids(tokenizer, CHECK_PROMPT))
 
 
+def require_text(prompt: str | None) -> None:
+    """UserError with a sentence when ``prompt`` is empty or blank (checked before a model
+    loads, where a caller can)."""
+    if not prompt or not prompt.strip():
+        raise UserError("The prompt is empty: type a question or some text for the model to continue.")
+
+
 def prompt_ids(tokenizer, prompt: str, use_chat_template: bool = True) -> list[int]:
     """Token ids of ``prompt``, as the user's one message in the model's chat format.
 
@@ -118,8 +125,7 @@ def prompt_ids(tokenizer, prompt: str, use_chat_template: bool = True) -> list[i
     assistant turn is opened (add_generation_prompt=True). Without it (or for a base
     model with no template), the plain text is tokenized.
     """
-    if not prompt or not prompt.strip():
-        raise UserError("The prompt is empty: type a question or some text for the model to continue.")
+    require_text(prompt)
     # lone surrogates (e.g. pasted from broken UTF-16) cannot be encoded; replace them
     prompt = prompt.encode("utf-8", errors="replace").decode("utf-8")
     if use_chat_template and tokenizer.chat_template:
