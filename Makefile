@@ -29,8 +29,9 @@ test: setup chromium
 	$(VENV)/bin/python -m pytest -q --durations=15 -m "not exhaustive"
 
 # the unit lane alone: tiny models, no browser, no load tests; run it after every change
+# (two pytest processes, one per core: tests/lanes.py)
 test-fast: setup
-	$(VENV)/bin/python -m pytest -q -m "not real_model and not browser and not soak and not slow"
+	$(VENV)/bin/python -m tests.lanes -m "not real_model and not browser and not soak and not slow"
 
 # the exhaustive real-model runs, in minutes rather than seconds
 check-exact: setup
