@@ -161,7 +161,7 @@ class TuneHandlers:
         if gpu.refusal(error) is not None and progress is not None and progress.result.cells:
             state.result = progress.result
             state.stop_requested = True
-            return self._last_frame(state, progress, "", state.prompt_count, state.which) | {
+            return self._last_frame(state) | {
                 "status": status_html(sentence, progress.fraction, kind="stop")}
         return {"status": status_html(sentence, kind="error"), "apply": gr.Button(interactive=False, visible=False)}
 
@@ -191,7 +191,7 @@ class TuneHandlers:
                                   which):
             yield frame
         state.result = state.progress.result
-        yield self._last_frame(state, state.progress, f"{time.perf_counter() - started:.0f} s", len(prompts), which)
+        yield self._last_frame(state, f"{time.perf_counter() - started:.0f} s")
 
     def _read(self, prompt, source, category, count, tokens, ticked, controls: dict, upload=None):
         """(base settings, grid, prompts, which prompts in words, a note on adjusted
@@ -226,8 +226,10 @@ class TuneHandlers:
                 continue
             frame_at = time.monotonic()
 
-    def _last_frame(self, state: TuneState, progress: Progress, took: str, prompt_count: int,
-                    which: str) -> dict:
+    def _last_frame(self, state: TuneState, took: str = "") -> dict:
+        """What the sweep in ``state`` shows at its end: finished, or stopped (by Stop, or by
+        a call ZeroGPU refused), with the time it ``took``."""
+        progress, prompt_count, which = state.progress, state.prompt_count, state.which
         result = progress.result
         stopped = state.stop_requested and not result.complete
         if stopped:

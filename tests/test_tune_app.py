@@ -104,7 +104,8 @@ def test_apply_is_offered_only_for_a_setting_that_stood_out(one_thread):
     base = Settings(max_new_tokens=1, adaptive_budget=False)
     *_, progress = sweep(tiny, [[5, 6, 7, 8] * 3], base, Grid((2, 4), (1, 2)), repeats=2)
     state.result = progress.result
-    frame = handlers._last_frame(state, progress, "1 s", 1, "one prompt")
+    state.progress, state.prompt_count, state.which = progress, 1, "one prompt"
+    frame = handlers._last_frame(state, "1 s")
     best, button = frame["best"], frame["apply"]
     assert "**No setting stood out.**" in best and "MAT was 1.00" in best and "Apply is offered only" in best
     assert button.visible is False and button.interactive is False

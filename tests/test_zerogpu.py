@@ -158,7 +158,7 @@ def test_the_real_model_is_greedy_exact_on_an_anchor_with_every_step_a_zero_gpu_
     from racer.bench.data import anchor_prompts
     from racer.model.loading import load_model
     from racer.model.target import TargetModel
-    model, tokenizer = load_model(precision="float32")
+    model, tokenizer = load_model(precision="float32", backend="torch")   # torch's products, as on a GPU
     real = TargetModel(model, tokenizer)
     settings = Settings(max_new_tokens=24)
     for anchor in anchor_prompts()[:1]:
