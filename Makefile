@@ -4,7 +4,8 @@
 #             the browser lane if missing); what CI runs, under 10 minutes
 # make test-fast: the unit lane (tiny models, no browser, no load tests), under a minute
 # make check-exact: the exhaustive real-model runs (30 anchors x every policy and backend, a
-#             classroom of 30, 100 sessions' memory); run it when the engine changes
+#             classroom of 30, 100 sessions' memory, the memory check's leak control); run it
+#             when the engine changes
 # make bench: run the benchmark
 PYTHON ?= python3.11
 VENV := .venv
