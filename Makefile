@@ -25,14 +25,18 @@ $(STAMP): requirements.txt
 run: setup
 	$(VENV)/bin/python app.py
 
-# every lane: unit (tiny models), real model, browser, soak
-test: setup chromium
-	$(VENV)/bin/python -m pytest -q --durations=15 -m "not exhaustive"
+# the unit lane: tiny models, no browser, no load tests, nothing timed
+UNIT := not real_model and not browser and not soak and not slow
 
-# the unit lane alone: tiny models, no browser, no load tests; run it after every change
-# (two pytest processes, one per core: tests/lanes.py)
+# every lane: the unit lane on both cores (tests/lanes.py), then real model, browser, soak and
+# the slow ones in one process (they time things: a second process would slow their timings)
+test: setup chromium
+	$(VENV)/bin/python -m tests.lanes -m "$(UNIT)"
+	$(VENV)/bin/python -m pytest -q --durations=15 -m "not ($(UNIT)) and not exhaustive"
+
+# the unit lane alone; run it after every change
 test-fast: setup
-	$(VENV)/bin/python -m tests.lanes -m "not real_model and not browser and not soak and not slow"
+	$(VENV)/bin/python -m tests.lanes -m "$(UNIT)"
 
 # the exhaustive real-model runs, in minutes rather than seconds
 check-exact: setup

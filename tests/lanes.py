@@ -1,7 +1,7 @@
 """The fast lane on both cores: two pytest processes, each over a share of the test files,
 their reports printed one after the other; it fails when either fails.
 
-    python -m tests.lanes -m "not real_model and ..."   (what ``make test-fast`` runs)
+    python -m tests.lanes -m "not real_model and ..."   (``make test-fast``, and ``make test``'s first part)
 
 The tiny models run on one thread each (``tests/conftest.py``), so on these 2-core
 machines a single pytest leaves a core idle. The shares are split by file, from the fast
