@@ -27,12 +27,15 @@ run: setup
 
 # the unit lane: tiny models, no browser, no load tests, nothing timed
 UNIT := not real_model and not browser and not soak and not slow
+# what a second process beside it cannot disturb: the unit lane and its slow tests (exactness,
+# sampling statistics, fresh interpreters); the rest times things or serves the real model
+SHARED := not real_model and not browser and not soak and not exhaustive
 
-# every lane: the unit lane on both cores (tests/lanes.py), then real model, browser, soak and
-# the slow ones in one process (they time things: a second process would slow their timings)
+# every lane: the tiny-model tests on both cores (tests/lanes.py), then real model, browser and
+# soak in one process (they time things: a second process would slow their timings)
 test: setup chromium
-	$(VENV)/bin/python -m tests.lanes -m "$(UNIT)"
-	$(VENV)/bin/python -m pytest -q --durations=15 -m "not ($(UNIT)) and not exhaustive"
+	$(VENV)/bin/python -m tests.lanes -m "$(SHARED)"
+	$(VENV)/bin/python -m pytest -q --durations=15 -m "not ($(SHARED)) and not exhaustive"
 
 # the unit lane alone; run it after every change
 test-fast: setup

@@ -7,8 +7,9 @@ The tiny models run on one thread each (``tests/conftest.py``), so on these 2-co
 machines a single pytest leaves a core idle. The shares are split by file, from the fast
 lane's measured times (2026-12-06, quiet): test_generation.py and test_sampling.py took
 32 s of its 60, every other file together 28 s. A file added later goes to the second share, with the doctests.
-Each process collects on its own (about 7 s). Only the fast lane is split: the real-model
-and browser lanes time things, and two processes would slow each other's timings.
+Each process collects on its own (about 7 s). Only tiny-model tests are split (the fast
+lane, and in ``make test`` its slow tests too): the real-model and browser lanes time
+things, and two processes would slow each other's timings.
 """
 from __future__ import annotations
 

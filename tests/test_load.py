@@ -94,6 +94,7 @@ def test_eight_sessions_at_once_each_get_their_own_exact_output(app_url):
 
 
 @pytest.mark.real_model
+@pytest.mark.exhaustive   # make test has the classroom of 8 stepping at once through the same API
 def test_two_sessions_stepping_in_turns_stay_exact(app_url):
     from gradio_client import Client
 
