@@ -29,11 +29,11 @@ from components.numbers import MISSING, duration, fmt
 from components.state import Session
 from components.figures.tokens import drafter_label, quoted
 
+# what a comparison shows, by name (app.py lays a component out under each)
+COMPARE_OUTPUTS = ("status", "table", "plot", "note")
 # MAT is one quantity (``racer.engine.metrics.mat``: tokens per forward, the prefill forward
 # included); the table used to add "mean tokens/forward" over verify forwards only, a
 # second number under a second name for the same thing (1.47 beside MAT 1.44).
-# what a comparison shows, by name (app.py lays a component out under each)
-COMPARE_OUTPUTS = ("status", "table", "plot", "note")
 TABLE_HEADERS = ["drafter", "tokens", "forwards", "MAT", "engine time (first run)", "tokens/s (first run)",
                  "speedup (mean)", "speedup range", "runs"]
 
