@@ -303,7 +303,7 @@ def _steps(gen: "Generation", baseline: "LiveBaseline | None", signals: Signals,
         # does meanwhile (a browser drawing the last step on the same cores) falls on each
         # side alike: on every other step plain decoding first covers one token more.
         if baseline is not None and gen.forwards > 0 and gen.steps_taken % 2 == 0:
-            baseline.cover(gen.output_len + 1)
+            baseline.cover(len(gen.output) + 1)
         record = gen.step()
         if baseline is not None:
             baseline.cover(record.total_tokens)

@@ -79,10 +79,6 @@ class Generation:
         self._explored = False   # this step's size was the adaptive budget's exploration
         self._tops: list[TopK] = []  # the target's top-k at every context position, in chunks
 
-    @property
-    def output_len(self) -> int:
-        return len(self.output)
-
     def steps(self) -> Iterator[StepRecord]:
         while not self.finished:
             yield self.step()
