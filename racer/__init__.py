@@ -14,9 +14,14 @@ import os
 # forward of SmolLM2-135M took 660-720 ms spinning and 84-112 ms waiting passively (2
 # cores, docs/results.md). A browser drawing the page on the same machine is such a
 # neighbour. It is read when the library loads, so before anything imports torch; a value
-# set by the caller wins. (OpenBLAS's own pool is left as it is: its sleep-early setting was
-# tried, and the openblas backend's real-model test then took 134 s; not measured further.)
+# set by the caller wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenBLAS's workers spin for 2^28 cycles (about 0.1 s) after each product before they
+# sleep. The lean forward (racer.model.lean) multiplies one row with OpenBLAS and more rows
+# with torch, and spinning OpenBLAS workers then take a core from torch's: a 16-node verify
+# right after a one-token step took 113 ms, and 78 ms with 2^18 cycles (about 0.1 ms; a
+# one-token step 32 against 36 ms; docs/results.md). Read when numpy loads.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "18")
 
 from racer.errors import UserError  # noqa: E402
 

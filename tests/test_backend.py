@@ -15,6 +15,7 @@ from racer.model.backend import (Trial, backend_note, backend_of, candidates, ch
 from racer.bench.costs import split_table
 from racer.errors import UserError
 from racer.model.target import TargetModel
+from racer.model.threads import TORCH_THREADS
 from racer.engine.settings import Settings
 from tests.tiny import ARCHS, TinyTokenizer, hf_greedy, repetitive_prompt, run, tiny_model
 
@@ -81,19 +82,25 @@ def fake_measure(ms: dict[str, float], exact: dict[str, bool]):
     return measure
 
 
-@pytest.mark.parametrize("torch_ms, blas_ms, blas_exact, expected", [
-    (20.0, 40.0, True, "torch"),       # MKL wins (an Intel with AVX-512): torch stays
-    (40.0, 20.0, True, "openblas"),    # OpenBLAS wins (an AMD EPYC): taken
-    (40.0, 20.0, False, "torch"),      # faster but its chain check parts somewhere: never taken
+@pytest.mark.parametrize("torch_ms, blas_ms, lean_ms, exact, expected", [
+    (20.0, 40.0, 30.0, (), "torch"),                # MKL wins (an Intel with AVX-512): torch stays
+    (40.0, 20.0, 30.0, (), "openblas"),             # OpenBLAS wins (an AMD EPYC): taken
+    (40.0, 20.0, 30.0, ("openblas",), "lean"),      # faster but its chain check parts somewhere: never taken
+    (40.0, 20.0, 30.0, ("openblas", "lean"), "torch"),
+    (40.0, 30.0, 20.0, ("openblas", "lean"), "torch"),
+    (40.0, 30.0, 20.0, ("lean",), "openblas"),
+    (40.0, 30.0, 20.0, (), "lean"),                 # the engine's own forward wins
 ])
-def test_auto_takes_the_fastest_exact_backend(torch_ms, blas_ms, blas_exact, expected, torch_afterwards):
+def test_auto_takes_the_fastest_exact_backend(torch_ms, blas_ms, lean_ms, exact, expected, torch_afterwards):
+    """``exact`` names the candidates whose chain check parts (the fake's own words)."""
     t = TargetModel(own_copy(), TinyTokenizer(), name="tiny")
     lines = []
-    measure = fake_measure({"torch": torch_ms, "openblas": blas_ms}, {"openblas": blas_exact})
+    measure = fake_measure({"torch": torch_ms, "openblas": blas_ms, "lean": lean_ms},
+                           {name: False for name in exact})
     assert choose_backend(t, lines.append, [1, 2, 3], measure=measure) == expected
     assert backend_of(t.model) == expected
-    assert len(lines) == 2 and any("(chosen)" in line and expected in line for line in lines)
-    assert torch.get_num_threads() == (1 if expected == "openblas" else backend._TORCH_THREADS)
+    assert len(lines) == 3 and any("(chosen)" in line and expected in line for line in lines)
+    assert torch.get_num_threads() == (1 if expected == "openblas" else TORCH_THREADS)
 
 
 def test_auto_measures_nothing_where_torch_is_the_only_candidate(torch_afterwards):
@@ -108,10 +115,10 @@ def test_auto_measures_the_model_itself_and_checks_the_chain(torch_afterwards, m
     """Unmocked on a tiny float64 model: both candidates timed, openblas's chain check run."""
     monkeypatch.setattr(backend, "AUTO_ROUNDS", 1)
     monkeypatch.setattr(backend, "AUTO_REPEATS", 1)
-    trials = backend.measure_backends(TargetModel(own_copy(), TinyTokenizer()), ["torch", "openblas"],
+    trials = backend.measure_backends(TargetModel(own_copy(), TinyTokenizer()), ["torch", "openblas", "lean"],
                                       repetitive_prompt(2))
-    assert [t.name for t in trials] == ["torch", "openblas"]
-    assert all(t.exact for t in trials) and "32/32" in trials[1].check
+    assert [t.name for t in trials] == ["torch", "openblas", "lean"]
+    assert all(t.exact for t in trials) and "32/32" in trials[1].check and "32/32" in trials[2].check
     assert all(set(t.ms) == {1, 16} and min(t.ms.values()) > 0 for t in trials)
 
 
@@ -122,7 +129,7 @@ def test_the_page_names_the_backend(torch_afterwards):
     assert backend_note(model, "openblas") == "openblas products"
 
 
-@pytest.mark.parametrize("name", ["torch", "openblas"])
+@pytest.mark.parametrize("name", ["torch", "openblas", "lean"])
 def test_the_split_of_a_verify_adds_up(name, torch_afterwards):
     model = own_copy()
     use_backend(model, name)
@@ -211,4 +218,4 @@ def test_a_backend_not_offered_leaves_a_page_that_says_so():
     """RACER_BACKEND=mkl: the page comes up with one sentence, before any weight is read."""
     from components.startup import load_target
     target, note = load_target("SmolLM2-135M-Instruct", "auto", "mkl")
-    assert target is None and note == "backend must be one of auto, torch, openblas"
+    assert target is None and note == "backend must be one of auto, torch, openblas, lean"

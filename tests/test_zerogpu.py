@@ -179,10 +179,11 @@ def _calibrate(t):
 
 def test_the_warm_up_runs_in_a_zero_gpu_call_and_its_calibration_comes_back(on_zero_gpu):
     fresh = target(tiny_model("llama", 11))
-    fresh._costs = fresh._error_bound = None   # tests.tiny caches targets: start uncalibrated
+    fresh._costs, fresh._error_bound = {}, {}   # tests.tiny caches targets: start uncalibrated
     assert gpu.warm_up(fresh, _calibrate) is None   # float64: exact by default, no chain check
-    assert fresh._costs is not None and set(fresh._costs) >= {1, 64}
-    assert fresh._error_bound is not None       # the greedy guard's bound too: no forward left for the app
+    costs = fresh.known_verify_costs()
+    assert costs is not None and set(costs) >= {1, 64}
+    assert fresh._error_bound                   # the greedy guard's bound too: no forward left for the app
     assert [c.name for c in on_zero_gpu] == ["_warm_up_in_worker"]
 
 

@@ -5,6 +5,10 @@
   numpy, i.e. the OpenBLAS numpy bundles (scipy-openblas). The two thread pools are
   arranged so that they do not spin against each other on a few cores: torch runs its
   remaining operators on 1 thread and OpenBLAS gets the cores (through ``threadpoolctl``). Bias, shapes and dtype are as torch's; the weights are not copied.
+- ``lean``: not a library but a forward of the engine's own (``racer.model.lean``): the same
+  decoder from the same weights with fused products, a cache written in place and one
+  thread for everything but the products, whose library it picks per row count. Llama,
+  Mistral, Qwen2 and Qwen3 on a CPU; transformers' forward stays the reference.
 - ``auto``: times each candidate on this model's own forward (a one-token and a 16-node
   verify on a cached context), checks each with ``racer.model.precision.chain_agreement``, and
   keeps the fastest one whose chain check agrees at every position; torch when it is
@@ -15,12 +19,12 @@ Exactness: greedy RACER equals plain greedy decoding *on the same backend* (both
 same products); against another backend outputs can part only where two tokens are nearly
 tied, since the last bits of a product depend on the library's reduction order.
 
-Left out on purpose: ONNX Runtime and ``torch.compile`` candidates (measured in
+Left out on purpose: ONNX Runtime (the lean forward's products measured with it in
+docs/results.md: faster still, but another package) and ``torch.compile`` candidates (measured in
 docs/results.md and docs/cpu-notes.md, not shipped), and GPUs (CUDA keeps torch).
 """
 from __future__ import annotations
 
-import functools
 import statistics
 import time
 import types
@@ -29,11 +33,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from threadpoolctl import ThreadpoolController
 
 from racer.errors import UserError
+from racer.model.threads import TORCH_THREADS, openblas, set_blas_threads
 
-BACKENDS = ("auto", "torch", "openblas")
+BACKENDS = ("auto", "torch", "openblas", "lean")
 AUTO_SIZES = (1, 16)        # tree sizes auto times (a plain step and a typical tree)
 AUTO_CONTEXT = 128
 AUTO_REPEATS = 5
@@ -53,15 +57,24 @@ def backend_of(model) -> str:
 
 
 def backend_note(model, asked: str = "auto") -> str:
-    """The page's words for the backend: "openblas products (auto)", "torch products"."""
-    return f"{backend_of(model)} products" + (" (auto)" if asked == "auto" else "")
+    """The page's words for the backend: "openblas products (auto)", "torch products",
+    "lean forward, numpy for 1 row, torch for more (auto)"."""
+    name = backend_of(model)
+    words = f"lean forward, {model.racer_lean.describe()}" if name == "lean" else f"{name} products"
+    return words + (" (auto)" if asked == "auto" else "")
 
 
 def openblas_usable(model) -> bool:
     """Whether the OpenBLAS path can serve ``model``: on a CPU, in float32 or float64,
     with numpy's OpenBLAS found."""
     p = next(model.parameters())
-    return p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) and _openblas() is not None
+    return p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) and openblas() is not None
+
+
+def lean_usable(model) -> bool:
+    """Whether the lean forward can serve ``model`` (``racer.model.lean.lean_refusal``)."""
+    from racer.model.lean import lean_refusal
+    return lean_refusal(model) is None
 
 
 # --- installing a backend ----------------------------------------------------------------
@@ -71,9 +84,19 @@ def use_backend(model, name: str) -> None:
     and arrange the thread pools for it (also when the layers already go there: another model
     in this process may have moved the pools)."""
     if name == backend_of(model):
-        _arrange_threads(name)
+        _arrange_threads(name, model)
         return
-    if name == "openblas":
+    if name == "lean":
+        from racer.model.lean import LeanForward, lean_refusal
+        refusal = lean_refusal(model)
+        if refusal:
+            raise UserError(f"{refusal}; use --backend torch")
+        for module in _linears(model):
+            module.__dict__.pop("forward", None)   # transformers' own forwards keep torch's products
+        if getattr(model, "racer_lean", None) is None:
+            model.racer_lean = LeanForward(model)
+        _arrange_threads("lean", model)
+    elif name == "openblas":
         if not openblas_usable(model):
             raise UserError("the openblas backend needs a float32 model on a CPU and numpy's OpenBLAS; "
                             "use --backend torch")
@@ -102,34 +125,22 @@ def _linears(model) -> list[torch.nn.Linear]:
     return [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
 
 
-_TORCH_THREADS = torch.get_num_threads()   # torch's own default, before any backend
 
 
-def _arrange_threads(name: str) -> None:
+def _arrange_threads(name: str, model=None) -> None:
     """openblas: torch 1 thread, OpenBLAS all of torch's default; torch: torch back to its
-    default, OpenBLAS at 1 so its idle workers never spin against torch's."""
-    blas = _openblas()
-    if name == "openblas":
+    default, OpenBLAS at 1 so its idle workers never spin against torch's; lean: torch at
+    its default (the forward runs on 1 thread but for torch's products), OpenBLAS at the
+    same where the lean forward multiplies some row counts with it, else at 1."""
+    if name == "lean":
+        torch.set_num_threads(TORCH_THREADS)
+        set_blas_threads(TORCH_THREADS if "numpy" in model.racer_lean.products.values() else 1)
+    elif name == "openblas":
         torch.set_num_threads(1)
-        if blas is not None:
-            _set_blas_threads(blas, _TORCH_THREADS)
+        set_blas_threads(TORCH_THREADS)
     else:
-        torch.set_num_threads(_TORCH_THREADS)
-        if blas is not None:
-            _set_blas_threads(blas, 1)
-
-
-@functools.cache
-def _openblas() -> ThreadpoolController | None:
-    """numpy's bundled OpenBLAS as threadpoolctl controls it (looked up once); None when
-    numpy brings no OpenBLAS."""
-    import numpy  # noqa: F401  (loaded, so that threadpoolctl finds its OpenBLAS)
-    found = ThreadpoolController().select(internal_api="openblas")
-    return found if found.lib_controllers else None
-
-
-def _set_blas_threads(blas: ThreadpoolController, n: int) -> None:
-    blas.limit(limits=int(n))  # applies now; the returned limiter (to undo it) is not needed
+        torch.set_num_threads(TORCH_THREADS)
+        set_blas_threads(1)
 
 
 # --- choosing one --------------------------------------------------------------------------
@@ -149,8 +160,8 @@ class Trial:
 
 
 def candidates(model) -> list[str]:
-    """Backends ``auto`` measures on ``model``: torch always, openblas where usable."""
-    return ["torch"] + (["openblas"] if openblas_usable(model) else [])
+    """Backends ``auto`` measures on ``model``: torch always, openblas and lean where usable."""
+    return ["torch"] + (["openblas"] if openblas_usable(model) else []) + (["lean"] if lean_usable(model) else [])
 
 
 def choose_backend(target, report: Callable[[str], None], check_ids: list[int],
@@ -200,6 +211,10 @@ def measure_backends(target, names: list[str], check_ids: list[int]) -> list[Tri
 def timed_parts(model):
     """Within the block, the seconds the model spends in matrix products (its Linear layers)
     and in attention (the registered attention function) add up in the yielded dict."""
+    if backend_of(model) == "lean":
+        with _timed_lean(model.racer_lean) as spent:
+            yield spent
+        return
     from transformers import AttentionInterface
     from racer.model.target import TREE_ATTENTION
     spent = {"matmul": 0.0, "attention": 0.0}
@@ -231,6 +246,19 @@ def timed_parts(model):
                 module.__dict__.pop("forward", None)
             else:
                 module.forward = forward
+
+
+@contextmanager
+def _timed_lean(lean):
+    """timed_parts for the lean forward, which times its own products and attention."""
+    lean.profile.matmul = lean.profile.attention = 0.0
+    lean.profile.on = True
+    spent = {}
+    try:
+        yield spent
+    finally:
+        lean.profile.on = False
+        spent.update(matmul=lean.profile.matmul, attention=lean.profile.attention)
 
 
 def split_costs(target, sizes, context_len: int, repeats: int) -> dict[int, dict[str, float]]:

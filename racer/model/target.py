@@ -3,6 +3,9 @@
 It prefills a prompt, verifies a draft tree in one forward pass on top of the KV
 cache (tree attention through a custom 4-D mask, stock transformers code), and
 commits the accepted nodes by moving their KV entries to contiguous positions.
+Where the ``lean`` backend is installed (``racer.model.lean``), the same three calls run
+the engine's own forward on its own cache instead; a cache stays with the forward that
+made it.
 Everything it returns to the loop is either a logits tensor or plain Python/numpy.
 """
 from __future__ import annotations
@@ -19,6 +22,7 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from racer.drafting.logits_cache import TopK
+from racer.model.lean import LeanCache
 from racer.model.token_text import TokenText
 from racer.engine.tree import DraftTree
 
@@ -78,32 +82,51 @@ class TargetModel:
         self.vocab_size = model.get_output_embeddings().weight.shape[0]
         self.max_context = int(getattr(model.config, "max_position_embeddings", 2048))
         self.eos_ids = _eos_ids(model, tokenizer)
-        self._costs: dict[int, float] | None = None
+        # measured once per backend (``racer.model.backend``: a benchmark may switch)
+        self._costs: dict[str, dict[int, float]] = {}
         self._costs_lock = threading.Lock()
-        self._error_bound: float | None = None
+        self._error_bound: dict[str, float] = {}
 
     def __getstate__(self):
         raise TypeError("a TargetModel is never pickled (its weights would go with it): send a key to "
                         "find it by, as components.gpu does")
 
-    def new_cache(self) -> DynamicCache:
-        return DynamicCache(config=self.model.config)
+    @property
+    def _backend(self) -> str:
+        return getattr(self.model, "racer_backend", "torch")
+
+    @property
+    def lean(self):
+        """The lean forward where the ``lean`` backend is installed, else None."""
+        return getattr(self.model, "racer_lean", None) if getattr(self.model, "racer_backend", "") == "lean" \
+            else None
+
+    def new_cache(self) -> DynamicCache | LeanCache:
+        lean = self.lean
+        return lean.new_cache() if lean is not None else DynamicCache(config=self.model.config)
 
     @staticmethod
-    def cache_bytes(cache: DynamicCache | None) -> int:
+    def cache_bytes(cache: DynamicCache | LeanCache | None) -> int:
         """Bytes a KV cache's tensors hold (SmolLM2-135M in float32: 45 KiB per token). A
-        cache cropped after a tree keeps its storage until it next grows, so this counts it."""
+        cache cropped after a tree keeps its storage until it next grows, and the lean
+        forward's grows by doubling, so this counts the storage."""
         if cache is None:
             return 0
+        if isinstance(cache, LeanCache):
+            return cache.nbytes
         tensors = [getattr(layer, name, None) for layer in cache.layers for name in ("keys", "values")]
         return sum(t.untyped_storage().nbytes() for t in tensors if isinstance(t, torch.Tensor))
 
     @torch.inference_mode()
     def prefill(self, ids: list[int], cache: DynamicCache, top_k: int) -> tuple[torch.Tensor, TopK]:
         """Runs the prompt; returns (last logits (V,), the top-k at every prompt token (n, k))."""
-        input_ids = torch.tensor([ids], device=self.device)
-        hidden = self.model.model(input_ids=input_ids, cache=cache, use_cache=True).last_hidden_state[0]
-        head = self.model.get_output_embeddings()
+        if isinstance(cache, LeanCache):
+            lean = self.model.racer_lean
+            hidden, head = lean.hidden(list(ids), None, cache, 0), lean.logits
+        else:
+            input_ids = torch.tensor([ids], device=self.device)
+            hidden = self.model.model(input_ids=input_ids, cache=cache, use_cache=True).last_hidden_state[0]
+            head = self.model.get_output_embeddings()
         tops, last = [], None
         for start in range(0, hidden.shape[0], PREFILL_CHUNK):
             logits = head(hidden[start : start + PREFILL_CHUNK]).float()  # (chunk, V)
@@ -119,6 +142,11 @@ class TargetModel:
         context plus its ancestors and itself. A single node needs no mask at all.
         """
         n = len(tree)
+        if isinstance(cache, LeanCache):
+            lean = self.model.racer_lean
+            hidden = lean.hidden(list(tree.tokens), list(tree.depths), cache, context_len,
+                                 tree.ancestor_mask() if n > 1 else None)
+            return lean.logits(hidden).float()  # (n, V)
         input_ids = torch.tensor([tree.tokens], device=self.device)  # (1, n)
         positions = torch.tensor([tree.depths], device=self.device) + context_len  # (1, n)
         mask = None
@@ -140,6 +168,9 @@ class TargetModel:
     def commit(self, cache: DynamicCache, context_len: int, keep: list[int]) -> None:
         """Keeps the KV entries of tree nodes ``keep`` (a root-first chain) right after
         the context, in that order, and drops every other tree entry."""
+        if isinstance(cache, LeanCache):
+            self.model.racer_lean.commit(cache, context_len, keep)
+            return
         if keep != list(range(len(keep))):  # the chain is not already in place
             src = torch.tensor(keep, device=self.device) + context_len
             dst = slice(context_len, context_len + len(keep))
@@ -156,15 +187,16 @@ class TargetModel:
         measured once per model and process (about a second for SmolLM2-135M on 2
         cores, see ``time_verify``); the adaptive budget reads it."""
         with self._costs_lock:
-            if self._costs is None:
-                self._costs = self.time_verify(sizes, context_len, repeats)
-            return dict(self._costs)
+            if self._backend not in self._costs:
+                self._costs[self._backend] = self.time_verify(sizes, context_len, repeats)
+            return dict(self._costs[self._backend])
 
     def known_verify_costs(self) -> dict[int, float] | None:
         """``verify_costs`` if already measured (or taken with ``use_verify_costs``), else
         None: never measures (a ZeroGPU app's process must not run a forward)."""
         with self._costs_lock:
-            return dict(self._costs) if self._costs is not None else None
+            costs = self._costs.get(self._backend)
+            return dict(costs) if costs is not None else None
 
     def error_bound(self) -> float:
         """The top-two logit gap under which a greedy pick of a verify forward is re-decided
@@ -172,17 +204,17 @@ class TargetModel:
         largest difference seen between a chain's logits and one-token steps' on a synthetic
         context, measured once per model and process (ERROR_CHAIN + 2 forwards)."""
         with self._costs_lock:
-            if self._error_bound is None:
+            if self._backend not in self._error_bound:
                 context = [i % self.vocab_size for i in range(1, 129)]
                 chain, steps = self.chain_versus_steps(context, ERROR_CHAIN)
                 floor = ERROR_FLOOR_EPS * torch.finfo(self.dtype).eps
-                self._error_bound = max(floor, ERROR_SAFETY * float((chain - steps).abs().max()))
-            return self._error_bound
+                self._error_bound[self._backend] = max(floor, ERROR_SAFETY * float((chain - steps).abs().max()))
+            return self._error_bound[self._backend]
 
     def use_error_bound(self, bound: float) -> None:
         """Take ``error_bound`` measured elsewhere (a ZeroGPU call's worker process)."""
         with self._costs_lock:
-            self._error_bound = float(bound)
+            self._error_bound[self._backend] = float(bound)
 
     @torch.inference_mode()
     def chain_versus_steps(self, prompt_ids: list[int], n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,7 +236,7 @@ class TargetModel:
     def use_verify_costs(self, costs: dict[int, float]) -> None:
         """Take ``verify_costs`` measured elsewhere (a ZeroGPU call's worker process)."""
         with self._costs_lock:
-            self._costs = dict(costs)
+            self._costs[self._backend] = dict(costs)
 
     def time_verify(self, sizes, context_len: int, repeats: int) -> dict[int, float]:
         """{size: median seconds of ``repeats`` verify forwards of a chain of ``size``

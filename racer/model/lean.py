@@ -1,0 +1,350 @@
+"""The lean forward: a Llama-family decoder run by hand on the CPU, for verify steps.
+
+transformers' forward spends about 16 ms of a 50 ms one-token step of SmolLM2-135M on
+norms, rotary embeddings, cache bookkeeping and per-operator dispatch (issue 22), and its
+attention wakes torch's sleeping threads for a few microseconds of work 30 times a step.
+This forward computes the same decoder from the same weights with less around the
+products:
+
+- q/k/v and gate/up are one product each (the model's own Linear weights become views
+  of the fused matrices, so no weight is held twice and transformers' forward still runs);
+- the KV cache is one preallocated tensor per keys and values, written in place and grown
+  by doubling (``LeanCache``);
+- the rotary table is computed once, by the model's own rotary module, for every position;
+- everything but the products runs on one thread: a product of a few rows is the only
+  work big enough to share between cores;
+- the products of a given row count run on the library that is fastest for it here
+  (``LeanForward.products``: OpenBLAS through numpy, or torch's MKL), chosen by timing
+  the model's own product shapes when the forward is built.
+
+transformers stays the reference: ``racer.model.backend`` offers this forward as the
+``lean`` backend, ``auto`` keeps it only where it is faster and its chain check agrees,
+and the tests compare its logits with transformers' on every family it serves.
+
+Exactness: a verify forward and a one-token step go through the same code, so greedy
+RACER equals plain greedy decoding on this forward except where a product's last bits
+depend on the row count; the generation loop's guard re-decides those near-ties with a
+one-token forward (``TargetModel.error_bound``).
+
+Served: model types in ``LEAN_TYPES`` on a CPU in float32 or float64, with rotary tables
+that do not depend on the sequence length, no sliding window, SiLU MLPs and biases only on
+q/k/v (Qwen2). Anything else keeps transformers' forward (``lean_refusal`` says why).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from racer.model.threads import TORCH_THREADS, blas_found, blas_threads
+
+LEAN_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+FIRST_CAPACITY = 256        # cache rows a fresh LeanCache holds before it first grows
+PRODUCT_ROWS = (1, 2, 4, 8, 16)   # row counts whose fastest library is timed (1: a plain step)
+PRODUCT_ROUNDS = 3          # libraries timed in turns, median of rounds
+LIBRARIES = ("torch", "numpy")
+
+
+def lean_refusal(model) -> str | None:
+    """Why the lean forward cannot serve ``model``, in a few words; None where it can."""
+    cfg = model.config
+    p = next(model.parameters())
+    if getattr(cfg, "model_type", None) not in LEAN_TYPES:
+        return f"{getattr(cfg, 'model_type', 'this')} models run on transformers' forward"
+    if p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64):
+        return "the lean forward runs float32 or float64 on a CPU"
+    if getattr(cfg, "use_sliding_window", False) or (
+            getattr(cfg, "sliding_window", None) and cfg.sliding_window < cfg.max_position_embeddings):
+        return "a sliding attention window is not served by the lean forward"
+    if getattr(cfg, "hidden_act", "silu") != "silu":
+        return "the lean forward serves SiLU MLPs only"
+    rotary = getattr(model.model, "rotary_emb", None)
+    if rotary is None or "dynamic" in str(getattr(rotary, "rope_type", "default")) or \
+            str(getattr(rotary, "rope_type", "default")) == "longrope":
+        return "the lean forward needs a rotary table that does not depend on the sequence length"
+    for layer in model.model.layers:
+        if layer.self_attn.o_proj.bias is not None or any(
+                getattr(layer.mlp, name).bias is not None for name in ("gate_proj", "up_proj", "down_proj")):
+            return "the lean forward serves biases on q, k and v only"
+    return None
+
+
+class LeanCache:
+    """Keys and values of every layer, (L, H_kv, capacity, D) each, written in place;
+    ``length`` rows are in use. Grows by doubling when a forward needs more rows."""
+
+    def __init__(self, layers: int, kv_heads: int, head_dim: int, dtype: torch.dtype,
+                 capacity: int = FIRST_CAPACITY) -> None:
+        self.k = torch.zeros(layers, kv_heads, capacity, head_dim, dtype=dtype)
+        self.v = torch.zeros_like(self.k)
+        self.length = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.k.shape[2]
+
+    @property
+    def nbytes(self) -> int:
+        return self.k.nbytes + self.v.nbytes
+
+    def reserve(self, rows: int) -> None:
+        """Room for ``rows`` rows in all; the rows in use are kept."""
+        if rows <= self.capacity:
+            return
+        capacity = max(rows, 2 * self.capacity)
+        for name in ("k", "v"):
+            old = getattr(self, name)
+            new = old.new_zeros(*old.shape[:2], capacity, old.shape[3])
+            new[:, :, : self.length] = old[:, :, : self.length]
+            setattr(self, name, new)
+
+
+@dataclass
+class Profile:
+    """Seconds a forward spent in products and in attention, added up while timed."""
+    matmul: float = 0.0
+    attention: float = 0.0
+    on: bool = field(default=False, repr=False)
+
+
+class LeanForward:
+    """The decoder of a loaded transformers model, run by hand (see the module's note).
+    Built once per model (``racer.model.backend`` keeps it on the model)."""
+
+    def __init__(self, model, products: dict[int, str] | None = None) -> None:
+        refusal = lean_refusal(model)
+        if refusal:
+            raise ValueError(refusal)
+        cfg, inner = model.config, model.model
+        first = inner.layers[0].self_attn
+        self.layers = len(inner.layers)
+        self.heads = cfg.num_attention_heads
+        self.kv_heads = cfg.num_key_value_heads
+        self.head_dim = first.head_dim
+        self.scale = float(first.scaling)
+        self.dtype = next(model.parameters()).dtype
+        self.threads = TORCH_THREADS
+        self.profile = Profile()
+        with torch.inference_mode():
+            self.qkv = [_fuse(l.self_attn, ("q_proj", "k_proj", "v_proj")) for l in inner.layers]
+            self.gate_up = [_fuse(l.mlp, ("gate_proj", "up_proj")) for l in inner.layers]
+            self.o = [(l.self_attn.o_proj.weight.detach(), None) for l in inner.layers]
+            self.down = [(l.mlp.down_proj.weight.detach(), None) for l in inner.layers]
+            self.head = (model.get_output_embeddings().weight.detach(), None)
+            self.norms = [(l.input_layernorm, l.post_attention_layernorm) for l in inner.layers]
+            self.qk_norms = [(getattr(l.self_attn, "q_norm", None), getattr(l.self_attn, "k_norm", None))
+                             for l in inner.layers]
+            self.final_norm = inner.norm
+            self.embed = inner.embed_tokens.weight.detach()
+            self.intermediate = self.gate_up[0][0].shape[0] // 2
+            positions = torch.arange(int(cfg.max_position_embeddings))[None]
+            cos, sin = inner.rotary_emb(torch.zeros(1, dtype=self.dtype), positions)
+            half = self.head_dim // 2
+            self.cos = cos[0].to(self.dtype).contiguous()           # (P, D)
+            sin = sin[0].to(self.dtype).clone()
+            sin[:, :half] = -sin[:, :half]                           # rotate_half's sign, folded in
+            self.sin = sin.contiguous()
+        self.max_positions = self.cos.shape[0]
+        self._numpy = {id(w): w.numpy().T for w, _ in self._weights()}   # (in, out) views, no copies
+        self.products = products or self.time_products()
+
+    # --- the public calls (TargetModel's) ------------------------------------------------
+
+    def new_cache(self) -> LeanCache:
+        return LeanCache(self.layers, self.kv_heads, self.head_dim, self.dtype)
+
+    @torch.inference_mode()
+    def hidden(self, tokens: list[int], depths: list[int] | None, cache: LeanCache, start: int,
+               ancestors: list[list[bool]] | None = None) -> torch.Tensor:
+        """The final-norm hidden states (n, H) of ``tokens`` placed after ``start`` cached
+        rows. ``depths=None``: a prompt (positions start.., causal); else tree nodes at
+        positions start + depth, node i seeing the context and the nodes ``ancestors[i]``
+        marks (None: a single node, which sees the context and itself)."""
+        n = len(tokens)
+        if depths is None:
+            positions = torch.arange(start, start + n)
+        else:
+            positions = torch.as_tensor(depths, dtype=torch.long) + start
+        if int(positions.max()) >= self.max_positions:
+            raise ValueError(f"position {int(positions.max())} is past the model's {self.max_positions}")
+        cache.reserve(start + n)
+        mask = None
+        if depths is not None and n > 1:
+            mask = torch.zeros(n, start + n, dtype=self.dtype)                     # additive
+            mask[:, start:].masked_fill_(~torch.as_tensor(ancestors, dtype=torch.bool), float("-inf"))
+        cos, sin = self.cos[positions].unsqueeze(1), self.sin[positions].unsqueeze(1)   # (n, 1, D)
+        x = self.embed[torch.as_tensor(tokens, dtype=torch.long)]                  # (n, H)
+        library = self.library(n)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for l in range(self.layers):
+                ln1, ln2 = self.norms[l]
+                qkv = self._product(ln1(x), self.qkv[l], library)
+                a = self._attend(qkv, cos, sin, cache, l, start, mask, causal=depths is None)
+                x = x + self._product(a, self.o[l], library)
+                gu = self._product(ln2(x), self.gate_up[l], library)
+                x = x + self._product(F.silu(gu[:, : self.intermediate]) * gu[:, self.intermediate:],
+                                      self.down[l], library)
+            cache.length = start + n
+            return self.final_norm(x)
+        finally:
+            torch.set_num_threads(threads)
+
+    @torch.inference_mode()
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The output layer: (n, H) -> (n, V)."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._product(hidden, self.head, self.library(hidden.shape[0]))
+        finally:
+            torch.set_num_threads(threads)
+
+    @staticmethod
+    @torch.inference_mode()
+    def commit(cache: LeanCache, context_len: int, keep: list[int]) -> None:
+        """Keeps tree nodes ``keep`` (a root-first chain) right after the context, in order."""
+        if keep and keep != list(range(len(keep))):
+            src = torch.as_tensor(keep, dtype=torch.long) + context_len
+            dst = slice(context_len, context_len + len(keep))
+            cache.k[:, :, dst] = cache.k[:, :, src]
+            cache.v[:, :, dst] = cache.v[:, :, src]
+        cache.length = context_len + len(keep)
+
+    def library(self, rows: int) -> str:
+        """The library that multiplies ``rows``-row products: that of the nearest timed row
+        count at or above it (the largest beyond them)."""
+        for timed in sorted(self.products):
+            if rows <= timed:
+                return self.products[timed]
+        return self.products[max(self.products)]
+
+    def describe(self) -> str:
+        """The products' libraries in words: "numpy up to 1 row, torch for more"."""
+        runs: list[list] = []                    # [library, up to rows]
+        for rows in sorted(self.products):
+            if runs and runs[-1][0] == self.products[rows]:
+                runs[-1][1] = rows
+            else:
+                runs.append([self.products[rows], rows])
+        if len(runs) == 1:
+            return f"{runs[0][0]} products"
+        return ", ".join([f"{lib} up to {rows} row{'s' * (rows > 1)}" for lib, rows in runs[:-1]]
+                         + [f"{runs[-1][0]} for more"])
+
+    # --- the decoder -----------------------------------------------------------------------
+
+    def _product(self, x: torch.Tensor, weight_bias, library: str) -> torch.Tensor:
+        """x (n, in) @ W^T (+ b) -> (n, out), on ``library`` (torch gets its threads back)."""
+        w, b = weight_bias
+        start = time.perf_counter() if self.profile.on else 0.0
+        if library == "numpy":
+            out = torch.from_numpy(x.numpy() @ self._numpy[id(w)])
+            if b is not None:
+                out += b
+        else:
+            torch.set_num_threads(self.threads)
+            out = torch.mm(x, w.t()) if b is None else torch.addmm(b, x, w.t())
+            torch.set_num_threads(1)
+        if self.profile.on:
+            self.profile.matmul += time.perf_counter() - start
+        return out
+
+    def _attend(self, qkv, cos, sin, cache: LeanCache, l: int, start: int, mask, causal: bool):
+        """qkv (n, (h + 2g) D) -> attention output (n, h D); writes keys and values of rows
+        start..start+n of layer l."""
+        begin = time.perf_counter() if self.profile.on else 0.0
+        n, h, g, d = qkv.shape[0], self.heads, self.kv_heads, self.head_dim
+        q = qkv[:, : h * d].view(n, h, d)
+        k = qkv[:, h * d: (h + g) * d].view(n, g, d)
+        q_norm, k_norm = self.qk_norms[l]
+        if q_norm is not None:
+            q, k = q_norm(q), k_norm(k)
+        q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+        cache.k[l, :, start:start + n] = k.transpose(0, 1)
+        cache.v[l, :, start:start + n] = qkv[:, (h + g) * d:].view(n, g, d).transpose(0, 1)
+        keys, values = cache.k[l, :, : start + n], cache.v[l, :, : start + n]      # (g, ctx+n, D)
+        if causal and n > 1:   # a prompt
+            out = F.scaled_dot_product_attention(q.transpose(0, 1), keys, values, is_causal=start == 0,
+                                                 scale=self.scale, enable_gqa=g != h)      # (h, n, D)
+        else:                  # tree nodes: each query head group reads its KV head directly
+            r = h // g
+            grouped = q.view(n, g, r, d).permute(1, 2, 0, 3).reshape(g, r * n, d)        # (g, r n, D)
+            scores = torch.bmm(grouped, keys.transpose(1, 2)) * self.scale                # (g, r n, ctx+n)
+            if mask is not None:
+                scores = (scores.view(g, r, n, -1) + mask).view(g, r * n, -1)
+            out = torch.bmm(torch.softmax(scores, dim=-1), values)                        # (g, r n, D)
+            out = out.view(g, r, n, d).reshape(h, n, d)
+        if self.profile.on:
+            self.profile.attention += time.perf_counter() - begin
+        return out.transpose(0, 1).reshape(n, h * d)
+
+    def _weights(self):
+        return [*self.qkv, *self.gate_up, *self.o, *self.down, self.head]
+
+    # --- which library for which row count -----------------------------------------------
+
+    def time_products(self) -> dict[int, str]:
+        """{rows: library} for each of ``PRODUCT_ROWS``: the library whose products of
+        this model's shapes (one forward's worth) take least time, the libraries timed in
+        turns. torch alone where numpy brings no OpenBLAS."""
+        if not blas_found():
+            return {rows: "torch" for rows in PRODUCT_ROWS}
+        times = {(rows, lib): [] for rows in PRODUCT_ROWS for lib in LIBRARIES}
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with blas_threads(self.threads):
+                for _ in range(PRODUCT_ROUNDS):
+                    for rows in PRODUCT_ROWS:
+                        for lib in LIBRARIES:
+                            times[rows, lib].append(self._time_one_forward_of_products(rows, lib))
+        finally:
+            torch.set_num_threads(threads)
+        return {rows: min(LIBRARIES, key=lambda lib: statistics.median(times[rows, lib]))
+                for rows in PRODUCT_ROWS}
+
+    @torch.inference_mode()
+    def _time_one_forward_of_products(self, rows: int, library: str) -> float:
+        x = torch.zeros(rows, self.embed.shape[1], dtype=self.dtype)
+        inner = torch.zeros(rows, self.intermediate, dtype=self.dtype)
+        a = torch.zeros(rows, self.heads * self.head_dim, dtype=self.dtype)
+        start = time.perf_counter()
+        for l in range(self.layers):
+            self._product(x, self.qkv[l], library)
+            self._product(a, self.o[l], library)
+            self._product(x, self.gate_up[l], library)
+            self._product(inner, self.down[l], library)
+        self._product(x, self.head, library)
+        return time.perf_counter() - start
+
+
+def _fuse(module, names: tuple[str, ...]):
+    """One (out, in) weight (and bias) for the Linear layers ``names`` of ``module``; the
+    layers' own parameters become views of it, so nothing is held twice."""
+    linears = [getattr(module, name) for name in names]
+    weight = torch.cat([m.weight.detach() for m in linears]).contiguous()
+    biases = [m.bias for m in linears]
+    bias = None
+    if any(b is not None for b in biases):
+        bias = torch.cat([b.detach() if b is not None else weight.new_zeros(m.weight.shape[0])
+                          for m, b in zip(linears, biases)]).contiguous()
+    row = 0
+    for m in linears:
+        rows = m.weight.shape[0]
+        m.weight = torch.nn.Parameter(weight[row: row + rows], requires_grad=False)
+        if m.bias is not None:
+            m.bias = torch.nn.Parameter(bias[row: row + rows], requires_grad=False)
+        row += rows
+    return weight, bias
+
+
+def _rotate(t: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of t (n, heads, D) with cos, sin (n, 1, D), rotate_half's sign in sin."""
+    half = t.shape[-1] // 2
+    return t * cos + torch.cat((t[..., half:], t[..., :half]), dim=-1) * sin

@@ -1,0 +1,141 @@
+"""The lean forward (racer/model/lean.py): its logits are transformers' on every family it
+serves, its cache grows and keeps the accepted chain, building it copies no weight and
+leaves transformers' forward as it was, greedy RACER on it equals plain greedy decoding,
+and a family it does not serve gets a sentence."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from racer.engine.settings import Settings
+from racer.errors import UserError
+from racer.model import backend
+from racer.model.backend import backend_note, candidates, use_backend
+from racer.model.threads import TORCH_THREADS
+from racer.model.lean import FIRST_CAPACITY, PRODUCT_ROWS, LeanCache, LeanForward, lean_refusal
+from racer.model.target import TargetModel, chain_tree
+from racer.engine.tree import DraftTree
+from tests.tiny import TinyTokenizer, hf_greedy, repetitive_prompt, run, tiny_model
+
+LEAN_ARCHS = ("llama", "mistral", "qwen2", "qwen3")
+
+
+@pytest.fixture
+def torch_afterwards():
+    before = torch.get_num_threads()
+    yield
+    backend._arrange_threads("torch")
+    torch.set_num_threads(before)
+
+
+def lean_target(arch: str = "llama", products: dict[int, str] | None = None, **kwargs) -> TargetModel:
+    """A model of its own on the lean backend (tiny_model's are cached and shared)."""
+    model = copy.deepcopy(tiny_model(arch, **kwargs))
+    model.racer_lean = LeanForward(model, products=products)
+    use_backend(model, "lean")
+    return TargetModel(model, TinyTokenizer(), name="tiny")
+
+
+def a_tree(context_token: int) -> DraftTree:
+    """Root, two children, a grandchild under the second child: the mask is not a chain."""
+    return DraftTree((context_token, 3, 5, 7), (-1, 0, 0, 2), (0, 1, 1, 2),
+                     ("root", "logits", "retrieval", "retrieval"), (0, 1, 2, 3))
+
+
+@pytest.mark.parametrize("arch", LEAN_ARCHS)
+@pytest.mark.parametrize("products", [{1: "torch", 16: "torch"}, {1: "numpy", 16: "numpy"}])
+def test_logits_are_transformers(arch, products, torch_afterwards):
+    lean = lean_target(arch, products)
+    reference = TargetModel(tiny_model(arch), TinyTokenizer(), name="tiny")
+    prompt = repetitive_prompt(2)
+    caches = {"lean": lean.new_cache(), "transformers": reference.new_cache()}
+    assert isinstance(caches["lean"], LeanCache) and not isinstance(caches["transformers"], LeanCache)
+    out = {}
+    for name, t in (("lean", lean), ("transformers", reference)):
+        last, top = t.prefill(prompt, caches[name], top_k=3)
+        tree = t.verify(a_tree(int(last.argmax())), caches[name], len(prompt))
+        t.commit(caches[name], len(prompt), [0, 2, 3])
+        after = t.verify(chain_tree(2, (9, 4)), caches[name], len(prompt) + 3)
+        out[name] = (last, torch.from_numpy(top.probs), tree, after)
+    for got, want in zip(out["lean"], out["transformers"]):
+        assert torch.allclose(got, want, atol=1e-9, rtol=0)
+
+
+def test_the_cache_grows_and_keeps_the_accepted_chain(torch_afterwards):
+    lean = lean_target(max_positions=2 * FIRST_CAPACITY + 64)
+    reference = TargetModel(tiny_model(max_positions=2 * FIRST_CAPACITY + 64), TinyTokenizer(), name="tiny")
+    prompt = [i % 48 for i in range(FIRST_CAPACITY - 2)]
+    cache, ref_cache = lean.new_cache(), reference.new_cache()
+    lean.prefill(prompt, cache, top_k=1)
+    reference.prefill(prompt, ref_cache, top_k=1)
+    assert cache.capacity == FIRST_CAPACITY
+    before = lean.cache_bytes(cache)
+    got = lean.verify(a_tree(1), cache, len(prompt))         # 4 rows: past the first capacity
+    want = reference.verify(a_tree(1), ref_cache, len(prompt))
+    assert cache.capacity == 2 * FIRST_CAPACITY and lean.cache_bytes(cache) == 2 * before
+    assert torch.allclose(got, want, atol=1e-9, rtol=0)
+    lean.commit(cache, len(prompt), [0, 2, 3])
+    reference.commit(ref_cache, len(prompt), [0, 2, 3])
+    assert cache.length == len(prompt) + 3
+    got = lean.verify(chain_tree(1, (5,)), cache, len(prompt) + 3)
+    want = reference.verify(chain_tree(1, (5,)), ref_cache, len(prompt) + 3)
+    assert torch.allclose(got, want, atol=1e-9, rtol=0)
+
+
+def test_no_weight_is_held_twice_and_transformers_forward_is_unchanged(torch_afterwards):
+    model = copy.deepcopy(tiny_model("qwen2"))          # q, k, v with biases
+    ids = torch.tensor([repetitive_prompt(1)])
+    with torch.inference_mode():
+        before = model(ids).logits
+    lean = LeanForward(model, products={1: "torch"})
+    attention = model.model.layers[0].self_attn
+    fused, bias = lean.qkv[0]
+    assert attention.q_proj.weight.untyped_storage().data_ptr() == fused.untyped_storage().data_ptr()
+    assert attention.v_proj.bias.untyped_storage().data_ptr() == bias.untyped_storage().data_ptr()
+    with torch.inference_mode():
+        assert torch.equal(model(ids).logits, before)
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
+def test_greedy_racer_equals_plain_greedy_on_lean(arch, torch_afterwards):
+    t = lean_target(arch, {1: "numpy", 2: "torch", 16: "torch"})   # two libraries, as auto may pick
+    prompt = repetitive_prompt(3)
+    plain, _ = run(t, prompt, Settings(max_new_tokens=40, drafter="plain"))
+    racer, records = run(t, prompt, Settings(max_new_tokens=40, adaptive_budget=False))
+    assert racer == plain
+    assert len(records) < len(plain)                 # drafts were accepted: trees were verified
+    assert plain == hf_greedy(tiny_model(arch), prompt, 40)
+
+
+def test_a_family_it_does_not_serve_gets_a_sentence(torch_afterwards):
+    model = copy.deepcopy(tiny_model("smollm3"))
+    assert "smollm3" in lean_refusal(model)
+    assert "lean" not in candidates(model)
+    with pytest.raises(UserError, match="use --backend torch"):
+        use_backend(model, "lean")
+    assert "lean" in candidates(copy.deepcopy(tiny_model("llama")))
+    half = copy.deepcopy(tiny_model("llama", dtype=torch.bfloat16))
+    assert "float32 or float64 on a CPU" in lean_refusal(half)
+
+
+def test_each_row_count_gets_the_library_timed_for_it(torch_afterwards):
+    t = lean_target()
+    lean = t.model.racer_lean
+    assert set(lean.products) == set(PRODUCT_ROWS)
+    assert set(lean.products.values()) <= {"torch", "numpy"}
+    lean.products = {1: "numpy", 2: "torch", 16: "torch"}
+    assert [lean.library(n) for n in (1, 2, 3, 16, 40)] == ["numpy", "torch", "torch", "torch", "torch"]
+    assert lean.describe() == "numpy up to 1 row, torch for more"
+    lean.products = {1: "torch", 16: "torch"}
+    assert backend_note(t.model, "auto") == "lean forward, torch products (auto)"
+    assert torch.get_num_threads() == TORCH_THREADS   # torch's pool as by default
+
+
+def test_a_position_past_the_model_is_refused(torch_afterwards):
+    t = lean_target(max_positions=32)
+    cache = t.new_cache()
+    t.prefill(list(range(30)), cache, top_k=1)
+    with pytest.raises(ValueError, match="past the model's 32"):
+        t.verify(chain_tree(4), cache, 30)
