@@ -167,15 +167,15 @@ NEAR_TIE = 1e-3
 
 
 @pytest.fixture(scope="module")
-def smol_openblas():
+def smol():
     from racer.model.loading import load_model
-    model, tokenizer = load_model(precision="float32", backend="openblas")
+    model, tokenizer = load_model(precision="float32", backend="torch")
     yield TargetModel(model, tokenizer)
     use_backend(model, "torch")
 
 
-def openblas_partings(t, anchors) -> list[tuple[int, int, float]]:
-    """Greedy RACER against plain greedy on the openblas backend (they must be equal), and
+def partings(t, anchors) -> list[tuple[int, int, float]]:
+    """Greedy RACER against plain greedy on ``t``'s backend (they must be equal), and
     where plain greedy parts from the stored fp32 anchors (torch's generate()):
     (question, position, |logit gap| of the two tokens there)."""
     parted = []
@@ -194,24 +194,27 @@ def openblas_partings(t, anchors) -> list[tuple[int, int, float]]:
 
 
 @pytest.mark.real_model
-def test_real_model_on_openblas_racer_equals_plain_and_a_sample_of_anchors_up_to_near_ties(smol_openblas):
+@pytest.mark.parametrize("name", ["openblas", "lean"])
+def test_real_model_racer_equals_plain_and_a_sample_of_anchors_up_to_near_ties(smol, name):
     """One anchor (the 30 are ``make check-exact``'s): greedy RACER's tokens are plain greedy's
-    on the same backend; against
-    the stored anchors an output is equal, or parts only where the two tokens' logits are
-    within NEAR_TIE of each other."""
+    on the same backend; against the stored anchors an output is equal, or parts only where
+    the two tokens' logits are within NEAR_TIE of each other."""
     from racer.bench.data import anchor_prompts
-    anchors = anchor_prompts()
-    parted = openblas_partings(smol_openblas, [anchors[16]])
+    use_backend(smol.model, name)
+    parted = partings(smol, [anchor_prompts()[16]])
     assert all(gap < NEAR_TIE for _, _, gap in parted), parted
 
 
 @pytest.mark.real_model
 @pytest.mark.exhaustive
-def test_real_model_on_openblas_racer_equals_plain_and_the_anchors_up_to_near_ties(smol_openblas):
+@pytest.mark.parametrize("name", ["openblas", "lean"])
+def test_real_model_racer_equals_plain_and_the_anchors_up_to_near_ties(smol, name):
     """As above, over the 30 anchors (``make check-exact``)."""
     from racer.bench.data import anchor_prompts
-    parted = openblas_partings(smol_openblas, anchor_prompts())
+    use_backend(smol.model, name)
+    parted = partings(smol, anchor_prompts())
     assert all(gap < NEAR_TIE for _, _, gap in parted), parted
+    print(f"{name}: {len(parted)} of 30 anchors part from torch's generate() at a near tie: {parted}")
 
 
 def test_a_backend_not_offered_leaves_a_page_that_says_so():

@@ -56,6 +56,38 @@ def test_methods_take_setting_overrides():
         parse_methods("racer:budget=0", base)
 
 
+def test_an_engine_method_may_name_its_backend():
+    old, new, racer = parse_methods("plain@openblas,plain,racer:budget=8@lean", Settings())
+    assert (old.backend, new.backend, racer.backend) == ("openblas", None, "lean")
+    assert racer.settings.budget == 8 and old.label == "plain@openblas"
+    with pytest.raises(UserError, match="only the engine's methods"):
+        parse_methods("hf_greedy@openblas", Settings())
+    with pytest.raises(UserError, match="backend must be one of"):
+        parse_methods("plain@mkl", Settings())
+
+
+def test_the_old_forward_and_the_new_in_one_run(tmp_path):
+    """plain on the loaded backend (torch), on openblas and on the lean forward, and RACER on
+    the lean forward: one run, the same tokens, the loaded backend put back after each."""
+    import copy
+    from racer.model.backend import backend_of
+    from racer.model.target import TargetModel
+    from tests.tiny import TinyTokenizer
+    model = copy.deepcopy(tiny_model(vocab=64, max_positions=256, init_std=0.02, eos=EOS))
+    own = TargetModel(model, TinyTokenizer(EOS), name="tiny")
+    try:
+        result = bench.main(["--drafters", "plain,plain@openblas,plain@lean,racer@lean", "--max-new-tokens", "12"],
+                            target=own, prompts=PROMPTS)
+    finally:
+        from racer.model.threads import TORCH_THREADS, set_blas_threads
+        import torch
+        torch.set_num_threads(TORCH_THREADS)
+        set_blas_threads(1)
+    assert result["mismatches"] == [] and backend_of(model) == "torch"
+    assert {r["method"] for r in result["runs"]} == {"plain", "plain@openblas", "plain@lean", "racer@lean"}
+    assert all(r["same"] for r in result["runs"])
+
+
 def test_bench_end_to_end(tiny, tmp_path, capsys):
     out = tmp_path / "bench.json"
     result = bench.main(["--drafters", "racer,plain", "--hf", "--max-new-tokens", "12",

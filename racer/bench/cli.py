@@ -12,6 +12,7 @@ A method is a drafter name with optional setting overrides, ``racer:budget=64`` 
 ``racer:adaptive_budget=0``, or ``hf_greedy`` / ``hf_pld`` (transformers generate,
 plain or with ``prompt_lookup_num_tokens=10``), or ``llamacpp`` (llama.cpp's plain decoding of the
 packaged Q4_1 GGUF, for speed only: its tokens are not compared, its weights being 4-bit).
+An engine method may end in ``@backend`` (``plain@openblas``) to run on that backend.
 
 The JSON holds the tables, the verify-cost curve, the mismatches and every run: its
 tokens, forwards, seconds and, for engine runs, one [tree size, draft ms, verify ms,
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="at most this many prompts in all (quick runs)")
     p.add_argument("--model", help="model name or folder (default: SmolLM2-135M-Instruct)")
     p.add_argument("--drafters", default="racer,prompt_lookup,plain",
-                   help="comma list of methods: drafter[:setting=value...], hf_greedy, hf_pld, llamacpp "
+                   help="comma list of methods: drafter[:setting=value...][@backend], hf_greedy, hf_pld, llamacpp "
                         "(llama.cpp's plain decoding of the packaged GGUF; make bench-llamacpp installs it)")
     p.add_argument("--hf", action="store_true", help="add hf_greedy and hf_pld")
     p.add_argument("--precision", default="auto",

@@ -7,6 +7,10 @@ runs into tables.
 the packaged GGUF file the default model is converted from (Q4_1 weights): a reference
 for speed beside ours, not for tokens, since its weights are 4-bit where ours are
 dequantised to float32. It is installed only when asked for (``make bench-llamacpp``).
+
+An engine method may name a backend after ``@`` (``plain@openblas``): it then runs on that
+backend (``racer.model.backend``), and the loaded one is put back after it. That is how one
+run sets the old forward beside the new.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from racer.bench.hf_baselines import hf_generate
 from racer.engine.generate import Generation
 from racer.engine.settings import KNOBS, Settings
 from racer.errors import UserError
+from racer.model.backend import backend_of, check_backend, use_backend
 from racer.model.gguf import packaged_gguf
 from racer.model.target import TargetModel
 
@@ -34,6 +39,7 @@ class Method:
     settings: Settings | None = None  # engine methods
     lookup: int | None = None         # hf methods: prompt_lookup_num_tokens (None = plain)
     llamacpp: bool = False            # llama.cpp's plain decoding of the packaged GGUF
+    backend: str | None = None        # engine methods: the backend it runs on (None: the loaded one)
 
     @property
     def is_hf(self) -> bool:
@@ -88,7 +94,10 @@ def parse_methods(spec: str, base: Settings) -> list[Method]:
     for item in (s.strip() for s in spec.split(",")):
         if not item:
             continue
-        name, *overrides = item.split(":")
+        head, _, backend = item.partition("@")
+        name, *overrides = head.split(":")
+        if backend and (name in HF_METHODS or name == LLAMACPP):
+            raise UserError(f"{item!r}: only the engine's methods run on a backend of choice")
         if name in HF_METHODS:
             methods.append(Method(item, lookup=HF_METHODS[name]))
             continue
@@ -96,7 +105,8 @@ def parse_methods(spec: str, base: Settings) -> list[Method]:
             methods.append(Method(item, llamacpp=True))
             continue
         changes = dict(_override(base, o) for o in overrides)
-        methods.append(Method(item, settings=base.with_changes(drafter=name, **changes)))
+        methods.append(Method(item, settings=base.with_changes(drafter=name, **changes),
+                              backend=check_backend(backend) if backend else None))
     if len({m.label for m in methods}) != len(methods):
         raise UserError("each method may be named only once")
     return methods
@@ -170,6 +180,13 @@ def run_method(target: TargetModel, method: Method, prompt: Prompt, max_new_toke
         run = run_llamacpp(target, prompt, max_new_tokens)
     elif method.is_hf:
         run = run_hf(target, prompt, max_new_tokens, method.lookup)
+    elif method.backend:
+        loaded = backend_of(target.model)
+        use_backend(target.model, method.backend)
+        try:
+            run = run_engine(target, prompt, method.settings, drafter)
+        finally:
+            use_backend(target.model, loaded)
     else:
         run = run_engine(target, prompt, method.settings, drafter)
     run.method = method.label
