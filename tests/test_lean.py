@@ -129,7 +129,7 @@ def test_each_row_count_gets_the_library_timed_for_it(torch_afterwards):
     assert [lean.library(n) for n in (1, 2, 3, 16, 40)] == ["numpy", "torch", "torch", "torch", "torch"]
     assert lean.describe() == "numpy up to 1 row, torch for more"
     lean.products = {1: "torch", 16: "torch"}
-    assert backend_note(t.model, "auto") == "lean forward, torch products (auto)"
+    assert backend_note(t.model, "auto") == "lean forward (auto)"
     assert torch.get_num_threads() == TORCH_THREADS   # torch's pool as by default
 
 

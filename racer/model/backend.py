@@ -58,10 +58,9 @@ def backend_of(model) -> str:
 
 def backend_note(model, asked: str = "auto") -> str:
     """The page's words for the backend: "openblas products (auto)", "torch products",
-    "lean forward, numpy for 1 row, torch for more (auto)"."""
+    "lean forward (auto)" (which library multiplies which row count is in the log)."""
     name = backend_of(model)
-    words = f"lean forward, {model.racer_lean.describe()}" if name == "lean" else f"{name} products"
-    return words + (" (auto)" if asked == "auto" else "")
+    return ("lean forward" if name == "lean" else f"{name} products") + (" (auto)" if asked == "auto" else "")
 
 
 def openblas_usable(model) -> bool:
@@ -177,7 +176,9 @@ def choose_backend(target, report: Callable[[str], None], check_ids: list[int],
     best = min((t for t in trials if t.exact or t.name == "torch"), key=lambda t: t.score)
     for t in trials:
         sizes = ", ".join(f"{k} node{'s' * (k > 1)} {v:.1f} ms" for k, v in t.ms.items())
-        report(f"backend {t.name}: {sizes}; chain check {t.check}" + (" (chosen)" if t is best else ""))
+        lean = getattr(target.model, "racer_lean", None) if t.name == "lean" else None
+        how = f" ({lean.describe()})" if lean is not None else ""
+        report(f"backend {t.name}{how}: {sizes}; chain check {t.check}" + (" (chosen)" if t is best else ""))
     use_backend(target.model, best.name)
     return best.name
 

@@ -11,8 +11,9 @@ products:
 - the KV cache is one preallocated tensor per keys and values, written in place and grown
   by doubling (``LeanCache``);
 - the rotary table is computed once, by the model's own rotary module, for every position;
-- everything but the products runs on one thread: a product of a few rows is the only
-  work big enough to share between cores;
+- everything but the products runs on one thread when a forward has a tree's few rows: a
+  product is then the only work big enough to share between cores (a prompt's forward
+  keeps torch's threads throughout);
 - the products of a given row count run on the library that is fastest for it here
   (``LeanForward.products``: OpenBLAS through numpy, or torch's MKL), chosen by timing
   the model's own product shapes when the forward is built.
@@ -180,7 +181,7 @@ class LeanForward:
         x = self.embed[torch.as_tensor(tokens, dtype=torch.long)]                  # (n, H)
         library = self.library(n)
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)
+        torch.set_num_threads(1 if n <= max(PRODUCT_ROWS) else self.threads)   # a long prompt's attention is work
         try:
             for l in range(self.layers):
                 ln1, ln2 = self.norms[l]
@@ -248,9 +249,10 @@ class LeanForward:
             if b is not None:
                 out += b
         else:
+            rest = torch.get_num_threads()
             torch.set_num_threads(self.threads)
             out = torch.mm(x, w.t()) if b is None else torch.addmm(b, x, w.t())
-            torch.set_num_threads(1)
+            torch.set_num_threads(rest)
         if self.profile.on:
             self.profile.matmul += time.perf_counter() - start
         return out
@@ -269,9 +271,10 @@ class LeanForward:
         cache.k[l, :, start:start + n] = k.transpose(0, 1)
         cache.v[l, :, start:start + n] = qkv[:, (h + g) * d:].view(n, g, d).transpose(0, 1)
         keys, values = cache.k[l, :, : start + n], cache.v[l, :, : start + n]      # (g, ctx+n, D)
-        if causal and n > 1:   # a prompt
-            out = F.scaled_dot_product_attention(q.transpose(0, 1), keys, values, is_causal=start == 0,
-                                                 scale=self.scale, enable_gqa=g != h)      # (h, n, D)
+        if causal and n > 1:   # a prompt, from an empty cache (4-D: torch's fused CPU kernel
+            # takes nothing else; its fallback took 2x transformers' time on a long prompt)
+            out = F.scaled_dot_product_attention(q.transpose(0, 1)[None], keys[None], values[None], is_causal=True,
+                                                 scale=self.scale, enable_gqa=g != h)[0]   # (h, n, D)
         else:                  # tree nodes: each query head group reads its KV head directly
             r = h // g
             grouped = q.view(n, g, r, d).permute(1, 2, 0, 3).reshape(g, r * n, d)        # (g, r n, D)
