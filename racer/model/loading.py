@@ -32,7 +32,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Pretra
 
 from racer.errors import ModelLoadError, UserError, first_line
 from racer.model.gguf import cache_complete, cache_root, convert_gguf, packaged_gguf
-from racer.model.backend import backend_of, check_backend, choose_backend, use_backend
+from racer.model.backend import backend_note, check_backend, choose_backend, use_backend
 from racer.model.precision import CHECK_PROMPT, DTYPES, check_precision, choose_auto
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def load_model(name: str | None = None, device: str | None = None,
             model.to(DTYPES[chosen])
     _install_backend(model, tokenizer, backend, report)
     report(f"{name} is ready on {device} ({str(model.dtype).removeprefix('torch.')}, "
-           f"{backend_of(model)} matrix products).")
+           f"{backend_note(model, backend)}).")
     return model, tokenizer
 
 
