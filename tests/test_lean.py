@@ -139,3 +139,15 @@ def test_a_position_past_the_model_is_refused(torch_afterwards):
     t.prefill(list(range(30)), cache, top_k=1)
     with pytest.raises(ValueError, match="past the model's 32"):
         t.verify(chain_tree(4), cache, 30)
+
+
+def test_a_window_is_refused_only_where_it_is_on():
+    model = copy.deepcopy(tiny_model("qwen2"))
+    model.config.sliding_window = 16                 # set, but off: transformers attends to everything
+    model.config.use_sliding_window = False
+    assert lean_refusal(model) is None
+    model.config.use_sliding_window = True
+    assert "sliding attention window" in lean_refusal(model)
+    mistral = copy.deepcopy(tiny_model("mistral"))
+    mistral.config.sliding_window = 16               # Mistral has no switch: a window shorter than the model's is on
+    assert "sliding attention window" in lean_refusal(mistral)

@@ -58,8 +58,12 @@ def lean_refusal(model) -> str | None:
         return f"{getattr(cfg, 'model_type', 'this')} models run on transformers' forward"
     if p.device.type != "cpu" or p.dtype not in (torch.float32, torch.float64):
         return "the lean forward runs float32 or float64 on a CPU"
-    if getattr(cfg, "use_sliding_window", False) or (
-            getattr(cfg, "sliding_window", None) and cfg.sliding_window < cfg.max_position_embeddings):
+    if hasattr(cfg, "use_sliding_window"):       # Qwen2, Qwen3: the window is off unless asked for
+        windowed = bool(cfg.use_sliding_window)
+    else:
+        window = getattr(cfg, "sliding_window", None)
+        windowed = bool(window) and window < cfg.max_position_embeddings
+    if windowed:
         return "a sliding attention window is not served by the lean forward"
     if getattr(cfg, "hidden_act", "silu") != "silu":
         return "the lean forward serves SiLU MLPs only"
@@ -162,12 +166,14 @@ class LeanForward:
     def hidden(self, tokens: list[int], depths: list[int] | None, cache: LeanCache, start: int,
                ancestors: list[list[bool]] | None = None) -> torch.Tensor:
         """The final-norm hidden states (n, H) of ``tokens`` placed after ``start`` cached
-        rows. ``depths=None``: a prompt (positions start.., causal); else tree nodes at
+        rows. ``depths=None``: a prompt (``start`` 0, positions 0.., causal); else tree nodes at
         positions start + depth, node i seeing the context and the nodes ``ancestors[i]``
         marks (None: a single node, which sees the context and itself)."""
         n = len(tokens)
         if depths is None:
-            positions = torch.arange(start, start + n)
+            if start != 0:
+                raise ValueError("a prompt's forward starts from an empty cache")
+            positions = torch.arange(n)
         else:
             positions = torch.as_tensor(depths, dtype=torch.long) + start
         if int(positions.max()) >= self.max_positions:
