@@ -235,3 +235,15 @@ def test_cost_curve_interpolates_and_follows_observed_times():
     for _ in range(50):           # this run's forwards take twice as long, plus 0.5 s of drafting
         sizer.observe(5, verify_s=3.0, other_s=0.5)
     assert sizer.cost(5) == pytest.approx(3.0 + 0.5, rel=0.01)
+
+
+def test_drafting_and_bookkeeping_are_learned_per_node():
+    """Plain steps spend 1 ms outside the forward, 16-node steps 6 ms: a tree's cost grows by
+    what its nodes add, and a plain step's stays what plain steps spend."""
+    sizer = AdaptiveBudget({1: 0.030, 16: 0.070})
+    for _ in range(60):
+        sizer.observe(1, verify_s=0.030, other_s=0.001)
+        sizer.observe(16, verify_s=0.070, other_s=0.006, accepted=1)
+    assert sizer.cost(1) == pytest.approx(0.031, rel=0.01)
+    assert sizer.cost(16) == pytest.approx(0.076, rel=0.01)
+    assert sizer.cost(6) == pytest.approx(sizer._verify(6) + 0.001 + 5 * 0.005 / 15, rel=0.01)
