@@ -1,5 +1,6 @@
-"""Shared pytest set-up: markers, a one-thread fixture for tiny models, and the app
-served once on loopback for every test that drives it."""
+"""Shared pytest set-up: markers, a one-thread fixture for tiny models, thread pools put
+back after a test that installs a backend, and the app served once on loopback for every
+test that drives it."""
 from __future__ import annotations
 
 import socket
@@ -31,6 +32,17 @@ def one_thread():
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def torch_afterwards():
+    """Whatever backend a test installs, torch's threads are as by default afterwards and
+    OpenBLAS's parked at 1 (``racer.model.backend``'s arrangement for torch)."""
+    from racer.model import backend
+    before = torch.get_num_threads()
+    yield
+    backend._arrange_threads("torch")
     torch.set_num_threads(before)
 
 

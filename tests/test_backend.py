@@ -20,15 +20,6 @@ from racer.engine.settings import Settings
 from tests.tiny import ARCHS, TinyTokenizer, hf_greedy, repetitive_prompt, run, tiny_model
 
 
-@pytest.fixture
-def torch_afterwards():
-    """Whatever a test installs, torch's thread count is as before afterwards."""
-    before = torch.get_num_threads()
-    yield
-    backend._arrange_threads("torch")
-    torch.set_num_threads(before)
-
-
 def own_copy(arch: str = "llama", **kwargs):
     """A tiny model of our own (tiny_model's are cached and shared: never re-routed)."""
     return copy.deepcopy(tiny_model(arch, **kwargs))

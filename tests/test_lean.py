@@ -11,7 +11,6 @@ import torch
 
 from racer.engine.settings import Settings
 from racer.errors import UserError
-from racer.model import backend
 from racer.model.backend import backend_note, candidates, use_backend
 from racer.model.threads import TORCH_THREADS
 from racer.model.lean import FIRST_CAPACITY, PRODUCT_ROWS, LeanCache, LeanForward, lean_refusal
@@ -20,14 +19,6 @@ from racer.engine.tree import DraftTree
 from tests.tiny import TinyTokenizer, hf_greedy, repetitive_prompt, run, tiny_model
 
 LEAN_ARCHS = ("llama", "mistral", "qwen2", "qwen3")
-
-
-@pytest.fixture
-def torch_afterwards():
-    before = torch.get_num_threads()
-    yield
-    backend._arrange_threads("torch")
-    torch.set_num_threads(before)
 
 
 def lean_target(arch: str = "llama", products: dict[int, str] | None = None, **kwargs) -> TargetModel:
