@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="numeric precision, or a comma list with --verify-costs (auto: the fastest "
                         "exact one on this machine)")
     p.add_argument("--backend", default="auto",
-                   help="matrix-product backend: auto, torch or openblas, or a comma list with "
+                   help="backend: auto, torch, openblas or lean (the engine's own forward), or a comma list with "
                         "--verify-costs (auto: the fastest exact one on this machine; with "
                         "--verify-costs, every one usable here)")
     p.add_argument("--verify-costs", action="store_true",
