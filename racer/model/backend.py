@@ -35,6 +35,7 @@ from typing import Callable
 import torch
 
 from racer.errors import UserError
+from racer.model.lean import LeanForward, lean_refusal
 from racer.model.threads import TORCH_THREADS, openblas, set_blas_threads
 
 BACKENDS = ("auto", "torch", "openblas", "lean")
@@ -72,7 +73,6 @@ def openblas_usable(model) -> bool:
 
 def lean_usable(model) -> bool:
     """Whether the lean forward can serve ``model`` (``racer.model.lean.lean_refusal``)."""
-    from racer.model.lean import lean_refusal
     return lean_refusal(model) is None
 
 
@@ -86,7 +86,6 @@ def use_backend(model, name: str) -> None:
         _arrange_threads(name, model)
         return
     if name == "lean":
-        from racer.model.lean import LeanForward, lean_refusal
         refusal = lean_refusal(model)
         if refusal:
             raise UserError(f"{refusal}; use --backend torch")
