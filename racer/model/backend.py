@@ -123,8 +123,6 @@ def _linears(model) -> list[torch.nn.Linear]:
     return [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
 
 
-
-
 def _arrange_threads(name: str, model=None) -> None:
     """openblas: torch 1 thread, OpenBLAS all of torch's default; torch: torch back to its
     default, OpenBLAS at 1 so its idle workers never spin against torch's; lean: torch at

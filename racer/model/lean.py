@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from racer.model.threads import TORCH_THREADS, blas_found, blas_threads
+from racer.model.threads import TORCH_THREADS, blas_found, blas_threads, torch_threads
 
 LEAN_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 FIRST_CAPACITY = 256        # cache rows a fresh LeanCache holds before it first grows
@@ -185,9 +185,7 @@ class LeanForward:
         cos, sin = self.cos[positions].unsqueeze(1), self.sin[positions].unsqueeze(1)   # (n, 1, D)
         x = self.embed[torch.as_tensor(tokens, dtype=torch.long)]                  # (n, H)
         library = self.library(n)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1 if n <= max(PRODUCT_ROWS) else self.threads)   # a long prompt's attention is work
-        try:
+        with torch_threads(1 if n <= max(PRODUCT_ROWS) else self.threads):   # a long prompt's attention is work
             for l in range(self.layers):
                 ln1, ln2 = self.norms[l]
                 qkv = self._product(ln1(x), self.qkv[l], library)
@@ -198,18 +196,12 @@ class LeanForward:
                                       self.down[l], library)
             cache.length = start + n
             return self.final_norm(x)
-        finally:
-            torch.set_num_threads(threads)
 
     @torch.inference_mode()
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """The output layer: (n, H) -> (n, V)."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             return self._product(hidden, self.head, self.library(hidden.shape[0]))
-        finally:
-            torch.set_num_threads(threads)
 
     @staticmethod
     @torch.inference_mode()
@@ -254,7 +246,7 @@ class LeanForward:
             if b is not None:
                 out += b
         else:
-            rest = torch.get_num_threads()
+            rest = torch.get_num_threads()      # inline, not ``torch_threads``: 121 products a forward
             torch.set_num_threads(self.threads)
             out = torch.mm(x, w.t()) if b is None else torch.addmm(b, x, w.t())
             torch.set_num_threads(rest)
@@ -304,16 +296,11 @@ class LeanForward:
         if not blas_found():
             return {rows: "torch" for rows in PRODUCT_ROWS}
         times = {(rows, lib): [] for rows in PRODUCT_ROWS for lib in LIBRARIES}
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with blas_threads(self.threads):
-                for _ in range(PRODUCT_ROUNDS):
-                    for rows in PRODUCT_ROWS:
-                        for lib in LIBRARIES:
-                            times[rows, lib].append(self._time_one_forward_of_products(rows, lib))
-        finally:
-            torch.set_num_threads(threads)
+        with torch_threads(1), blas_threads(self.threads):
+            for _ in range(PRODUCT_ROUNDS):
+                for rows in PRODUCT_ROWS:
+                    for lib in LIBRARIES:
+                        times[rows, lib].append(self._time_one_forward_of_products(rows, lib))
         return {rows: min(LIBRARIES, key=lambda lib: statistics.median(times[rows, lib]))
                 for rows in PRODUCT_ROWS}
 

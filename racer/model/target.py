@@ -98,8 +98,7 @@ class TargetModel:
     @property
     def lean(self):
         """The lean forward where the ``lean`` backend is installed, else None."""
-        return getattr(self.model, "racer_lean", None) if getattr(self.model, "racer_backend", "") == "lean" \
-            else None
+        return getattr(self.model, "racer_lean", None) if self._backend == "lean" else None
 
     def new_cache(self) -> DynamicCache | LeanCache:
         lean = self.lean

@@ -47,3 +47,14 @@ def blas_threads(n: int):
     finally:
         if before is not None:
             set_blas_threads(before)
+
+
+@contextmanager
+def torch_threads(n: int):
+    """torch's intra-op pool at ``n`` threads within the block, as before after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
