@@ -247,3 +247,28 @@ def test_drafting_and_bookkeeping_are_learned_per_node():
     assert sizer.cost(1) == pytest.approx(0.031, rel=0.01)
     assert sizer.cost(16) == pytest.approx(0.076, rel=0.01)
     assert sizer.cost(6) == pytest.approx(sizer._verify(6) + 0.001 + 5 * 0.005 / 15, rel=0.01)
+
+
+def test_a_tree_size_learns_its_own_cost_from_its_forwards():
+    """Start-up measured a 2-node forward level with a 1-node one, so a 20% guess buys it;
+    while decoding it costs 1.3x a plain step's. After a few such forwards the same guess
+    no longer buys the tree, and plain steps' cost has not moved."""
+    sizer = AdaptiveBudget({1: 1.0, 2: 1.0, 16: 2.0})
+    guess = star([0.2])
+    assert sizer.choose(guess) == 2
+    for _ in range(10):
+        sizer.observe(2, verify_s=1.3, other_s=0.0, accepted=0)
+    assert sizer.cost(1) == pytest.approx(1.0)
+    assert sizer.cost(2) == pytest.approx(1.3, rel=0.05)
+    assert sizer.choose(guess) == 1
+    # a size never verified takes the nearest verified size's correction
+    assert sizer.cost(3) / sizer._verify(3) == pytest.approx(sizer.cost(2) / sizer._verify(2))
+
+
+def test_load_seen_by_plain_steps_moves_every_size():
+    sizer = AdaptiveBudget({1: 1.0, 2: 1.2, 16: 2.0})
+    sizer.observe(2, verify_s=1.2, other_s=0.0)    # as measured: no correction
+    for _ in range(40):
+        sizer.observe(1, verify_s=2.0, other_s=0.0)  # another process halves our speed
+    assert sizer.cost(1) == pytest.approx(2.0, rel=0.01)
+    assert sizer.cost(2) == pytest.approx(2.4, rel=0.01) and sizer.cost(16) == pytest.approx(4.0, rel=0.01)

@@ -71,7 +71,7 @@ def inspection_jumps(clock, monkeypatch):
 def fresh_target(clock: Clock) -> TargetModel:
     """A tiny model whose verify costs are not measured yet; measuring them jumps the clock."""
     tm = TargetModel(tiny_model(), TinyTokenizer(), name="tiny")
-    tm.time_verify = lambda sizes, context_len, repeats: (clock.jump(), dict(COSTS))[1]
+    tm.time_verify = lambda sizes, context_len, repeats, after_plain=False: (clock.jump(), dict(COSTS))[1]
     return tm
 
 

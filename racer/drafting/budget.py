@@ -14,11 +14,16 @@ Three things keep that expectation honest in practice:
 
 - **Costs from live steps.** c(b) starts from the verify forward measured once per model
   (``TargetModel.verify_costs``), made monotone in b (a bigger tree never costs less:
-  the measured curve's noise is pooled away), then follows this run's own steps: every
-  verify forward scales the curve by how slow forwards are now against the measurement
-  (so load from other processes is seen), and drafting and bookkeeping are added: what a
-  plain step spends outside its forward, and what each further tree node adds to that,
-  each learned from the steps of its kind.
+  the measured curve's noise is pooled away), then follows this run's own steps:
+  - every plain step's forward scales the curve by how slow forwards are now against
+    the measurement, so load from other processes is seen;
+  - each tree size learns from its own forwards how far it parts from the scaled curve.
+    A 2-node forward that measured level with a 1-node one at start-up, but costs 1.3x
+    it while decoding, stops being bought on that measurement. A run of trees alone
+    moves no plain step's cost, so in doubt it falls back to plain steps, which move
+    the scale again;
+  - drafting and bookkeeping are added: what a plain step spends outside its forward,
+    and what each further tree node adds to that, each learned from steps of its kind.
 - **Estimates checked against outcomes.** Every verified tree compares the accepted
   drafts it was expected to bring with those it brought; A(b) is scaled down by the
   ratio when the drafter has been optimistic (``trust``, at most 1), so a table that
@@ -65,6 +70,7 @@ class AdaptiveBudget:
         self._costs = monotone(costs)
         self._sizes = sorted(self._costs)
         self._scale = 1.0      # observed / measured verify time
+        self._shape: dict[int, float] = {}  # per tree size (> 1): its forwards / the scaled curve
         self._overhead = 0.0   # seconds per plain step outside the verify forward
         self._node_overhead = 0.0  # and per extra tree node (drafting it, checking it, updating on it)
         self._steps = 0
@@ -84,7 +90,18 @@ class AdaptiveBudget:
         """Predicted seconds for a step with a tree of ``size`` nodes: the verify
         forward scaled by this run's forwards, plus drafting and bookkeeping, which grow
         with the tree (a 16-node step's took 4-6 ms against 1 ms for a plain step's)."""
-        return self._verify(size) * self._scale + self._overhead + (size - 1) * self._node_overhead
+        return (self._verify(size) * self._scale * self._correction(size)
+                + self._overhead + (size - 1) * self._node_overhead)
+
+    def _correction(self, size: int) -> float:
+        """How far ``size``'s verify forwards part from the scaled curve in this run: its
+        own ratio once verified, else that of the nearest size verified (the smaller on a
+        tie), else 1. A plain step's is 1 by definition (the scale follows it)."""
+        if size == 1 or not self._shape:
+            return 1.0
+        if size in self._shape:
+            return self._shape[size]
+        return self._shape[min(self._shape, key=lambda s: (abs(s - size), s))]
 
     def _verify(self, size: int) -> float:
         """The measured verify forward of ``size`` nodes: linear interpolation of the
@@ -152,7 +169,10 @@ class AdaptiveBudget:
         plain_s = self.cost(1)  # what a plain step costs now, before this step's times move it
         measured = self._verify(size) * self._scale
         if measured > 0 and verify_s > 0:
-            self._scale = DECAY * self._scale + (1 - DECAY) * self._scale * verify_s / measured
+            if size == 1:  # the load: plain steps move the whole curve
+                self._scale = DECAY * self._scale + (1 - DECAY) * verify_s / self._verify(1)
+            else:          # a tree's own departure from it (a tree-only run stays put on plain)
+                self._shape[size] = DECAY * self._correction(size) + (1 - DECAY) * verify_s / measured
         if size == 1:
             self._overhead = DECAY * self._overhead + (1 - DECAY) * other_s
         else:

@@ -139,10 +139,10 @@ class LeanForward:
             self.o = [(l.self_attn.o_proj.weight.detach(), None) for l in inner.layers]
             self.down = [(l.mlp.down_proj.weight.detach(), None) for l in inner.layers]
             self.head = (model.get_output_embeddings().weight.detach(), None)
-            self.norms = [(l.input_layernorm, l.post_attention_layernorm) for l in inner.layers]
-            self.qk_norms = [(getattr(l.self_attn, "q_norm", None), getattr(l.self_attn, "k_norm", None))
+            self.norms = [(_norm(l.input_layernorm), _norm(l.post_attention_layernorm)) for l in inner.layers]
+            self.qk_norms = [(_norm(getattr(l.self_attn, "q_norm", None)), _norm(getattr(l.self_attn, "k_norm", None)))
                              for l in inner.layers]
-            self.final_norm = inner.norm
+            self.final_norm = _norm(inner.norm)
             self.embed = inner.embed_tokens.weight.detach()
             self.intermediate = self.gate_up[0][0].shape[0] // 2
             positions = torch.arange(int(cfg.max_position_embeddings))[None]
@@ -340,6 +340,26 @@ def _fuse(module, names: tuple[str, ...]):
 
 
 def _rotate(t: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary embedding of t (n, heads, D) with cos, sin (n, 1, D), rotate_half's sign in sin."""
-    half = t.shape[-1] // 2
-    return t * cos + torch.cat((t[..., half:], t[..., :half]), dim=-1) * sin
+    """Rotary embedding of t (n, heads, D) with cos, sin (n, 1, D), rotate_half's sign in sin
+    (the halves swapped by one roll, the sum by one fused multiply-add)."""
+    return torch.addcmul(t * cos, t.roll(t.shape[-1] // 2, -1), sin)
+
+
+def _norm(module):
+    """The RMS norm ``module`` as one fused call (``F.rms_norm``: a third of its dispatch),
+    where that gives the module's own output bit for bit on a probe; else the module
+    (float64 models, whose transformers norm computes in float32, and norms of other
+    formulas). None stays None (no q/k norm)."""
+    if module is None:
+        return None
+    weight = getattr(module, "weight", None)
+    eps = getattr(module, "variance_epsilon", getattr(module, "eps", None))
+    if weight is None or eps is None or weight.dim() != 1:
+        return module
+    width = weight.shape[0]
+    probe = torch.randn(3, width, generator=torch.Generator().manual_seed(0)).to(weight.dtype) * 3
+
+    def fused(x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (width,), weight, eps)
+
+    return fused if torch.equal(fused(probe), module(probe)) else module

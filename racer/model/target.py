@@ -187,7 +187,7 @@ class TargetModel:
         cores, see ``time_verify``); the adaptive budget reads it."""
         with self._costs_lock:
             if self._backend not in self._costs:
-                self._costs[self._backend] = self.time_verify(sizes, context_len, repeats)
+                self._costs[self._backend] = self.time_verify(sizes, context_len, repeats, after_plain=True)
             return dict(self._costs[self._backend])
 
     def known_verify_costs(self) -> dict[int, float] | None:
@@ -237,26 +237,37 @@ class TargetModel:
         with self._costs_lock:
             self._costs[self._backend] = dict(costs)
 
-    def time_verify(self, sizes, context_len: int, repeats: int) -> dict[int, float]:
+    def time_verify(self, sizes, context_len: int, repeats: int, after_plain: bool = False) -> dict[int, float]:
         """{size: median seconds of ``repeats`` verify forwards of a chain of ``size``
-        nodes on top of a ``context_len`` cache}, after one untimed warm-up."""
+        nodes on top of a ``context_len`` cache}, after one untimed warm-up.
+
+        ``after_plain`` times each forward right after a one-token forward, as a tree is
+        verified while decoding (a library switch or a thread pool gone to sleep is then
+        paid where decoding pays it), and a one-token forward's cost is the median of
+        all those one-token forwards: what the adaptive budget compares trees with."""
         cache = self.new_cache()
         context = [i % self.vocab_size for i in range(1, context_len + 1)]
         self.prefill(context, cache, top_k=1)
         self.verify(chain_tree(max(sizes)), cache, context_len)  # warm-up
         self.commit(cache, context_len, [])
-        costs = {}
+        times: dict[int, list[float]] = {size: [] for size in sizes}
         for size in sizes:
-            times = []
             for _ in range(repeats):
-                self._sync()
-                start = time.perf_counter()
-                self.verify(chain_tree(size), cache, context_len)
-                self._sync()
-                times.append(time.perf_counter() - start)
-                self.commit(cache, context_len, [])
-            costs[size] = statistics.median(times)
-        return costs
+                if after_plain:
+                    times.setdefault(1, []).append(self._time_one(1, cache, context_len))
+                if size != 1 or not after_plain:
+                    times[size].append(self._time_one(size, cache, context_len))
+        return {size: statistics.median(times[size]) for size in sorted(times)}
+
+    def _time_one(self, size: int, cache, context_len: int) -> float:
+        """Seconds for one verify forward of a ``size``-node chain (the cache put back)."""
+        self._sync()
+        start = time.perf_counter()
+        self.verify(chain_tree(size), cache, context_len)
+        self._sync()
+        seconds = time.perf_counter() - start
+        self.commit(cache, context_len, [])
+        return seconds
 
     def _sync(self) -> None:
         """Wait for the GPU's queued work, so a timing covers it (nothing on a CPU)."""
