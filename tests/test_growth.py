@@ -272,3 +272,94 @@ def test_load_seen_by_plain_steps_moves_every_size():
         sizer.observe(1, verify_s=2.0, other_s=0.0)  # another process halves our speed
     assert sizer.cost(1) == pytest.approx(2.0, rel=0.01)
     assert sizer.cost(2) == pytest.approx(2.4, rel=0.01) and sizer.cost(16) == pytest.approx(4.0, rel=0.01)
+
+
+# ------------------------------------------------- drafting only as far as the budget buys
+
+
+def random_expand(seed: int):
+    """A deterministic random candidate generator: the same (token, handle) always
+    gives the same candidates and estimates, so two growths can be compared."""
+    def expand(token, handle):
+        rng = random.Random(hash((seed, handle)))
+        out = []
+        for tok in rng.sample(range(50), rng.randint(0, 4)):
+            est = rng.random() ** rng.choice((1, 3))
+            out.append((Candidate(tok, LOGITS, Evidence(rank=0, prob=est, age=1), handle + (tok,)), est))
+        return out
+    return expand
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_drafting_stops_early_yet_the_budget_keeps_the_same_tree(seed):
+    """Random candidates, cost curves and trust: growth under ``enough_rule`` builds a
+    prefix of the full tree, and the size chosen from it is the size chosen from the
+    full tree (exploration steps excepted: they draft in full)."""
+    rng = random.Random(seed)
+    ratios = sorted(rng.uniform(1.0, 4.0) for _ in range(4))
+    costs = {1: 1.0, 2: ratios[0], 4: ratios[1], 8: ratios[2], 16: ratios[3]}
+    sizer, twin = AdaptiveBudget(costs), AdaptiveBudget(costs)
+    accepted = 4.0 * rng.uniform(0.2, 1.0)   # a trust below 1 at times
+    for b in (sizer, twin):
+        b._predicted, b._accepted = 4.0, accepted
+    budget = rng.choice((4, 8, 16))
+    full = grow(0, (), budget, 6, random_expand(seed))
+    rule = sizer.enough_rule(budget)
+    assert rule is not None
+    early = grow(0, (), budget, 6, random_expand(seed), rule)
+    assert len(early) <= len(full)
+    assert early.tokens == full.prefix(len(early)).tokens
+    chosen = twin.choose(full)
+    assert (sizer.choose(early) if len(early) > 1 else 1) == chosen
+    assert sizer.stopped == (len(early) < len(full))
+
+
+def test_weak_guesses_stop_drafting_at_the_root_and_exploration_drafts_in_full():
+    sizer = AdaptiveBudget(COSTS)
+    weak = lambda token, handle: [(Candidate(t, LOGITS, Evidence(rank=0, prob=0.01, age=1), handle + (t,)), 0.01)
+                                  for t in range(1, 5)] if len(handle) < 3 else []
+    tree = grow(0, (), 16, 4, weak, sizer.enough_rule(16))
+    assert len(tree) == 1 and sizer.stopped
+    sizer._steps = EXPLORE_EVERY - 1   # the next step may explore
+    assert sizer.enough_rule(16) is None and not sizer.stopped
+    assert len(grow(0, (), 16, 4, weak, None)) == 16
+
+
+# ------------------------------------------------- what a plain step teaches the table
+
+
+def test_judged_agrees_with_tested_and_judges_the_nodes_the_budget_cut():
+    b = TreeBuilder(root=5, max_nodes=8, max_depth=3)
+    e = Evidence(rank=0, prob=0.5, age=1)
+    one = b.add_child(0, 7, LOGITS, 0.9, e)     # created first
+    b.add_child(0, 2, LOGITS, 0.8, e)
+    b.add_child(one, 8, LOGITS, 0.7, e)
+    b.add_child(0, 3, LOGITS, 0.1, e)
+    proposal = b.build()
+    verified = proposal.prefix(2)               # the root and token 7
+    accepted, picks = (0, 1), (7, 8)            # 7 accepted, then the model chose 8
+    assert verified.judged(picks) == verified.tested(accepted)
+    judged = {proposal.tokens[i]: hit for i, hit in proposal.judged(picks)}
+    assert judged == {7: True, 2: False, 3: False, 8: True}   # 8 was cut, and would have been accepted
+    assert {proposal.tokens[i]: hit for i, hit in proposal.judged((2,))} == {7: False, 2: True, 3: False}
+
+
+def test_a_plain_step_teaches_the_table_what_its_cut_guesses_were_worth():
+    """A proposal cut to the root: its depth-1 guesses are judged by the model's own token,
+    so a bucket the starting table overrates falls without buying a tree."""
+    d = RacerDrafter(vocab_size=64)
+    s = Settings()
+    d.reset([1, 2, 3], no_logits(3), s)
+    evidence = Evidence(rank=0, prob=0.95, age=1)
+    before = d.calibration.estimate(evidence)
+    b = TreeBuilder(root=9, max_nodes=4, max_depth=2)
+    b.add_child(0, 10, LOGITS, before, evidence)
+    proposal = b.build()
+    verified = proposal.prefix(1)
+    for _ in range(10):
+        d.observe(verified, no_logits(1), (0,), proposal, (11,))   # the model chose 11, not 10
+    assert d.calibration.estimate(evidence) < before - 0.3
+    d2 = RacerDrafter(vocab_size=64)
+    d2.reset([1, 2, 3], no_logits(3), s)
+    d2.observe(verified, no_logits(1), (0,))                     # without the proposal: nothing learned
+    assert d2.calibration.estimate(evidence) == before

@@ -37,6 +37,7 @@ how estimates interact within a tree beyond their product along a path.
 """
 from __future__ import annotations
 
+from racer.drafting.growth import Enough
 from racer.engine.tree import DraftTree
 
 EXPLORE_EVERY = 8   # one step in eight may verify a bigger tree than the estimates ask for
@@ -79,6 +80,7 @@ class AdaptiveBudget:
         self._expected_now = 0.0       # this step's expectation, before trust, for ``observe``
         self.gained_s = 0.0    # seconds this run is estimated to have saved over plain decoding
         self.explored = False  # the last choice was an exploration step's bigger tree
+        self.stopped = False   # this step's drafting stopped early (``enough_rule``)
 
     @property
     def trust(self) -> float:
@@ -147,6 +149,37 @@ class AdaptiveBudget:
             if rate > best_rate:
                 best, best_rate = b, rate
         return best
+
+    def enough_rule(self, ceiling: int) -> Enough | None:
+        """For the drafter's growth (``racer.drafting.growth.grow``) this step: a rule that
+        stops drafting once no bigger tree could be chosen, so a step headed for plain
+        decoding drafts a node or two rather than ``ceiling``. None on a step that may
+        explore (it needs the whole tree).
+
+        Growth is best first, so no node still to come has a path probability above the
+        next candidate's, p: a tree of b + k nodes expects at most A(b) + k p accepted
+        drafts. Once that bound, at every size up to the ceiling, is no better than the
+        best rate so far (plain decoding's with MARGIN included), ``best`` would pick
+        among the nodes already drafted: the tree chosen is the one a full draft gives.
+        """
+        self.stopped = False
+        if (self._steps + 1) % EXPLORE_EVERY == 0:
+            return None
+        trust = self.trust
+        costs = [self.cost(b) for b in range(1, ceiling + 1)]
+        best_rate = (1.0 + MARGIN) / costs[0]
+
+        def enough(nodes: int, expected: float, next_prob: float) -> bool:
+            nonlocal best_rate
+            if nodes > 1:
+                best_rate = max(best_rate, (1.0 + trust * expected) / costs[nodes - 1])
+            reach = trust * next_prob
+            base = 1.0 + trust * expected
+            self.stopped = all((base + k * reach) / costs[nodes - 1 + k] <= best_rate
+                               for k in range(1, ceiling - nodes + 1))
+            return self.stopped
+
+        return enough
 
     def choose(self, tree: DraftTree) -> int:
         """How many of ``tree``'s nodes (in creation order) to verify this step."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from racer.drafting.automaton import Automaton
 from racer.drafting.calibration import Calibration, Evidence
-from racer.drafting.growth import Candidate, grow
+from racer.drafting.growth import Candidate, Enough, grow
 from racer.drafting.logits_cache import LogitsCache, TopK
 from racer.engine.records import AutomatonView
 from racer.engine.settings import Settings
@@ -57,9 +57,12 @@ class Drafter:
         """Start of a generation: the prompt, and the target's top-k at each prompt
         token (n, k)."""
 
-    def propose(self, root: int, settings: Settings, budget: int) -> tuple[DraftTree, AutomatonView]:
+    def propose(self, root: int, settings: Settings, budget: int,
+                enough: Enough | None = None) -> tuple[DraftTree, AutomatonView]:
         """A tree of at most ``budget`` nodes (root included), depth at most settings.depth,
-        its nodes created likeliest first."""
+        its nodes created likeliest first. ``enough``: the adaptive budget's rule for
+        where drafting may stop (``AdaptiveBudget.enough_rule``); a drafter whose trees
+        cost little to build may ignore it."""
         return root_only(root), AutomatonView()
 
     def inspect(self, tree: DraftTree, view: AutomatonView, settings: Settings) -> AutomatonView:
@@ -70,9 +73,12 @@ class Drafter:
         ``observe``, outside the step's timers."""
         return view
 
-    def observe(self, tree: DraftTree, top: TopK, accepted: Sequence[int]) -> None:
+    def observe(self, tree: DraftTree, top: TopK, accepted: Sequence[int],
+                proposal: DraftTree | None = None, picks: Sequence[int] = ()) -> None:
         """After a verify: the target's top-k at every tree node (n, k), and the
-        accepted node indices (root first), whose tokens entered the context."""
+        accepted node indices (root first), whose tokens entered the context. ``proposal``:
+        the tree ``propose`` returned, when the budget verified only part of it (``tree``);
+        ``picks``: the target's picks along the accepted path, the bonus token last."""
 
     def reconfigure(self, settings: Settings, context: Sequence[int]) -> None:
         """Settings changed between steps; ``context`` is everything in the KV cache."""
@@ -86,12 +92,18 @@ class PlainDrafter(Drafter):
     name = "plain"
 
 
-def learn(calibration: Calibration, tree: DraftTree, accepted: Sequence[int]) -> None:
+def learn(calibration: Calibration, tree: DraftTree, accepted: Sequence[int],
+          proposal: DraftTree | None = None, picks: Sequence[int] = ()) -> None:
     """Every node whose parent was accepted is a labelled example: accepted or not.
-    Nodes below a rejected one were never tested and teach nothing."""
-    for i, hit in tree.tested(accepted):
-        if tree.evidence and tree.evidence[i] is not None:
-            calibration.observe(tree.evidence[i], hit)
+    Nodes below a rejected one were never tested and teach nothing. With the target's
+    ``picks`` along the accepted path, the whole ``proposal`` the budget cut ``tree``
+    from is judged (``DraftTree.judged``): a plain step still teaches what its unverified
+    guesses were worth, so estimates that overrate this text fall before they buy trees."""
+    judged = (proposal or tree).judged(picks) if picks else tree.tested(accepted)
+    source = proposal if picks and proposal is not None else tree
+    for i, hit in judged:
+        if source.evidence and source.evidence[i] is not None:
+            calibration.observe(source.evidence[i], hit)
 
 
 class SourcesState(Drafter):
@@ -160,10 +172,10 @@ class RacerDrafter(SourcesState):
         if not self.keep_state:
             self.calibration = Calibration()
 
-    def propose(self, root, settings, budget):
+    def propose(self, root, settings, budget, enough=None):
         retrieved = self.automaton.retrieve(root) if self.automaton is not None else None
         borders = retrieved.states if retrieved is not None else ()
-        tree = grow(root, borders, budget, settings.depth, self._expander(settings))
+        tree = grow(root, borders, budget, settings.depth, self._expander(settings), enough)
         return tree, self._view(retrieved, [])  # the lean view: inspect adds the offers
 
     def _expander(self, settings: Settings):
@@ -211,13 +223,13 @@ class RacerDrafter(SourcesState):
         nodes = self.automaton.node_count if self.automaton is not None else 0
         return (self.cache.nbytes if self.cache is not None else 0) + AUTOMATON_NODE_BYTES * nodes
 
-    def observe(self, tree, top, accepted) -> None:
+    def observe(self, tree, top, accepted, proposal=None, picks=()) -> None:
         if self.cache is not None:
             self.cache.update(tree.tokens, top, at=self.length + 1 + np.asarray(tree.depths))
         self.length += len(accepted)
         if self.automaton is not None:
             self.automaton.append([tree.tokens[i] for i in accepted])
-        learn(self.calibration, tree, accepted)
+        learn(self.calibration, tree, accepted, proposal, picks)
 
 
 class PromptLookupDrafter(Drafter):
@@ -239,7 +251,7 @@ class PromptLookupDrafter(Drafter):
     def reconfigure(self, settings, context) -> None:
         self.context = list(context)
 
-    def propose(self, root, settings, budget):
+    def propose(self, root, settings, budget, enough=None):
         length = min(settings.depth, budget - 1)
         n, chain = find_continuation(self.context + [root], self.MAX_NGRAM, length) if length > 0 else (0, [])
         builder = TreeBuilder(root, max_nodes=budget, max_depth=settings.depth)
@@ -250,9 +262,9 @@ class PromptLookupDrafter(Drafter):
             node = builder.add_child(node, token, RETRIEVAL, estimate, evidence)
         return builder.build(), AutomatonView()
 
-    def observe(self, tree, top, accepted) -> None:
+    def observe(self, tree, top, accepted, proposal=None, picks=()) -> None:
         self.context.extend(tree.tokens[i] for i in accepted)
-        learn(self.calibration, tree, accepted)
+        learn(self.calibration, tree, accepted, proposal, picks)
 
 
 def find_continuation(seq: Sequence[int], max_ngram: int, length: int) -> tuple[int, list[int]]:

@@ -33,8 +33,16 @@ class Candidate:
 Expand = Callable[[int, tuple], list[tuple[Candidate, float]]]
 
 
-def grow(root: int, handle: tuple, budget: int, max_depth: int, expand: Expand) -> DraftTree:
-    """The best ``budget``-node tree (root included) of paths at most ``max_depth`` deep.
+# enough(nodes so far, their expected accepted drafts, the next candidate's path
+# probability) -> True when no bigger tree could be chosen (``AdaptiveBudget.enough``)
+Enough = Callable[[int, float, float], bool]
+
+
+def grow(root: int, handle: tuple, budget: int, max_depth: int, expand: Expand,
+         enough: Enough | None = None) -> DraftTree:
+    """The best ``budget``-node tree (root included) of paths at most ``max_depth`` deep,
+    or its first nodes, up to where ``enough`` says no bigger tree could be chosen (the
+    tree the budget keeps is then the same, without drafting the rest).
 
     Ties in path probability go to the candidate offered first, so the result is
     deterministic.
@@ -52,9 +60,13 @@ def grow(root: int, handle: tuple, budget: int, max_depth: int, expand: Expand) 
             heapq.heappush(queue, (-path_prob * estimate, offered, parent, depth + 1, candidate, estimate))
 
     offer(0, root, handle, 1.0, 0)
+    nodes, expected = 1, 0.0
     while queue and not builder.full:
+        if enough is not None and enough(nodes, expected, -queue[0][0]):
+            break
         neg_prob, _, parent, depth, candidate, estimate = heapq.heappop(queue)
         index = builder.add_child(parent, candidate.token, candidate.source, estimate, candidate.evidence)
         if index is not None:
+            nodes, expected = nodes + 1, expected - neg_prob
             offer(index, candidate.token, candidate.handle, -neg_prob, depth)
     return builder.build()

@@ -53,7 +53,7 @@ class _FixedRacer(SourcesState):
     def build(cls, vocab_size: int, keep_state: bool = False, **options) -> "_FixedRacer":
         return cls(vocab_size, keep_state=keep_state)
 
-    def observe(self, tree, top, accepted) -> None:
+    def observe(self, tree, top, accepted, proposal=None, picks=()) -> None:
         real = [i for i in range(len(tree)) if not tree.is_padding(i)]   # padding is no observation
         self.cache.update([tree.tokens[i] for i in real], top.rows(real),
                           at=self.length + 1 + np.asarray([tree.depths[i] for i in real]))
@@ -125,7 +125,7 @@ class PaperDrafter(_FixedRacer):
 
     name = "racer_paper"
 
-    def propose(self, root, settings, budget):
+    def propose(self, root, settings, budget, enough=None):
         retrieved = self.automaton.retrieve(root)
         borders = list(retrieved.states[: len(retrieved.borders)])
         pool = paper_pool(borders, budget)
@@ -189,7 +189,7 @@ class SglangDrafter(_FixedRacer):
 
     name = "racer_sglang"
 
-    def propose(self, root, settings, budget):
+    def propose(self, root, settings, budget, enough=None):
         retrieved = self.automaton.retrieve(root)
         borders = list(retrieved.states[: len(retrieved.borders)])
         builder = TreeBuilder(root, max_nodes=budget, max_depth=settings.depth)
@@ -270,7 +270,7 @@ class SuffixDrafter(Drafter):
         self.trie = Automaton(self.MAX_DEPTH, self.CAPACITY)
         self.trie.reset(context)
 
-    def propose(self, root, settings, budget):
+    def propose(self, root, settings, budget, enough=None):
         retrieved = self.trie.retrieve(root)
         # the deepest match (root included) that has continuations; the root alone last
         match, start = 0, None
@@ -305,7 +305,7 @@ class SuffixDrafter(Drafter):
             offer(index, node, -neg)
         return builder.build(), AutomatonView(retrieved.matched, retrieved.borders)
 
-    def observe(self, tree, top, accepted) -> None:
+    def observe(self, tree, top, accepted, proposal=None, picks=()) -> None:
         self.trie.append([tree.tokens[i] for i in accepted])
 
     def reconfigure(self, settings, context) -> None:

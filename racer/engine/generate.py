@@ -72,6 +72,9 @@ class Generation:
         self._applied = settings
         self._adaptive: AdaptiveBudget | None = None
         self._unverified: DraftTree | None = None  # the proposal the adaptive budget cut to the root
+        self._proposal: DraftTree | None = None    # this step's proposal, before the budget's cut
+        self._ceiling = 1                          # this step's draft budget ceiling
+        self._stopped = False                      # and whether its drafting stopped early
         self._costs: dict[int, float] | None = None  # the model's verify costs, for the adaptive budget
         self._bound: float | None = None  # the model's logit error bound, for the greedy guard
         self.rechecks = 0  # greedy picks re-decided by a one-token forward (``_guard``)
@@ -181,6 +184,7 @@ class Generation:
         tree, view, budget, proposed = self._draft(root, s, context_len)
         t1 = time.perf_counter()
         if self.inspect:  # untimed, before observe changes the drafter's state
+            proposed = self._whole_proposal(root, s, budget, proposed)
             view = self.drafter.inspect(tree, view, s)
         t1v = time.perf_counter()
         logits = self.target.verify(tree, self.cache, context_len)  # (n, V)
@@ -199,7 +203,7 @@ class Generation:
         self.forwards += 1
         self.steps_taken += 1
         top = top_tokens(logits, s.width)  # (n, width)
-        self.drafter.observe(tree, top, walk.accepted)
+        self.drafter.observe(tree, top, walk.accepted, self._proposal, walk.picks)
         self._tops.append(top.rows(list(walk.accepted)))
         drafted = [tree.tokens[i] for i in walk.accepted[1:]]
         sources = [tree.sources[i] for i in walk.accepted[1:]] + [BONUS]
@@ -279,24 +283,45 @@ class Generation:
 
         The budget setting is a ceiling, capped so the tree and the bonus token after
         it fit the model's context window. With the adaptive budget the drafter builds
-        its best tree up to the ceiling and ``AdaptiveBudget`` keeps the prefix that is
+        its best tree up to the ceiling, stopping where no bigger tree could be chosen
+        (``AdaptiveBudget.enough_rule``), and ``AdaptiveBudget`` keeps the prefix that is
         expected to give the most tokens per second."""
         ceiling = max(1, min(s.budget, self.target.max_context - context_len - 1))
+        self._ceiling = ceiling
+        self._stopped = False   # drafting stopped where no bigger tree could be chosen
         self._explored = False
         self._unverified = None
+        self._proposal = None
         if ceiling == 1 or s.depth == 0:
             return root_only(root), AutomatonView(), 1, 0
-        tree, view = self.drafter.propose(root, s, ceiling)
+        adaptive = s.adaptive_budget and not self.drafter.fixed_size and self.drafter.name != PLAIN
+        if adaptive and self._adaptive is None:
+            self._adaptive = AdaptiveBudget(self._costs or self.target.verify_costs())
+        enough = self._adaptive.enough_rule(ceiling) if adaptive else None
+        tree, view = self.drafter.propose(root, s, ceiling, enough)
+        self._proposal = tree
+        self._stopped = enough is not None and self._adaptive.stopped
         proposed, budget = len(tree), ceiling
-        if s.adaptive_budget and len(tree) > 1 and not self.drafter.fixed_size:
-            if self._adaptive is None:
-                self._adaptive = AdaptiveBudget(self._costs or self.target.verify_costs())
+        if self._stopped and len(tree) == 1:
+            budget = 1   # drafting stopped at the root: a plain step, as choose would say
+        elif adaptive and len(tree) > 1:
             budget = self._adaptive.choose(tree)
             self._explored = self._adaptive.explored
             if budget == 1:
                 self._unverified = tree   # kept for drawing, greyed (no extra work)
             tree = tree.prefix(budget)
         return tree, view, budget, proposed
+
+    def _whole_proposal(self, root: int, s: Settings, budget: int, proposed: int) -> int:
+        """For the page (untimed): where drafting stopped early, the drafter's whole
+        proposal is built again, read-only, so the step shows what the budget cut, as a
+        full draft would (the cut tree is the same either way); the proposal's size."""
+        if not self._stopped:
+            return proposed
+        whole, _ = self.drafter.propose(root, s, self._ceiling)
+        if budget == 1 and len(whole) > 1:
+            self._unverified = whole
+        return len(whole)
 
     def _emit(self, tokens: list[int]) -> list[int]:
         """Appends tokens to the output, cutting at EOS and at max_new_tokens; marks

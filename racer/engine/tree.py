@@ -94,6 +94,31 @@ class DraftTree:
         on_path = set(accepted)
         return [(i, i in on_path) for i in range(1, len(self)) if self.parents[i] in on_path]
 
+    def judged(self, picks: Sequence[int]) -> list[tuple[int, bool]]:
+        """(node, would it be accepted) for every drafted node below the accepted path,
+        where ``picks`` are the target's picks along that path (``picks[k]`` after its
+        k-th node, root first; the last is the bonus token): a node is accepted where
+        its token is the pick after its parent. On the tree that was verified this is
+        ``tested``; on the drafter's bigger proposal it also judges the nodes the budget
+        cut, which the verify forward never saw, at no cost (under sampling, as the
+        token the target drew there).
+
+        tokens (5, 7, 2, 8), parents (-1, 0, 0, 1), picks (7, 3) -> [(1, True), (2, False), (3, False)]
+        """
+        kids = self.children()
+        out, node = [], 0
+        for pick in picks:
+            following = None
+            for child in kids[node]:
+                hit = self.tokens[child] == pick and not self.is_padding(child)
+                out.append((child, hit))
+                if hit:
+                    following = child
+            if following is None:
+                break
+            node = following
+        return out
+
     def children(self) -> list[list[int]]:
         """children()[i] = indices of node i's children, in index order."""
         kids: list[list[int]] = [[] for _ in self.tokens]
