@@ -203,21 +203,32 @@ def test_exploration_doubles_the_size_now_and_then_when_gains_pay_for_it():
 
 def test_an_optimistic_drafter_loses_trust_and_then_its_trees():
     """Trees expected to bring 3 drafts that bring none: after a few, the same evidence
-    buys plain steps; the trust comes back as trees are accepted again."""
+    buys plain steps; the trust comes back as its guesses are borne out again, on plain
+    steps too (the proposal the budget cut is judged by the model's picks)."""
     sizer = AdaptiveBudget(COSTS)
     tree = chain([0.8] * 15)
     assert sizer.choose(tree) > 4 and sizer.trust == 1.0
     sizes = []
-    for _ in range(12):
+    for _ in range(20):
         sizes.append(sizer.choose(tree))
-        sizer.observe(sizes[-1], verify_s=sizer.cost(sizes[-1]), other_s=0.0, accepted=0)
+        sizer.observe(sizes[-1], verify_s=sizer.cost(sizes[-1]), other_s=0.0, accepted=0,
+                      judged=[(0.8, False)])   # the first guess, wrong
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1 and sizer.trust < 0.1
     for _ in range(40):
         sizer._steps = 1  # no exploration: only the trust moves
-        size = max(2, sizer.choose(tree))
-        sizer._expected_now = sizer.expected(tree)[size]
-        sizer.observe(size, verify_s=sizer.cost(size), other_s=0.0, accepted=size - 1)
+        size = sizer.choose(tree)
+        sizer.observe(size, verify_s=sizer.cost(size), other_s=0.0, accepted=0,
+                      judged=[(0.8, True), (0.8, True)])   # a plain step: the first two guesses right
     assert sizer.trust == 1.0 and sizer.choose(tree) > 4
+
+
+def test_trust_counts_per_estimate_so_deep_guesses_fall_faster():
+    """At trust 0.5 a node at depth d counts 0.5^d of its path probability: a chain of
+    0.9 guesses expects 0.45 + 0.2 + ... rather than half of 0.9 + 0.81 + ..."""
+    sizer = AdaptiveBudget(COSTS)
+    sizer._predicted, sizer._accepted = 4.0, 2.0
+    expected = sizer.expected(chain([0.9] * 3), sizer.trust)
+    assert expected[2:] == pytest.approx([0.45, 0.45 + 0.45 ** 2, 0.45 + 0.45 ** 2 + 0.45 ** 3])
 
 
 def test_the_cost_curve_is_monotone_in_the_tree_size():

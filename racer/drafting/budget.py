@@ -24,10 +24,13 @@ Three things keep that expectation honest in practice:
     the scale again;
   - drafting and bookkeeping are added: what a plain step spends outside its forward,
     and what each further tree node adds to that, each learned from steps of its kind.
-- **Estimates checked against outcomes.** Every verified tree compares the accepted
-  drafts it was expected to bring with those it brought; A(b) is scaled down by the
-  ratio when the drafter has been optimistic (``trust``, at most 1), so a table that
-  overrates this text's guesses stops buying trees on them.
+- **Estimates checked against outcomes.** Every step's proposal is judged by the
+  model's own picks (``DraftTree.judged``: the nodes the forward tested, and those the
+  budget cut whose parent the model's path reached), and the estimates of the judged
+  nodes are weighed against how many were right. Each estimate is scaled down by that
+  ratio when the drafter has been optimistic (``trust``, at most 1), so a node at depth
+  d counts trust^d of its path probability: an overrated table stops buying deep trees
+  on a chain of its guesses, and a plain step already teaches it.
 - **Exploration paid for out of gains.** Every EXPLORE_EVERY steps the size is doubled
   (at least 2 nodes), so that guesses the table underrates still get checked, but only
   while the time this run has saved over plain decoding covers the extra cost.
@@ -36,6 +39,8 @@ Left out on purpose: the trees themselves (``racer.drafting.growth``), and any m
 how estimates interact within a tree beyond their product along a path.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 from racer.drafting.growth import Enough
 from racer.engine.tree import DraftTree
@@ -75,17 +80,16 @@ class AdaptiveBudget:
         self._overhead = 0.0   # seconds per plain step outside the verify forward
         self._node_overhead = 0.0  # and per extra tree node (drafting it, checking it, updating on it)
         self._steps = 0
-        self._predicted = TRUST_PRIOR  # accepted drafts the verified trees were expected to bring
-        self._accepted = TRUST_PRIOR   # and those they brought (both decayed)
-        self._expected_now = 0.0       # this step's expectation, before trust, for ``observe``
+        self._predicted = TRUST_PRIOR  # sum of the judged nodes' estimates, lately (decayed)
+        self._accepted = TRUST_PRIOR   # and how many of them the model's picks bore out
         self.gained_s = 0.0    # seconds this run is estimated to have saved over plain decoding
         self.explored = False  # the last choice was an exploration step's bigger tree
         self.stopped = False   # this step's drafting stopped early (``enough_rule``)
 
     @property
     def trust(self) -> float:
-        """Accepted drafts over expected ones, lately: how far to believe the estimates
-        (at most 1: an underrated drafter is left to exploration)."""
+        """Judged guesses borne out over their estimates, lately: how far to believe each
+        estimate (at most 1: an underrated drafter is left to exploration)."""
         return min(1.0, self._accepted / self._predicted)
 
     def cost(self, size: int) -> float:
@@ -129,19 +133,20 @@ class AdaptiveBudget:
         """
         return (1.0 + MARGIN) * self.cost(size) / self.cost(1) - 1.0
 
-    def expected(self, tree: DraftTree) -> list[float]:
+    def expected(self, tree: DraftTree, trust: float = 1.0) -> list[float]:
         """expected[b] = expected accepted drafts of the tree's first b created nodes
-        (expected[1] = 0: the root alone), as the drafter's estimates say."""
+        (expected[1] = 0: the root alone): their path probabilities, each estimate on a
+        path scaled by ``trust`` (1: as the drafter's estimates say)."""
         probs = tree.path_probs()
         by_creation = sorted(range(1, len(tree)), key=lambda i: tree.created[i])
         out = [0.0, 0.0]
         for i in by_creation:
-            out.append(out[-1] + probs[i])
+            out.append(out[-1] + probs[i] * trust ** tree.depths[i])
         return out
 
     def best(self, expected: list[float]) -> int:
         """The size with the most expected tokens per second, 1 unless a tree beats
-        plain decoding by MARGIN (``expected`` already scaled by trust)."""
+        plain decoding by MARGIN (``expected`` as ``expected`` gives it, trust applied)."""
         plain_rate = 1.0 / self.cost(1)
         best, best_rate = 1, plain_rate * (1.0 + MARGIN)
         for b in range(2, len(expected)):
@@ -157,10 +162,11 @@ class AdaptiveBudget:
         explore (it needs the whole tree).
 
         Growth is best first, so no node still to come has a path probability above the
-        next candidate's, p: a tree of b + k nodes expects at most A(b) + k p accepted
-        drafts. Once that bound, at every size up to the ceiling, is no better than the
-        best rate so far (plain decoding's with MARGIN included), ``best`` would pick
-        among the nodes already drafted: the tree chosen is the one a full draft gives.
+        next candidate's, p, and with trust t <= 1 none counts more than t p (a drafted
+        node is at depth 1 or more): a tree of b + k nodes expects at most A(b) + k t p
+        accepted drafts. Once that bound, at every size up to the ceiling, is no better
+        than the best rate so far (plain decoding's with MARGIN included), ``best`` would
+        pick among the nodes already drafted: the tree chosen is the one a full draft gives.
         """
         self.stopped = False
         if (self._steps + 1) % EXPLORE_EVERY == 0:
@@ -168,14 +174,16 @@ class AdaptiveBudget:
         trust = self.trust
         costs = [self.cost(b) for b in range(1, ceiling + 1)]
         best_rate = (1.0 + MARGIN) / costs[0]
+        nodes, expected = 1, 0.0
 
-        def enough(nodes: int, expected: float, next_prob: float) -> bool:
-            nonlocal best_rate
-            if nodes > 1:
-                best_rate = max(best_rate, (1.0 + trust * expected) / costs[nodes - 1])
+        def enough(added: tuple[float, int] | None, next_prob: float) -> bool:
+            nonlocal best_rate, nodes, expected
+            if added is not None:
+                path_prob, depth = added
+                nodes, expected = nodes + 1, expected + path_prob * trust ** depth
+                best_rate = max(best_rate, (1.0 + expected) / costs[nodes - 1])
             reach = trust * next_prob
-            base = 1.0 + trust * expected
-            self.stopped = all((base + k * reach) / costs[nodes - 1 + k] <= best_rate
+            self.stopped = all((1.0 + expected + k * reach) / costs[nodes - 1 + k] <= best_rate
                                for k in range(1, ceiling - nodes + 1))
             return self.stopped
 
@@ -184,21 +192,20 @@ class AdaptiveBudget:
     def choose(self, tree: DraftTree) -> int:
         """How many of ``tree``'s nodes (in creation order) to verify this step."""
         self._steps += 1
-        raw = self.expected(tree)
-        trust = self.trust
-        best = self.best([trust * e for e in raw])
+        best = self.best(self.expected(tree, self.trust))
         size = best
         if self._steps % EXPLORE_EVERY == 0:
             bigger = min(len(tree), max(2, 2 * best))
             if self.gained_s >= self.cost(bigger) - self.cost(best):  # paid for out of gains
                 size = bigger
         self.explored = size != best
-        self._expected_now = raw[size]
         return size
 
-    def observe(self, size: int, verify_s: float, other_s: float, accepted: int | None = None) -> None:
-        """One step's times (its verify forward of ``size`` nodes and the rest) and, when
-        it verified a tree, how many drafts were accepted."""
+    def observe(self, size: int, verify_s: float, other_s: float, accepted: int | None = None,
+                judged: Sequence[tuple[float, bool]] = ()) -> None:
+        """One step's times (its verify forward of ``size`` nodes and the rest), how many
+        drafts were accepted, and (estimate, borne out) for each judged node of the
+        step's proposal (``DraftTree.judged``)."""
         plain_s = self.cost(1)  # what a plain step costs now, before this step's times move it
         measured = self._verify(size) * self._scale
         if measured > 0 and verify_s > 0:
@@ -211,10 +218,8 @@ class AdaptiveBudget:
         else:
             per_node = max(0.0, other_s - self._overhead) / (size - 1)
             self._node_overhead = DECAY * self._node_overhead + (1 - DECAY) * per_node
-        if accepted is None:
-            return
-        self.gained_s += (1 + accepted) * plain_s - (verify_s + other_s)
-        if size > 1:
-            self._predicted = TRUST_DECAY * self._predicted + self._expected_now
-            self._accepted = TRUST_DECAY * self._accepted + accepted
-        self._expected_now = 0.0
+        if judged:
+            self._predicted = TRUST_DECAY * self._predicted + sum(e for e, _ in judged)
+            self._accepted = TRUST_DECAY * self._accepted + sum(1 for _, hit in judged if hit)
+        if accepted is not None:
+            self.gained_s += (1 + accepted) * plain_s - (verify_s + other_s)

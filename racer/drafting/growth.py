@@ -33,9 +33,10 @@ class Candidate:
 Expand = Callable[[int, tuple], list[tuple[Candidate, float]]]
 
 
-# enough(nodes so far, their expected accepted drafts, the next candidate's path
-# probability) -> True when no bigger tree could be chosen (``AdaptiveBudget.enough``)
-Enough = Callable[[int, float, float], bool]
+# enough((path probability, depth) of the node just created, None before the first; the
+# next candidate's path probability) -> True when no bigger tree could be chosen
+# (``AdaptiveBudget.enough_rule``)
+Enough = Callable[[tuple[float, int] | None, float], bool]
 
 
 def grow(root: int, handle: tuple, budget: int, max_depth: int, expand: Expand,
@@ -60,13 +61,14 @@ def grow(root: int, handle: tuple, budget: int, max_depth: int, expand: Expand,
             heapq.heappush(queue, (-path_prob * estimate, offered, parent, depth + 1, candidate, estimate))
 
     offer(0, root, handle, 1.0, 0)
-    nodes, expected = 1, 0.0
+    added = None   # (path probability, depth) of the node created last
     while queue and not builder.full:
-        if enough is not None and enough(nodes, expected, -queue[0][0]):
+        if enough is not None and enough(added, -queue[0][0]):
             break
         neg_prob, _, parent, depth, candidate, estimate = heapq.heappop(queue)
         index = builder.add_child(parent, candidate.token, candidate.source, estimate, candidate.evidence)
+        added = None
         if index is not None:
-            nodes, expected = nodes + 1, expected - neg_prob
+            added = (-neg_prob, depth)
             offer(index, candidate.token, candidate.handle, -neg_prob, depth)
     return builder.build()

@@ -209,9 +209,11 @@ class Generation:
         sources = [tree.sources[i] for i in walk.accepted[1:]] + [BONUS]
         emitted = self._emit(drafted + [walk.picks[-1]])
         kept = set(walk.accepted)
+        judged = self._judged(walk) if self._adaptive is not None else ()
         t3 = time.perf_counter()
         if self._adaptive is not None:
-            self._adaptive.observe(len(tree), t2 - t1v, (t1 - t0) + (t3 - t2), accepted=len(walk.accepted) - 1)
+            self._adaptive.observe(len(tree), t2 - t1v, (t1 - t0) + (t3 - t2), accepted=len(walk.accepted) - 1,
+                                   judged=judged)
         probs, bonus_prob = (), 1.0
         if self.inspect:  # untimed: softmaxes over the vocabulary, for the page
             probs = node_probs(tree, logits, s)
@@ -311,6 +313,14 @@ class Generation:
                 self._unverified = tree   # kept for drawing, greyed (no extra work)
             tree = tree.prefix(budget)
         return tree, view, budget, proposed
+
+    def _judged(self, walk: Walk) -> list[tuple[float, bool]]:
+        """(estimate, borne out) for each node of this step's proposal the model's picks
+        judged, the nodes the budget cut included (``DraftTree.judged``)."""
+        proposal = self._proposal
+        if proposal is None or not proposal.estimates:
+            return []
+        return [(proposal.estimates[i], hit) for i, hit in proposal.judged(walk.picks)]
 
     def _whole_proposal(self, root: int, s: Settings, budget: int, proposed: int) -> int:
         """For the page (untimed): where drafting stopped early, the drafter's whole
