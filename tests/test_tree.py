@@ -220,8 +220,8 @@ def test_racer_drafter_merges_retrieval_and_logits():
     was followed by 2 twice of twice.
     Logits: token t's cached successors are t % 4 + 1, 20+t, 30+t, 40+t at
     probabilities .6 .2 .1 .05. So 1 is proposed by both: estimate (with no measured
-    table: the raw evidence) 1 - (1 - .6)(1 - .3) = .72; then 24 .2, 34 .1, 44 .05 (all over
-    1.07, as they add up to more than 1); below 1 the same. Best first with a depth
+    table: the raw evidence) 1 - (1 - .6)(1 - .3) = .72; then 24 .2, 34 .1, 44 .05; below 1 only the
+    cache: 2 at .72 x .6 = .432, 21 .144, 31 .072, 41 .036. Best first with a depth
     cap of 2: 1, 2, 24, 21, 34, 31, 44, 41 (nothing below 24.. : never seen).
     """
     context = [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3]
@@ -240,9 +240,7 @@ def test_racer_drafter_merges_retrieval_and_logits():
     assert tree.parents == (-1, 0, 0, 0, 0, 1, 1, 1, 1)
     assert tree.sources == (ROOT, BOTH) + (LOGITS,) * 3 + (BOTH,) + (LOGITS,) * 3
     assert tree.created == (0, 1, 3, 5, 7, 2, 4, 6, 8)
-    # the four siblings' estimates add up to 1.07: scaled to 1 together (``coherent``)
-    siblings = [e / 1.07 for e in (.72, .2, .1, .05)]
-    assert tree.estimates == pytest.approx((1.0, *siblings, *siblings))
+    assert tree.estimates == pytest.approx((1.0, .72, .2, .1, .05, .72, .2, .1, .05))
     assert view.matched == (2, 3) and view.borders == ((2, 3), (3,))
     assert tree.evidence[1].match == 2 and tree.evidence[1].count == 2 and tree.evidence[1].rank == 0
     # a depth cap of 1 and a budget of 3 cut the same drafts down, best first

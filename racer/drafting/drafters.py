@@ -195,7 +195,7 @@ class RacerDrafter(SourcesState):
                     other = found.get(c.token)
                     found[c.token] = (Candidate(c.token, RETRIEVAL, evidence, c.states) if other is None else
                                       Candidate(c.token, BOTH, other.evidence.merged(evidence), c.states))
-            return coherent([(c, self.calibration.estimate(c.evidence)) for c in found.values()])
+            return [(c, self.calibration.estimate(c.evidence)) for c in found.values()]
 
         return expand
 
@@ -230,22 +230,6 @@ class RacerDrafter(SourcesState):
         if self.automaton is not None:
             self.automaton.append([tree.tokens[i] for i in accepted])
         learn(self.calibration, tree, accepted, proposal, picks)
-
-
-def coherent(siblings: list[tuple[Candidate, float]]) -> list[tuple[Candidate, float]]:
-    """The estimates of the candidates below one node, scaled down together where they
-    add up to more than 1. They are chances of one event each (the model's next token
-    being this one), so at most one comes true; each bucket of the table is calibrated on
-    its own, and two guesses at 0.86 and 0.78 would otherwise expect 1.6 accepted drafts
-    where at most 1 can be.
-
-    >>> [round(e, 3) for _, e in coherent([("a", 0.8), ("b", 0.6), ("c", 0.2)])]
-    [0.5, 0.375, 0.125]
-    """
-    total = sum(e for _, e in siblings)
-    if total <= 1.0:
-        return siblings
-    return [(c, e / total) for c, e in siblings]
 
 
 class PromptLookupDrafter(Drafter):
