@@ -368,7 +368,7 @@ def test_a_plain_step_teaches_the_table_what_its_cut_guesses_were_worth():
     proposal = b.build()
     verified = proposal.prefix(1)
     for _ in range(10):
-        d.observe(verified, no_logits(1), (0,), proposal, (11,))   # the model chose 11, not 10
+        d.observe(verified, no_logits(1), (0,), proposal, proposal.judged((11,)))   # the model chose 11, not 10
     assert d.calibration.estimate(evidence) < before - 0.3
     d2 = RacerDrafter(vocab_size=64)
     d2.reset([1, 2, 3], no_logits(3), s)

@@ -74,11 +74,11 @@ class Drafter:
         return view
 
     def observe(self, tree: DraftTree, top: TopK, accepted: Sequence[int],
-                proposal: DraftTree | None = None, picks: Sequence[int] = ()) -> None:
+                proposal: DraftTree | None = None, judged: Sequence[tuple[int, bool]] | None = None) -> None:
         """After a verify: the target's top-k at every tree node (n, k), and the
         accepted node indices (root first), whose tokens entered the context. ``proposal``:
-        the tree ``propose`` returned, when the budget verified only part of it (``tree``);
-        ``picks``: the target's picks along the accepted path, the bonus token last."""
+        the tree ``propose`` returned, of which the budget verified ``tree``; ``judged``:
+        its nodes judged by the model's picks (``DraftTree.judged``)."""
 
     def reconfigure(self, settings: Settings, context: Sequence[int]) -> None:
         """Settings changed between steps; ``context`` is everything in the KV cache."""
@@ -93,15 +93,14 @@ class PlainDrafter(Drafter):
 
 
 def learn(calibration: Calibration, tree: DraftTree, accepted: Sequence[int],
-          proposal: DraftTree | None = None, picks: Sequence[int] = ()) -> None:
+          proposal: DraftTree | None = None, judged: Sequence[tuple[int, bool]] | None = None) -> None:
     """Every node whose parent was accepted is a labelled example: accepted or not.
-    Nodes below a rejected one were never tested and teach nothing. With the target's
-    ``picks`` along the accepted path, the whole ``proposal`` the budget cut ``tree``
-    from is judged (``DraftTree.judged``): a plain step still teaches what its unverified
-    guesses were worth, so estimates that overrate this text fall before they buy trees."""
-    judged = (proposal or tree).judged(picks) if picks else tree.tested(accepted)
-    source = proposal if picks and proposal is not None else tree
-    for i, hit in judged:
+    Nodes below a rejected one were never tested and teach nothing. With ``judged``
+    (``proposal.judged(picks)``: the whole proposal the budget cut ``tree`` from, judged
+    by the model's picks), a plain step still teaches what its unverified guesses were
+    worth, so estimates that overrate this text fall before they buy trees."""
+    source, labels = (tree, tree.tested(accepted)) if judged is None else (proposal, judged)
+    for i, hit in labels:
         if source.evidence and source.evidence[i] is not None:
             calibration.observe(source.evidence[i], hit)
 
@@ -223,13 +222,13 @@ class RacerDrafter(SourcesState):
         nodes = self.automaton.node_count if self.automaton is not None else 0
         return (self.cache.nbytes if self.cache is not None else 0) + AUTOMATON_NODE_BYTES * nodes
 
-    def observe(self, tree, top, accepted, proposal=None, picks=()) -> None:
+    def observe(self, tree, top, accepted, proposal=None, judged=None) -> None:
         if self.cache is not None:
             self.cache.update(tree.tokens, top, at=self.length + 1 + np.asarray(tree.depths))
         self.length += len(accepted)
         if self.automaton is not None:
             self.automaton.append([tree.tokens[i] for i in accepted])
-        learn(self.calibration, tree, accepted, proposal, picks)
+        learn(self.calibration, tree, accepted, proposal, judged)
 
 
 class PromptLookupDrafter(Drafter):
@@ -262,9 +261,9 @@ class PromptLookupDrafter(Drafter):
             node = builder.add_child(node, token, RETRIEVAL, estimate, evidence)
         return builder.build(), AutomatonView()
 
-    def observe(self, tree, top, accepted, proposal=None, picks=()) -> None:
+    def observe(self, tree, top, accepted, proposal=None, judged=None) -> None:
         self.context.extend(tree.tokens[i] for i in accepted)
-        learn(self.calibration, tree, accepted, proposal, picks)
+        learn(self.calibration, tree, accepted, proposal, judged)
 
 
 def find_continuation(seq: Sequence[int], max_ngram: int, length: int) -> tuple[int, list[int]]:

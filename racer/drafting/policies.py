@@ -53,7 +53,7 @@ class _FixedRacer(SourcesState):
     def build(cls, vocab_size: int, keep_state: bool = False, **options) -> "_FixedRacer":
         return cls(vocab_size, keep_state=keep_state)
 
-    def observe(self, tree, top, accepted, proposal=None, picks=()) -> None:
+    def observe(self, tree, top, accepted, proposal=None, judged=None) -> None:
         real = [i for i in range(len(tree)) if not tree.is_padding(i)]   # padding is no observation
         self.cache.update([tree.tokens[i] for i in real], top.rows(real),
                           at=self.length + 1 + np.asarray([tree.depths[i] for i in real]))
@@ -305,7 +305,7 @@ class SuffixDrafter(Drafter):
             offer(index, node, -neg)
         return builder.build(), AutomatonView(retrieved.matched, retrieved.borders)
 
-    def observe(self, tree, top, accepted, proposal=None, picks=()) -> None:
+    def observe(self, tree, top, accepted, proposal=None, judged=None) -> None:
         self.trie.append([tree.tokens[i] for i in accepted])
 
     def reconfigure(self, settings, context) -> None:

@@ -203,17 +203,18 @@ class Generation:
         self.forwards += 1
         self.steps_taken += 1
         top = top_tokens(logits, s.width)  # (n, width)
-        self.drafter.observe(tree, top, walk.accepted, self._proposal, walk.picks)
+        judged = self._proposal.judged(walk.picks) if self._proposal is not None else None
+        self.drafter.observe(tree, top, walk.accepted, self._proposal, judged)
         self._tops.append(top.rows(list(walk.accepted)))
         drafted = [tree.tokens[i] for i in walk.accepted[1:]]
         sources = [tree.sources[i] for i in walk.accepted[1:]] + [BONUS]
         emitted = self._emit(drafted + [walk.picks[-1]])
         kept = set(walk.accepted)
-        judged = self._judged(walk) if self._adaptive is not None else ()
+        estimated = self._estimated(judged) if self._adaptive is not None else ()
         t3 = time.perf_counter()
         if self._adaptive is not None:
             self._adaptive.observe(len(tree), t2 - t1v, (t1 - t0) + (t3 - t2), accepted=len(walk.accepted) - 1,
-                                   judged=judged)
+                                   judged=estimated)
         probs, bonus_prob = (), 1.0
         if self.inspect:  # untimed: softmaxes over the vocabulary, for the page
             probs = node_probs(tree, logits, s)
@@ -314,13 +315,13 @@ class Generation:
             tree = tree.prefix(budget)
         return tree, view, budget, proposed
 
-    def _judged(self, walk: Walk) -> list[tuple[float, bool]]:
-        """(estimate, borne out) for each node of this step's proposal the model's picks
-        judged, the nodes the budget cut included (``DraftTree.judged``)."""
+    def _estimated(self, judged: list[tuple[int, bool]] | None) -> list[tuple[float, bool]]:
+        """(estimate, borne out) for each judged node of this step's proposal, the nodes
+        the budget cut included (``DraftTree.judged``), for the budget's trust."""
         proposal = self._proposal
-        if proposal is None or not proposal.estimates:
+        if not judged or not proposal.estimates:
             return []
-        return [(proposal.estimates[i], hit) for i, hit in proposal.judged(walk.picks)]
+        return [(proposal.estimates[i], hit) for i, hit in judged]
 
     def _whole_proposal(self, root: int, s: Settings, budget: int, proposed: int) -> int:
         """For the page (untimed): where drafting stopped early, the drafter's whole
