@@ -79,6 +79,7 @@ class AdaptiveBudget:
         self._shape: dict[int, float] = {}  # per tree size (> 1): its forwards / the scaled curve
         self._overhead = 0.0   # seconds per plain step outside the verify forward
         self._node_overhead = 0.0  # and per extra tree node (drafting it, checking it, updating on it)
+        self._curve: dict[int, float] = {}  # cost(size) as computed since the last observe
         self._steps = 0
         self._predicted = TRUST_PRIOR  # sum of the judged nodes' estimates, lately (decayed)
         self._accepted = TRUST_PRIOR   # and how many of them the model's picks bore out
@@ -95,9 +96,14 @@ class AdaptiveBudget:
     def cost(self, size: int) -> float:
         """Predicted seconds for a step with a tree of ``size`` nodes: the verify
         forward scaled by this run's forwards, plus drafting and bookkeeping, which grow
-        with the tree (a 16-node step's took 4-6 ms against 1 ms for a plain step's)."""
-        return (self._verify(size) * self._scale * self._correction(size)
-                + self._overhead + (size - 1) * self._node_overhead)
+        with the tree (a 16-node step's took 4-6 ms against 1 ms for a plain step's).
+        Kept until the next ``observe``: a step reads the curve twice (``enough_rule``,
+        then ``best``)."""
+        cost = self._curve.get(size)
+        if cost is None:
+            cost = self._curve[size] = (self._verify(size) * self._scale * self._correction(size)
+                                        + self._overhead + (size - 1) * self._node_overhead)
+        return cost
 
     def _correction(self, size: int) -> float:
         """How far ``size``'s verify forwards part from the scaled curve in this run: its
@@ -218,6 +224,7 @@ class AdaptiveBudget:
         else:
             per_node = max(0.0, other_s - self._overhead) / (size - 1)
             self._node_overhead = DECAY * self._node_overhead + (1 - DECAY) * per_node
+        self._curve.clear()   # the times above moved it
         if judged:
             self._predicted = TRUST_DECAY * self._predicted + sum(e for e, _ in judged)
             self._accepted = TRUST_DECAY * self._accepted + sum(1 for _, hit in judged if hit)
