@@ -13,7 +13,8 @@ from racer.engine.settings import Settings
 from racer.errors import UserError
 from racer.model.backend import backend_note, candidates, use_backend
 from racer.model.threads import TORCH_THREADS
-from racer.model.lean import FIRST_CAPACITY, PRODUCT_ROWS, LeanCache, LeanForward, lean_refusal
+from racer.model.lean import (COMPANIONS, FIRST_CAPACITY, LIBRARIES, PRODUCT_ROWS, LeanCache, LeanForward,
+                              lean_refusal, onednn_usable)
 from racer.model.target import TargetModel, chain_tree
 from racer.engine.tree import DraftTree
 from tests.tiny import TinyTokenizer, hf_greedy, repetitive_prompt, run, tiny_model
@@ -52,6 +53,34 @@ def test_logits_are_transformers(arch, products, torch_afterwards):
         out[name] = (last, torch.from_numpy(top.probs), tree, after)
     for got, want in zip(out["lean"], out["transformers"]):
         assert torch.allclose(got, want, atol=1e-9, rtol=0)
+
+
+@pytest.mark.skipif(not onednn_usable(torch.float32), reason="this torch has no oneDNN")
+@pytest.mark.parametrize("arch", LEAN_ARCHS)
+def test_onednn_products_give_transformers_logits_in_float32(arch, torch_afterwards):
+    """oneDNN multiplies float32 only, on weights it packed: the same checks as above, to
+    float32's rounding; and a packed copy of every weight is kept for it."""
+    lean = lean_target(arch, {1: "onednn", 16: "onednn"}, dtype=torch.float32, logit_scale=20)
+    assert len(lean.model.racer_lean._packed) == len(lean.model.racer_lean._weights())
+    reference = TargetModel(tiny_model(arch, dtype=torch.float32, logit_scale=20), TinyTokenizer(), name="tiny")
+    prompt = repetitive_prompt(2)
+    out = {}
+    for name, t in (("lean", lean), ("transformers", reference)):
+        cache = t.new_cache()
+        last, _ = t.prefill(prompt, cache, top_k=3)
+        tree = t.verify(a_tree(int(last.argmax())), cache, len(prompt))
+        t.commit(cache, len(prompt), [0, 2, 3])
+        out[name] = (last, tree, t.verify(chain_tree(2, (9, 4)), cache, len(prompt) + 3))
+    for got, want in zip(out["lean"], out["transformers"]):
+        assert torch.allclose(got, want, atol=1e-4, rtol=1e-5)
+        assert torch.equal(got.argmax(-1), want.argmax(-1))
+
+
+def test_onednn_packs_only_where_it_may_be_used(torch_afterwards):
+    assert not onednn_usable(torch.float64)                    # oneDNN has no float64 products
+    assert LeanForward(copy.deepcopy(tiny_model()))._packed == {}
+    chosen = LeanForward(copy.deepcopy(tiny_model(dtype=torch.float32)), products={1: "numpy", 16: "torch"})
+    assert chosen._packed == {}                                # not chosen: no copy kept
 
 
 def test_the_cache_grows_and_keeps_the_accepted_chain(torch_afterwards):
@@ -100,6 +129,17 @@ def test_greedy_racer_equals_plain_greedy_on_lean(arch, torch_afterwards):
     assert plain == hf_greedy(tiny_model(arch), prompt, 40)
 
 
+@pytest.mark.skipif(not onednn_usable(torch.float32), reason="this torch has no oneDNN")
+def test_greedy_racer_equals_plain_greedy_on_onednn_products(torch_afterwards):
+    t = lean_target("llama", {1: "torch", 2: "onednn", 16: "onednn"}, dtype=torch.float32, logit_scale=20)
+    prompt = repetitive_prompt(3)
+    plain, _ = run(t, prompt, Settings(max_new_tokens=40, drafter="plain"))
+    racer, records = run(t, prompt, Settings(max_new_tokens=40, adaptive_budget=False))
+    assert racer == plain
+    assert len(records) < len(plain)
+    assert plain == hf_greedy(tiny_model("llama", dtype=torch.float32, logit_scale=20), prompt, 40)
+
+
 def test_a_family_it_does_not_serve_gets_a_sentence(torch_afterwards):
     model = copy.deepcopy(tiny_model("smollm3"))
     assert "smollm3" in lean_refusal(model)
@@ -115,7 +155,11 @@ def test_each_row_count_gets_the_library_timed_for_it(torch_afterwards):
     t = lean_target()
     lean = t.model.racer_lean
     assert set(lean.products) == set(PRODUCT_ROWS)
-    assert set(lean.products.values()) <= {"torch", "numpy"}
+    assert set(lean.products.values()) <= {"torch", "numpy"}      # float64: oneDNN is not timed
+    for _ in range(3):                                            # float32: the three are timed
+        chosen = LeanForward(copy.deepcopy(tiny_model(dtype=torch.float32))).products
+        assert set(chosen.values()) <= set(LIBRARIES)
+        assert any(set(chosen.values()) <= set(companions) for companions in COMPANIONS)
     lean.products = {1: "numpy", 2: "torch", 16: "torch"}
     assert [lean.library(n) for n in (1, 2, 3, 16, 40)] == ["numpy", "torch", "torch", "torch", "torch"]
     assert lean.describe() == "numpy up to 1 row, torch for more"

@@ -13,7 +13,8 @@
   verify on a cached context), checks each with ``racer.model.precision.chain_agreement``, and
   keeps the fastest one whose chain check agrees at every position; torch when it is
   fastest or nothing else is exact. On AMD EPYC (AVX2) MKL's small-row sgemm is 2-3x off
-  and OpenBLAS wins; on Intel with AVX-512 MKL is fast and torch stays.
+  and the lean forward on oneDNN's pre-packed weights wins; on Intel with AVX-512 MKL is
+  fast.
 
 Exactness: greedy RACER equals plain greedy decoding *on the same backend* (both run the
 same products); against another backend outputs can part only where two tokens are nearly

@@ -15,8 +15,12 @@ products:
   product is then the only work big enough to share between cores (a prompt's forward
   keeps torch's threads throughout);
 - the products of a given row count run on the library that is fastest for it here
-  (``LeanForward.products``: OpenBLAS through numpy, or torch's MKL), chosen by timing
-  the model's own product shapes when the forward is built.
+  (``LeanForward.products``: OpenBLAS through numpy, torch's MKL, or oneDNN on weights it
+  packed once), chosen by timing the model's own product shapes when the forward is built.
+  On AMD EPYC (AVX2) a 2- to 16-row product costs MKL and OpenBLAS 2-3x a one-row one,
+  since they pack the weight matrix again on every call; oneDNN's pre-packed weights take
+  1.0-2.0x (docs/cpu-notes.md). The packed copy (the weights' size again) is kept only
+  where oneDNN wins some row count.
 
 transformers stays the reference: ``racer.model.backend`` offers this forward as the
 ``lean`` backend, ``auto`` keeps it only where it is faster and its chain check agrees,
@@ -46,7 +50,18 @@ LEAN_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 FIRST_CAPACITY = 256        # cache rows a fresh LeanCache holds before it first grows
 PRODUCT_ROWS = (1, 2, 4, 8, 16)   # row counts whose fastest library is timed (1: a plain step)
 PRODUCT_ROUNDS = 3          # libraries timed in turns, median of rounds
-LIBRARIES = ("torch", "numpy")
+LIBRARIES = ("torch", "numpy", "onednn")
+# libraries that may serve different row counts of one model. OpenBLAS and oneDNN may not:
+# on AMD EPYC a oneDNN tree forward right after an OpenBLAS one-token step took 2-2.5x its
+# time after a oneDNN one (both thread pools busy-waiting on 2 cores; docs/cpu-notes.md)
+COMPANIONS = (("torch", "numpy"), ("torch", "onednn"))
+PLAIN_WEIGHT = len(PRODUCT_ROWS) - 1   # a one-token step counts as much as the trees together
+
+
+def onednn_usable(dtype: torch.dtype) -> bool:
+    """Whether torch brings oneDNN's packed-weight products for ``dtype`` (float32 only)."""
+    return (dtype == torch.float32 and torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
 
 
 def lean_refusal(model) -> str | None:
@@ -154,7 +169,12 @@ class LeanForward:
             self.sin = sin.contiguous()
         self.max_positions = self.cos.shape[0]
         self._numpy = {id(w): w.numpy().T for w, _ in self._weights()}   # (in, out) views, no copies
+        self._packed: dict[int, torch.Tensor] = {}         # oneDNN's layout of each weight, a copy
+        if (products is None or "onednn" in products.values()) and onednn_usable(self.dtype):
+            self._packed = {id(w): torch.ops.mkldnn._reorder_linear_weight(w) for w, _ in self._weights()}
         self.products = products or self.time_products()
+        if "onednn" not in self.products.values():
+            self._packed = {}                               # not chosen: its copy is freed
 
     # --- the public calls (TargetModel's) ------------------------------------------------
 
@@ -245,6 +265,11 @@ class LeanForward:
             out = torch.from_numpy(x.numpy() @ self._numpy[id(w)])
             if b is not None:
                 out += b
+        elif library == "onednn":
+            rest = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+            out = torch.ops.mkldnn._linear_pointwise(x, self._packed[id(w)], b, "none", [], "")
+            torch.set_num_threads(rest)
         else:
             rest = torch.get_num_threads()      # inline, not ``torch_threads``: 121 products a forward
             torch.set_num_threads(self.threads)
@@ -290,19 +315,34 @@ class LeanForward:
     # --- which library for which row count -----------------------------------------------
 
     def time_products(self) -> dict[int, str]:
-        """{rows: library} for each of ``PRODUCT_ROWS``: the library whose products of
-        this model's shapes (one forward's worth) take least time, the libraries timed in
-        turns. torch alone where numpy brings no OpenBLAS."""
-        if not blas_found():
+        """{rows: library} for each of ``PRODUCT_ROWS``, from one forward's worth of this
+        model's product shapes timed per library and row count: within each set of
+        libraries that may share a forward's row counts (``COMPANIONS``), the fastest library
+        per row count; of those sets, the one whose one-token step plus trees costs least
+        (``PLAIN_WEIGHT``). Only the libraries this process has: numpy's where it brings an
+        OpenBLAS, oneDNN's where torch has it and the model is float32."""
+        libraries = [lib for lib in LIBRARIES
+                     if lib == "torch" or (lib == "numpy" and blas_found()) or (lib == "onednn" and self._packed)]
+        if len(libraries) == 1:
             return {rows: "torch" for rows in PRODUCT_ROWS}
-        times = {(rows, lib): [] for rows in PRODUCT_ROWS for lib in LIBRARIES}
+        times = {(rows, lib): [] for rows in PRODUCT_ROWS for lib in libraries}
         with torch_threads(1), blas_threads(self.threads):
-            for _ in range(PRODUCT_ROUNDS):
-                for rows in PRODUCT_ROWS:
-                    for lib in LIBRARIES:
+            for round_ in range(PRODUCT_ROUNDS):
+                turn = round_ % len(libraries)
+                for lib in libraries[turn:] + libraries[:turn]:
+                    # a block per library: its first forward (untimed) pays the switch from
+                    # the last library's threads and oneDNN's first call per shape
+                    self._time_one_forward_of_products(PRODUCT_ROWS[0], lib)
+                    for rows in PRODUCT_ROWS:
                         times[rows, lib].append(self._time_one_forward_of_products(rows, lib))
-        return {rows: min(LIBRARIES, key=lambda lib: statistics.median(times[rows, lib]))
-                for rows in PRODUCT_ROWS}
+        median = {key: statistics.median(values) for key, values in times.items()}
+        choices = []
+        for companions in COMPANIONS:
+            usable = [lib for lib in libraries if lib in companions]
+            if usable:
+                choices.append({rows: min(usable, key=lambda lib: median[rows, lib]) for rows in PRODUCT_ROWS})
+        return min(choices, key=lambda choice: sum(median[rows, lib] * (PLAIN_WEIGHT if rows == 1 else 1)
+                                                   for rows, lib in choice.items()))
 
     @torch.inference_mode()
     def _time_one_forward_of_products(self, rows: int, library: str) -> float:
