@@ -175,6 +175,8 @@ class LeanForward:
         self.products = products or self.time_products()
         if "onednn" not in self.products.values():
             self._packed = {}                               # not chosen: its copy is freed
+        else:
+            self._build_onednn_kernels()
 
     # --- the public calls (TargetModel's) ------------------------------------------------
 
@@ -311,6 +313,18 @@ class LeanForward:
 
     def _weights(self):
         return [*self.qkv, *self.gate_up, *self.o, *self.down, self.head]
+
+    @torch.inference_mode()
+    def _build_onednn_kernels(self) -> None:
+        """One oneDNN product per weight shape and row count it serves, up to the largest
+        timed: oneDNN builds a kernel on its first call per shape (about 1 ms, then 0.4), and
+        that belongs to start-up, not to the first tree of that size."""
+        shapes = {tuple(w.shape): (w, b) for w, b in self._weights()}
+        with torch_threads(1):
+            for rows in range(1, max(PRODUCT_ROWS) + 1):
+                if self.library(rows) == "onednn":
+                    for (out, inner), weight_bias in shapes.items():
+                        self._product(torch.zeros(rows, inner, dtype=self.dtype), weight_bias, "onednn")
 
     # --- which library for which row count -----------------------------------------------
 
