@@ -15,6 +15,7 @@ from racer.model.backend import backend_note, candidates, use_backend
 from racer.model.threads import TORCH_THREADS
 from racer.model.lean import (COMPANIONS, FIRST_CAPACITY, LIBRARIES, PRODUCT_ROWS, LeanCache, LeanForward,
                               lean_refusal, onednn_usable)
+from racer.model import lean as lean_module
 from racer.model.target import TargetModel, chain_tree
 from racer.engine.tree import DraftTree
 from tests.tiny import TinyTokenizer, hf_greedy, repetitive_prompt, run, tiny_model
@@ -81,6 +82,19 @@ def test_onednn_packs_only_where_it_may_be_used(torch_afterwards):
     assert LeanForward(copy.deepcopy(tiny_model()))._packed == {}
     chosen = LeanForward(copy.deepcopy(tiny_model(dtype=torch.float32)), products={1: "numpy", 16: "torch"})
     assert chosen._packed == {}                                # not chosen: no copy kept
+
+
+def test_onednn_is_left_out_where_its_copy_would_take_more_than_half_the_free_memory(monkeypatch, torch_afterwards):
+    model = copy.deepcopy(tiny_model(dtype=torch.float32))
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())   # tied: more than the copy
+    monkeypatch.setattr(lean_module, "available_memory", lambda device="cpu": weights)   # < 2x the copy
+    for _ in range(3):
+        lean = LeanForward(copy.deepcopy(model))
+        assert lean._packed == {} and "onednn" not in lean.products.values()
+    with pytest.raises(ValueError, match="memory for a packed copy"):
+        LeanForward(copy.deepcopy(model), products={1: "onednn"})
+    monkeypatch.setattr(lean_module, "available_memory", lambda device="cpu": 4 * weights)
+    assert LeanForward(copy.deepcopy(model), products={1: "onednn"})._packed
 
 
 def test_the_cache_grows_and_keeps_the_accepted_chain(torch_afterwards):

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from racer.model.memory import available_memory
 from racer.model.threads import TORCH_THREADS, blas_found, blas_threads, torch_threads
 
 LEAN_TYPES = ("llama", "mistral", "qwen2", "qwen3")
@@ -170,8 +171,10 @@ class LeanForward:
         self.max_positions = self.cos.shape[0]
         self._numpy = {id(w): w.numpy().T for w, _ in self._weights()}   # (in, out) views, no copies
         self._packed: dict[int, torch.Tensor] = {}         # oneDNN's layout of each weight, a copy
-        if (products is None or "onednn" in products.values()) and onednn_usable(self.dtype):
+        if (products is None or "onednn" in products.values()) and self._room_for_a_packed_copy():
             self._packed = {id(w): torch.ops.mkldnn._reorder_linear_weight(w) for w, _ in self._weights()}
+        elif products is not None and "onednn" in products.values():
+            raise ValueError("oneDNN products need a float32 model, torch's oneDNN and memory for a packed copy")
         self.products = products or self.time_products()
         if "onednn" not in self.products.values():
             self._packed = {}                               # not chosen: its copy is freed
@@ -313,6 +316,12 @@ class LeanForward:
 
     def _weights(self):
         return [*self.qkv, *self.gate_up, *self.o, *self.down, self.head]
+
+    def _room_for_a_packed_copy(self) -> bool:
+        """oneDNN can serve this model and its packed copy of the weights takes at most half
+        of the memory still free (the rule the model's own size check follows)."""
+        copy = sum(w.numel() * w.element_size() for w, _ in self._weights())
+        return onednn_usable(self.dtype) and 2 * copy <= available_memory("cpu")
 
     @torch.inference_mode()
     def _build_onednn_kernels(self) -> None:

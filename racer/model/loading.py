@@ -33,6 +33,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Pretra
 
 from racer.errors import ModelLoadError, UserError, first_line
 from racer.model.gguf import cache_complete, cache_root, convert_gguf, packaged_gguf
+from racer.model.memory import available_memory
 from racer.model.backend import backend_note, check_backend, choose_backend, use_backend
 from racer.model.precision import CHECK_PROMPT, DTYPES, check_precision, choose_auto
 
@@ -202,7 +203,7 @@ def check_model_size(config: PretrainedConfig, device: str = "cpu",
     bytes_per_param = 2 if device.startswith("cuda") else 4
     needed = estimate_parameters(config) * bytes_per_param
     if limit_bytes is None:
-        limit_bytes = _available_memory(device) // 2
+        limit_bytes = available_memory(device) // 2
     if needed > limit_bytes:
         raise ModelLoadError(
             f"This model needs about {needed / 2**30:.1f} GiB for its weights, more than the "
@@ -285,21 +286,6 @@ def _pick_device(device: str | None) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ModelLoadError(f"Device '{device}' was asked for, but this machine has no CUDA GPU; use 'cpu'.")
     return device
-
-
-def _available_memory(device: str) -> int:
-    """Bytes still free where the model goes (MemAvailable on Linux for the CPU)."""
-    if device.startswith("cuda"):
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
-        return free
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def _reporter(progress: Progress | None) -> Progress:
