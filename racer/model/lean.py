@@ -7,7 +7,8 @@ This forward computes the same decoder from the same weights with less around th
 products:
 
 - q/k/v and gate/up are one product each (the model's own Linear weights become views
-  of the fused matrices, so no weight is held twice and transformers' forward still runs);
+  of the fused matrices, so fusing holds no weight twice and transformers' forward still runs;
+  only oneDNN's packed copy, below, holds them again);
 - the KV cache is one preallocated tensor per keys and values, written in place and grown
   by doubling (``LeanCache``);
 - the rotary table is computed once, by the model's own rotary module, for every position;
