@@ -55,7 +55,7 @@ PRODUCT_ROUNDS = 3          # libraries timed in turns, median of rounds
 LIBRARIES = ("torch", "numpy", "onednn")
 # libraries that may serve different row counts of one model. OpenBLAS and oneDNN may not:
 # on AMD EPYC a oneDNN tree forward right after an OpenBLAS one-token step took 2-2.5x its
-# time after a oneDNN one (both thread pools busy-waiting on 2 cores; docs/cpu-notes.md)
+# time after a oneDNN one (the cause is not pinned down; docs/cpu-notes.md)
 COMPANIONS = (("torch", "numpy"), ("torch", "onednn"))
 PLAIN_WEIGHT = len(PRODUCT_ROWS) - 1   # a one-token step counts as much as the trees together
 
@@ -333,7 +333,7 @@ class LeanForward:
         with torch_threads(1):
             for rows in range(1, max(PRODUCT_ROWS) + 1):
                 if self.library(rows) == "onednn":
-                    for (out, inner), weight_bias in shapes.items():
+                    for (_, inner), weight_bias in shapes.items():
                         self._product(torch.zeros(rows, inner, dtype=self.dtype), weight_bias, "onednn")
 
     # --- which library for which row count -----------------------------------------------
@@ -355,7 +355,8 @@ class LeanForward:
                 turn = round_ % len(libraries)
                 for lib in libraries[turn:] + libraries[:turn]:
                     # a block per library: its first forward (untimed) pays the switch from
-                    # the last library's threads and oneDNN's first call per shape
+                    # the last library's threads; the median of rounds drops oneDNN's first
+                    # call per shape (a kernel built)
                     self._time_one_forward_of_products(PRODUCT_ROWS[0], lib)
                     for rows in PRODUCT_ROWS:
                         times[rows, lib].append(self._time_one_forward_of_products(rows, lib))
