@@ -19,7 +19,7 @@ products:
   (``LeanForward.products``: OpenBLAS through numpy, torch's MKL, or oneDNN on weights it
   packed once), chosen by timing the model's own product shapes when the forward is built.
   On AMD EPYC (AVX2) a 2- to 16-row product costs MKL and OpenBLAS 2-3x a one-row one,
-  since they pack the weight matrix again on every call; oneDNN's pre-packed weights take
+  most likely packing the weight matrix again on every call; oneDNN's pre-packed weights take
   1.0-2.0x (docs/cpu-notes.md). The packed copy (the weights' size again) is kept only
   where oneDNN wins some row count.
 
