@@ -54,7 +54,7 @@ PRODUCT_ROWS = (1, 2, 4, 8, 16)   # row counts whose fastest library is timed (1
 PRODUCT_ROUNDS = 3          # libraries timed in turns, median of rounds
 LIBRARIES = ("torch", "numpy", "onednn")
 # libraries that may serve different row counts of one model. OpenBLAS and oneDNN may not:
-# on AMD EPYC a oneDNN tree forward right after an OpenBLAS one-token step took 2-2.5x its
+# on AMD EPYC a oneDNN tree forward right after an OpenBLAS one-token step took 1.9-2.7x its
 # time after a oneDNN one (the cause is not pinned down; docs/cpu-notes.md)
 COMPANIONS = (("torch", "numpy"), ("torch", "onednn"))
 PLAIN_WEIGHT = len(PRODUCT_ROWS) - 1   # a one-token step counts as much as the trees together
