@@ -220,8 +220,8 @@ def test_racer_drafter_merges_retrieval_and_logits():
     was followed by 2 twice of twice.
     Logits: token t's cached successors are t % 4 + 1, 20+t, 30+t, 40+t at
     probabilities .6 .2 .1 .05. So 1 is proposed by both: estimate (with no measured
-    table: the raw evidence) 1 - (1 - .6)(1 - .3) = .72; then 24 .2, 34 .1, 44 .05; below 1 only the
-    cache: 2 at .72 x .6 = .432, 21 .144, 31 .072, 41 .036. Best first with a depth
+    table: the raw evidence) 1 - (1 - .6)(1 - .3) = .72; then 24 .2, 34 .1, 44 .05; below 1 the
+    same estimates (2 proposed by both), on paths of .432, .144, .072, .036. Best first with a depth
     cap of 2: 1, 2, 24, 21, 34, 31, 44, 41 (nothing below 24.. : never seen).
     """
     context = [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3]

@@ -172,9 +172,10 @@ class LeanForward:
         self.max_positions = self.cos.shape[0]
         self._numpy = {id(w): w.numpy().T for w, _ in self._weights()}   # (in, out) views, no copies
         self._packed: dict[int, torch.Tensor] = {}         # oneDNN's layout of each weight, a copy
-        if (products is None or "onednn" in products.values()) and self._room_for_a_packed_copy():
+        asked = products is not None and "onednn" in products.values()
+        if (products is None or asked) and self._room_for_a_packed_copy():
             self._packed = {id(w): torch.ops.mkldnn._reorder_linear_weight(w) for w, _ in self._weights()}
-        elif products is not None and "onednn" in products.values():
+        elif asked:
             raise ValueError("oneDNN products need a float32 model, torch's oneDNN and memory for a packed copy")
         self.products = products or self.time_products()
         if "onednn" not in self.products.values():
@@ -271,15 +272,13 @@ class LeanForward:
             out = torch.from_numpy(x.numpy() @ self._numpy[id(w)])
             if b is not None:
                 out += b
-        elif library == "onednn":
-            rest = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
-            out = torch.ops.mkldnn._linear_pointwise(x, self._packed[id(w)], b, "none", [], "")
-            torch.set_num_threads(rest)
-        else:
+        else:                                   # torch's MKL or oneDNN: torch's threads
             rest = torch.get_num_threads()      # inline, not ``torch_threads``: 121 products a forward
             torch.set_num_threads(self.threads)
-            out = torch.mm(x, w.t()) if b is None else torch.addmm(b, x, w.t())
+            if library == "onednn":
+                out = torch.ops.mkldnn._linear_pointwise(x, self._packed[id(w)], b, "none", [], "")
+            else:
+                out = torch.mm(x, w.t()) if b is None else torch.addmm(b, x, w.t())
             torch.set_num_threads(rest)
         if self.profile.on:
             self.profile.matmul += time.perf_counter() - start
