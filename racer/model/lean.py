@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from racer.model import blocks
 from racer.model.memory import available_memory
 from racer.model.threads import TORCH_THREADS, blas_found, blas_threads, torch_threads
 
@@ -52,11 +53,12 @@ LEAN_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 FIRST_CAPACITY = 256        # cache rows a fresh LeanCache holds before it first grows
 PRODUCT_ROWS = (1, 2, 4, 8, 16)   # row counts whose fastest library is timed (1: a plain step)
 PRODUCT_ROUNDS = 3          # libraries timed in turns, median of rounds
-LIBRARIES = ("torch", "numpy", "onednn")
+LIBRARIES = ("torch", "numpy", "onednn", "blocks")
 # libraries that may serve different row counts of one model. OpenBLAS and oneDNN may not:
 # on AMD EPYC a oneDNN tree forward right after an OpenBLAS one-token step took 1.9-2.7x its
-# time after a oneDNN one (the cause is not pinned down; docs/cpu-notes.md)
-COMPANIONS = (("torch", "numpy"), ("torch", "onednn"))
+# time after a oneDNN one (the cause is not pinned down; docs/cpu-notes.md). The block
+# kernels run on torch's own OpenMP threads, as MKL and oneDNN do.
+COMPANIONS = (("torch", "numpy"), ("torch", "onednn", "blocks"))
 PLAIN_WEIGHT = len(PRODUCT_ROWS) - 1   # a one-token step counts as much as the trees together
 
 
@@ -177,11 +179,17 @@ class LeanForward:
             self._packed = {id(w): torch.ops.mkldnn._reorder_linear_weight(w) for w, _ in self._weights()}
         elif asked:
             raise ValueError("oneDNN products need a float32 model, torch's oneDNN and memory for a packed copy")
+        self._blocks = self._as_blocks() if products is None or "blocks" in products.values() else {}
+        if products is not None and "blocks" in products.values() and not self._blocks:
+            raise ValueError("block products need float32 weights on 4- or 8-bit block grids and the "
+                             f"block kernels ({blocks.kernels_refusal() or 'they can run here'})")
         self.products = products or self.time_products()
         if "onednn" not in self.products.values():
             self._packed = {}                               # not chosen: its copy is freed
         else:
             self._build_onednn_kernels()
+        if "blocks" not in self.products.values():
+            self._blocks = {}
 
     # --- the public calls (TargetModel's) ------------------------------------------------
 
@@ -272,10 +280,14 @@ class LeanForward:
             out = torch.from_numpy(x.numpy() @ self._numpy[id(w)])
             if b is not None:
                 out += b
-        else:                                   # torch's MKL or oneDNN: torch's threads
+        else:                                   # torch's MKL, oneDNN or blocks: torch's threads
             rest = torch.get_num_threads()      # inline, not ``torch_threads``: 121 products a forward
             torch.set_num_threads(self.threads)
-            if library == "onednn":
+            if library == "blocks":
+                out = blocks.product(x, self._blocks[id(w)])
+                if b is not None:
+                    out += b
+            elif library == "onednn":
                 out = torch.ops.mkldnn._linear_pointwise(x, self._packed[id(w)], b, "none", [], "")
             else:
                 out = torch.mm(x, w.t()) if b is None else torch.addmm(b, x, w.t())
@@ -317,6 +329,18 @@ class LeanForward:
     def _weights(self):
         return [*self.qkv, *self.gate_up, *self.o, *self.down, self.head]
 
+    def _as_blocks(self) -> dict[int, blocks.BlockWeight]:
+        """Every weight as 4- or 8-bit blocks (``racer.model.blocks``), or {} where one is not
+        on such a grid or the kernels cannot run here."""
+        if self.dtype != torch.float32 or blocks.kernels_refusal():
+            return {}
+        found = {}
+        for w, _ in self._weights():
+            found[id(w)] = blocks.as_blocks(w)
+            if found[id(w)] is None:
+                return {}
+        return found
+
     def _room_for_a_packed_copy(self) -> bool:
         """oneDNN can serve this model and its packed copy of the weights takes at most half
         of the memory still free (the rule the model's own size check follows)."""
@@ -345,7 +369,8 @@ class LeanForward:
         (``PLAIN_WEIGHT``). Only the libraries this process has: numpy's where it brings an
         OpenBLAS, oneDNN's where torch has it and the model is float32."""
         libraries = [lib for lib in LIBRARIES
-                     if lib == "torch" or (lib == "numpy" and blas_found()) or (lib == "onednn" and self._packed)]
+                     if lib == "torch" or (lib == "numpy" and blas_found()) or (lib == "onednn" and self._packed)
+                     or (lib == "blocks" and self._blocks)]
         if len(libraries) == 1:
             return {rows: "torch" for rows in PRODUCT_ROWS}
         times = {(rows, lib): [] for rows in PRODUCT_ROWS for lib in libraries}
