@@ -112,35 +112,56 @@ static inline __attribute__((always_inline)) void buf_tile(
     case 3: CALL(3); break;                                                                   \
     }
 
-/* More rows than a tile: each output row's weights are rebuilt once into a buffer of the
-   thread's and every tile reads them there (the same values, so the same sums). */
+/* More rows than a tile: the weights of CHUNK output rows are rebuilt once into a buffer
+   of the thread's, then each tile of x rows (in L1) meets every row of the chunk there: the
+   same values summed in the same order, so the same bits as a tile alone. */
+#define CHUNK 16
 #define MATMUL(NAME, TILEFN, BLOCKFN, QTYPE, QBYTES)                                          \
     void NAME(const float *x, int n, int in, const QTYPE *q, const float *d, const float *m,  \
               int out, float *y)                                                              \
     {                                                                                         \
         const int nb = in / 32;                                                               \
-        _Pragma("omp parallel")                                                               \
-        {                                                                                     \
-            float *wbuf = n > TILE ? aligned_alloc(32, (size_t)nb * 32 * sizeof(float)) : 0;  \
-            _Pragma("omp for schedule(static)")                                               \
+        if (n <= TILE) {                                                                      \
+            _Pragma("omp parallel for schedule(static)")                                      \
             for (int o = 0; o < out; o++) {                                                   \
                 const QTYPE *qo = q + (size_t)o * nb * QBYTES;                                \
                 const float *dO = d + (size_t)o * nb, *mO = m ? m + (size_t)o * nb : 0;       \
-                if (wbuf) {                                                                   \
+                TILES(Q_CALL)                                                                 \
+            }                                                                                 \
+            return;                                                                           \
+        }                                                                                     \
+        _Pragma("omp parallel")                                                               \
+        {                                                                                     \
+            float *buf = aligned_alloc(32, (size_t)CHUNK * nb * 32 * sizeof(float));          \
+            _Pragma("omp for schedule(static)")                                               \
+            for (int o0 = 0; o0 < out; o0 += CHUNK) {                                         \
+                const int on = out - o0 < CHUNK ? out - o0 : CHUNK;                           \
+                for (int i = 0; i < on; i++) {                                                \
+                    const int o = o0 + i;                                                     \
+                    const QTYPE *qo = q + (size_t)o * nb * QBYTES;                            \
+                    const float *dO = d + (size_t)o * nb, *mO = m ? m + (size_t)o * nb : 0;   \
                     __m256 w[4];                                                              \
                     for (int b = 0; b < nb; b++) {                                            \
                         BLOCKFN(qo, dO, mO, b, w);                                            \
-                        for (int k = 0; k < 4; k++) _mm256_store_ps(wbuf + (size_t)b * 32 + 8 * k, w[k]); \
+                        for (int k = 0; k < 4; k++)                                           \
+                            _mm256_store_ps(buf + ((size_t)i * nb + b) * 32 + 8 * k, w[k]);   \
                     }                                                                         \
-                    TILES(BUF_CALL)                                                           \
-                } else {                                                                      \
-                    TILES(Q_CALL)                                                             \
+                }                                                                             \
+                int r0 = 0;                                                                   \
+                for (; r0 + TILE <= n; r0 += TILE)                                            \
+                    for (int i = 0; i < on; i++) BUF_CALL(TILE);                              \
+                for (int i = 0; i < on; i++) {                                                \
+                    switch (n - r0) {                                                         \
+                    case 1: BUF_CALL(1); break;                                               \
+                    case 2: BUF_CALL(2); break;                                               \
+                    case 3: BUF_CALL(3); break;                                               \
+                    }                                                                         \
                 }                                                                             \
             }                                                                                 \
-            free(wbuf);                                                                       \
+            free(buf);                                                                        \
         }                                                                                     \
     }
-#define BUF_CALL(RN) buf_tile(x + (size_t)r0 * in, in, wbuf, nb, y + (size_t)r0 * out + o, out, RN)
+#define BUF_CALL(RN) buf_tile(x + (size_t)r0 * in, in, buf + (size_t)i * nb * 32, nb, y + (size_t)r0 * out + o0 + i, out, RN)
 
 #define Q_CALL(RN) q4_tile(x + (size_t)r0 * in, in, qo, dO, mO, nb, y + (size_t)r0 * out + o, out, RN)
 MATMUL(q4_matmul, q4_tile, q4_block, uint8_t, 16)
