@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from racer.engine.settings import Settings
-from racer.model import blocks
+from racer.model import blocks, native
 from racer.model.backend import use_backend
 from racer.model.lean import LeanForward
 from racer.model.target import TargetModel, chain_tree
@@ -36,10 +36,10 @@ def on_grid(w: np.ndarray, kind: str) -> np.ndarray:
     return (q * d).reshape(w.shape)
 
 
-def grid_model(arch: str = "llama"):
+def grid_model(arch: str = "llama", hidden: int = 32):
     """A float32 tiny model whose Linear layers lie on 4-bit grids and whose embeddings and
     output layer on 8-bit ones, as the packaged GGUF's do."""
-    model = copy.deepcopy(tiny_model(arch, dtype=torch.float32, logit_scale=20))
+    model = copy.deepcopy(tiny_model(arch, dtype=torch.float32, logit_scale=20, hidden=hidden))
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() == 2:
@@ -132,11 +132,11 @@ def test_blocks_are_offered_only_where_every_weight_is_on_a_grid(torch_afterward
 def test_without_a_compiler_the_kernels_say_why(monkeypatch, tmp_path):
     monkeypatch.setenv("RACER_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
-    blocks._kernels.cache_clear()
+    native.library.cache_clear()
     try:
         reason = blocks.kernels_refusal()
         assert reason is not None
         if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
-            assert reason.startswith("the block kernels could not be built")
+            assert reason.startswith("the engine's C kernels could not be built")
     finally:
-        blocks._kernels.cache_clear()
+        native.library.cache_clear()

@@ -19,28 +19,20 @@ Exact by construction:
 - a row's sum is formed the same way whatever the number of rows, so a tree's products
   equal one-token steps' bit for bit (tests/test_blocks.py).
 
-Served where torch reports AVX2 (x86-64) and a C compiler builds ``blocks.c`` (once per
-machine, into the model cache folder, about a second). Anything else, or a model whose
+Served where the engine's C kernels run (``racer.model.native``: AVX2 and a C compiler).
+Anything else, or a model whose
 weights are not on such grids (any model not converted from a GGUF of these types), keeps
 the other libraries: ``kernels_refusal`` and ``as_blocks`` say so.
 """
 from __future__ import annotations
 
-import ctypes
-import functools
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-SOURCE = Path(__file__).with_name("blocks.c")
-FLAGS = ("-O3", "-mavx2", "-mfma", "-fopenmp", "-shared", "-fPIC")
+from racer.model import native
+
 BLOCK = 32
 # scales tried around the first guess (fp16 steps): the conversion's scale is the block's
 # range over its largest integer, rounded to fp16 by the quantizer
@@ -139,44 +131,9 @@ def product(x: torch.Tensor, w: BlockWeight) -> torch.Tensor:
 
 
 def kernels_refusal() -> str | None:
-    """Why the kernels cannot run here (None: they can)."""
-    if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
-        return "the block kernels need an x86-64 CPU with AVX2"
-    try:
-        _kernels()
-    except (OSError, subprocess.SubprocessError) as e:
-        return f"the block kernels could not be built: {str(e).strip().splitlines()[0] if str(e).strip() else e}"
-    return None
+    """Why the block kernels cannot run here (None: they can)."""
+    return native.refusal("blocks")
 
 
-@functools.cache
-def _kernels() -> ctypes.CDLL:
-    """``blocks.c`` built once per machine (keyed by its text and flags) and loaded."""
-    source = SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join(FLAGS).encode()).hexdigest()[:16]
-    from racer.model.gguf import cache_root
-    folder = cache_root() / "kernels"
-    path = folder / f"blocks-{key}.so"
-    if not path.is_file():
-        compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
-        if compiler is None:
-            raise OSError("no C compiler (gcc) found")
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
-        os.close(fd)
-        try:
-            subprocess.run([compiler, *FLAGS, "-o", tmp, str(SOURCE)], check=True, capture_output=True,
-                           text=True, timeout=120)
-            os.replace(tmp, path)          # another process may have built it too: same text
-        except subprocess.CalledProcessError as e:
-            raise subprocess.SubprocessError(e.stderr or str(e)) from None
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    lib = ctypes.CDLL(str(path))
-    for name, qtype in (("q4_matmul", ctypes.c_void_p), ("q8_matmul", ctypes.c_void_p)):
-        fn = getattr(lib, name)
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, qtype, ctypes.c_void_p, ctypes.c_void_p,
-                       ctypes.c_int, ctypes.c_void_p]
-        fn.restype = None
-    return lib
+def _kernels():
+    return native.library("blocks")

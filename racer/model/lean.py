@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from racer.model import blocks
+from racer.model import blocks, native
 from racer.model.memory import available_memory
 from racer.model.threads import TORCH_THREADS, blas_found, blas_threads, torch_threads
 
@@ -60,6 +60,9 @@ LIBRARIES = ("torch", "numpy", "onednn", "blocks")
 # kernels run on torch's own OpenMP threads, as MKL and oneDNN do.
 COMPANIONS = (("torch", "numpy"), ("torch", "onednn", "blocks"))
 PLAIN_WEIGHT = len(PRODUCT_ROWS) - 1   # a one-token step counts as much as the trees together
+# trees of at most this many nodes attend in C (``attention.c``); bigger ones through torch's
+# batched products, which won at 16 nodes on 1000 cached tokens (docs/cpu-notes.md)
+NATIVE_ATTENTION_ROWS = 8
 
 
 def onednn_usable(dtype: torch.dtype) -> bool:
@@ -183,6 +186,10 @@ class LeanForward:
         if products is not None and "blocks" in products.values() and not self._blocks:
             raise ValueError("block products need float32 weights on 4- or 8-bit block grids and the "
                              f"block kernels ({blocks.kernels_refusal() or 'they can run here'})")
+        # a tree's attention in one C call per layer (float32, no q/k norms; ``attention.c``)
+        self.native_attention = (self.dtype == torch.float32 and self.qk_norms[0][0] is None
+                                 and self.head_dim % 32 == 0 and self.heads // self.kv_heads <= 8
+                                 and native.refusal("attention") is None)
         self.products = products or self.time_products()
         if "onednn" not in self.products.values():
             self._packed = {}                               # not chosen: its copy is freed
@@ -214,7 +221,9 @@ class LeanForward:
             raise ValueError(f"position {int(positions.max())} is past the model's {self.max_positions}")
         cache.reserve(start + n)
         mask = None
-        if depths is not None and n > 1:
+        if depths is not None and 1 < n <= NATIVE_ATTENTION_ROWS and self.native_attention:
+            mask = torch.as_tensor(ancestors, dtype=torch.uint8)                      # (n, n): may see
+        elif depths is not None and n > 1:
             mask = torch.zeros(n, start + n, dtype=self.dtype)                     # additive
             mask[:, start:].masked_fill_(~torch.as_tensor(ancestors, dtype=torch.bool), float("-inf"))
         cos, sin = self.cos[positions].unsqueeze(1), self.sin[positions].unsqueeze(1)   # (n, 1, D)
@@ -301,6 +310,15 @@ class LeanForward:
         start..start+n of layer l."""
         begin = time.perf_counter() if self.profile.on else 0.0
         n, h, g, d = qkv.shape[0], self.heads, self.kv_heads, self.head_dim
+        if self.native_attention and not causal and n <= NATIVE_ATTENTION_ROWS:
+            qkv, out = qkv.contiguous(), torch.empty(n, h * d, dtype=self.dtype)
+            native.library("attention").tree_attention(
+                qkv.data_ptr(), n, h, g, d, cos.data_ptr(), sin.data_ptr(), cache.k[l].data_ptr(),
+                cache.v[l].data_ptr(), cache.capacity, start, mask.data_ptr() if mask is not None else None,
+                self.scale, out.data_ptr(), 1 if n == 1 else self.threads)
+            if self.profile.on:
+                self.profile.attention += time.perf_counter() - begin
+            return out
         q = qkv[:, : h * d].view(n, h, d)
         k = qkv[:, h * d: (h + g) * d].view(n, g, d)
         q_norm, k_norm = self.qk_norms[l]
