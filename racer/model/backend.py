@@ -13,15 +13,17 @@
   verify on a cached context), checks each with ``racer.model.precision.chain_agreement``, and
   keeps the fastest one whose chain check agrees at every position; torch when it is
   fastest or nothing else is exact. On AMD EPYC (AVX2) MKL's small-row sgemm is 2-3x off
-  and the lean forward on oneDNN's pre-packed weights wins; on Intel with AVX-512 MKL is
-  fast.
+  and the lean forward wins, on the default model with its weights read as their 4-bit
+  blocks (``racer.model.blocks``), on other float32 models with oneDNN's pre-packed weights;
+  on Intel with AVX-512 MKL is fast.
 
 Exactness: greedy RACER equals plain greedy decoding *on the same backend* (both run the
 same products); against another backend outputs can part only where two tokens are nearly
 tied, since the last bits of a product depend on the library's reduction order.
 
 Left out on purpose: ONNX Runtime (the lean forward's products measured with it in
-docs/results.md: faster still, but another package) and ``torch.compile`` candidates (measured in
+docs/results.md: another package; its one-row products, 18-21 ms on an earlier host of this
+type, are above the block kernels' 10-16 ms here on the default model) and ``torch.compile`` candidates (measured in
 docs/results.md and docs/cpu-notes.md, not shipped), and GPUs (CUDA keeps torch).
 """
 from __future__ import annotations

@@ -21,7 +21,12 @@ products:
   On AMD EPYC (AVX2) a 2- to 16-row product costs MKL and OpenBLAS 2-3x a one-row one,
   most likely packing the weight matrix again on every call; oneDNN's pre-packed weights take
   1.0-2.0x (docs/cpu-notes.md). The packed copy (the weights' size again) is kept only
-  where oneDNN wins some row count.
+  where oneDNN wins some row count. Where every weight lies on a 4- or 8-bit block grid (the
+  packaged GGUF's model), a fourth library reads the weights as those blocks
+  (``racer.model.blocks``): the same float32 numbers in a fifth of the bytes;
+- a tree of up to ``NATIVE_ATTENTION_ROWS`` nodes attends in one C call per layer
+  (``attention.c``, float32, head sizes a multiple of 32, no q/k norms): 30 calls instead of
+  about 400 small torch operations, and a node's result does not depend on the tree around it.
 
 transformers stays the reference: ``racer.model.backend`` offers this forward as the
 ``lean`` backend, ``auto`` keeps it only where it is faster and its chain check agrees,
@@ -30,7 +35,9 @@ and the tests compare its logits with transformers' on every family it serves.
 Exactness: a verify forward and a one-token step go through the same code, so greedy
 RACER equals plain greedy decoding on this forward except where a product's last bits
 depend on the row count; the generation loop's guard re-decides those near-ties with a
-one-token forward (``TargetModel.error_bound``).
+one-token forward (``TargetModel.error_bound``). With block products and the C attention
+nothing depends on the row count: a chain of up to 8 nodes gives one-token steps' logits
+bit for bit (tests/test_native_attention.py).
 
 Served: model types in ``LEAN_TYPES`` on a CPU in float32 or float64, with rotary tables
 that do not depend on the sequence length, no sliding window, SiLU MLPs and biases only on
