@@ -17,7 +17,7 @@ from racer.errors import UserError
 from racer.model.target import TargetModel
 from racer.model.threads import TORCH_THREADS
 from racer.engine.settings import Settings
-from tests.tiny import ARCHS, TinyTokenizer, hf_greedy, repetitive_prompt, run, tiny_model
+from tests.tiny import ARCHS, TinyTokenizer, assert_greedy_racer_is_plain_greedy, repetitive_prompt, run, tiny_model
 
 
 def own_copy(arch: str = "llama", **kwargs):
@@ -58,13 +58,7 @@ def test_openblas_products_equal_torch_products(arch, torch_afterwards):
 def test_greedy_racer_equals_plain_greedy_on_openblas(arch, torch_afterwards):
     model = own_copy(arch)
     use_backend(model, "openblas")
-    t = TargetModel(model, TinyTokenizer(), name="tiny")
-    prompt = repetitive_prompt(3)
-    plain, _ = run(t, prompt, Settings(max_new_tokens=40, drafter="plain"))
-    racer, records = run(t, prompt, Settings(max_new_tokens=40, adaptive_budget=False))
-    assert racer == plain
-    assert len(records) < len(plain)                 # drafts were accepted: trees were verified
-    assert plain == hf_greedy(tiny_model(arch), prompt, 40)   # and both are torch's greedy (float64)
+    assert_greedy_racer_is_plain_greedy(TargetModel(model, TinyTokenizer(), name="tiny"), tiny_model(arch))
 
 
 def fake_measure(ms: dict[str, float], exact: dict[str, bool]):

@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from racer.engine.settings import Settings
 from racer.model import blocks, native
 from racer.model.backend import use_backend
 from racer.model.lean import LeanForward
-from racer.model.target import TargetModel, chain_tree
-from tests.test_lean import a_tree
-from tests.tiny import TinyTokenizer, hf_greedy, repetitive_prompt, run, tiny_model
+from racer.model.target import TargetModel
+from tests.test_lean import assert_transformers_logits_in_float32
+from tests.tiny import TinyTokenizer, assert_greedy_racer_is_plain_greedy, tiny_model
 
 needs_kernels = pytest.mark.skipif(blocks.kernels_refusal() is not None,
                                    reason=f"{blocks.kernels_refusal()}")
@@ -82,40 +81,25 @@ def test_block_products_are_float32_products_whatever_the_row_count(kind):
     assert torch.equal(blocks.product(x[9:10], found), y[9:10])
 
 
-@needs_kernels
-def test_lean_forward_on_blocks_gives_transformers_logits():
-    model = grid_model()
+def blocks_target(model) -> TargetModel:
+    """``model``'s copy on the lean forward with block products for every row count."""
     lean_model = copy.deepcopy(model)
     lean_model.racer_lean = LeanForward(lean_model, products={1: "blocks", 16: "blocks"})
     assert len(lean_model.racer_lean._blocks) == len(lean_model.racer_lean._weights())
     use_backend(lean_model, "lean")
-    out = {}
-    for name, t in (("lean", TargetModel(lean_model, TinyTokenizer(), name="tiny")),
-                    ("transformers", TargetModel(model, TinyTokenizer(), name="tiny"))):
-        prompt = repetitive_prompt(2)
-        cache = t.new_cache()
-        last, _ = t.prefill(prompt, cache, top_k=3)
-        tree = t.verify(a_tree(int(last.argmax())), cache, len(prompt))
-        t.commit(cache, len(prompt), [0, 2, 3])
-        out[name] = (last, tree, t.verify(chain_tree(2, (9, 4)), cache, len(prompt) + 3))
-    for got, want in zip(out["lean"], out["transformers"]):
-        assert torch.allclose(got, want, atol=1e-4, rtol=1e-5)
-        assert torch.equal(got.argmax(-1), want.argmax(-1))
+    return TargetModel(lean_model, TinyTokenizer(), name="tiny")
+
+
+@needs_kernels
+def test_lean_forward_on_blocks_gives_transformers_logits():
+    model = grid_model()
+    assert_transformers_logits_in_float32(blocks_target(model), model)
 
 
 @needs_kernels
 def test_greedy_racer_equals_plain_greedy_on_block_products():
     model = grid_model()
-    lean_model = copy.deepcopy(model)
-    lean_model.racer_lean = LeanForward(lean_model, products={1: "blocks", 16: "blocks"})
-    use_backend(lean_model, "lean")
-    t = TargetModel(lean_model, TinyTokenizer(), name="tiny")
-    prompt = repetitive_prompt(3)
-    plain, _ = run(t, prompt, Settings(max_new_tokens=40, drafter="plain"))
-    racer, records = run(t, prompt, Settings(max_new_tokens=40, adaptive_budget=False))
-    assert racer == plain
-    assert len(records) < len(plain)
-    assert plain == hf_greedy(model, prompt, 40)
+    assert_greedy_racer_is_plain_greedy(blocks_target(model), model)
 
 
 def test_blocks_are_offered_only_where_every_weight_is_on_a_grid(torch_afterwards):

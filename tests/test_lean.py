@@ -9,7 +9,6 @@ import copy
 import pytest
 import torch
 
-from racer.engine.settings import Settings
 from racer.errors import UserError
 from racer.model.backend import backend_note, candidates, use_backend
 from racer.model.threads import TORCH_THREADS
@@ -18,7 +17,7 @@ from racer.model.lean import (COMPANIONS, FIRST_CAPACITY, LIBRARIES, PRODUCT_ROW
 from racer.model import lean as lean_module
 from racer.model.target import TargetModel, chain_tree
 from racer.engine.tree import DraftTree
-from tests.tiny import TinyTokenizer, hf_greedy, repetitive_prompt, run, tiny_model
+from tests.tiny import TinyTokenizer, assert_greedy_racer_is_plain_greedy, repetitive_prompt, tiny_model
 
 LEAN_ARCHS = ("llama", "mistral", "qwen2", "qwen3")
 
@@ -35,6 +34,26 @@ def a_tree(context_token: int) -> DraftTree:
     """Root, two children, a grandchild under the second child: the mask is not a chain."""
     return DraftTree((context_token, 3, 5, 7), (-1, 0, 0, 2), (0, 1, 1, 2),
                      ("root", "logits", "retrieval", "retrieval"), (0, 1, 2, 3))
+
+
+def three_forwards(t: TargetModel) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The logits of a prompt's prefill, of a branching tree on it, and of a chain after
+    part of the tree was kept."""
+    prompt = repetitive_prompt(2)
+    cache = t.new_cache()
+    last, _ = t.prefill(prompt, cache, top_k=3)
+    tree = t.verify(a_tree(int(last.argmax())), cache, len(prompt))
+    t.commit(cache, len(prompt), [0, 2, 3])
+    return last, tree, t.verify(chain_tree(2, (9, 4)), cache, len(prompt) + 3)
+
+
+def assert_transformers_logits_in_float32(t: TargetModel, reference_model) -> None:
+    """``t``'s three forwards give ``reference_model``'s logits to float32's rounding (scaled
+    by the logits' size) and the same argmax everywhere."""
+    reference = TargetModel(reference_model, TinyTokenizer(), name="tiny")
+    for got, want in zip(three_forwards(t), three_forwards(reference)):
+        assert float((got - want).abs().max()) <= 1e-4 + 1e-5 * float(want.abs().max())
+        assert torch.equal(got.argmax(-1), want.argmax(-1))
 
 
 @pytest.mark.parametrize("arch", LEAN_ARCHS)
@@ -63,18 +82,7 @@ def test_onednn_products_give_transformers_logits_in_float32(arch, torch_afterwa
     float32's rounding; and a packed copy of every weight is kept for it."""
     lean = lean_target(arch, {1: "onednn", 16: "onednn"}, dtype=torch.float32, logit_scale=20)
     assert len(lean.model.racer_lean._packed) == len(lean.model.racer_lean._weights())
-    reference = TargetModel(tiny_model(arch, dtype=torch.float32, logit_scale=20), TinyTokenizer(), name="tiny")
-    prompt = repetitive_prompt(2)
-    out = {}
-    for name, t in (("lean", lean), ("transformers", reference)):
-        cache = t.new_cache()
-        last, _ = t.prefill(prompt, cache, top_k=3)
-        tree = t.verify(a_tree(int(last.argmax())), cache, len(prompt))
-        t.commit(cache, len(prompt), [0, 2, 3])
-        out[name] = (last, tree, t.verify(chain_tree(2, (9, 4)), cache, len(prompt) + 3))
-    for got, want in zip(out["lean"], out["transformers"]):
-        assert torch.allclose(got, want, atol=1e-4, rtol=1e-5)
-        assert torch.equal(got.argmax(-1), want.argmax(-1))
+    assert_transformers_logits_in_float32(lean, tiny_model(arch, dtype=torch.float32, logit_scale=20))
 
 
 def test_onednn_packs_only_where_it_may_be_used(torch_afterwards):
@@ -135,23 +143,13 @@ def test_no_weight_is_held_twice_and_transformers_forward_is_unchanged(torch_aft
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
 def test_greedy_racer_equals_plain_greedy_on_lean(arch, torch_afterwards):
     t = lean_target(arch, {1: "numpy", 2: "torch", 16: "torch"})   # two libraries, as auto may pick
-    prompt = repetitive_prompt(3)
-    plain, _ = run(t, prompt, Settings(max_new_tokens=40, drafter="plain"))
-    racer, records = run(t, prompt, Settings(max_new_tokens=40, adaptive_budget=False))
-    assert racer == plain
-    assert len(records) < len(plain)                 # drafts were accepted: trees were verified
-    assert plain == hf_greedy(tiny_model(arch), prompt, 40)
+    assert_greedy_racer_is_plain_greedy(t, tiny_model(arch))
 
 
 @pytest.mark.skipif(not onednn_usable(torch.float32), reason="this torch has no oneDNN")
 def test_greedy_racer_equals_plain_greedy_on_onednn_products(torch_afterwards):
     t = lean_target("llama", {1: "torch", 2: "onednn", 16: "onednn"}, dtype=torch.float32, logit_scale=20)
-    prompt = repetitive_prompt(3)
-    plain, _ = run(t, prompt, Settings(max_new_tokens=40, drafter="plain"))
-    racer, records = run(t, prompt, Settings(max_new_tokens=40, adaptive_budget=False))
-    assert racer == plain
-    assert len(records) < len(plain)
-    assert plain == hf_greedy(tiny_model("llama", dtype=torch.float32, logit_scale=20), prompt, 40)
+    assert_greedy_racer_is_plain_greedy(t, tiny_model("llama", dtype=torch.float32, logit_scale=20))
 
 
 def test_a_family_it_does_not_serve_gets_a_sentence(torch_afterwards):

@@ -134,3 +134,14 @@ def distinct_prompt(seed: int, length: int = 12, vocab: int = 48) -> list[int]:
     """Distinct random tokens: no n-gram repeats, so retrieval has nothing to match."""
     g = torch.Generator().manual_seed(seed)
     return torch.randperm(vocab, generator=g)[:length].tolist()
+
+
+def assert_greedy_racer_is_plain_greedy(t: TargetModel, reference_model) -> None:
+    """Greedy RACER on ``t`` (fixed trees: drafts are verified) gives plain greedy decoding's
+    40 tokens on ``t``, and those are ``reference_model``'s own ``generate()``'s."""
+    prompt = repetitive_prompt(3)
+    plain, _ = run(t, prompt, Settings(max_new_tokens=40, drafter="plain"))
+    racer, records = run(t, prompt, Settings(max_new_tokens=40, adaptive_budget=False))
+    assert racer == plain
+    assert len(records) < len(plain)                 # drafts were accepted: trees were verified
+    assert plain == hf_greedy(reference_model, prompt, 40)
