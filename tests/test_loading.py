@@ -6,13 +6,14 @@ temporary folder of their own.
 """
 
 import gc
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from transformers import BertConfig, LlamaConfig, LlamaForCausalLM
 
-from racer.model import gguf
+from racer.model import gguf, native
 
 from racer.model import loading
 from racer.bench.data import anchor_prompts, load_questions
@@ -193,8 +194,15 @@ def test_two_processes_converting_at_once_both_end_with_the_cache(tmp_path):
     outcomes = [run.communicate(timeout=600) for run in runs]
     for run, (out, err) in zip(runs, outcomes):
         assert run.returncode == 0 and out.strip().endswith("ok"), err[-2000:]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [DEFAULT_MODEL]
+    # the model, and the engine's C kernels where they can be built (both processes built them
+    # at once: each whole, no temporary file left)
+    kernels = native.refusal("blocks") is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([DEFAULT_MODEL] + ["kernels"] * kernels)
     assert gguf.cache_complete(tmp_path / DEFAULT_MODEL)
+    if kernels:
+        built = sorted(p.name for p in (tmp_path / "kernels").iterdir())
+        assert [name.split("-")[0] for name in built] == ["attention", "blocks"], built
+        assert all(re.fullmatch(r"(attention|blocks)-[0-9a-f]{16}\.so", name) for name in built), built
 
 
 @pytest.mark.real_model  # loads the real SmolLM2 model
