@@ -392,7 +392,8 @@ class LeanForward:
         libraries that may share a forward's row counts (``COMPANIONS``), the fastest library
         per row count; of those sets, the one whose one-token step plus trees costs least
         (``PLAIN_WEIGHT``). Only the libraries this process has: numpy's where it brings an
-        OpenBLAS, oneDNN's where torch has it and the model is float32."""
+        OpenBLAS, oneDNN's where torch has it and the model is float32, the blocks' where every
+        weight is on a block grid and the engine's C kernels run here."""
         libraries = [lib for lib in LIBRARIES
                      if lib == "torch" or (lib == "numpy" and blas_found()) or (lib == "onednn" and self._packed)
                      or (lib == "blocks" and self._blocks)]
