@@ -97,14 +97,44 @@ def test_auto_measures_nothing_where_torch_is_the_only_candidate(torch_afterward
 
 
 def test_auto_measures_the_model_itself_and_checks_the_chain(torch_afterwards, monkeypatch):
-    """Unmocked on a tiny float64 model: both candidates timed, openblas's chain check run."""
+    """Unmocked on a tiny float64 model: every candidate timed; the chain checked fastest
+    first until one passes (torch, the reference, needs none), the slower left unchecked
+    (torch stays the reference wherever it ranks)."""
     monkeypatch.setattr(backend, "AUTO_ROUNDS", 1)
     monkeypatch.setattr(backend, "AUTO_REPEATS", 1)
     trials = backend.measure_backends(TargetModel(own_copy(), TinyTokenizer()), ["torch", "openblas", "lean"],
                                       repetitive_prompt(2))
     assert [t.name for t in trials] == ["torch", "openblas", "lean"]
-    assert all(t.exact for t in trials) and "32/32" in trials[1].check and "32/32" in trials[2].check
     assert all(set(t.ms) == {1, 16} and min(t.ms.values()) > 0 for t in trials)
+    by_speed = sorted(trials, key=lambda t: t.score)
+    first_exact = next(k for k, t in enumerate(by_speed) if t.exact)
+    assert all(t.exact is None and "not run" in t.check for t in by_speed[first_exact + 1:] if t.name != "torch")
+    assert all(t.exact is not None for t in by_speed[: first_exact + 1])
+    assert all("32/32" in t.check for t in by_speed[: first_exact + 1] if t.name != "torch")
+
+
+def test_auto_stops_timing_a_candidate_far_behind_and_never_checks_what_cannot_win(torch_afterwards,
+                                                                                    monkeypatch):
+    """Fake forwards: torch 2x the best after the first round sits out the other two; the
+    fastest (openblas) fails its chain check, so the next (lean) is checked and passes;
+    torch, slower still, needs no check."""
+    from racer.model import precision
+    model = own_copy()
+    t = TargetModel(model, TinyTokenizer(), name="tiny")
+    cost = {"torch": 0.040, "openblas": 0.020, "lean": 0.026}
+    timed, checked = [], []
+    monkeypatch.setattr(t, "time_verify", lambda sizes, context, repeats: (
+        timed.append(backend_of(model)) or {k: cost[backend_of(model)] * k for k in sizes}))
+
+    def agreement(target, ids):
+        checked.append(backend_of(model))
+        exact = backend_of(model) != "openblas"
+        return precision.Agreement(agree=32 if exact else 31, total=32, bitwise=0, max_logit_diff=0.0)
+    monkeypatch.setattr(precision, "chain_agreement", agreement)
+    trials = backend.measure_backends(t, ["torch", "openblas", "lean"], [1, 2])
+    assert timed.count("torch") == 1 and timed.count("openblas") == timed.count("lean") == backend.AUTO_ROUNDS
+    assert checked == ["openblas", "lean"]
+    assert [(x.name, x.exact) for x in trials] == [("torch", True), ("openblas", False), ("lean", True)]
 
 
 def test_the_page_names_the_backend(torch_afterwards):

@@ -11,8 +11,8 @@ import torch
 
 from racer.errors import UserError
 from racer.model.backend import backend_note, candidates, use_backend
-from racer.model.threads import TORCH_THREADS
-from racer.model.lean import (COMPANIONS, FIRST_CAPACITY, LIBRARIES, PRODUCT_ROWS, LeanCache, LeanForward,
+from racer.model.threads import TORCH_THREADS, blas_found
+from racer.model.lean import (COMPANIONS, FIRST_CAPACITY, LIBRARIES, PRODUCT_ROUNDS, PRODUCT_ROWS, LeanCache, LeanForward,
                               lean_refusal, onednn_usable)
 from racer.model import lean as lean_module
 from racer.model.target import TargetModel, chain_tree
@@ -178,6 +178,26 @@ def test_each_row_count_gets_the_library_timed_for_it(torch_afterwards):
     lean.products = {1: "torch", 16: "torch"}
     assert backend_note(t.model, "auto") == "lean forward (auto)"
     assert torch.get_num_threads() == TORCH_THREADS   # torch's pool as by default
+
+
+def test_a_library_far_behind_at_a_row_count_is_timed_no_more_there(torch_afterwards, monkeypatch):
+    """Fake timings on float64 (torch and numpy): numpy 2x torch up to 8 rows and 0.5x at 16;
+    after the first round each is timed only where it is not that far behind."""
+    lean = lean_target().model.racer_lean
+    if not blas_found():
+        pytest.skip("no OpenBLAS: torch is the only library")
+    cost = {("numpy", 16): 0.5}
+    calls = []
+    monkeypatch.setattr(lean, "_time_one_forward_of_products", lambda rows, lib: (
+        calls.append((rows, lib)) or cost.get((lib, rows), 2.0 if lib == "numpy" else 1.0)))
+    chosen = lean.time_products()
+    first_round = 2 * (len(PRODUCT_ROWS) + 1)    # each library: an untimed forward, then every row count
+    assert {rows for rows, lib in calls[:first_round] if lib == "numpy"} == set(PRODUCT_ROWS)
+    assert {rows for rows, lib in calls[first_round:] if lib == "numpy"} == {16}
+    later_torch = [rows for rows, lib in calls[first_round:] if lib == "torch"]
+    assert set(later_torch) == set(PRODUCT_ROWS[:-1])     # 16 rows no more
+    assert len(later_torch) == (PRODUCT_ROUNDS - 1) * len(PRODUCT_ROWS)   # each round: an untimed forward + 4
+    assert chosen == {rows: "numpy" if rows == 16 else "torch" for rows in PRODUCT_ROWS}
 
 
 def test_a_position_past_the_model_is_refused(torch_afterwards):

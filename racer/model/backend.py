@@ -10,9 +10,10 @@
   thread for everything but the products, whose library it picks per row count. Llama,
   Mistral, Qwen2 and Qwen3 on a CPU; transformers' forward stays the reference.
 - ``auto``: times each candidate on this model's own forward (a one-token and a 16-node
-  verify on a cached context), checks each with ``racer.model.precision.chain_agreement``, and
-  keeps the fastest one whose chain check agrees at every position; torch when it is
-  fastest or nothing else is exact. On AMD EPYC (AVX2) MKL's small-row sgemm is 2-3x off
+  verify on a cached context; one clearly dearer than the best after a round is timed no
+  more), and keeps the fastest one whose chain check
+  (``racer.model.precision.chain_agreement``) agrees at every position, checking fastest
+  first; torch when it is fastest or nothing else is exact. On AMD EPYC (AVX2) MKL's small-row sgemm is 2-3x off
   and the lean forward wins, on the default model with its weights read as their 4-bit
   blocks (``racer.model.blocks``), on other float32 models with oneDNN's pre-packed weights;
   on Intel with AVX-512 MKL is fast.
@@ -46,6 +47,7 @@ AUTO_SIZES = (1, 16)        # tree sizes auto times (a plain step and a typical 
 AUTO_CONTEXT = 128
 AUTO_REPEATS = 5
 AUTO_ROUNDS = 3             # candidates timed alternately, median of rounds
+AUTO_DROP = 1.5             # after a round, a candidate this much dearer than the best is timed no more
 
 
 def check_backend(backend: str) -> str:
@@ -146,10 +148,11 @@ def _arrange_threads(name: str, model=None) -> None:
 
 @dataclass(frozen=True)
 class Trial:
-    """One candidate as ``auto`` measured it: ms by tree size, and its chain check."""
+    """One candidate as ``auto`` measured it: ms by tree size, and its chain check
+    (``exact`` None: not run, a faster candidate passed it first)."""
     name: str
     ms: dict[int, float]
-    exact: bool
+    exact: bool | None
     check: str
 
     @property
@@ -185,25 +188,39 @@ def choose_backend(target, report: Callable[[str], None], check_ids: list[int],
 
 def measure_backends(target, names: list[str], check_ids: list[int]) -> list[Trial]:
     """Time each backend on ``target``'s own verify forwards, the candidates taking turns
-    (``AUTO_ROUNDS`` rounds, median) so that a busy machine slows them alike; then the
-    chain check of each but torch."""
+    (up to ``AUTO_ROUNDS`` rounds, median) so that a busy machine slows them alike; a
+    candidate ``AUTO_DROP`` times dearer than the best after a round sits out the rest (the
+    median of the rounds it ran is kept). Then the chain check, fastest first, until one
+    passes or torch (the reference, unchecked) is next: what is slower than that is not
+    checked, as it cannot be chosen."""
     from racer.model.precision import chain_agreement
     runs = {name: [] for name in names}
+    racing = list(names)
     for _ in range(AUTO_ROUNDS):
-        for name in names:
+        for name in racing:
             use_backend(target.model, name)
             runs[name].append(target.time_verify(AUTO_SIZES, AUTO_CONTEXT, AUTO_REPEATS))
-    trials = []
-    for name in names:
-        ms = {k: 1000 * statistics.median(r[k] for r in runs[name]) for k in AUTO_SIZES}
+        score = {name: _score(runs[name]) for name in racing}
+        racing = [name for name in racing if score[name] <= AUTO_DROP * min(score.values())]
+    ms = {name: {k: 1000 * statistics.median(r[k] for r in runs[name]) for k in AUTO_SIZES} for name in names}
+    trials, settled = {}, False
+    for name in sorted(names, key=lambda n: sum(ms[n].values())):
         if name == "torch":
-            trials.append(Trial(name, ms, True, "reference"))
-            continue
-        use_backend(target.model, name)
-        agreement = chain_agreement(target, check_ids)
-        trials.append(Trial(name, ms, agreement.exact, str(agreement)))
+            trials[name] = Trial(name, ms[name], True, "reference")
+            settled = True
+        elif settled:
+            trials[name] = Trial(name, ms[name], None, "not run (slower than the chosen)")
+        else:
+            use_backend(target.model, name)
+            agreement = chain_agreement(target, check_ids)
+            trials[name] = Trial(name, ms[name], agreement.exact, str(agreement))
+            settled = agreement.exact
     use_backend(target.model, "torch")
-    return trials
+    return [trials[name] for name in names]
+
+
+def _score(rounds: list[dict[int, float]]) -> float:
+    return sum(statistics.median(r[k] for r in rounds) for k in rounds[0])
 
 
 # --- where a forward's time goes -------------------------------------------------------------

@@ -60,6 +60,7 @@ LEAN_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 FIRST_CAPACITY = 256        # cache rows a fresh LeanCache holds before it first grows
 PRODUCT_ROWS = (1, 2, 4, 8, 16)   # row counts whose fastest library is timed (1: a plain step)
 PRODUCT_ROUNDS = 3          # libraries timed in turns, median of rounds
+PRODUCT_DROP = 1.5          # a library this much dearer than the best at a row count after a round: timed no more there
 LIBRARIES = ("torch", "numpy", "onednn", "blocks")
 # libraries that may serve different row counts of one model. OpenBLAS and oneDNN may not:
 # on AMD EPYC a oneDNN tree forward right after an OpenBLAS one-token step took 1.9-2.7x its
@@ -400,17 +401,23 @@ class LeanForward:
         if len(libraries) == 1:
             return {rows: "torch" for rows in PRODUCT_ROWS}
         times = {(rows, lib): [] for rows in PRODUCT_ROWS for lib in libraries}
+        racing = set(times)   # after a round, a library PRODUCT_DROP times the best at a row count sits out there
         with torch_threads(1), blas_threads(self.threads):
             for round_ in range(PRODUCT_ROUNDS):
                 turn = round_ % len(libraries)
                 for lib in libraries[turn:] + libraries[:turn]:
+                    timed = [rows for rows in PRODUCT_ROWS if (rows, lib) in racing]
+                    if not timed:
+                        continue
                     # a block per library: its first forward (untimed) pays the switch from
                     # the last library's threads; the median of rounds drops oneDNN's first
                     # call per shape (a kernel built)
-                    self._time_one_forward_of_products(PRODUCT_ROWS[0], lib)
-                    for rows in PRODUCT_ROWS:
+                    self._time_one_forward_of_products(timed[0], lib)
+                    for rows in timed:
                         times[rows, lib].append(self._time_one_forward_of_products(rows, lib))
-        median = {key: statistics.median(values) for key, values in times.items()}
+                median = {key: statistics.median(values) for key, values in times.items()}
+                best = {rows: min(median[rows, lib] for lib in libraries) for rows in PRODUCT_ROWS}
+                racing = {(rows, lib) for rows, lib in racing if median[rows, lib] <= PRODUCT_DROP * best[rows]}
         choices = []
         for companions in COMPANIONS:
             usable = [lib for lib in libraries if lib in companions]
