@@ -26,7 +26,10 @@ products:
   (``racer.model.blocks``): the same float32 numbers in a fifth of the bytes;
 - a tree of up to ``NATIVE_ATTENTION_ROWS`` nodes attends in one C call per layer
   (``attention.c``, float32, head sizes a multiple of 32, no q/k norms): 30 calls instead of
-  about 400 small torch operations, and a node's result does not depend on the tree around it.
+  about 400 small torch operations, and a node's result does not depend on the tree around it;
+- where both hold (block products and the C attention) a forward of up to
+  ``NATIVE_ATTENTION_ROWS`` rows runs its whole decoder stack in one C call (``layers.c``:
+  norms, products, attention, SiLU gate and residual adds), with no Python between layers.
 
 transformers stays the reference: ``racer.model.backend`` offers this forward as the
 ``lean`` backend, ``auto`` keeps it only where it is faster and its chain check agrees,
@@ -205,6 +208,7 @@ class LeanForward:
             self._build_onednn_kernels()
         if "blocks" not in self.products.values():
             self._blocks = {}
+        self._stack = self._native_stack()
 
     # --- the public calls (TargetModel's) ------------------------------------------------
 
@@ -237,6 +241,11 @@ class LeanForward:
         cos, sin = self.cos[positions].unsqueeze(1), self.sin[positions].unsqueeze(1)   # (n, 1, D)
         x = self.embed[torch.as_tensor(tokens, dtype=torch.long)]                  # (n, H)
         library = self.library(n)
+        if (self._stack is not None and depths is not None and n <= NATIVE_ATTENTION_ROWS and library == "blocks"
+                and not self.profile.on):
+            self._run_stack(x, cos, sin, cache, start, mask)
+            cache.length = start + n
+            return self.final_norm(x)
         with torch_threads(1 if n <= max(PRODUCT_ROWS) else self.threads):   # a long prompt's attention is work
             for l in range(self.layers):
                 ln1, ln2 = self.norms[l]
@@ -351,6 +360,42 @@ class LeanForward:
         if self.profile.on:
             self.profile.attention += time.perf_counter() - begin
         return out.transpose(0, 1).reshape(n, h * d)
+
+    def _native_stack(self) -> dict | None:
+        """The ctypes arguments of ``layers.c``'s decoder_layers for this model (kept here so
+        their pointers live as long as the weights), or None where that path does not serve it:
+        every layer weight read as blocks without a bias, every norm an RMS norm with a weight,
+        the C attention on, and the kernels built."""
+        import ctypes
+        layers = [(self.qkv[l], self.o[l], self.gate_up[l], self.down[l]) for l in range(self.layers)]
+        weights = [wb for four in layers for wb in four]
+        norms = [n for pair in self.norms for n in pair]
+        if (not self.native_attention or not all(id(w) in self._blocks and b is None for w, b in weights)
+                or not all(hasattr(n, "weight") for n in norms) or len({n.eps for n in norms}) != 1
+                or native.refusal("layers") is not None):
+            return None
+        found = [self._blocks[id(w)] for w, _ in weights]
+        pointers = ctypes.c_void_p * len(found)
+        return dict(
+            kinds=(ctypes.c_int * len(found))(*[4 if b.kind == "q4" else 8 for b in found]),
+            q=pointers(*[b.q.ctypes.data for b in found]), d=pointers(*[b.d.ctypes.data for b in found]),
+            m=pointers(*[b.m.ctypes.data if b.m is not None else None for b in found]),
+            norms=(ctypes.c_void_p * len(norms))(*[n.weight.data_ptr() for n in norms]), eps=norms[0].eps,
+            held=(found, norms))
+
+    def _run_stack(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: LeanCache, start: int,
+                   mask: torch.Tensor | None) -> None:
+        """Every decoder layer on ``x`` (n, H) in place, in one C call (``layers.c``)."""
+        s, n = self._stack, x.shape[0]
+        cos, sin = cos.contiguous(), sin.contiguous()
+        rest = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        native.library("layers").decoder_layers(
+            x.data_ptr(), n, x.shape[1], self.intermediate, self.layers, self.heads, self.kv_heads, self.head_dim,
+            s["kinds"], s["q"], s["d"], s["m"], s["norms"], s["eps"], cos.data_ptr(), sin.data_ptr(),
+            cache.k.data_ptr(), cache.v.data_ptr(), cache.capacity, start,
+            mask.data_ptr() if mask is not None else None, self.scale, 1 if n == 1 else self.threads)
+        torch.set_num_threads(rest)
 
     def _weights(self):
         return [*self.qkv, *self.gate_up, *self.o, *self.down, self.head]
@@ -484,4 +529,5 @@ def _norm(module):
     def fused(x: torch.Tensor) -> torch.Tensor:
         return F.rms_norm(x, (width,), weight, eps)
 
+    fused.weight, fused.eps = weight.detach().contiguous(), float(eps)   # for ``layers.c``
     return fused if torch.equal(fused(probe), module(probe)) else module

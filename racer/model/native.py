@@ -1,4 +1,5 @@
-"""The engine's own C kernels (``blocks.c``, ``attention.c`` beside this file), built once
+"""The engine's own C kernels (``blocks.c``, ``attention.c``, and ``layers.c`` that runs a
+whole decoder stack on them, beside this file), built once
 per machine with the system's C compiler into the model cache folder and loaded with ctypes.
 
 Built for x86-64 with AVX2 and FMA, with OpenMP: the process already holds torch's libgomp,
@@ -25,6 +26,7 @@ P, I, F = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
 SIGNATURES = {
     "blocks": {"q4_matmul": [P, I, I, P, P, P, I, P], "q8_matmul": [P, I, I, P, P, P, I, P]},
     "attention": {"tree_attention": [P, I, I, I, I, P, P, P, P, I, I, P, F, P, I]},
+    "layers": {"decoder_layers": [P, I, I, I, I, I, I, I, P, P, P, P, P, F, P, P, P, P, I, I, P, F, I]},
 }
 
 
@@ -42,9 +44,11 @@ def refusal(name: str) -> str | None:
 
 @functools.cache
 def library(name: str) -> ctypes.CDLL:
-    """``name``.c built (keyed by its text and the flags) and loaded, its functions typed."""
+    """``name``.c built (keyed by the text of every kernel source here, as one may include
+    another, and the flags) and loaded, its functions typed."""
     source = HERE / f"{name}.c"
-    key = hashlib.sha256(source.read_bytes() + " ".join(FLAGS).encode()).hexdigest()[:16]
+    texts = b"".join(p.read_bytes() for p in sorted([*HERE.glob("*.c"), *HERE.glob("*.h")]))
+    key = hashlib.sha256(texts + " ".join(FLAGS).encode()).hexdigest()[:16]
     from racer.model.gguf import cache_root
     folder = cache_root() / "kernels"
     path = folder / f"{name}-{key}.so"
