@@ -20,7 +20,7 @@ from racer.model.loading import SUPPORTED_TYPES
 from racer.engine.settings import Settings
 from racer.engine.tree import PADDING, BOTH, LOGITS, RETRIEVAL, ROOT
 from racer.engine.verify import walk_tree
-from racer.model.target import chain_tree
+from racer.model.target import chain_tree, row_tops
 from tests.tiny import (own_target, ARCHS, FAMILIES, distinct_prompt, hf_greedy, repetitive_prompt, run, target,
                         tiny_model)
 
@@ -476,7 +476,7 @@ def test_the_guard_cuts_the_path_at_the_first_near_tie_and_asks_the_model():
     gen._bound = tm.error_bound()
     logits_before = logits.clone()
     tm.verify(tree, gen.cache, context_len)  # the tree's KV entries, as a real verify leaves them
-    guarded, new_logits, rechecked = gen._guard(tree, logits, walk, context_len)
+    guarded, new_logits, rechecked = gen._guard(tree, logits, walk, context_len, row_tops(logits, 2))
     assert rechecked and guarded.accepted == (0, 1) and guarded.picks[0] == 5
     cache = tm.new_cache()
     tm.prefill(list(gen.context), cache, top_k=1)

@@ -37,7 +37,7 @@ from racer.drafting.drafters import Drafter
 from racer.drafting.registry import PLAIN, make_drafter
 from racer.errors import UserError
 from racer.drafting.logits_cache import TopK
-from racer.model.target import TargetModel, chain_tree, top_tokens
+from racer.model.target import TargetModel, Tops, chain_tree, row_tops
 from racer.engine.records import AutomatonView, StepRecord, Timings
 from racer.engine.settings import Settings, settings_change
 from racer.engine.sources import BONUS
@@ -189,10 +189,11 @@ class Generation:
         t1v = time.perf_counter()
         logits = self.target.verify(tree, self.cache, context_len)  # (n, V)
         t2 = time.perf_counter()
-        walk = walk_tree(tree, logits, s, self._rng())
+        tops = row_tops(logits, max(s.width, 2))   # the guard reads the top two
+        walk = walk_tree(tree, logits, s, self._rng(), picks=tops.picks)
         rechecked = False
         if s.greedy:
-            walk, logits, rechecked = self._guard(tree, logits, walk, context_len)
+            walk, logits, rechecked = self._guard(tree, logits, walk, context_len, tops)
         if rechecked:  # the guard left the kept path in place; its forward is verify time
             self.rechecks += 1
             t2 = time.perf_counter()
@@ -202,7 +203,7 @@ class Generation:
         self.context.extend(appended)
         self.forwards += 1
         self.steps_taken += 1
-        top = top_tokens(logits, s.width)  # (n, width)
+        top = (row_tops(logits, s.width) if rechecked else tops).top_k(s.width)  # (n, width)
         judged = self._proposal.judged(walk.picks) if self._proposal is not None else None
         self.drafter.observe(tree, top, walk.accepted, self._proposal, judged)
         self._tops.append(top.rows(list(walk.accepted)))
@@ -250,8 +251,8 @@ class Generation:
         if self._bound is None and self.settings.greedy and self.drafter.name != PLAIN:
             self._bound = self.target.error_bound()
 
-    def _guard(self, tree: DraftTree, logits: torch.Tensor, walk: Walk,
-               context_len: int) -> tuple[Walk, torch.Tensor, bool]:
+    def _guard(self, tree: DraftTree, logits: torch.Tensor, walk: Walk, context_len: int,
+               tops: Tops) -> tuple[Walk, torch.Tensor, bool]:
         """Greedy picks made in a multi-node forward whose top two logits are closer than
         the model's error bound are not trusted: the first such pick is re-decided by a
         one-token forward, as plain decoding would make it, and the path ends there. Returns
@@ -259,7 +260,7 @@ class Generation:
         holds the kept path in place."""
         if len(tree) == 1 or not self._bound:
             return walk, logits, False
-        top2 = logits[list(walk.accepted)].topk(2, dim=-1).values  # (accepted, 2)
+        top2 = tops.values[list(walk.accepted), :2]  # (accepted, 2)
         gaps = (top2[:, 0] - top2[:, 1]).tolist()
         at = next((k for k, gap in enumerate(gaps) if gap < self._bound), None)
         if at is None:

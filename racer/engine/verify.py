@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Sequence
+
 import torch
 
 from racer.engine.records import ACCEPTED, NOT_REACHED, REJECTED
@@ -51,13 +53,16 @@ def pick_token(logits: torch.Tensor, settings: Settings, generator: torch.Genera
 
 
 def walk_tree(tree: DraftTree, logits: torch.Tensor, settings: Settings,
-              generator: torch.Generator | None = None) -> Walk:
-    """logits: (n, V), row i = the target's logits after node i."""
+              generator: torch.Generator | None = None, picks: Sequence[int] | None = None) -> Walk:
+    """logits: (n, V), row i = the target's logits after node i. ``picks``: greedy decoding's
+    pick at each row where the caller has them (``racer.model.target.row_tops``), else argmax."""
     child_by_token = [dict() for _ in range(len(tree))]
     for i, p in enumerate(tree.parents):
         if p >= 0 and not tree.is_padding(i):   # padding is verified, never accepted
             child_by_token[p][tree.tokens[i]] = i
-    greedy_picks = logits.argmax(dim=-1).tolist() if settings.greedy else None
+    greedy_picks = None
+    if settings.greedy:
+        greedy_picks = [int(t) for t in picks] if picks is not None else logits.argmax(dim=-1).tolist()
     node, accepted, picks = 0, [0], []
     while True:
         token = greedy_picks[node] if greedy_picks is not None else pick_token(logits[node], settings, generator)

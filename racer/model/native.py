@@ -26,6 +26,7 @@ P, I, F = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
 SIGNATURES = {
     "blocks": {"q4_matmul": [P, I, I, P, P, P, I, P], "q8_matmul": [P, I, I, P, P, P, I, P]},
     "attention": {"tree_attention": [P, I, I, I, I, P, P, P, P, I, I, P, F, P, I]},
+    "tops": {"row_tops": [P, I, I, I, P, P, P, I]},
     "layers": {"decoder_layers": [P, I, I, I, I, I, I, I, P, P, P, P, P, F, P, P, P, P, I, I, P, F, I]},
 }
 
