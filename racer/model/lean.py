@@ -39,8 +39,9 @@ Exactness: a verify forward and a one-token step go through the same code, so gr
 RACER equals plain greedy decoding on this forward except where a product's last bits
 depend on the row count; the generation loop's guard re-decides those near-ties with a
 one-token forward (``TargetModel.error_bound``). With block products and the C attention
-nothing depends on the row count: a chain of up to 8 nodes gives one-token steps' logits
-bit for bit (tests/test_native_attention.py).
+(and the whole stack in ``layers.c``, whose norms and SiLU are its own: torch's bits only to
+float32's rounding) nothing depends on the row count: a chain of up to 8 nodes gives
+one-token steps' logits bit for bit (tests/test_native_attention.py).
 
 Served: model types in ``LEAN_TYPES`` on a CPU in float32 or float64, with rotary tables
 that do not depend on the sequence length, no sliding window, SiLU MLPs and biases only on
