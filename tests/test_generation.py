@@ -248,6 +248,7 @@ def eos_inside_draft_cases() -> list[tuple[str, int, list[int], int]]:
     return cases
 
 
+@pytest.mark.slow  # seconds, not milliseconds: make test, not test-fast
 def test_eos_inside_an_accepted_draft_stops_like_generate():
     cases = eos_inside_draft_cases()
     assert len(cases) >= 10
@@ -276,6 +277,7 @@ def test_eos_as_first_token_and_from_the_generation_config():
     assert out == hf_greedy(fresh, prompt, NEW) and out[-1] in eos_ids and len(out) <= 13
 
 
+@pytest.mark.slow  # seconds, not milliseconds: make test, not test-fast
 def test_max_new_tokens_reached_mid_draft():
     cut_inside_a_draft = 0
     for arch in ARCHS:

@@ -84,6 +84,7 @@ def steps():
                 yield record
 
 
+@pytest.mark.slow  # seconds, not milliseconds: make test, not test-fast
 def test_the_narration_counts_what_the_tree_figure_draws():
     checked = {"drafted": 0, "size": 0, "sources": 0, "accepted": 0, "named": 0, "unverified": 0}
     for record in steps():

@@ -35,6 +35,7 @@ def test_the_note_says_the_adaptive_budget_chose_the_size_against_the_proposal()
         Settings(max_new_tokens=30, adaptive_budget=False)))   # a fixed size needs no note
 
 
+@pytest.mark.slow  # seconds, not milliseconds: make test, not test-fast
 def test_fixed_size_turns_the_adaptive_budget_off_from_the_page():
     import app
     from racer.model.target import TargetModel

@@ -339,6 +339,7 @@ def test_stop_reaches_a_run_in_its_gpu_call_within_a_step_and_the_run_goes_on_la
     assert session.finished and session.output_ids() == hf_greedy(TARGET.model, prompt, 64)
 
 
+@pytest.mark.slow  # seconds, not milliseconds: make test, not test-fast
 def test_settings_changed_during_a_run_apply_from_the_next_step_in_its_gpu_call(on_zero_gpu, monkeypatch):
     from components.state import Keeper, Session
     session = Session(Keeper())
