@@ -30,7 +30,9 @@ class DrafterSpec:
     factory: str | Callable[[int, bool], Any]
     options: tuple[tuple[str, object], ...] = ()  # keyword arguments of Class.build
     uses_automaton: bool = False             # drafts from the retrieval automaton
-    uses_logits_cache: bool = False          # drafts from the logits cache
+    # drafts from the logits cache (the target's top-k after every context token): only such
+    # a drafter has the prompt's rows computed at prefill
+    uses_logits_cache: bool = False
     menu: str = ""                           # its name in menus, where longer than the label
 
     @property

@@ -34,7 +34,7 @@ import torch
 from racer.drafting.budget import AdaptiveBudget
 from racer.engine.clock import OthersClock
 from racer.drafting.drafters import Drafter
-from racer.drafting.registry import PLAIN, make_drafter
+from racer.drafting.registry import PLAIN, drafter_spec, make_drafter
 from racer.errors import UserError
 from racer.drafting.logits_cache import TopK
 from racer.model.target import TargetModel, Tops, chain_tree, row_tops
@@ -81,6 +81,7 @@ class Generation:
         self._measure_costs()
         self._explored = False   # this step's size was the adaptive budget's exploration
         self._tops: list[TopK] = []  # the target's top-k at every context position, in chunks
+        self._prompt_tops = True     # whether _tops holds the prompt's rows (``_prefill``)
 
     def steps(self) -> Iterator[StepRecord]:
         while not self.finished:
@@ -158,7 +159,9 @@ class Generation:
             self.drafter = make_drafter(s.drafter, self.target.vocab_size)
         t0 = time.perf_counter()
         self.cache = self.target.new_cache()
-        last, top = self.target.prefill(self.prompt_ids, self.cache, top_k=s.width)
+        # the prompt's top-k at every token only for a drafter that drafts from them
+        self._prompt_tops = drafter_spec(s.drafter).uses_logits_cache
+        last, top = self.target.prefill(self.prompt_ids, self.cache, top_k=s.width if self._prompt_tops else 0)
         t1 = time.perf_counter()
         self.context = list(self.prompt_ids)
         self.forwards = 1
@@ -275,7 +278,13 @@ class Generation:
 
     def _switch_drafter(self) -> None:
         """Builds the newly chosen drafter from the context so far, as if it had
-        drafted from the start (its logits cache gets the context's rows only)."""
+        drafted from the start (its logits cache gets the context's rows only). A drafter
+        with a logits cache after one without gets the prompt's rows, which the prefill
+        left out, from one forward over the prompt (between steps, untimed)."""
+        if not self._prompt_tops and drafter_spec(self.settings.drafter).uses_logits_cache:
+            _, prompt = self.target.prefill(self.prompt_ids, self.target.new_cache(), top_k=self.settings.width)
+            self._tops = [prompt] + [t for t in self._tops if len(t)]
+            self._prompt_tops = True
         top = TopK.concat(self._tops, width=max(t.ids.shape[1] for t in self._tops))
         self.drafter = make_drafter(self.settings.drafter, self.target.vocab_size)
         self.drafter.reset(self.context, top, self.settings)

@@ -120,7 +120,10 @@ class TargetModel:
 
     @torch.inference_mode()
     def prefill(self, ids: list[int], cache: DynamicCache, top_k: int) -> tuple[torch.Tensor, TopK]:
-        """Runs the prompt; returns (last logits (V,), the top-k at every prompt token (n, k))."""
+        """Runs the prompt; returns (last logits (V,), the top-k at every prompt token (n, k)).
+        ``top_k`` 0: the output layer runs on the last token alone, and no rows come back
+        (a drafter without a logits cache has no use for them: they cost about a fifth of a
+        prefill)."""
         if isinstance(cache, LeanCache):
             lean = self.model.racer_lean
             hidden, head = lean.hidden(list(ids), None, cache, 0), lean.logits
@@ -128,6 +131,8 @@ class TargetModel:
             input_ids = torch.tensor([ids], device=self.device)
             hidden = self.model.model(input_ids=input_ids, cache=cache, use_cache=True).last_hidden_state[0]
             head = self.model.get_output_embeddings()
+        if top_k == 0:
+            return head(hidden[-1:]).float()[0], TopK(np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32))
         tops, last = [], None
         for start in range(0, hidden.shape[0], PREFILL_CHUNK):
             logits = head(hidden[start : start + PREFILL_CHUNK]).float()  # (chunk, V)
