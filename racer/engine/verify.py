@@ -14,7 +14,6 @@ emitted token consumes one draw of the generator in order, as plain sampling doe
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Sequence
 
 import torch

@@ -39,7 +39,7 @@ from typing import Callable
 import torch
 
 from racer.errors import UserError
-from racer.model.lean import LeanForward, lean_refusal
+from racer.model.lean import TIMING_DROP, LeanForward, lean_refusal
 from racer.model.threads import TORCH_THREADS, openblas, set_blas_threads
 
 BACKENDS = ("auto", "torch", "openblas", "lean")
@@ -47,7 +47,6 @@ AUTO_SIZES = (1, 16)        # tree sizes auto times (a plain step and a typical 
 AUTO_CONTEXT = 128
 AUTO_REPEATS = 5
 AUTO_ROUNDS = 3             # candidates timed alternately, median of rounds
-AUTO_DROP = 1.5             # after a round, a candidate this much dearer than the best is timed no more
 
 
 def check_backend(backend: str) -> str:
@@ -189,7 +188,7 @@ def choose_backend(target, report: Callable[[str], None], check_ids: list[int],
 def measure_backends(target, names: list[str], check_ids: list[int]) -> list[Trial]:
     """Time each backend on ``target``'s own verify forwards, the candidates taking turns
     (up to ``AUTO_ROUNDS`` rounds, median) so that a busy machine slows them alike; a
-    candidate ``AUTO_DROP`` times dearer than the best after a round sits out the rest (the
+    candidate ``TIMING_DROP`` times dearer than the best after a round sits out the rest (the
     median of the rounds it ran is kept). Then the chain check, fastest first, until one
     passes or torch (the reference, unchecked) is next: what is slower than that is not
     checked, as it cannot be chosen."""
@@ -201,7 +200,7 @@ def measure_backends(target, names: list[str], check_ids: list[int]) -> list[Tri
             use_backend(target.model, name)
             runs[name].append(target.time_verify(AUTO_SIZES, AUTO_CONTEXT, AUTO_REPEATS))
         score = {name: _score(runs[name]) for name in racing}
-        racing = [name for name in racing if score[name] <= AUTO_DROP * min(score.values())]
+        racing = [name for name in racing if score[name] <= TIMING_DROP * min(score.values())]
     ms = {name: {k: 1000 * statistics.median(r[k] for r in runs[name]) for k in AUTO_SIZES} for name in names}
     trials, settled = {}, False
     for name in sorted(names, key=lambda n: sum(ms[n].values())):

@@ -49,6 +49,7 @@ q/k/v (Qwen2). Anything else keeps transformers' forward (``lean_refusal`` says 
 """
 from __future__ import annotations
 
+import ctypes
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -64,7 +65,9 @@ LEAN_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 FIRST_CAPACITY = 256        # cache rows a fresh LeanCache holds before it first grows
 PRODUCT_ROWS = (1, 2, 4, 8, 16)   # row counts whose fastest library is timed (1: a plain step)
 PRODUCT_ROUNDS = 3          # libraries timed in turns, median of rounds
-PRODUCT_DROP = 1.5          # a library this much dearer than the best at a row count after a round: timed no more there
+# after a timing round, a candidate this much dearer than the best is timed no more: a library
+# at a row count here, a backend in ``racer.model.backend``'s auto
+TIMING_DROP = 1.5
 LIBRARIES = ("torch", "numpy", "onednn", "blocks")
 # libraries that may serve different row counts of one model. OpenBLAS and oneDNN may not:
 # on AMD EPYC a oneDNN tree forward right after an OpenBLAS one-token step took 1.9-2.7x its
@@ -367,7 +370,6 @@ class LeanForward:
         their pointers live as long as the weights), or None where that path does not serve it:
         every layer weight read as blocks without a bias, every norm an RMS norm with a weight,
         the C attention on, and the kernels built."""
-        import ctypes
         layers = [(self.qkv[l], self.o[l], self.gate_up[l], self.down[l]) for l in range(self.layers)]
         weights = [wb for four in layers for wb in four]
         norms = [n for pair in self.norms for n in pair]
@@ -389,14 +391,12 @@ class LeanForward:
         """Every decoder layer on ``x`` (n, H) in place, in one C call (``layers.c``)."""
         s, n = self._stack, x.shape[0]
         cos, sin = cos.contiguous(), sin.contiguous()
-        rest = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        native.library("layers").decoder_layers(
-            x.data_ptr(), n, x.shape[1], self.intermediate, self.layers, self.heads, self.kv_heads, self.head_dim,
-            s["kinds"], s["q"], s["d"], s["m"], s["norms"], s["eps"], cos.data_ptr(), sin.data_ptr(),
-            cache.k.data_ptr(), cache.v.data_ptr(), cache.capacity, start,
-            mask.data_ptr() if mask is not None else None, self.scale, 1 if n == 1 else self.threads)
-        torch.set_num_threads(rest)
+        with torch_threads(self.threads):   # the products' OpenMP threads (torch's pool)
+            native.library("layers").decoder_layers(
+                x.data_ptr(), n, x.shape[1], self.intermediate, self.layers, self.heads, self.kv_heads,
+                self.head_dim, s["kinds"], s["q"], s["d"], s["m"], s["norms"], s["eps"], cos.data_ptr(),
+                sin.data_ptr(), cache.k.data_ptr(), cache.v.data_ptr(), cache.capacity, start,
+                mask.data_ptr() if mask is not None else None, self.scale, 1 if n == 1 else self.threads)
 
     def _weights(self):
         return [*self.qkv, *self.gate_up, *self.o, *self.down, self.head]
@@ -447,7 +447,7 @@ class LeanForward:
         if len(libraries) == 1:
             return {rows: "torch" for rows in PRODUCT_ROWS}
         times = {(rows, lib): [] for rows in PRODUCT_ROWS for lib in libraries}
-        racing = set(times)   # after a round, a library PRODUCT_DROP times the best at a row count sits out there
+        racing = set(times)   # (rows, library) still timed (``TIMING_DROP``)
         with torch_threads(1), blas_threads(self.threads):
             for round_ in range(PRODUCT_ROUNDS):
                 turn = round_ % len(libraries)
@@ -463,7 +463,7 @@ class LeanForward:
                         times[rows, lib].append(self._time_one_forward_of_products(rows, lib))
                 median = {key: statistics.median(values) for key, values in times.items()}
                 best = {rows: min(median[rows, lib] for lib in libraries) for rows in PRODUCT_ROWS}
-                racing = {(rows, lib) for rows, lib in racing if median[rows, lib] <= PRODUCT_DROP * best[rows]}
+                racing = {(rows, lib) for rows, lib in racing if median[rows, lib] <= TIMING_DROP * best[rows]}
         choices = []
         for companions in COMPANIONS:
             usable = [lib for lib in libraries if lib in companions]
