@@ -117,6 +117,18 @@ def idle_buttons():
     return gr.Button(interactive=True), gr.Button(interactive=True)
 
 
+def save_trace(text: str) -> str:
+    """``text`` written to a file of its own in the temp folder; its path. Two sessions
+    exporting in the same millisecond once shared a timestamped name, and one of them read
+    the other's half-overwritten file."""
+    folder = Path(tempfile.gettempdir()) / "racer-explorer"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix="racer-trace-", suffix=".json",
+                                     delete=False) as f:
+        f.write(text)
+    return f.name
+
+
 class Handlers:
     """Event handlers bound to one shared model (None when it failed to load)."""
 
@@ -286,8 +298,4 @@ class Handlers:
                    "history_cap": HISTORY_CAP, "finished": session.finished,
                    "speedup": session.stats[-1].speedup if session.stats else None,
                    "speedup_method": "plain decoding of the same prompt on the same machine, engine step timings"})
-        folder = Path(tempfile.gettempdir()) / "racer-explorer"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"racer-trace-{int(time.time() * 1000)}.json"
-        path.write_text(traces.dumps(trace), encoding="utf-8")
-        return str(path)  # the API answers with the file itself; ``show_file`` reveals the box
+        return save_trace(traces.dumps(trace))  # the API answers with the file; ``show_file`` reveals the box

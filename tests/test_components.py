@@ -309,3 +309,17 @@ def test_a_busy_machine_is_said_on_the_timing_line_not_on_a_line_of_its_own():
     timing_line = re.search(r'<div class="muted small">(.*?)</div>', page).group(1)
     assert timing_line.startswith("draft ") and "0.9 cores" in timing_line and "&lt;&amp;&gt;" in timing_line
     assert outcome_html(prefill_record(), text_of, timing_note=note).count("cores") == 0  # no times, no note
+
+
+def test_two_exports_in_the_same_millisecond_get_files_of_their_own(monkeypatch):
+    """The load test's eight sessions once read each other's half-overwritten trace: two
+    exports named by the same timestamp. Each export now writes a file of its own."""
+    from components import explore
+    monkeypatch.setattr(explore.time, "time", lambda: 1765000000.0)   # the same instant for both
+    long, short = json.dumps({"prompt": "a" * 5000}), json.dumps({"prompt": "b"})
+    first, second = explore.save_trace(long), explore.save_trace(short)
+    assert first != second
+    with open(first, encoding="utf-8") as f:
+        assert json.load(f)["prompt"] == "a" * 5000
+    with open(second, encoding="utf-8") as f:
+        assert json.load(f) == {"prompt": "b"}
