@@ -58,3 +58,38 @@ def test_a_drafter_without_a_logits_cache_skips_the_prompt_s_rows_and_one_with_i
     while not plain.finished:
         plain.step()
     assert plain.output == hf_greedy(model, prompt, 30, eos=EOS)
+
+
+def test_the_prompt_s_rows_are_computed_at_last_occurrences_and_fill_the_logits_cache_as_every_row_would(
+        one_thread):
+    """The prefill runs the output layer only where a token occurs for the last time; the
+    rows it returns there are the full output layer's, the others are empty, and a logits
+    cache filled from them equals one filled from every row."""
+    import numpy as np
+
+    from racer.drafting.logits_cache import LogitsCache
+    from racer.model.target import last_occurrences, top_tokens
+    model = tiny_model(vocab=96, hidden=64, init_std=0.02, eos=EOS, logit_scale=20.0)
+    target = tiny_target(model, eos=EOS)
+    prompt = torch.randint(2, 96, (25,), generator=torch.Generator().manual_seed(7)).tolist() * 2 + [3, 4, 3]
+    assert last_occurrences([5, 6, 5, 7, 6]).tolist() == [2, 3, 4]
+    last, top = target.prefill(prompt, target.new_cache(), top_k=4)
+    with torch.inference_mode():
+        logits = model(torch.tensor([prompt])).logits[0].float()   # (n, V): every row
+    full = top_tokens(logits, 4)
+    rows = last_occurrences(prompt)
+    assert len(rows) == len(set(prompt)) < len(prompt) and rows[-1] == len(prompt) - 1
+    assert (top.ids[rows] == full.ids[rows]).all()
+    assert np.allclose(top.probs[rows], full.probs[rows], atol=1e-6)
+    others = np.setdiff1d(np.arange(len(prompt)), rows)
+    assert (top.ids[others] == -1).all() and (top.probs[others] == 0).all()
+    assert torch.allclose(last, logits[-1], atol=1e-5)
+    sparse, every = LogitsCache(96, 4), LogitsCache(96, 4)
+    at = np.arange(1, len(prompt) + 1)
+    sparse.update(prompt, top, at)
+    every.update(prompt, full, at)
+    for token in range(96):
+        assert sparse.written_at(token) == every.written_at(token)
+        got, want = sparse.candidates(token, 4), every.candidates(token, 4)
+        assert [t for t, _ in got] == [t for t, _ in want]
+        assert np.allclose([p for _, p in got], [p for _, p in want], atol=1e-6)

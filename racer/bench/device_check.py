@@ -82,7 +82,7 @@ def exactness(target: TargetModel, prompts: Sequence[Prompt], tokens: int) -> tu
         if at is None:
             same += plain == racer
             continue
-        logits, _ = target.prefill(list(p.ids) + plain[:at], target.new_cache(), top_k=1)
+        logits, _ = target.prefill(list(p.ids) + plain[:at], target.new_cache(), top_k=0)
         partings.append(Parting(p.question_id, at, plain[at], racer[at],
                                 float(logits[plain[at]]), float(logits[racer[at]])))
     return same, partings

@@ -241,7 +241,7 @@ class Generation:
     def _rebuild(self) -> None:
         """After ``release``: the KV cache of the context, and the drafter."""
         self.cache = self.target.new_cache()
-        self.target.prefill(self.context, self.cache, top_k=1)
+        self.target.prefill(self.context, self.cache, top_k=0)
         self._switch_drafter()
         self._applied = self.settings
 

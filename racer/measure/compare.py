@@ -269,6 +269,6 @@ def first_divergence(target: TargetModel, prompt_ids: Sequence[int],
     if found is None:
         return None
     other, at = found
-    logits, _ = target.prefill(list(prompt_ids) + list(ref.output_ids[:at]), target.new_cache(), top_k=1)
+    logits, _ = target.prefill(list(prompt_ids) + list(ref.output_ids[:at]), target.new_cache(), top_k=0)
     a, b = ref.output_ids[at], other.output_ids[at]
     return Divergence(other.drafter, ref.drafter, at, a, b, float(logits[a]), float(logits[b]))

@@ -284,7 +284,7 @@ def split_costs(target, sizes, context_len: int, repeats: int) -> dict[int, dict
     Linear, so ``total`` here is a little above an untimed forward's)."""
     from racer.model.target import chain_tree
     cache = target.new_cache()
-    target.prefill([i % target.vocab_size for i in range(1, context_len + 1)], cache, top_k=1)
+    target.prefill([i % target.vocab_size for i in range(1, context_len + 1)], cache, top_k=0)
     target.verify(chain_tree(max(sizes)), cache, context_len)   # warm-up
     target.commit(cache, context_len, [])
     out = {}

@@ -120,10 +120,13 @@ class TargetModel:
 
     @torch.inference_mode()
     def prefill(self, ids: list[int], cache: DynamicCache, top_k: int) -> tuple[torch.Tensor, TopK]:
-        """Runs the prompt; returns (last logits (V,), the top-k at every prompt token (n, k)).
-        ``top_k`` 0: the output layer runs on the last token alone, and no rows come back
-        (a drafter without a logits cache has no use for them: they cost about a fifth of a
-        prefill)."""
+        """Runs the prompt; returns (last logits (V,), the top-k at the prompt's tokens (n, k)).
+
+        The rows are what a logits cache reads, and it keeps a token's last occurrence
+        alone (``LogitsCache.update``): so the output layer runs only at each distinct
+        token's last occurrence, and every other row comes back empty (ids -1, probabilities
+        0), as ``TopK.concat`` pads. ``top_k`` 0: the last token alone, and no rows (a
+        drafter without a logits cache has no use for them)."""
         if isinstance(cache, LeanCache):
             lean = self.model.racer_lean
             hidden, head = lean.hidden(list(ids), None, cache, 0), lean.logits
@@ -133,12 +136,18 @@ class TargetModel:
             head = self.model.get_output_embeddings()
         if top_k == 0:
             return head(hidden[-1:]).float()[0], TopK(np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32))
+        rows = last_occurrences(ids)   # ascending; the last token's row is the last of them
+        picked = hidden[torch.as_tensor(rows, device=hidden.device)]
         tops, last = [], None
-        for start in range(0, hidden.shape[0], PREFILL_CHUNK):
-            logits = head(hidden[start : start + PREFILL_CHUNK]).float()  # (chunk, V)
+        for start in range(0, len(rows), PREFILL_CHUNK):
+            logits = head(picked[start : start + PREFILL_CHUNK]).float()  # (chunk, V)
             tops.append(top_tokens(logits, top_k))
             last = logits[-1]
-        return last, TopK(np.concatenate([t.ids for t in tops]), np.concatenate([t.probs for t in tops]))
+        k = tops[0].ids.shape[1]
+        out = TopK(np.full((len(ids), k), -1, np.int64), np.zeros((len(ids), k), np.float32))
+        out.ids[rows] = np.concatenate([t.ids for t in tops])
+        out.probs[rows] = np.concatenate([t.probs for t in tops])
+        return last, out
 
     @torch.inference_mode()
     def verify(self, tree: DraftTree, cache: DynamicCache, context_len: int) -> torch.Tensor:
@@ -228,14 +237,14 @@ class TargetModel:
         the same tokens as one chain on the same prompt: (chain logits, steps' logits),
         (n, V) each. Equal rows would make a tree's verdicts plain decoding's bit for bit."""
         cache = self.new_cache()
-        last, _ = self.prefill(prompt_ids, cache, top_k=1)
+        last, _ = self.prefill(prompt_ids, cache, top_k=0)
         tokens, rows = [int(last.argmax())], []
         for i in range(n):
             step = self.verify(chain_tree(1, (tokens[-1],)), cache, len(prompt_ids) + i)
             rows.append(step[0])
             tokens.append(int(step[0].argmax()))
         cache = self.new_cache()
-        self.prefill(prompt_ids, cache, top_k=1)
+        self.prefill(prompt_ids, cache, top_k=0)
         chain = self.verify(chain_tree(n, tuple(tokens[:n])), cache, len(prompt_ids))  # (n, V)
         return chain, torch.stack(rows)
 
@@ -254,7 +263,7 @@ class TargetModel:
         all those one-token forwards: what the adaptive budget compares trees with."""
         cache = self.new_cache()
         context = [i % self.vocab_size for i in range(1, context_len + 1)]
-        self.prefill(context, cache, top_k=1)
+        self.prefill(context, cache, top_k=0)
         self.verify(chain_tree(max(sizes)), cache, context_len)  # warm-up
         self.commit(cache, context_len, [])
         times: dict[int, list[float]] = {size: [] for size in sizes}
@@ -334,6 +343,13 @@ def row_tops(logits: torch.Tensor, k: int) -> Tops:
 @functools.cache
 def _tops_kernel():
     return native.library("tops") if native.refusal("tops") is None else None
+
+
+def last_occurrences(ids) -> np.ndarray:
+    """The positions in ``ids`` where a token occurs for the last time, ascending."""
+    ids = np.asarray(ids, dtype=np.int64)
+    _, from_end = np.unique(ids[::-1], return_index=True)
+    return np.sort(len(ids) - 1 - from_end)
 
 
 def top_tokens(logits: torch.Tensor, k: int) -> TopK:
