@@ -12,6 +12,13 @@
  * n is (two 8-lane accumulators, blocks in order, then one horizontal sum), so a row's
  * result does not depend on how many rows share the call. Output rows are split between
  * OpenMP's threads (torch's pool: the process already holds its libgomp).
+ *
+ * Rebuilding a block's weights costs more than one row's multiply-adds on them (a one-row
+ * product is bound by it), so a block is rebuilt once per tile of rows. Up to DIRECT rows,
+ * tiles of up to WIDE rows read the blocks directly (6 rows: 12 accumulators and the 4
+ * weight vectors fill AVX2's 16 registers); beyond, a chunk of rebuilt rows is read from a
+ * buffer. Measured on the model's layer shapes (docs/results.md): 5 and 6 rows cost 30%
+ * less than a tile of 4 and one of the rest did.
  */
 #include <immintrin.h>
 #include "simd.h"
@@ -19,7 +26,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#define TILE 4
+#define TILE 4     /* rows per tile where a chunk's rebuilt weights are read (more rows than DIRECT) */
+#define WIDE 6     /* most rows of a tile read straight from the blocks */
+#define DIRECT 12  /* rows served straight from the blocks: each block is rebuilt once per tile */
 
 static inline __m256 u8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)); }
 static inline __m256 i8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
@@ -47,7 +56,7 @@ static inline void q8_block(const int8_t *q, const float *d, const float *m, int
 }
 
 #define TILE_BODY(BLOCK, QTYPE, QSTRIDE)                                                      \
-    __m256 a0[TILE], a1[TILE], w[4];                                                          \
+    __m256 a0[WIDE], a1[WIDE], w[4];                                                          \
     for (int r = 0; r < rn; r++) { a0[r] = _mm256_setzero_ps(); a1[r] = _mm256_setzero_ps(); } \
     for (int b = 0; b < nb; b++) {                                                            \
         BLOCK((const QTYPE *)q, d, m, b, w);                                                  \
@@ -96,6 +105,7 @@ static inline __attribute__((always_inline)) void buf_tile(
     for (int r = 0; r < rn; r++) y[(size_t)r * out] = hsum(_mm256_add_ps(a0[r], a1[r]));
 }
 
+/* up to TILE rows: tiles of TILE and the rest */
 #define TILES(CALL)                                                                           \
     int r0 = 0;                                                                               \
     for (; r0 + TILE <= n; r0 += TILE) CALL(TILE);                                            \
@@ -105,7 +115,21 @@ static inline __attribute__((always_inline)) void buf_tile(
     case 3: CALL(3); break;                                                                   \
     }
 
-/* More rows than a tile: the weights of CHUNK output rows are rebuilt once into a buffer
+/* more (up to DIRECT): as few tiles of at most WIDE rows as fit, their sizes differing by one
+   at most (7 rows: 3 and 4) */
+#define WIDE_TILES(CALL)                                                                      \
+    const int tiles = (n + WIDE - 1) / WIDE;                                                  \
+    for (int t = 0, r0 = 0, rn; t < tiles; t++, r0 += rn) {                                   \
+        rn = (n - r0) / (tiles - t);                                                          \
+        switch (rn) {                                                                         \
+        case 3: CALL(3); break;                                                               \
+        case 4: CALL(4); break;                                                               \
+        case 5: CALL(5); break;                                                               \
+        default: CALL(6); break;                                                              \
+        }                                                                                     \
+    }
+
+/* More rows than DIRECT: the weights of CHUNK output rows are rebuilt once into a buffer
    of the thread's, then each tile of x rows (in L1) meets every row of the chunk there: the
    same values summed in the same order, so the same bits as a tile alone. */
 #define CHUNK 16
@@ -114,12 +138,16 @@ static inline __attribute__((always_inline)) void buf_tile(
               int out, float *y)                                                              \
     {                                                                                         \
         const int nb = in / 32;                                                               \
-        if (n <= TILE) {                                                                      \
+        if (n <= DIRECT) {                                                                    \
             _Pragma("omp parallel for schedule(static)")                                      \
             for (int o = 0; o < out; o++) {                                                   \
                 const QTYPE *qo = q + (size_t)o * nb * QBYTES;                                \
                 const float *dO = d + (size_t)o * nb, *mO = m ? m + (size_t)o * nb : 0;       \
-                TILES(Q_CALL)                                                                 \
+                if (n <= TILE) {                                                              \
+                    TILES(Q_CALL)                                                             \
+                } else {                                                                      \
+                    WIDE_TILES(Q_CALL)                                                        \
+                }                                                                             \
             }                                                                                 \
             return;                                                                           \
         }                                                                                     \
