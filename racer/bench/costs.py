@@ -17,7 +17,7 @@ from racer.bench.data import anchor_prompts
 from racer.bench.report import cost_table, format_table, machine
 from racer.model.target import TargetModel
 
-COST_SIZES = (1, 2, 4, 8, 16, 32, 64)
+COST_SIZES = (1, 2, 4, 6, 8, 16, 32, 64)
 COST_CONTEXT = 300      # cached tokens under the tree
 COST_REPEATS = 9
 COST_ROUNDS = 3

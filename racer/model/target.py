@@ -196,7 +196,7 @@ class TargetModel:
         if extra > 0:
             cache.crop(-extra)
 
-    def verify_costs(self, sizes=(1, 2, 4, 8, 16, 32, 64), context_len: int = 128,
+    def verify_costs(self, sizes=(1, 2, 3, 4, 6, 8, 16, 32, 64), context_len: int = 128,
                      repeats: int = 3) -> dict[int, float]:
         """Seconds for one verify forward of a tree of each size on this machine,
         measured once per model and process (about a second for SmolLM2-135M on 2
