@@ -126,16 +126,18 @@ class Calibration:
         self._fitted = fitted_table() if fitted is None else fitted
         self._cells: dict[tuple, list[float]] = {}
 
-    def start(self, e: Evidence) -> float:
+    def start(self, e: Evidence, key: tuple | None = None) -> float:
         """The estimate before this generation observed anything: the measured rate of
-        its bucket, pulled towards what the raw evidence suggests when few were measured."""
-        hits, tested = self._fitted.get(bucket_key(e), (0, 0))
+        its bucket (``key``, if the caller has it), pulled towards what the raw evidence
+        suggests when few were measured."""
+        hits, tested = self._fitted.get(bucket_key(e) if key is None else key, (0, 0))
         return (hits + 2.0 * prior(e)) / (tested + 2.0)
 
     def estimate(self, e: Evidence) -> float:
         """P(accepted | parent accepted) for a node with evidence ``e``."""
-        hits, seen = self._cells.get(bucket_key(e), (0.0, 0.0))
-        return (hits + PRIOR_WEIGHT * self.start(e)) / (seen + PRIOR_WEIGHT)
+        key = bucket_key(e)
+        hits, seen = self._cells.get(key, (0.0, 0.0))
+        return (hits + PRIOR_WEIGHT * self.start(e, key)) / (seen + PRIOR_WEIGHT)
 
     def observe(self, e: Evidence, accepted: bool) -> None:
         cell = self._cells.setdefault(bucket_key(e), [0.0, 0.0])
