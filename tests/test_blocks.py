@@ -70,7 +70,7 @@ def test_anything_else_is_left_alone():
 @needs_kernels
 @pytest.mark.parametrize("kind", ["q4", "q8"])
 def test_block_products_are_float32_products_whatever_the_row_count(kind):
-    # 41 outputs: chunks of 16 and an odd one out of the buffer path's pairs
+    # 41 outputs: the buffer path's chunks of 16 and a rest of 9
     w = on_grid(np.random.default_rng(2).normal(0, 0.05, (41, 160)), kind)
     found = blocks.as_blocks(torch.from_numpy(w))
     x = torch.randn(40, 160, generator=torch.Generator().manual_seed(3))

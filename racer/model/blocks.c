@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#define TILE 4     /* rows per tile where a chunk's rebuilt weights are read (more rows than DIRECT) */
+#define TILE 4     /* rows of a tile up to TILE rows, and where a chunk's rebuilt weights are read */
 #define WIDE 6     /* most rows of a tile read straight from the blocks */
 #define DIRECT 12  /* rows served straight from the blocks: each block is rebuilt once per tile */
 
