@@ -67,8 +67,8 @@ def test_the_prompt_s_rows_are_computed_at_last_occurrences_and_fill_the_logits_
     cache filled from them equals one filled from every row."""
     import numpy as np
 
-    from racer.drafting.logits_cache import LogitsCache
-    from racer.model.target import last_occurrences, top_tokens
+    from racer.drafting.logits_cache import LogitsCache, last_occurrences
+    from racer.model.target import top_tokens
     model = tiny_model(vocab=96, hidden=64, init_std=0.02, eos=EOS, logit_scale=20.0)
     target = tiny_target(model, eos=EOS)
     prompt = torch.randint(2, 96, (25,), generator=torch.Generator().manual_seed(7)).tolist() * 2 + [3, 4, 3]

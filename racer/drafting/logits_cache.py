@@ -51,6 +51,14 @@ class TopK:
         return TopK(ids, probs)
 
 
+def last_occurrences(tokens) -> np.ndarray:
+    """The positions in ``tokens`` where a token occurs for the last time, ascending: the
+    only rows ``LogitsCache.update`` keeps (so the prefill computes no others)."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    _, from_end = np.unique(tokens[::-1], return_index=True)
+    return np.sort(len(tokens) - 1 - from_end)
+
+
 class LogitsCache:
     def __init__(self, vocab_size: int, width: int) -> None:
         if vocab_size < 1 or width < 1:
@@ -93,8 +101,7 @@ class LogitsCache:
             return
         # keep only the last occurrence of each token (numpy leaves the winner of
         # repeated fancy-index writes unspecified)
-        _, first_from_end = np.unique(tokens[::-1], return_index=True)
-        last = len(tokens) - 1 - first_from_end
+        last = last_occurrences(tokens)
         tokens, ids, probs, at = tokens[last], ids[last], probs[last], at[last]
         k = min(self.width, ids.shape[1])
         self._rows[tokens, :k] = ids[:, :k]

@@ -22,7 +22,7 @@ from transformers import AttentionInterface, DynamicCache
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from racer.drafting.logits_cache import TopK
+from racer.drafting.logits_cache import TopK, last_occurrences
 from racer.model import native
 from racer.model.lean import LeanCache
 from racer.model.token_text import TokenText
@@ -343,13 +343,6 @@ def row_tops(logits: torch.Tensor, k: int) -> Tops:
 @functools.cache
 def _tops_kernel():
     return native.library("tops") if native.refusal("tops") is None else None
-
-
-def last_occurrences(ids) -> np.ndarray:
-    """The positions in ``ids`` where a token occurs for the last time, ascending."""
-    ids = np.asarray(ids, dtype=np.int64)
-    _, from_end = np.unique(ids[::-1], return_index=True)
-    return np.sort(len(ids) - 1 - from_end)
 
 
 def top_tokens(logits: torch.Tensor, k: int) -> TopK:
